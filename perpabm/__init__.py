@@ -1,0 +1,27 @@
+"""perpabm: agent-based Monte Carlo of perpetual-swap exchanges.
+
+When a perpetual-swap market breaks, who pays? The exchange engine liquidates
+accounts through the order book, a backstop vault, an insurance fund and, as
+the last resort, auto-deleveraging (ADL) of profitable opposite positions.
+"""
+
+from perpabm import adl, mechanics, presets
+from perpabm.config import ExchangeConfig
+from perpabm.errors import ConfigError, MarginError
+from perpabm.exchange import BackstopOffer, Event, Exchange, InvariantError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackstopOffer",
+    "ConfigError",
+    "Event",
+    "Exchange",
+    "ExchangeConfig",
+    "InvariantError",
+    "MarginError",
+    "__version__",
+    "adl",
+    "mechanics",
+    "presets",
+]

@@ -1,0 +1,266 @@
+"""Parameters as frozen dataclasses, validated on construction.
+
+Every invalid value raises :class:`perpabm.ConfigError` with a one-line message
+that names the field (as a dotted path, e.g. ``exchange.max_leverage``) and the
+allowed values. Change a config with :func:`dataclasses.replace`, which
+validates again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+from perpabm.errors import ConfigError, closest, one_of
+
+WATERFALL_STAGES = ("book", "backstop", "insurance_fund", "adl")
+ADL_ALLOCATIONS = ("queue", "pro_rata", "socialized_loss")
+ADL_PRICES = ("bankruptcy", "mark")
+ADL_TRIGGERS = ("unfilled", "negative_equity")
+BACKSTOP_PRICES = ("bankruptcy", "mark")
+SURPLUS_DESTINATIONS = ("insurance_fund", "account")
+
+
+def _number(path: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{path} must be a number; got {value!r}")
+    value = float(value)
+    if math.isnan(value):
+        raise ConfigError(f"{path} must be a number; got NaN")
+    return value
+
+
+def _check_range(
+    path: str,
+    value: Any,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Coerce to float and check low ≤ value ≤ high (or strict where *_open)."""
+    value = _number(path, value)
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        raise ConfigError(f"{path} must be in {left}{low:g}, {high:g}{right}; got {value:g}")
+    return value
+
+
+def _check_choice(path: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(one_of(path, value, choices))
+    return value
+
+
+def _check_tiers(path: str, tiers: Any) -> tuple[tuple[float, float], ...]:
+    """Maintenance-margin tiers: ((notional_floor, mmr), ...) from floor 0, ascending."""
+    if isinstance(tiers, int | float) and not isinstance(tiers, bool):
+        tiers = ((0.0, tiers),)
+    try:
+        pairs = [tuple(t) for t in tiers]
+    except TypeError:
+        raise ConfigError(
+            f"{path} must be a sequence of (notional_floor, mmr) pairs; got {tiers!r}"
+        ) from None
+    if not pairs or any(len(p) != 2 for p in pairs):
+        raise ConfigError(f"{path} must be a non-empty sequence of (notional_floor, mmr) pairs")
+    out = []
+    for k, (floor, mmr) in enumerate(pairs):
+        floor = _check_range(f"{path}[{k}].notional_floor", floor, 0.0)
+        mmr = _check_range(f"{path}[{k}].mmr", mmr, 0.0, 1.0, low_open=True, high_open=True)
+        out.append((floor, mmr))
+    if out[0][0] != 0.0:
+        raise ConfigError(f"{path} must start at notional_floor 0; got {out[0][0]:g}")
+    for (f0, m0), (f1, m1) in itertools.pairwise(out):
+        if f1 <= f0:
+            raise ConfigError(f"{path} floors must be strictly ascending; got {f0:g} then {f1:g}")
+        if m1 < m0:
+            raise ConfigError(f"{path} mmr must not decrease between tiers; got {m0:g} then {m1:g}")
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeConfig:
+    """Rules of one linear, USD-margined perpetual on one venue.
+
+    Money is in USD, quantities in base-asset units, time in the caller's time
+    unit (the model uses minutes), fees and margin rates as fractions of notional.
+
+    Liquidation waterfall: an account whose equity at the mark price falls
+    below its maintenance margin is liquidated through ``waterfall``, an ordered
+    subset of the stages
+
+    - ``"book"``: a liquidation order walks the order book, never at a price
+      worse than the account's bankruptcy price; positions with notional above
+      ``liquidation_slice_min_notional`` go in slices of
+      ``liquidation_slice_fraction``; with ``partial_liquidation`` slicing stops
+      once the account is back above maintenance margin. ``liquidation_fee``
+      (fraction of closed notional, capped at the account's remaining equity)
+      goes to the insurance fund; after a full close what collateral is left
+      goes to ``surplus_to``.
+    - ``"backstop"``: the registered backstop (a vault) may take over the rest of
+      the position at ``backstop_price`` once equity < ``backstop_trigger`` · MM.
+      At the bankruptcy price the backstop takes the account's remaining margin
+      with the position (Hyperliquid's liquidator vault).
+    - ``"insurance_fund"``: the fund closes the rest in the book beyond the
+      bankruptcy price, up to ``fund_max_slippage`` from the mark, paying the
+      difference, while it has money; it also pays any deficit left on the
+      account. ``fund_drawdown_trigger`` (Bybit/OKX) stops it once its balance
+      has fallen that fraction from its peak within ``fund_drawdown_window``.
+    - ``"adl"``: what is still open is closed against opposite-side positions
+      ranked by ``adl_rule`` (:func:`perpabm.adl.score`), allocated by
+      ``adl_allocation`` at ``adl_price``. ``adl_trigger="unfilled"`` runs ADL for
+      any remainder; ``"negative_equity"`` (Hyperliquid) only once the account's
+      equity at the mark is negative, otherwise the rest waits for the next mark.
+      ``"mark"`` prices are used only while the insurance fund can pay the
+      difference to the bankruptcy price (OKX), else the bankruptcy price.
+      ``adl_allocation="socialized_loss"`` (Drift) closes the rest pro rata at
+      the mark and spreads the deficit over every open unit on both sides.
+    """
+
+    name: str = "custom"
+    max_leverage: float = 20.0
+    mm_tiers: tuple[tuple[float, float], ...] = ((0.0, 0.005),)
+    taker_fee: float = 0.0005
+    maker_fee: float = 0.0002
+    liquidation_fee: float = 0.0
+    insurance_fund: float = 0.0
+    waterfall: tuple[str, ...] = ("book", "insurance_fund", "adl")
+    partial_liquidation: bool = False
+    liquidation_slice_fraction: float = 1.0
+    liquidation_slice_min_notional: float = 0.0
+    surplus_to: str = "insurance_fund"
+    backstop_trigger: float = 1.0
+    backstop_price: str = "bankruptcy"
+    fund_max_slippage: float = 0.05
+    fund_drawdown_trigger: float | None = None
+    fund_drawdown_window: float = 480.0
+    adl_trigger: str = "unfilled"
+    adl_rule: str = "pnl_leverage"
+    adl_allocation: str = "queue"
+    adl_price: str = "bankruptcy"
+    debug: bool = False
+    description: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        p = "exchange"
+        set_ = object.__setattr__
+        if not isinstance(self.name, str):
+            raise ConfigError(f"{p}.name must be a string; got {self.name!r}")
+        set_(self, "max_leverage", _check_range(f"{p}.max_leverage", self.max_leverage, 1.0))
+        set_(self, "mm_tiers", _check_tiers(f"{p}.mm_tiers", self.mm_tiers))
+        initial_rate = 1.0 / self.max_leverage
+        if self.mm_tiers[0][1] > initial_rate:
+            raise ConfigError(
+                f"{p}.mm_tiers[0].mmr ({self.mm_tiers[0][1]:g}) must not exceed the initial "
+                f"margin rate 1/max_leverage ({initial_rate:g})"
+            )
+        set_(self, "taker_fee", _check_range(f"{p}.taker_fee", self.taker_fee, 0.0, 0.1))
+        set_(self, "maker_fee", _check_range(f"{p}.maker_fee", self.maker_fee, -0.01, 0.1))
+        if self.maker_fee < -self.taker_fee:
+            raise ConfigError(
+                f"{p}.maker_fee rebate ({self.maker_fee:g}) must not exceed taker_fee "
+                f"({self.taker_fee:g}), or every trade would create money"
+            )
+        set_(self, "liquidation_fee", _check_range(f"{p}.liquidation_fee", self.liquidation_fee,
+                                                   0.0, 0.5))
+        set_(self, "insurance_fund", _check_range(f"{p}.insurance_fund", self.insurance_fund, 0.0,
+                                                  high_open=True))
+        stages = self.waterfall
+        if isinstance(stages, str) or not all(isinstance(s, str) for s in stages):
+            raise ConfigError(f"{p}.waterfall must be a list of stage names; got {stages!r}")
+        stages = tuple(stages)
+        for s in stages:
+            _check_choice(f"{p}.waterfall", s, WATERFALL_STAGES)
+        if len(set(stages)) != len(stages):
+            raise ConfigError(f"{p}.waterfall names a stage twice: {list(stages)}")
+        order = [WATERFALL_STAGES.index(s) for s in stages]
+        if order != sorted(order):
+            raise ConfigError(
+                f"{p}.waterfall must keep the order book, backstop, insurance_fund, adl; "
+                f"got {list(stages)}"
+            )
+        if "adl" not in stages:
+            raise ConfigError(f"{p}.waterfall must end with 'adl', the last resort; got "
+                              f"{list(stages)}")
+        set_(self, "waterfall", stages)
+        if not isinstance(self.partial_liquidation, bool):
+            raise ConfigError(f"{p}.partial_liquidation must be true or false")
+        set_(self, "liquidation_slice_fraction", _check_range(
+            f"{p}.liquidation_slice_fraction", self.liquidation_slice_fraction, 0.0, 1.0,
+            low_open=True))
+        set_(self, "liquidation_slice_min_notional", _check_range(
+            f"{p}.liquidation_slice_min_notional", self.liquidation_slice_min_notional, 0.0))
+        _check_choice(f"{p}.surplus_to", self.surplus_to, SURPLUS_DESTINATIONS)
+        set_(self, "backstop_trigger", _check_range(f"{p}.backstop_trigger",
+                                                    self.backstop_trigger, 0.0, 1.0,
+                                                    low_open=True))
+        _check_choice(f"{p}.backstop_price", self.backstop_price, BACKSTOP_PRICES)
+        set_(self, "fund_max_slippage", _check_range(f"{p}.fund_max_slippage",
+                                                     self.fund_max_slippage, 0.0, 1.0,
+                                                     high_open=True))
+        if self.fund_drawdown_trigger is not None:
+            set_(self, "fund_drawdown_trigger", _check_range(
+                f"{p}.fund_drawdown_trigger", self.fund_drawdown_trigger, 0.0, 1.0,
+                low_open=True, high_open=True))
+        set_(self, "fund_drawdown_window", _check_range(f"{p}.fund_drawdown_window",
+                                                        self.fund_drawdown_window, 0.0,
+                                                        low_open=True))
+        _check_choice(f"{p}.adl_trigger", self.adl_trigger, ADL_TRIGGERS)
+        from perpabm import adl  # late: adl is a leaf module, but keeps config importable alone
+
+        _check_choice(f"{p}.adl_rule", self.adl_rule, adl.rules())
+        _check_choice(f"{p}.adl_allocation", self.adl_allocation, ADL_ALLOCATIONS)
+        _check_choice(f"{p}.adl_price", self.adl_price, ADL_PRICES)
+        if not isinstance(self.debug, bool):
+            raise ConfigError(f"{p}.debug must be true or false")
+
+    @classmethod
+    def preset(cls, name: str) -> ExchangeConfig:
+        """The rules of a named venue: binance, bitmex, hyperliquid, dydx or drift.
+
+        See :mod:`perpabm.presets` for what each models and simplifies.
+        """
+        from perpabm import presets
+
+        return presets.get(name)
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with `changes` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (lists for tuples, None kept) for TOML/JSON."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "mm_tiers":
+                value = [list(t) for t in value]
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], path: str = "exchange") -> ExchangeConfig:
+        """Build from plain values; unknown keys are errors that suggest the closest name.
+
+        A ``preset`` key starts from that venue's rules; the other keys override them.
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{path} must be a table of settings; got {type(data).__name__}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        data = dict(data)
+        base = cls.preset(data.pop("preset")) if "preset" in data else cls()
+        for key in data:
+            if key not in names:
+                raise ConfigError(f"{path}.{key} is not a setting{closest(key, names)}")
+        return dataclasses.replace(base, **data)

@@ -1,0 +1,27 @@
+"""Exceptions raised by perpabm, and the helper that words them."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ConfigError(ValueError):
+    """An invalid parameter: the message names the field and the allowed values."""
+
+
+class MarginError(ValueError):
+    """A trade or withdrawal that would leave an account below its initial margin."""
+
+
+def closest(name: str, choices: Iterable[str]) -> str:
+    """' (did you mean "x"?)' for the closest of `choices`, or '' if none is close."""
+    match = difflib.get_close_matches(str(name), list(choices), n=1)
+    return f' (did you mean "{match[0]}"?)' if match else ""
+
+
+def one_of(field: str, value: object, choices: Iterable[str]) -> str:
+    """Message for a name that is not one of `choices`, suggesting the closest."""
+    choices = list(choices)
+    allowed = ", ".join(f'"{c}"' for c in choices)
+    return f"{field} must be one of {allowed}; got {value!r}{closest(str(value), choices)}"

@@ -1,0 +1,532 @@
+"""The exchange: accounts, order book, fees, funding, mark price and the liquidation waterfall."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from perpabm import mechanics
+from perpabm.config import ExchangeConfig
+from perpabm.errors import MarginError
+from perpabm.exchange.book import BUY, SELL, Fill, OrderBook
+from perpabm.exchange.events import Event, events_frame
+from perpabm.exchange.insurance import InsuranceFund
+from perpabm.exchange.ledger import Ledger
+
+
+class BackstopOffer(NamedTuple):
+    """A position offered to the backstop during a liquidation.
+
+    ``size`` is the liquidated account's signed position (base units) that the
+    backstop would take on with the same sign, at ``price`` (USD); ``equity`` and
+    ``maintenance_margin`` are the liquidated account's, at ``mark_price``.
+    """
+
+    account: int
+    size: float
+    price: float
+    mark_price: float
+    equity: float
+    maintenance_margin: float
+
+
+BackstopHandler = Callable[[BackstopOffer], float]
+"""Returns the quantity (base units, 0 ≤ q ≤ |offer.size|) the backstop takes over.
+It is called inside :meth:`Exchange.update_mark` and must not trade itself."""
+
+
+class InvariantError(AssertionError):
+    """Money or open interest is not conserved: always a bug in the engine."""
+
+
+def _finite_positive(field: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
+        raise ValueError(f"{field} must be a number; got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{field} must be a finite number > 0; got {value!r}")
+    return value
+
+
+class Exchange:
+    """One linear USD-margined perpetual with a conserved ledger.
+
+    Account state (collateral, signed size, average entry price) lives in numpy
+    arrays indexed by account id; margin checks and the liquidation scan are
+    array operations over all accounts. The mark price is set by the caller with
+    :meth:`update_mark`, which runs the liquidation waterfall of
+    ``config.waterfall`` to completion (see :class:`~perpabm.ExchangeConfig`).
+
+    Money: deposits enter, withdrawals leave; in between, the sum of collateral,
+    unrealised P&L, the insurance fund and collected fees never changes
+    (:meth:`conservation_error`). Until the first :meth:`update_mark`, the mark
+    is ``mark_price`` if given, else the first trade's price.
+    """
+
+    def __init__(
+        self,
+        config: ExchangeConfig,
+        *,
+        mark_price: float | None = None,
+        rng: np.random.Generator | int | None = None,
+        capacity: int = 1024,
+    ) -> None:
+        if not isinstance(config, ExchangeConfig):
+            raise TypeError(f"config must be an ExchangeConfig; got {type(config).__name__}")
+        self.config = config
+        self.rng = np.random.default_rng(rng)
+        self.ledger = Ledger(config.mm_tiers, capacity)
+        self.book = OrderBook()
+        self.fund = InsuranceFund(
+            config.insurance_fund, config.fund_drawdown_trigger, config.fund_drawdown_window
+        )
+        self.money_in = config.insurance_fund
+        self.fees_collected = 0.0
+        self.time = 0.0
+        self.last_price: float | None = None
+        self._mark = None if mark_price is None else _finite_positive("mark_price", mark_price)
+        _, self._mmrs, self._cums = mechanics.tier_table(config.mm_tiers)
+        self._events: list[Event] = []
+        self._order_ids = 0
+        self._episodes = 0
+        self.backstop_account: int | None = None
+        self._backstop_handler: BackstopHandler | None = None
+        from perpabm.exchange.liquidation import Liquidator
+
+        self._liquidator = Liquidator(self)
+
+    # ------------------------------------------------------------------ accounts
+
+    def open_account(self, collateral: float, *, adl_exempt: bool = False) -> int:
+        """Open an account funded with `collateral` USD (≥ 0); returns its id.
+
+        ``adl_exempt`` accounts (a venue's own vault, say) are auto-deleveraged
+        only when no other opposite position is left.
+        """
+        collateral = self._amount("collateral", collateral, allow_zero=True)
+        acct = self.ledger.open(collateral, adl_exempt=bool(adl_exempt))
+        self.money_in += collateral
+        self._after_operation()
+        return acct
+
+    def deposit(self, acct: int, amount: float) -> None:
+        """Add `amount` USD of collateral to an account."""
+        self._check_account(acct)
+        amount = self._amount("amount", amount)
+        self.ledger.credit(acct, amount)
+        self.money_in += amount
+        self._after_operation()
+
+    def withdraw(self, acct: int, amount: float) -> None:
+        """Take `amount` USD out; the account must keep its initial margin."""
+        self._check_account(acct)
+        amount = self._amount("amount", amount)
+        free = self.equity(acct) - self.initial_margin(acct) - self._order_margin(acct)
+        if amount > free:
+            raise MarginError(
+                f"withdraw amount {amount:g} exceeds account {acct}'s free margin {free:g}"
+            )
+        self.ledger.credit(acct, -amount)
+        self.money_in -= amount
+        self._after_operation()
+
+    def close_account(self, acct: int) -> float:
+        """Withdraw everything from a flat account with no orders and close it; returns USD paid."""
+        self._check_account(acct)
+        if self.ledger.size[acct] != 0.0:
+            raise ValueError(f"account {acct} has an open position; close it before the account")
+        self.book.cancel_account(acct)
+        paid = self.ledger.close(acct)
+        self.money_in -= paid
+        self._after_operation()
+        return paid
+
+    def register_backstop(self, acct: int, handler: BackstopHandler) -> None:
+        """Make `acct` the backstop: `handler` decides how much of each offer it takes."""
+        self._check_account(acct)
+        if not callable(handler):
+            raise ValueError("handler must be callable as handler(offer) -> quantity")
+        self.backstop_account = acct
+        self._backstop_handler = handler
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def n_accounts(self) -> int:
+        return self.ledger.n
+
+    @property
+    def mark_price(self) -> float | None:
+        return self._mark
+
+    @property
+    def insurance_fund(self) -> float:
+        """The insurance fund's balance, USD."""
+        return self.fund.balance
+
+    def position(self, acct: int) -> float:
+        """Signed position size of an account, base units."""
+        self._check_account(acct, allow_closed=True)
+        return float(self.ledger.size[acct])
+
+    def entry_price(self, acct: int) -> float:
+        self._check_account(acct, allow_closed=True)
+        return float(self.ledger.entry_price[acct])
+
+    def collateral(self, acct: int) -> float:
+        """Collateral (deposits plus realised P&L, fees and funding), USD."""
+        self._check_account(acct, allow_closed=True)
+        return float(self.ledger.collateral[acct])
+
+    def equity(self, acct: int) -> float:
+        """Collateral plus unrealised P&L at the mark, USD."""
+        self._check_account(acct, allow_closed=True)
+        led = self.ledger
+        mark = self._reference_price()
+        return float(led.collateral[acct] + led.size[acct] * (mark - led.entry_price[acct]))
+
+    def maintenance_margin(self, acct: int) -> float:
+        """Maintenance margin of an account's position at the mark, USD."""
+        notional = abs(self.position(acct)) * self._reference_price()
+        return float(mechanics.maintenance_margin(notional, self.config.mm_tiers))
+
+    def initial_margin(self, acct: int) -> float:
+        """Initial margin of an account's position at the mark, USD."""
+        return abs(self.position(acct)) * self._reference_price() / self.config.max_leverage
+
+    def bankruptcy_price(self, acct: int) -> float:
+        """Price at which the account's equity is zero (NaN when flat), USD."""
+        led = self.ledger
+        return float(mechanics.bankruptcy_price(
+            led.size[acct], led.entry_price[acct], led.collateral[acct]))
+
+    def accounts(self) -> pd.DataFrame:
+        """A snapshot of every account: collateral, size, entry price, equity, margins, flags."""
+        led = self.ledger
+        mark = self._reference_price()
+        equity = led.equity(mark)
+        notional = np.abs(led.view("size")) * mark
+        return pd.DataFrame({
+            "collateral": led.view("collateral").copy(),
+            "size": led.view("size").copy(),
+            "entry_price": led.view("entry_price").copy(),
+            "equity": equity,
+            "maintenance_margin": self._mm(notional),
+            "is_open": led.view("is_open").copy(),
+            "adl_exempt": led.view("adl_exempt").copy(),
+        }).rename_axis("account")
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """Every liquidation, takeover, fund flow, ADL fill and funding round so far."""
+        return events_frame(self._events)
+
+    @property
+    def open_interest(self) -> float:
+        """Sum of long sizes, base units (equal to the sum of short sizes)."""
+        size = self.ledger.view("size")
+        return float(size[size > 0].sum())
+
+    # ------------------------------------------------------------------ invariants
+
+    def conservation_error(self) -> float:
+        """Money in the system minus money that entered it, USD (0 when conserved).
+
+        In the system: all collateral, all unrealised P&L at the mark, the
+        insurance fund and the fees collected.
+        """
+        led = self.ledger
+        mark = self._mark if self._mark is not None else 0.0
+        held = (
+            led.view("collateral").sum()
+            + (led.view("size") * (mark - led.view("entry_price"))).sum()
+            + self.fund.balance
+            + self.fees_collected
+        )
+        return float(held - self.money_in)
+
+    def open_interest_imbalance(self) -> float:
+        """Sum of all signed sizes (long OI − short OI), base units (0 when balanced)."""
+        return float(self.ledger.view("size").sum())
+
+    def check_invariants(self, rtol: float = 1e-9) -> None:
+        """Raise InvariantError if money or open interest is not conserved to `rtol`."""
+        scale = max(abs(self.money_in), 1.0)
+        error = self.conservation_error()
+        if abs(error) > rtol * scale:
+            raise InvariantError(
+                f"money not conserved: error {error:.6g} USD on {self.money_in:.6g} USD in"
+            )
+        size = self.ledger.view("size")
+        oi_scale = max(float(np.abs(size).sum()), 1.0)
+        imbalance = self.open_interest_imbalance()
+        if abs(imbalance) > rtol * oi_scale:
+            raise InvariantError(f"open interest unbalanced: long − short = {imbalance:.6g}")
+
+    def _after_operation(self) -> None:
+        if self.config.debug:
+            self.check_invariants()
+
+    # ------------------------------------------------------------------ trading
+
+    def fill(self, buyer: int, seller: int, quantity: float, price: float) -> None:
+        """A bilateral trade of `quantity` at `price`, with no fee.
+
+        Each side that increases its exposure must keep its initial margin at
+        the mark, or the trade is rejected with MarginError and nothing changes.
+        """
+        self._check_account(buyer, "buyer")
+        self._check_account(seller, "seller")
+        if buyer == seller:
+            raise ValueError(f"buyer and seller must differ; both are account {buyer}")
+        quantity = _finite_positive("quantity", quantity)
+        price = _finite_positive("price", price)
+        self._set_mark_if_unset(price)
+        for acct, delta in ((buyer, quantity), (seller, -quantity)):
+            self._require_initial_margin(acct, delta, delta * (self._mark - price))
+        self.ledger.trade(buyer, quantity, price)
+        self.ledger.trade(seller, -quantity, price)
+        self.last_price = price
+        self._after_operation()
+
+    def market_order(
+        self, acct: int, quantity: float, limit_price: float | None = None
+    ) -> list[Fill]:
+        """Buy (quantity > 0) or sell (< 0) against the book, best price first.
+
+        Fills stop at `limit_price` (if given) or when the book runs out; own
+        resting orders are skipped. The taker pays ``taker_fee``, makers
+        ``maker_fee``, on filled notional. Rejected with MarginError, and
+        nothing changes, if the result would breach initial margin.
+        """
+        self._check_account(acct)
+        side, qty = self._side("quantity", quantity)
+        if limit_price is not None:
+            limit_price = _finite_positive("limit_price", limit_price)
+        fills = self.book.plan_market(side, qty, limit_price, exclude_account=acct)
+        if not fills:
+            return []
+        sign = 1.0 if side == BUY else -1.0
+        self._set_mark_if_unset(fills[0].price)
+        filled = sum(f.quantity for f in fills)
+        notional = sum(f.quantity * f.price for f in fills)
+        pnl_vs_mark = sign * (filled * self._mark - notional)
+        self._require_initial_margin(
+            acct, sign * filled, pnl_vs_mark - self.config.taker_fee * notional
+        )
+        self._execute(acct, sign, fills, self.config.taker_fee)
+        self._after_operation()
+        return fills
+
+    def place_limit(
+        self, acct: int, quantity: float, price: float, *, post_only: bool = False
+    ) -> int | None:
+        """Post a limit order to buy (quantity > 0) or sell (< 0) at `price`.
+
+        A marketable order first trades against the book up to `price` as a
+        taker (or is rejected if `post_only`); the rest rests. Returns the
+        resting order's id, or None if nothing rests. Resting orders must be
+        covered by initial margin at the mark as if they all filled.
+        """
+        self._check_account(acct)
+        side, qty = self._side("quantity", quantity)
+        price = _finite_positive("price", price)
+        best = self.book.best_ask() if side == BUY else self.book.best_bid()
+        crosses = best is not None and (price >= best if side == BUY else price <= best)
+        if crosses and post_only:
+            raise ValueError(f"post_only order at {price:g} would cross the book at {best:g}")
+        sign = 1.0 if side == BUY else -1.0
+        if crosses:
+            fills = self.market_order(acct, sign * qty, limit_price=price)
+            qty -= sum(f.quantity for f in fills)
+            if qty <= 0.0:
+                return None
+        self._set_mark_if_unset(price)
+        self._require_order_margin(acct, side, qty, price)
+        self._order_ids += 1
+        self.book.add(self._order_ids, acct, side, price, qty)
+        self._after_operation()
+        return self._order_ids
+
+    def cancel(self, order_id: int) -> float:
+        """Cancel a resting order; returns the quantity that was still resting."""
+        _, _, _, remaining = self.book.cancel(order_id)
+        return remaining
+
+    def apply_funding(self, rate: float) -> float:
+        """Pay funding at `rate` (fraction of notional at the mark): longs pay shorts if > 0.
+
+        Zero-sum: each position pays ``rate · size · mark``. Returns the total
+        paid by longs (USD).
+        """
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate):
+            raise ValueError(f"rate must be a finite number; got {rate!r}")
+        mark = self._reference_price()
+        size = self.ledger.view("size")
+        payments = rate * size * mark
+        self.ledger.credit_all(-payments)
+        paid_by_longs = float(payments[size > 0].sum())
+        self._log("funding", -1, -1, 0.0, mark, math.nan, paid_by_longs, liquidation=-1)
+        self._after_operation()
+        return paid_by_longs
+
+    # ------------------------------------------------------------------ mark and waterfall
+
+    def update_mark(self, price: float, time: float | None = None) -> list[Event]:
+        """Set the mark price and run the liquidation waterfall to completion.
+
+        `time` defaults to the previous time plus one. Returns the events this
+        call produced (also appended to :attr:`events`).
+        """
+        price = _finite_positive("price", price)
+        if time is not None:
+            if isinstance(time, bool) or not isinstance(time, int | float) or not math.isfinite(
+                time
+            ):
+                raise ValueError(f"time must be a finite number; got {time!r}")
+            self.time = float(time)
+        else:
+            self.time += 1.0
+        self._mark = price
+        start = len(self._events)
+        self._liquidator.run()
+        self._after_operation()
+        return self._events[start:]
+
+    def liquidatable(self) -> NDArray[np.intp]:
+        """Ids of accounts whose equity at the mark is below maintenance margin."""
+        led = self.ledger
+        mark = self._reference_price()
+        near = led.near_liquidation(mark)
+        if len(near) == 0:
+            return near
+        size = led.size[near]
+        equity = led.collateral[near] + size * (mark - led.entry_price[near])
+        return near[(equity < self._mm(np.abs(size) * mark)) & (size != 0.0)]
+
+    # ------------------------------------------------------------------ internals
+
+    def _mm(self, notional: NDArray | float) -> NDArray | float:
+        """Tiered maintenance margin: max_k(notional·mmr_k − cum_k), convex in notional."""
+        if len(self._mmrs) == 1:
+            return notional * self._mmrs[0]
+        return np.max(np.multiply.outer(notional, self._mmrs) - self._cums, axis=-1)
+
+    def _reference_price(self) -> float:
+        if self._mark is None:
+            raise ValueError("no mark price yet: call update_mark(price) or trade first")
+        return self._mark
+
+    def _set_mark_if_unset(self, price: float) -> None:
+        if self._mark is None:
+            self._mark = price
+
+    def _amount(self, field: str, value: float, allow_zero: bool = False) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
+            raise ValueError(f"{field} must be a number; got {value!r}")
+        value = float(value)
+        if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+            bound = "≥ 0" if allow_zero else "> 0"
+            raise ValueError(f"{field} must be a finite number {bound}; got {value!r}")
+        return value
+
+    def _check_account(self, acct: int, field: str = "account", allow_closed: bool = False) -> None:
+        if isinstance(acct, bool) or not isinstance(acct, int | np.integer):
+            raise ValueError(f"{field} must be an account id (int); got {acct!r}")
+        if not 0 <= acct < self.ledger.n:
+            raise ValueError(f"{field} {acct} is not an account (ids are 0..{self.ledger.n - 1})")
+        if not allow_closed and not self.ledger.is_open[acct]:
+            raise ValueError(f"{field} {acct} is closed")
+
+    def _side(self, field: str, quantity: float) -> tuple[str, float]:
+        if isinstance(quantity, bool) or not isinstance(
+            quantity, int | float | np.floating | np.integer
+        ):
+            raise ValueError(f"{field} must be a number; got {quantity!r}")
+        quantity = float(quantity)
+        if not math.isfinite(quantity) or quantity == 0:
+            raise ValueError(f"{field} must be finite and non-zero (+ buy, − sell); got {quantity}")
+        return (BUY, quantity) if quantity > 0 else (SELL, -quantity)
+
+    def _order_margin(self, acct: int) -> float:
+        """Initial margin reserved for resting orders beyond the position's own."""
+        buys, sells = self.book.open_quantity(acct)
+        size = self.ledger.size[acct]
+        worst = max(abs(size + buys), abs(size - sells))
+        return (worst - abs(size)) * self._reference_price() / self.config.max_leverage
+
+    def _require_initial_margin(self, acct: int, delta: float, equity_change: float) -> None:
+        """MarginError unless a trade of `delta` keeps `acct` at initial margin, or reduces it."""
+        size = self.ledger.size[acct]
+        new_size = size + delta
+        if abs(new_size) <= abs(size):
+            return
+        mark = self._mark
+        equity = self.equity(acct) + equity_change
+        required = abs(new_size) * mark / self.config.max_leverage
+        if equity < required:
+            raise MarginError(
+                f"account {acct}: trade of {delta:+g} needs initial margin {required:.6g} USD "
+                f"at mark {mark:g}, equity after would be {equity:.6g} USD "
+                f"(max_leverage {self.config.max_leverage:g})"
+            )
+
+    def _require_order_margin(self, acct: int, side: str, qty: float, price: float) -> None:
+        buys, sells = self.book.open_quantity(acct)
+        if side == BUY:
+            buys += qty
+        else:
+            sells += qty
+        size = self.ledger.size[acct]
+        worst = max(abs(size + buys), abs(size - sells))
+        if worst <= abs(size):
+            return
+        mark = self._mark
+        adverse = qty * max(0.0, (price - mark) if side == BUY else (mark - price))
+        equity = self.equity(acct) - adverse
+        required = worst * mark / self.config.max_leverage
+        if equity < required:
+            raise MarginError(
+                f"account {acct}: order of {qty:g} at {price:g} needs initial margin "
+                f"{required:.6g} USD for all its orders filled, equity is {equity:.6g} USD "
+                f"(max_leverage {self.config.max_leverage:g})"
+            )
+
+    def _execute(self, acct: int, sign: float, fills: list[Fill], taker_fee: float) -> None:
+        """Apply planned fills: taker `acct` trades sign·quantity with each maker."""
+        self.book.apply(fills)
+        led = self.ledger
+        maker_fee = self.config.maker_fee
+        for f in fills:
+            led.trade(acct, sign * f.quantity, f.price)
+            led.trade(f.maker, -sign * f.quantity, f.price)
+            notional = f.quantity * f.price
+            led.credit(acct, -taker_fee * notional)
+            led.credit(f.maker, -maker_fee * notional)
+            self.fees_collected += (taker_fee + maker_fee) * notional
+        self.last_price = fills[-1].price
+
+    def _log(
+        self,
+        kind: str,
+        account: int,
+        counterparty: int,
+        quantity: float,
+        price: float,
+        bankruptcy_price: float,
+        amount: float,
+        *,
+        liquidation: int,
+        score: float = math.nan,
+        rank: int = -1,
+    ) -> None:
+        self._events.append(Event(
+            self.time, kind, liquidation, int(account), int(counterparty), float(quantity),
+            float(price), float(bankruptcy_price), float(self._mark if self._mark else math.nan),
+            float(amount), float(score), int(rank), self.fund.balance,
+        ))

@@ -1,0 +1,61 @@
+"""The exchange's event log: one row per liquidation fill, takeover, fund flow or ADL fill."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pandas as pd
+
+EVENT_KINDS = (
+    "liquidation",  # a liquidation order filled in the book
+    "liquidation_fee",  # fee on liquidated notional, paid to the insurance fund
+    "backstop",  # the backstop (vault) took over part of a position
+    "insurance_fund",  # the fund paid (amount < 0) or received (amount > 0)
+    "adl",  # an opposite position closed against the liquidated one
+    "socialized_loss",  # a deficit charged to an open position, per unit held
+    "funding",  # a funding payment round (amount = total paid by longs)
+)
+
+
+class Event(NamedTuple):
+    """One event. Quantities are signed changes to ``account``'s position (base units);
+    prices and amounts in USD; NaN where a field does not apply, −1 for no account."""
+
+    time: float
+    kind: str
+    liquidation: int  # id of the liquidation episode, −1 outside one
+    account: int
+    counterparty: int
+    quantity: float
+    price: float
+    bankruptcy_price: float
+    mark_price: float
+    amount: float
+    score: float
+    rank: int
+    insurance_fund: float  # fund balance after the event
+
+
+EVENT_COLUMNS = Event._fields
+
+_DTYPES = {
+    "time": "float64",
+    "kind": "string",
+    "liquidation": "int64",
+    "account": "int64",
+    "counterparty": "int64",
+    "quantity": "float64",
+    "price": "float64",
+    "bankruptcy_price": "float64",
+    "mark_price": "float64",
+    "amount": "float64",
+    "score": "float64",
+    "rank": "int64",
+    "insurance_fund": "float64",
+}
+
+
+def events_frame(events: list[Event]) -> pd.DataFrame:
+    """A typed DataFrame of `events` (an empty one keeps the columns and dtypes)."""
+    frame = pd.DataFrame.from_records(events, columns=EVENT_COLUMNS)
+    return frame.astype(_DTYPES)

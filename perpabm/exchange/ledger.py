@@ -1,0 +1,179 @@
+"""Account state as numpy arrays indexed by account id, and position accounting."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from perpabm import mechanics
+
+
+def position_after_fill(
+    size: ArrayLike, entry_price: ArrayLike, quantity: ArrayLike, price: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Position, average entry price and realised P&L after trading `quantity` at `price`.
+
+    Parameters are broadcast arrays: `size` and `quantity` signed in base units
+    (+ buy/long), prices in USD. Adding to a position (or opening one) averages
+    the entry price; reducing realises ``closed · (price − entry)`` and keeps the
+    entry; crossing zero realises the whole old position and opens the rest at
+    `price`. A flat position has entry price 0.
+
+    For every mark price P the account's equity ``collateral + size·(P − entry)``
+    then changes by exactly ``quantity·(P − price)`` (up to rounding): the trade is
+    marked to market and nothing else, which is what keeps money conserved.
+
+    Returns ``(new_size, new_entry_price, realized_pnl)``.
+    """
+    size, entry, qty, price = np.broadcast_arrays(
+        *(np.asarray(a, dtype=np.float64) for a in (size, entry_price, quantity, price))
+    )
+    new_size = size + qty
+    adding = (size == 0.0) | (np.sign(size) == np.sign(qty))
+    closed = np.where(adding, 0.0, np.sign(size) * np.minimum(np.abs(qty), np.abs(size)))
+    realized = closed * (price - entry)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        averaged = (size * entry + qty * price) / new_size
+    flipped = ~adding & (np.abs(qty) > np.abs(size))
+    new_entry = np.where(
+        new_size == 0.0,
+        0.0,
+        np.where(size == 0.0, price, np.where(adding, averaged, np.where(flipped, price, entry))),
+    )
+    return new_size, new_entry, realized
+
+
+class Ledger:
+    """Collateral, signed size, entry price and flags of every account, in growable arrays.
+
+    Every change to an account goes through a method here, so that the ledger
+    can keep each account's liquidation price current: an account is
+    liquidatable exactly when the mark is at or past that price (below it for a
+    long, above it for a short), because equity − maintenance margin is
+    monotone in the mark (see :func:`perpabm.mechanics.liquidation_price_tiered`).
+    Only accounts that changed since the last scan are recomputed, so a scan
+    with no liquidation costs two comparisons per account.
+    """
+
+    _ARRAYS = ("collateral", "size", "entry_price", "is_open", "adl_exempt", "long_lp",
+               "short_lp")
+
+    def __init__(self, mm_tiers: tuple[tuple[float, float], ...], capacity: int = 1024) -> None:
+        self.mm_tiers = mm_tiers
+        self.n = 0
+        capacity = max(int(capacity), 1)
+        self.collateral = np.zeros(capacity)
+        self.size = np.zeros(capacity)
+        self.entry_price = np.zeros(capacity)
+        self.is_open = np.zeros(capacity, dtype=bool)
+        self.adl_exempt = np.zeros(capacity, dtype=bool)
+        # Liquidation prices: a long is liquidatable below long_lp, a short above
+        # short_lp; −inf / +inf where the account has no such position.
+        self.long_lp = np.full(capacity, -np.inf)
+        self.short_lp = np.full(capacity, np.inf)
+        self._changed: set[int] = set()
+        self._all_changed = False
+
+    def _grow(self) -> None:
+        capacity = 2 * len(self.collateral)
+        for name in self._ARRAYS:
+            old = getattr(self, name)
+            fill = {"long_lp": -np.inf, "short_lp": np.inf}.get(name, 0)
+            new = np.full(capacity, fill, dtype=old.dtype)
+            new[: self.n] = old[: self.n]
+            setattr(self, name, new)
+
+    def open(self, collateral: float, adl_exempt: bool = False) -> int:
+        """A new account with `collateral` USD; returns its id."""
+        if self.n == len(self.collateral):
+            self._grow()
+        acct = self.n
+        self.collateral[acct] = collateral
+        self.is_open[acct] = True
+        self.adl_exempt[acct] = adl_exempt
+        self.n += 1
+        return acct
+
+    def view(self, name: str) -> NDArray:
+        """The live part (first n entries) of one state array (read it; change via methods)."""
+        return getattr(self, name)[: self.n]
+
+    # ------------------------------------------------------------------ changes
+
+    def trade(self, acct: int, quantity: float, price: float) -> float:
+        """Apply a fill of signed `quantity` at `price` to one account; returns realised P&L."""
+        new_size, new_entry, realized = position_after_fill(
+            self.size[acct], self.entry_price[acct], quantity, price
+        )
+        self.size[acct] = new_size
+        self.entry_price[acct] = new_entry
+        self.collateral[acct] += realized
+        self._changed.add(int(acct))
+        return float(realized)
+
+    def trade_many(self, accts: NDArray[np.intp], quantities: NDArray, prices: ArrayLike) -> None:
+        """Apply fills to several distinct accounts at once."""
+        new_size, new_entry, realized = position_after_fill(
+            self.size[accts], self.entry_price[accts], quantities, prices
+        )
+        self.size[accts] = new_size
+        self.entry_price[accts] = new_entry
+        self.collateral[accts] += realized
+        self._changed.update(int(a) for a in accts)
+
+    def credit(self, acct: int, amount: float) -> None:
+        """Add `amount` USD (negative: debit) to one account's collateral."""
+        self.collateral[acct] += amount
+        self._changed.add(int(acct))
+
+    def credit_many(self, accts: NDArray[np.intp], amounts: ArrayLike) -> None:
+        """Add `amounts` USD to several distinct accounts' collateral."""
+        self.collateral[accts] += amounts
+        self._changed.update(int(a) for a in accts)
+
+    def credit_all(self, amounts: NDArray) -> None:
+        """Add `amounts` (one per account) to every account's collateral (funding)."""
+        self.collateral[: self.n] += amounts
+        self._all_changed = True
+
+    def close(self, acct: int) -> float:
+        """Close a flat account; returns the collateral paid out."""
+        paid = float(self.collateral[acct])
+        self.collateral[acct] = 0.0
+        self.entry_price[acct] = 0.0
+        self.is_open[acct] = False
+        self._changed.add(int(acct))
+        return paid
+
+    # ------------------------------------------------------------------ margin
+
+    def equity(self, mark_price: float) -> NDArray[np.float64]:
+        """Equity of every account at `mark_price`: collateral + size·(mark − entry), USD."""
+        n = self.n
+        return self.collateral[:n] + self.size[:n] * (mark_price - self.entry_price[:n])
+
+    def _refresh_liquidation_prices(self) -> None:
+        if self._all_changed:
+            accts = np.arange(self.n)
+        elif self._changed:
+            accts = np.fromiter(self._changed, dtype=np.intp, count=len(self._changed))
+        else:
+            return
+        self._all_changed = False
+        self._changed.clear()
+        size = self.size[accts]
+        lp = mechanics.liquidation_price_tiered(
+            size, self.entry_price[accts], self.collateral[accts], self.mm_tiers
+        )
+        self.long_lp[accts] = np.where(size > 0, lp, -np.inf)
+        self.short_lp[accts] = np.where(size < 0, lp, np.inf)
+
+    def near_liquidation(self, mark_price: float, rtol: float = 1e-9) -> NDArray[np.intp]:
+        """Accounts within `rtol` of their liquidation price at `mark_price` (a superset
+        of the liquidatable ones, to be confirmed exactly)."""
+        self._refresh_liquidation_prices()
+        n = self.n
+        return np.flatnonzero(
+            (self.long_lp[:n] > mark_price * (1 - rtol))
+            | (self.short_lp[:n] < mark_price * (1 + rtol))
+        )

@@ -1,0 +1,371 @@
+"""The liquidation waterfall: book → backstop → insurance fund → ADL.
+
+One :class:`Liquidator` belongs to one :class:`~perpabm.exchange.engine.Exchange`
+and works on its ledger, book and fund directly. Each stage takes what is left
+of the liquidated position; what a stage cannot take passes to the next. The
+rules per stage are documented on :class:`~perpabm.ExchangeConfig`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from perpabm import adl, mechanics
+from perpabm.exchange.book import BUY, SELL, Fill
+from perpabm.exchange.engine import BackstopOffer
+
+if TYPE_CHECKING:
+    from perpabm.exchange.engine import Exchange
+
+MAX_PASSES = 1000
+
+
+class Liquidator:
+    """Runs the configured waterfall on every liquidatable account after a mark update."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self.ex = exchange
+        self.cfg = exchange.config
+        self.led = exchange.ledger
+        self.episode = -1
+        self._stages = {
+            "book": self.book_stage,
+            "backstop": self.backstop_stage,
+            "insurance_fund": self.insurance_fund_stage,
+            "adl": self.adl_stage,
+        }
+
+    # ------------------------------------------------------------------ driver
+
+    def run(self) -> None:
+        """Liquidate until no account is below maintenance margin, or none can progress.
+
+        Accounts are taken most-underwater first (lowest equity / MM). An account
+        where no stage could do anything this mark (an empty book and a stage
+        that waits) is deferred to the next mark.
+        """
+        deferred: set[int] = set()
+        self._offered: set[int] = set()
+        for _ in range(MAX_PASSES):
+            queue = [a for a in self._by_urgency(self.ex.liquidatable()) if a not in deferred]
+            if not queue:
+                return
+            for acct in queue:
+                if self.led.size[acct] == 0.0 or not self._below_maintenance(acct):
+                    continue
+                if not self.liquidate(acct):
+                    deferred.add(acct)
+        raise RuntimeError(f"liquidation did not settle within {MAX_PASSES} passes")
+
+    def liquidate(self, acct: int) -> bool:
+        """Run the waterfall on one account; True if anything changed."""
+        self.ex._episodes += 1
+        self.episode = self.ex._episodes
+        self.ex.book.cancel_account(acct)
+        start = self.led.size[acct]
+        for name in self.cfg.waterfall:
+            if self.led.size[acct] == 0.0:
+                break
+            self._stages[name](acct)
+            if self.cfg.partial_liquidation and not self._below_maintenance(acct):
+                break
+        if self.led.size[acct] == 0.0:
+            self._settle_flat(acct)
+        return self.led.size[acct] != start
+
+    # ------------------------------------------------------------------ stages
+
+    def book_stage(self, acct: int) -> None:
+        """Send liquidation orders to the book, never worse than the bankruptcy price."""
+        led, cfg = self.led, self.cfg
+        size0 = led.size[acct]
+        mark = self.ex.mark_price
+        sliced = abs(size0) * mark > cfg.liquidation_slice_min_notional
+        slice_qty = abs(size0) * cfg.liquidation_slice_fraction if sliced else abs(size0)
+        while led.size[acct] != 0.0:
+            qty = min(slice_qty, abs(led.size[acct]))
+            filled = self._liquidation_order(acct, qty)
+            if cfg.partial_liquidation and not self._below_maintenance(acct):
+                return
+            if filled < qty:
+                return
+
+    def backstop_stage(self, acct: int) -> None:
+        """Offer the rest to the registered backstop once equity < trigger · MM."""
+        ex = self.ex
+        if ex._backstop_handler is None or acct == ex.backstop_account or acct in self._offered:
+            return
+        if not ex.ledger.is_open[ex.backstop_account]:
+            return
+        equity, margin = self._equity(acct), self._maintenance(acct)
+        if equity >= self.cfg.backstop_trigger * margin:
+            return
+        size = float(self.led.size[acct])
+        bankrupt = self._bankruptcy_price(acct)
+        at_mark = self.cfg.backstop_price == "mark" and equity >= 0.0
+        price = ex.mark_price if at_mark else bankrupt
+        offer = BackstopOffer(acct, size, price, ex.mark_price, equity, margin)
+        self._offered.add(acct)
+        taken = float(ex._backstop_handler(offer))
+        if not (math.isfinite(taken) and 0.0 <= taken <= abs(size)):
+            raise ValueError(
+                f"backstop handler returned {taken!r}; it must be a quantity in [0, {abs(size):g}]"
+            )
+        if taken == 0.0:
+            return
+        sign = math.copysign(1.0, size)
+        moved = size if taken == abs(size) else sign * taken
+        self.led.trade(acct, -moved, price)
+        self.led.trade(ex.backstop_account, moved, price)
+        ex._log("backstop", acct, ex.backstop_account, -moved, price, bankrupt,
+                equity, liquidation=self.episode)
+
+    def insurance_fund_stage(self, acct: int) -> None:
+        """The fund closes the rest in the book past the bankruptcy price, paying the gap.
+
+        The walk goes no further than ``fund_max_slippage`` from the mark and no
+        further than the fund can pay; it also pays any deficit the account has.
+        """
+        ex, led = self.ex, self.led
+        budget = ex.fund.available(ex.time)
+        size = led.size[acct]
+        if size != 0.0 and budget > 0.0:
+            bankrupt = self._bankruptcy_price(acct)
+            sell = size > 0
+            side = SELL if sell else BUY
+            mark = ex.mark_price
+            limit = mark * (1 - self.cfg.fund_max_slippage) if sell else mark * (
+                1 + self.cfg.fund_max_slippage)
+            plan = ex.book.plan_market(side, abs(size), limit, exclude_account=acct)
+            plan = self._within_budget(plan, bankrupt, sell, budget)
+            if plan:
+                sign = -1.0 if sell else 1.0
+                ex._execute(acct, sign, plan, taker_fee=0.0)
+                for f in plan:
+                    gap = (bankrupt - f.price) if sell else (f.price - bankrupt)
+                    cost = max(gap, 0.0) * f.quantity
+                    self._fund_transfer(acct, cost)
+                    ex._log("insurance_fund", acct, f.maker, sign * f.quantity, f.price,
+                            bankrupt, -cost, liquidation=self.episode)
+        if led.size[acct] == 0.0 and led.collateral[acct] < 0.0:
+            self._fund_pays(acct, -led.collateral[acct])
+
+    def adl_stage(self, acct: int) -> None:
+        """Close the rest against opposite positions: queue, pro rata or socialised loss."""
+        cfg, led, ex = self.cfg, self.led, self.ex
+        equity = self._equity(acct)
+        if cfg.adl_trigger == "negative_equity" and equity >= 0.0:
+            return
+        size = float(led.size[acct])
+        bankrupt = self._bankruptcy_price(acct)
+        candidates = np.flatnonzero(led.view("size") * size < 0.0)
+        if cfg.adl_allocation == "socialized_loss":
+            self._socialize(acct, candidates, bankrupt)
+            return
+        # At the mark only while the fund can pay the gap to the bankruptcy price (OKX).
+        deficit_at_mark = max(-equity, 0.0)
+        at_mark = cfg.adl_price == "mark" and ex.fund.available(ex.time) >= deficit_at_mark
+        price = ex.mark_price if at_mark else bankrupt
+        order, scores = self._adl_queue(candidates)
+        quantities = np.abs(led.size[order])
+        if cfg.adl_allocation == "queue":
+            closes = adl.queue_close(quantities, -np.arange(len(order), dtype=float), abs(size))
+        else:
+            closes = self._pro_rata(quantities, led.adl_exempt[order], abs(size))
+        hit = closes > 0.0
+        if not hit.any():
+            return
+        order, closes, scores = order[hit], closes[hit], scores[hit]
+        ranks = np.flatnonzero(hit) + 1
+        sign = math.copysign(1.0, size)
+        led.trade_many(order, sign * closes, price)
+        self._close_liquidated(acct, closes.sum(), price)
+        for cp, q, s, r in zip(order, closes, scores, ranks, strict=True):
+            ex._log("adl", int(cp), acct, sign * q, price, bankrupt, 0.0,
+                    liquidation=self.episode, score=s, rank=int(r))
+        if at_mark and led.size[acct] == 0.0 and led.collateral[acct] < 0.0:
+            self._fund_pays(acct, -led.collateral[acct])
+
+    # ------------------------------------------------------------------ pieces
+
+    def _close_liquidated(self, acct: int, closed: float, price: float) -> None:
+        """The liquidated side of ADL fills adding up to `closed`; a sum within
+        rounding of the whole position closes it exactly, leaving no dust."""
+        size = float(self.led.size[acct])
+        whole = closed >= abs(size) * (1.0 - 1e-12)
+        self.led.trade(acct, -size if whole else -math.copysign(closed, size), price)
+
+    def _liquidation_order(self, acct: int, qty: float) -> float:
+        """One liquidation order of `qty`, filled no worse than bankruptcy; returns the fill."""
+        ex, led = self.ex, self.led
+        size = led.size[acct]
+        sell = size > 0
+        bankrupt = self._bankruptcy_price(acct)
+        plan = ex.book.plan_market(SELL if sell else BUY, qty, bankrupt, exclude_account=acct)
+        if not plan:
+            return 0.0
+        sign = -1.0 if sell else 1.0
+        ex._execute(acct, sign, plan, taker_fee=0.0)
+        notional = 0.0
+        for f in plan:
+            ex._log("liquidation", acct, f.maker, sign * f.quantity, f.price, bankrupt, 0.0,
+                    liquidation=self.episode)
+            notional += f.quantity * f.price
+        # The fee never takes the account's equity at the mark below zero.
+        fee = min(self.cfg.liquidation_fee * notional, max(self._equity(acct), 0.0))
+        if fee > 0.0:
+            self._fund_transfer(acct, -fee)
+            ex._log("liquidation_fee", acct, -1, 0.0, math.nan, bankrupt, fee,
+                    liquidation=self.episode)
+        return sum(f.quantity for f in plan)
+
+    def _within_budget(self, plan: list[Fill], bankrupt: float, sell: bool,
+                       budget: float) -> list[Fill]:
+        """The prefix of `plan` whose fills worse than bankruptcy the fund can pay for."""
+        out = []
+        for f in plan:
+            gap = (bankrupt - f.price) if sell else (f.price - bankrupt)
+            cost = max(gap, 0.0) * f.quantity
+            if cost <= budget:
+                out.append(f)
+                budget -= cost
+                continue
+            affordable = budget / gap
+            if affordable > 0.0:
+                out.append(f._replace(quantity=affordable))
+            break
+        return out
+
+    def _fund_pays(self, acct: int, amount: float) -> float:
+        """The fund pays what it can of `amount` into the account; returns what it paid."""
+        ex = self.ex
+        paid = min(amount, ex.fund.available(ex.time))
+        if paid <= self._dust:
+            return 0.0
+        self._fund_transfer(acct, paid)
+        ex._log("insurance_fund", acct, -1, 0.0, math.nan, math.nan, -paid,
+                liquidation=self.episode)
+        return paid
+
+    def _fund_transfer(self, acct: int, amount: float) -> None:
+        """Move `amount` USD from the fund to the account (negative: to the fund)."""
+        if amount == 0.0:
+            return
+        ex = self.ex
+        ex.fund.balance -= amount
+        self.led.credit(acct, amount)
+        ex.fund.record(ex.time)
+
+    def _settle_flat(self, acct: int) -> None:
+        """After a full close, the rest of the margin goes where the venue sends it."""
+        if self.cfg.surplus_to != "insurance_fund":
+            return
+        surplus = float(self.led.collateral[acct])
+        if surplus > self._dust:
+            self._fund_transfer(acct, -surplus)
+            self.ex._log("insurance_fund", acct, -1, 0.0, math.nan, math.nan, surplus,
+                         liquidation=self.episode)
+
+    def _adl_queue(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates in ADL order with their scores: exempt accounts last, then by score."""
+        led, cfg = self.led, self.cfg
+        size = led.size[candidates]
+        mark = self.ex.mark_price
+        mmr, _ = mechanics.tier_of(np.abs(size) * mark, cfg.mm_tiers)
+        scores = adl.score(cfg.adl_rule, size, led.entry_price[candidates], mark,
+                           led.collateral[candidates], mmr, rng=self.ex.rng)
+        scores = np.asarray(scores, dtype=float)
+        key_score = np.where(np.isnan(scores), -np.inf, scores)
+        order = np.lexsort((candidates, -key_score, led.adl_exempt[candidates]))
+        return candidates[order], scores[order]
+
+    @staticmethod
+    def _pro_rata(quantities: np.ndarray, exempt: np.ndarray, amount: float) -> np.ndarray:
+        """Close `amount` in proportion to size, from non-exempt positions first.
+
+        The rounding remainder goes to the largest close, so the closes add up
+        to min(amount, Σ quantities) and the books stay balanced.
+        """
+        closes = np.zeros_like(quantities)
+        for group in (~exempt, exempt):
+            available = quantities[group].sum()
+            if amount <= 0.0 or available <= 0.0:
+                continue
+            if amount >= available:
+                closes[group] = quantities[group]
+            else:
+                part = quantities[group] * (amount / available)
+                largest = np.argmax(part)
+                part[largest] = min(quantities[group][largest],
+                                    part[largest] + amount - part.sum())
+                closes[group] = part
+            amount -= closes[group].sum()
+        return closes
+
+    def _socialize(self, acct: int, candidates: np.ndarray, bankrupt: float) -> None:
+        """Drift: close pro rata at the mark, fund pays what it can, the rest per open unit."""
+        ex, led = self.ex, self.led
+        size = float(led.size[acct])
+        mark = ex.mark_price
+        quantities = np.abs(led.size[candidates])
+        closes = self._pro_rata(quantities, np.zeros(len(candidates), dtype=bool), abs(size))
+        hit = closes > 0.0
+        if not hit.any():
+            return
+        sign = math.copysign(1.0, size)
+        led.trade_many(candidates[hit], sign * closes[hit], mark)
+        self._close_liquidated(acct, closes.sum(), mark)
+        for cp, q in zip(candidates[hit], closes[hit], strict=True):
+            ex._log("adl", int(cp), acct, sign * q, mark, bankrupt, 0.0, liquidation=self.episode)
+        deficit = max(-led.collateral[acct], 0.0) if led.size[acct] == 0.0 else 0.0
+        deficit -= self._fund_pays(acct, deficit)
+        if deficit <= 0.0:
+            return
+        units = np.abs(led.view("size")).copy()
+        units[acct] = 0.0
+        if units.sum() == 0.0:  # the liquidated position was the last one open
+            units[candidates] = closes
+        per_unit = deficit / units.sum()
+        charged = np.flatnonzero(units)
+        led.credit_many(charged, -per_unit * units[charged])
+        led.credit(acct, deficit)
+        for cp in charged:
+            ex._log("socialized_loss", int(cp), acct, 0.0, math.nan, bankrupt,
+                    -per_unit * units[cp], liquidation=self.episode, score=per_unit)
+
+    # ------------------------------------------------------------------ account figures
+
+    @property
+    def _dust(self) -> float:
+        """Rounding noise in USD: amounts this small are not moved or logged."""
+        return 1e-12 * max(self.ex.money_in, 1.0)
+
+    def _equity(self, acct: int) -> float:
+        led = self.led
+        return float(led.collateral[acct]
+                     + led.size[acct] * (self.ex.mark_price - led.entry_price[acct]))
+
+    def _maintenance(self, acct: int) -> float:
+        return float(self.ex._mm(abs(self.led.size[acct]) * self.ex.mark_price))
+
+    def _below_maintenance(self, acct: int) -> bool:
+        return self.led.size[acct] != 0.0 and self._equity(acct) < self._maintenance(acct)
+
+    def _bankruptcy_price(self, acct: int) -> float:
+        led = self.led
+        return float(mechanics.bankruptcy_price(led.size[acct], led.entry_price[acct],
+                                                led.collateral[acct]))
+
+    def _by_urgency(self, accounts: np.ndarray) -> list[int]:
+        """Accounts ordered by equity / maintenance margin, lowest first (ties by id)."""
+        if len(accounts) == 0:
+            return []
+        led = self.led
+        mark = self.ex.mark_price
+        size = led.size[accounts]
+        equity = led.collateral[accounts] + size * (mark - led.entry_price[accounts])
+        ratio = equity / self.ex._mm(np.abs(size) * mark)
+        return [int(a) for a in accounts[np.lexsort((accounts, ratio))]]

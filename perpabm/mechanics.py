@@ -1,0 +1,409 @@
+"""Margin mechanics of a linear, USD-margined perpetual swap.
+
+Pure, vectorised formulas with no state. Every function accepts Python scalars or
+numpy arrays and broadcasts its arguments against each other (numpy rules); it
+returns a numpy scalar when every input is a scalar and an array otherwise.
+
+Conventions (see ``DESIGN.md`` and ``reference/mechanics.md``):
+
+* ``size`` is the signed position in base-asset units (+ long, − short);
+* prices (``entry_price``, ``mark_price``) are positive floats in USD per base unit;
+* ``collateral``, ``equity``, margins and P&L are in USD;
+* ``notional`` is ``|size|·price`` in USD, always ≥ 0;
+* ``mmr`` is a maintenance-margin rate (a fraction of notional, in [0, 1));
+* ``tiers`` is a tier table, a sequence of ``(notional_floor, mmr)`` pairs
+  ascending from floor 0 (Binance / Hyperliquid margin tiers), or a single float mmr.
+
+Sources: Binance FAQ 360033525271 (liquidation price, tiered maintenance margin),
+Hyperliquid docs (margining, margin-tiers), BitMEX liquidation pages
+(bankruptcy price), dYdX v4 x/clob liquidations.go (isolated short example).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "bankruptcy_price",
+    "effective_leverage",
+    "equity",
+    "initial_margin",
+    "liquidation_price",
+    "liquidation_price_tiered",
+    "maintenance_margin",
+    "max_notional_for_margin",
+    "tier_of",
+    "tier_table",
+    "unrealized_pnl",
+]
+
+#: A float result: a numpy scalar for scalar inputs, an array otherwise.
+type FloatResult = np.float64 | NDArray[np.float64]
+
+#: A tier table: ``[(notional_floor_usd, mmr), ...]`` ascending from 0, or one float mmr.
+type Tiers = Sequence[tuple[float, float]] | NDArray[np.float64] | float
+
+
+def _as_float(x: ArrayLike) -> NDArray[np.float64]:
+    return np.asarray(x, dtype=np.float64)
+
+
+def _result(x: NDArray[np.float64]) -> FloatResult:
+    # 0-d arrays become numpy scalars, so scalar in → scalar out.
+    return x[()] if x.ndim == 0 else x
+
+
+def _divide_or_nan(numerator: NDArray[np.float64], denominator: NDArray[np.float64]) -> FloatResult:
+    """numerator / denominator, NaN where the denominator is 0 (without warnings)."""
+    shape = np.broadcast_shapes(numerator.shape, denominator.shape)
+    out = np.full(shape, np.nan)
+    np.divide(numerator, denominator, out=out, where=denominator != 0)
+    return out
+
+
+def _check_nonnegative(name: str, values: NDArray[np.float64]) -> None:
+    if np.any(values < 0):
+        raise ValueError(f"{name} must be >= 0 (USD); got a minimum of {values.min()!r}")
+
+
+def unrealized_pnl(size: ArrayLike, entry_price: ArrayLike, mark_price: ArrayLike) -> FloatResult:
+    """Unrealised P&L in USD: ``size·(mark_price − entry_price)``.
+
+    Parameters
+    ----------
+    size : signed position in base-asset units (+ long, − short).
+    entry_price, mark_price : USD per base unit.
+
+    Returns
+    -------
+    USD, with the broadcast shape of the inputs.
+
+    Source: linear USD-margined perpetual, ``reference/mechanics.md`` ("Formulas").
+    """
+    size = _as_float(size)
+    return _result(size * (_as_float(mark_price) - _as_float(entry_price)))
+
+
+def equity(
+    collateral: ArrayLike, size: ArrayLike, entry_price: ArrayLike, mark_price: ArrayLike
+) -> FloatResult:
+    """Account equity at the mark price in USD: ``collateral + size·(mark − entry)``.
+
+    Parameters
+    ----------
+    collateral : USD (wallet balance allotted to the position).
+    size : signed position in base-asset units.
+    entry_price, mark_price : USD per base unit.
+
+    Returns
+    -------
+    USD, with the broadcast shape of the inputs.
+
+    Source: ``reference/mechanics.md`` ("Formulas": ``e = collateral + size·(P − entry)``).
+    """
+    size = _as_float(size)
+    return _result(_as_float(collateral) + size * (_as_float(mark_price) - _as_float(entry_price)))
+
+
+def bankruptcy_price(size: ArrayLike, entry_price: ArrayLike, collateral: ArrayLike) -> FloatResult:
+    """Price at which equity is exactly 0: ``BP = entry − collateral/size``.
+
+    Solves ``collateral + size·(BP − entry) = 0``. NaN where ``size == 0`` (a flat
+    account has no bankruptcy price).
+
+    A long whose collateral exceeds its notional at entry (``collateral ≥ size·entry``,
+    i.e. leverage ≤ 1x) gets ``BP ≤ 0``: it can never go bankrupt at a positive price.
+    The formula value is returned unchanged so callers can see by how much.
+
+    Parameters
+    ----------
+    size : signed position in base-asset units.
+    entry_price : USD per base unit.
+    collateral : USD.
+
+    Returns
+    -------
+    USD per base unit, with the broadcast shape of the inputs.
+
+    Source: BitMEX liquidation pages; ``reference/mechanics.md`` (vector 4: long 20 at
+    1,000 with collateral 10,000 → 500).
+    """
+    size = _as_float(size)
+    shift = _divide_or_nan(_as_float(collateral), size)
+    return _result(_as_float(entry_price) - shift)
+
+
+def liquidation_price(
+    size: ArrayLike,
+    entry_price: ArrayLike,
+    collateral: ArrayLike,
+    mmr: ArrayLike,
+    cum: ArrayLike = 0.0,
+) -> FloatResult:
+    """Price at which equity equals maintenance margin (isolated margin, one tier).
+
+    Solves ``collateral + size·(LP − entry) = |size|·LP·mmr − cum`` for ``LP``; with
+    side ``s = sign(size)`` and quantity ``q = |size|``::
+
+        LP = (collateral + cum − s·q·entry) / (q·mmr − s·q)
+
+    ``mmr`` and ``cum`` are those of the tier the position is in *at the liquidation
+    price* (see :func:`tier_of`); :func:`liquidation_price_tiered` finds that tier
+    itself. NaN where ``size == 0``. A long that cannot be liquidated at any positive
+    price gets ``LP ≤ 0``; the formula value is returned unchanged.
+    For cross margin pass ``collateral`` = wallet balance − other positions' MM +
+    other positions' unrealised P&L.
+
+    Parameters
+    ----------
+    size : signed position in base-asset units.
+    entry_price : USD per base unit.
+    collateral : USD.
+    mmr : maintenance-margin rate of the tier, in [0, 1).
+    cum : the tier's maintenance amount in USD (0 for the first tier).
+
+    Returns
+    -------
+    USD per base unit, with the broadcast shape of the inputs.
+
+    Source: Binance FAQ 360033525271 (vector 1: long 3,683.979 ETH at 1,456.84,
+    wallet 1,535,443.01, mmr 0.10, cum 135,365 → 1,114.78); dYdX v4 liquidations
+    (vector 2: short 3 ETH at 3,000, collateral 1,000, mmr 0.05 → 3,174.60).
+    """
+    size = _as_float(size)
+    mmr = _as_float(mmr)
+    if np.any(~((mmr >= 0) & (mmr < 1))):
+        raise ValueError(f"mmr must be in [0, 1); got values in [{mmr.min()!r}, {mmr.max()!r}]")
+    quantity = np.abs(size)
+    # s·q = size, so the textbook numerator/denominator simplify to these:
+    numerator = _as_float(collateral) + _as_float(cum) - size * _as_float(entry_price)
+    denominator = quantity * mmr - size
+    return _result(_divide_or_nan(numerator, denominator))
+
+
+def tier_table(
+    tiers: Tiers,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Validate a tier table and return ``(floors, mmrs, cums)`` as 1-D arrays.
+
+    ``cum_0 = 0`` and ``cum_k = cum_{k−1} + floor_k·(mmr_k − mmr_{k−1})``, the
+    "maintenance amount" that makes the tiered maintenance margin continuous.
+
+    Parameters
+    ----------
+    tiers : a non-empty sequence of ``(notional_floor, mmr)`` pairs (floors in USD
+        notional, first floor 0, strictly ascending; mmr in (0, 1), non-decreasing),
+        or a single float mmr meaning one tier from 0.
+
+    Returns
+    -------
+    floors, mmrs, cums : float arrays of shape ``(K,)``; floors and cums in USD.
+
+    Raises
+    ------
+    ValueError naming ``tiers`` if the table breaks any rule above.
+
+    Source: Binance leverage-and-margin tiers; Hyperliquid margin-tiers
+    (BTC: [(0, 1.25%), (150M, 2.5%)]).
+    """
+    table = None
+    if not isinstance(tiers, str | bytes):  # numpy would parse "0.01" as a number
+        try:
+            table = np.asarray(tiers, dtype=np.float64)
+        except (TypeError, ValueError):
+            table = None
+    if table is not None and table.ndim == 0:
+        table = np.array([[0.0, float(table)]])
+    if table is None or table.ndim != 2 or table.shape[0] == 0 or table.shape[1] != 2:
+        raise ValueError(
+            f"tiers must be a float mmr or a non-empty sequence of (notional_floor, mmr) "
+            f"pairs; got {tiers!r}"
+        )
+    floors, mmrs = table[:, 0].copy(), table[:, 1].copy()
+    if floors[0] != 0:
+        raise ValueError(f"tiers must start at notional_floor 0; got first floor {floors[0]!r}")
+    if not (np.all(np.isfinite(floors)) and np.all(np.diff(floors) > 0)):
+        raise ValueError(
+            f"tiers floors must be finite and strictly ascending; got {floors.tolist()}"
+        )
+    if not np.all((mmrs > 0) & (mmrs < 1)):
+        raise ValueError(f"tiers mmr values must be in (0, 1); got {mmrs.tolist()}")
+    if np.any(np.diff(mmrs) < 0):
+        raise ValueError(f"tiers mmr values must be non-decreasing; got {mmrs.tolist()}")
+    cums = np.concatenate(([0.0], np.cumsum(floors[1:] * np.diff(mmrs))))
+    return floors, mmrs, cums
+
+
+def maintenance_margin(notional: ArrayLike, tiers: Tiers) -> FloatResult:
+    """Tiered maintenance margin in USD: ``MM = notional·mmr_k − cum_k``.
+
+    ``k`` is the tier with ``floor_k ≤ notional < floor_{k+1}``. Because the mmrs are
+    non-decreasing and ``cum`` is built to join the pieces, MM is a continuous, convex,
+    piecewise-linear function of notional, hence equal to the upper envelope of its
+    pieces::
+
+        MM = max_k (notional·mmr_k − cum_k)
+
+    which is what is computed (one vector pass per tier, no search): this is on the
+    engine's hot path.
+
+    Parameters
+    ----------
+    notional : ``|size|·price`` in USD, ≥ 0; any shape.
+    tiers : tier table (see :func:`tier_table`) or a single float mmr.
+
+    Returns
+    -------
+    USD, same shape as ``notional``.
+
+    Source: Binance FAQ 360033525271; Hyperliquid margin-tiers (vector 3: 200M with
+    [(0, 1.25%), (150M, 2.5%)] → 3,125,000).
+    """
+    notional = _as_float(notional)
+    _check_nonnegative("notional", notional)
+    _, mmrs, cums = tier_table(tiers)
+    # out= keeps 0-d inputs as writable 0-d arrays (ufuncs would return scalars).
+    margin = np.multiply(notional, mmrs[0], out=np.empty_like(notional))  # cum_0 = 0
+    for mmr, cum in zip(mmrs[1:], cums[1:], strict=True):
+        np.maximum(margin, notional * mmr - cum, out=margin)
+    return _result(margin)
+
+
+def tier_of(notional: ArrayLike, tiers: Tiers) -> tuple[FloatResult, FloatResult]:
+    """The ``(mmr, cum)`` of the tier each notional falls in (``floor_k ≤ notional``).
+
+    A notional exactly on a floor belongs to the tier that starts there.
+
+    Parameters
+    ----------
+    notional : USD, ≥ 0; any shape.
+    tiers : tier table (see :func:`tier_table`) or a single float mmr.
+
+    Returns
+    -------
+    mmr : rate, same shape as ``notional``.
+    cum : USD, same shape as ``notional``.
+    """
+    notional = _as_float(notional)
+    _check_nonnegative("notional", notional)
+    floors, mmrs, cums = tier_table(tiers)
+    index = np.searchsorted(floors, notional, side="right") - 1
+    return _result(mmrs[index]), _result(cums[index])
+
+
+def liquidation_price_tiered(
+    size: ArrayLike, entry_price: ArrayLike, collateral: ArrayLike, tiers: Tiers
+) -> FloatResult:
+    """Liquidation price under a tier table, with the tier found at the price itself.
+
+    Equity minus tiered MM is ``min_k g_k(P)`` with ``g_k`` the linear gap for tier
+    ``k`` (MM is the max of its pieces). For a long every ``g_k`` rises with P, so the
+    gap is ≥ 0 exactly when P ≥ every per-tier root: ``LP = max_k LP_k``; for a short
+    every ``g_k`` falls with P: ``LP = min_k LP_k``, where ``LP_k`` is
+    :func:`liquidation_price` with ``(mmr_k, cum_k)``. At the result, equity equals
+    :func:`maintenance_margin` of ``|size|·LP``. NaN where ``size == 0``; ``LP ≤ 0`` for
+    a long that cannot be liquidated.
+
+    Parameters
+    ----------
+    size : signed position in base-asset units.
+    entry_price : USD per base unit.
+    collateral : USD.
+    tiers : tier table (see :func:`tier_table`) or a single float mmr.
+
+    Returns
+    -------
+    USD per base unit, with the broadcast shape of the inputs.
+
+    Source: derived from Binance FAQ 360033525271 (same formula, tier chosen at LP).
+    """
+    size = _as_float(size)
+    _, mmrs, cums = tier_table(tiers)
+    is_long = size > 0
+    result = liquidation_price(size, entry_price, collateral, mmrs[0], cums[0])
+    result = np.array(result, dtype=np.float64)  # writable copy, also for 0-d
+    for mmr, cum in zip(mmrs[1:], cums[1:], strict=True):
+        candidate = liquidation_price(size, entry_price, collateral, mmr, cum)
+        result = np.where(is_long, np.maximum(result, candidate), np.minimum(result, candidate))
+    return _result(result)
+
+
+def max_notional_for_margin(margin: ArrayLike, tiers: Tiers) -> FloatResult:
+    """Largest notional ``n ≥ 0`` whose maintenance margin ``MM(n) ≤ margin``.
+
+    The inverse of :func:`maintenance_margin`. With ``MM = max_k(n·mmr_k − cum_k)``,
+    ``MM(n) ≤ margin`` holds iff ``n ≤ (margin + cum_k)/mmr_k`` for every ``k``, so::
+
+        n = max(0, min_k (margin + cum_k)/mmr_k)
+
+    Used for partial liquidation: close only enough that the rest is margined again.
+
+    Parameters
+    ----------
+    margin : USD available as maintenance margin; any shape (negative → 0).
+    tiers : tier table (see :func:`tier_table`) or a single float mmr.
+
+    Returns
+    -------
+    USD notional, same shape as ``margin``.
+    """
+    margin = _as_float(margin)
+    _, mmrs, cums = tier_table(tiers)
+    notional = np.divide(margin, mmrs[0], out=np.empty_like(margin))  # cum_0 = 0
+    for mmr, cum in zip(mmrs[1:], cums[1:], strict=True):
+        np.minimum(notional, (margin + cum) / mmr, out=notional)
+    return _result(np.maximum(notional, 0.0))
+
+
+def effective_leverage(size: ArrayLike, mark_price: ArrayLike, equity: ArrayLike) -> FloatResult:
+    """Effective leverage ``|size·mark| / equity`` (dimensionless).
+
+    ``+inf`` where ``equity ≤ 0`` and ``size ≠ 0`` (an account with no equity left is
+    infinitely levered), ``0`` where ``size == 0``.
+
+    Parameters
+    ----------
+    size : signed position in base-asset units.
+    mark_price : USD per base unit.
+    equity : USD (see :func:`equity`).
+
+    Returns
+    -------
+    Leverage, with the broadcast shape of the inputs.
+
+    Source: BitMEX ADL page (mark value / (mark value − bankrupt value) is the same
+    number); ``reference/mechanics.md``.
+    """
+    size = _as_float(size)
+    equity = _as_float(equity)
+    notional = np.abs(size * _as_float(mark_price))
+    shape = np.broadcast_shapes(notional.shape, equity.shape)
+    leverage = np.full(shape, np.inf)
+    np.divide(notional, equity, out=leverage, where=equity > 0)
+    leverage = np.where(size == 0, 0.0, leverage)
+    return _result(leverage)
+
+
+def initial_margin(notional: ArrayLike, max_leverage: ArrayLike) -> FloatResult:
+    """Initial margin in USD required to open ``notional``: ``notional / max_leverage``.
+
+    Parameters
+    ----------
+    notional : USD, ≥ 0.
+    max_leverage : the venue's maximum leverage (> 0, e.g. 40 for 40x).
+
+    Returns
+    -------
+    USD, with the broadcast shape of the inputs.
+
+    Source: Hyperliquid margining (MM is half the initial margin at max leverage).
+    """
+    notional = _as_float(notional)
+    max_leverage = _as_float(max_leverage)
+    _check_nonnegative("notional", notional)
+    if np.any(~(max_leverage > 0)):
+        raise ValueError(f"max_leverage must be > 0; got a minimum of {max_leverage.min()!r}")
+    return _result(notional / max_leverage)

@@ -1,0 +1,532 @@
+"""Specification tests for perpabm.adl (ADL ranking, queue, lights, haircut policies)."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from perpabm import adl
+from perpabm.adl import (
+    haircuts,
+    indicator_lights,
+    overshoot,
+    queue_close,
+    register_rule,
+    rules,
+    score,
+)
+
+BUILTIN_RULES = ("binance", "hyperliquid", "leverage", "pnl_leverage", "profit", "random", "size")
+
+# A small book at mark 110 (mmr 0.01 where a rule needs it).
+#         size   entry  collateral  uPnL  equity   notional
+#   A      2     100     50          +20    70      220     profitable long
+#   B     −2     100    100          −20    80      220     losing short
+#   C     −1     120     30          +10    40      110     profitable short
+#   D      1     130     10          −20   −10      110     bankrupt long
+#   E      0     100     10            0    10        0     flat
+#   F      1     110     55            0    55      110     break-even long
+MARK = 110.0
+SIZE = np.array([2.0, -2.0, -1.0, 1.0, 0.0, 1.0])
+ENTRY = np.array([100.0, 100.0, 120.0, 130.0, 100.0, 110.0])
+COLLATERAL = np.array([50.0, 100.0, 30.0, 10.0, 10.0, 55.0])
+NEG_INF = -np.inf
+
+
+def book_scores(rule, **kwargs):
+    return score(rule, SIZE, ENTRY, MARK, COLLATERAL, 0.01, **kwargs)
+
+
+@pytest.fixture
+def private_registry(monkeypatch):
+    """Give each test that registers rules its own copy of the registry."""
+    monkeypatch.setattr(adl, "_RULES", dict(adl._RULES))
+
+
+# ------------------------------------------------------------------- score rules
+
+
+def test_rules_lists_the_builtins_sorted():
+    assert rules() == BUILTIN_RULES
+
+
+def test_pnl_leverage_rule():
+    expected = [
+        0.1 * 220 / 70,  # A: PnL% = 10·2/200 = 0.1 > 0, × leverage 220/70
+        -0.1 / (220 / 80),  # B: PnL% = −0.1 ≤ 0, ÷ leverage 220/80 = 2.75
+        (10 / 120) * (110 / 40),  # C: PnL% = (110 − 120)·(−1)/120 = 1/12, × leverage 2.75
+        NEG_INF,  # D: bankrupt
+        NEG_INF,  # E: flat
+        0.0,  # F: PnL% = 0 → 0/2 = 0
+    ]
+    np.testing.assert_allclose(book_scores("pnl_leverage"), expected)
+
+
+def test_binance_rule():
+    expected = [
+        (20 / 50) * (2 * 110 * 0.01 / 70),  # A: max(0, 20)/max(1, 50) × 2.2/(50 + 20)
+        0.0,  # B: losing, max(0, −20) = 0
+        (10 / 30) * (110 * 0.01 / 40),  # C: 10/30 × 1.1/(30 + 10)
+        NEG_INF,
+        NEG_INF,
+        0.0,  # F: uPnL 0
+    ]
+    np.testing.assert_allclose(book_scores("binance"), expected)
+
+
+def test_binance_rule_floors_the_wallet_balance_at_one():
+    # long 1 at 100, collateral 0.5, mark 110: uPnL 10, PnlPercent = 10/max(1, 0.5) = 10,
+    # MarginRatio = 1·110·0.01/(0.5 + 10) = 1.1/10.5
+    assert score("binance", 1, 100, 110, 0.5, 0.01) == pytest.approx(10 * 1.1 / 10.5)
+
+
+def test_binance_rule_takes_mmr_per_position():
+    # A and C from the book with mmr 0.02 and 0.04: doubles and quadruples the margin ratio
+    scores = score("binance", SIZE[[0, 2]], ENTRY[[0, 2]], MARK, COLLATERAL[[0, 2]], [0.02, 0.04])
+    np.testing.assert_allclose(scores, [0.4 * 4.4 / 70, (1 / 3) * 4.4 / 40])
+
+
+def test_hyperliquid_rule_mirrors_the_price_ratio_for_shorts():
+    expected = [
+        (110 / 100) * (220 / 70),  # A long: (mark/entry)·(notional/equity)
+        (100 / 110) * (220 / 80),  # B short: (entry/mark)·(notional/equity) = 2.5
+        (120 / 110) * (110 / 40),  # C short: = 3
+        NEG_INF,
+        NEG_INF,
+        1.0 * (110 / 55),  # F: = 2
+    ]
+    np.testing.assert_allclose(book_scores("hyperliquid"), expected)
+
+
+def test_profit_rule_is_unrealized_pnl():
+    np.testing.assert_allclose(book_scores("profit"), [20, -20, 10, NEG_INF, NEG_INF, 0])
+
+
+def test_leverage_rule_is_effective_leverage():
+    expected = [220 / 70, 220 / 80, 110 / 40, NEG_INF, NEG_INF, 110 / 55]
+    np.testing.assert_allclose(book_scores("leverage"), expected)
+
+
+def test_size_rule_is_notional():
+    np.testing.assert_allclose(book_scores("size"), [220, 220, 110, NEG_INF, NEG_INF, 110])
+
+
+@pytest.mark.parametrize("rule", BUILTIN_RULES)
+def test_flat_and_bankrupt_positions_score_minus_infinity(rule):
+    scores = book_scores(rule, rng=np.random.default_rng(0))
+    assert scores[3] == NEG_INF  # D: equity −10
+    assert scores[4] == NEG_INF  # E: flat
+
+
+@pytest.mark.parametrize("rule", BUILTIN_RULES)
+def test_zero_equity_is_bankrupt(rule):
+    # long 1 at 130, collateral 20, mark 110: equity 20 − 20 = 0
+    assert score(rule, 1, 130, 110, 20, 0.01, rng=np.random.default_rng(0)) == NEG_INF
+
+
+@pytest.mark.parametrize("rule", BUILTIN_RULES)
+def test_live_positions_score_finite_even_at_zero_pnl(rule):
+    scores = book_scores(rule, rng=np.random.default_rng(0))
+    assert np.all(np.isfinite(scores[[0, 1, 2, 5]]))
+
+
+def test_random_rule_is_reproducible_with_a_seeded_rng():
+    first = book_scores("random", rng=np.random.default_rng(42))
+    again = book_scores("random", rng=np.random.default_rng(42))
+    other = book_scores("random", rng=np.random.default_rng(43))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+    live = first[[0, 1, 2, 5]]
+    assert np.all((live >= 0) & (live < 1))
+
+
+def test_random_rule_draws_one_number_per_position():
+    # the flat/bankrupt entries still consume a draw, so the stream stays aligned
+    draws = np.random.default_rng(5).random(SIZE.shape)
+    scores = book_scores("random", rng=np.random.default_rng(5))
+    np.testing.assert_array_equal(scores[[0, 1, 2, 5]], draws[[0, 1, 2, 5]])
+
+
+def test_random_rule_needs_an_rng():
+    with pytest.raises(ValueError, match=r"^rng must be a numpy.random.Generator"):
+        book_scores("random")
+
+
+def test_rng_must_be_a_generator():
+    with pytest.raises(ValueError, match=r"^rng must be a numpy.random.Generator"):
+        book_scores("random", rng=42)
+
+
+def test_score_broadcasts_a_scalar_size_against_price_arrays():
+    # long 1 at 100, collateral 50 at marks 90 and 110: uPnL −10 and +10
+    np.testing.assert_allclose(score("profit", 1, 100, np.array([90.0, 110.0]), 50), [-10, 10])
+
+
+def test_unknown_rule_suggests_the_closest_name():
+    with pytest.raises(ValueError, match=r"^rule must be one of .*did you mean 'pnl_leverage'"):
+        book_scores("pnl_levrage")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mark_price": 0.0}, "^mark_price must be > 0"),
+        ({"entry_price": np.array([100.0, 0.0])}, "^entry_price must be > 0"),
+        ({"mmr": 1.0}, r"^mmr must be in \[0, 1\)"),
+    ],
+)
+def test_score_rejects_bad_prices_and_mmr(kwargs, message):
+    args = {"size": [1.0, -1.0], "entry_price": 100.0, "mark_price": 110.0, "collateral": 50.0}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        score("profit", **args)
+
+
+def test_flat_positions_may_have_no_entry_price():
+    assert score("profit", [0.0, 1.0], [0.0, 100.0], 110, 50)[0] == NEG_INF
+
+
+# ---------------------------------------------------------------- custom rules
+
+
+def test_register_rule_adds_a_usable_rule(private_registry):
+    def collateral_rule(size, entry_price, mark_price, collateral, mmr, rng):
+        assert size.shape == collateral.shape == mmr.shape  # broadcast for the rule
+        return collateral
+
+    register_rule("collateral", collateral_rule)
+    assert "collateral" in rules()
+    assert rules() == tuple(sorted(rules()))
+    # the rule returns collateral; flat and bankrupt entries are still −inf
+    np.testing.assert_allclose(book_scores("collateral"), [50, 100, 30, NEG_INF, NEG_INF, 55])
+
+
+def test_register_rule_rejects_a_builtin_name(private_registry):
+    with pytest.raises(ValueError, match=r"^name 'profit' is already an ADL rule"):
+        register_rule("profit", lambda *args: args[0])
+
+
+def test_register_rule_rejects_a_registered_name(private_registry):
+    register_rule("mine", lambda size, *rest: size)
+    with pytest.raises(ValueError, match=r"^name 'mine' is already an ADL rule"):
+        register_rule("mine", lambda size, *rest: size)
+
+
+def test_register_rule_can_replace_a_builtin(private_registry):
+    register_rule("profit", lambda size, *rest: np.full(size.shape, 7.0), replace=True)
+    assert book_scores("profit")[0] == 7.0
+
+
+@pytest.mark.parametrize("name", ["", 3])
+def test_register_rule_rejects_a_bad_name(private_registry, name):
+    with pytest.raises(ValueError, match=r"^name must be a non-empty string"):
+        register_rule(name, lambda size, *rest: size)
+
+
+def test_register_rule_rejects_a_non_callable(private_registry):
+    with pytest.raises(ValueError, match=r"^fn must be callable"):
+        register_rule("bad", 3.0)
+
+
+def test_custom_rule_must_return_the_input_shape(private_registry):
+    register_rule("scalar", lambda *args: 1.0)
+    with pytest.raises(ValueError, match=r"^fn for rule 'scalar' must return scores of shape"):
+        book_scores("scalar")
+
+
+def test_custom_rule_receives_the_rng(private_registry):
+    register_rule("noise", lambda size, *rest: rest[-1].normal(size=size.shape))
+    a = book_scores("noise", rng=np.random.default_rng(1))
+    b = book_scores("noise", rng=np.random.default_rng(1))
+    np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------ queue_close
+
+
+def test_queue_closes_highest_scores_fully_and_the_last_partially():
+    # order: #1 (score 4, q 3), #2 (4, q 4), #0 (1, q 5), #3 (0, q 2); amount 9:
+    # 3 + 4 = 7 closed fully, then 9 − 7 = 2 of #0
+    closed = queue_close([5.0, 3.0, 4.0, 2.0], [1.0, 4.0, 4.0, 0.0], 9.0)
+    np.testing.assert_allclose(closed, [2, 3, 4, 0])
+
+
+def test_queue_breaks_ties_by_lower_index_first():
+    # equal scores: #0 before #1 before #2; amount 1.5 → 1 from #0, 0.5 from #1
+    np.testing.assert_allclose(queue_close([1.0, 1.0, 1.0], [2.0, 2.0, 2.0], 1.5), [1, 0.5, 0])
+
+
+def test_queue_amount_zero_closes_nothing():
+    np.testing.assert_array_equal(queue_close([5.0, 3.0], [1.0, 2.0], 0.0), [0, 0])
+
+
+@pytest.mark.parametrize("amount", [8.0, 100.0])
+def test_queue_amount_at_or_above_total_closes_everything(amount):
+    np.testing.assert_array_equal(queue_close([5.0, 3.0], [1.0, 2.0], amount), [5, 3])
+
+
+def test_queue_never_closes_minus_infinity_positions():
+    # #1 is −inf (flat/bankrupt): even an amount above the total leaves it open
+    closed = queue_close([5.0, 3.0, 2.0], [1.0, NEG_INF, 0.0], 100.0)
+    np.testing.assert_array_equal(closed, [5, 0, 2])
+
+
+def test_queue_keeps_the_shape_of_quantities():
+    closed = queue_close([[1.0, 2.0], [3.0, 4.0]], [[4.0, 3.0], [2.0, 1.0]], 4.0)
+    np.testing.assert_allclose(closed, [[1, 2], [1, 0]])
+
+
+def test_queue_of_no_positions_is_empty():
+    assert queue_close([], [], 3.0).shape == (0,)
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(0, 1e6), st.floats(-10, 10)),
+        min_size=1,
+        max_size=30,
+    ),
+    st.floats(0, 3e7),
+)
+def test_queue_closes_min_of_amount_and_total_within_each_quantity(rows, amount):
+    quantities, scores = (np.array(column) for column in zip(*rows, strict=True))
+    closed = queue_close(quantities, scores, amount)
+    assert closed.sum() == pytest.approx(min(amount, quantities.sum()), rel=1e-12, abs=1e-6)
+    assert np.all((closed >= 0) & (closed <= quantities))
+    assert np.count_nonzero((closed > 0) & (closed < quantities)) <= 1  # one partial at most
+
+
+@pytest.mark.parametrize("amount", [-1.0, np.nan, [1.0, 2.0]])
+def test_queue_rejects_a_bad_amount(amount):
+    with pytest.raises(ValueError, match=r"^amount must be a scalar >= 0"):
+        queue_close([1.0, 2.0], [1.0, 2.0], amount)
+
+
+@pytest.mark.parametrize("quantities", [[1.0, -2.0], [1.0, np.nan]])
+def test_queue_rejects_negative_quantities(quantities):
+    with pytest.raises(ValueError, match=r"^quantities must be >= 0"):
+        queue_close(quantities, [1.0, 2.0], 1.0)
+
+
+def test_queue_rejects_scores_of_another_shape():
+    with pytest.raises(ValueError, match=r"^scores must have the same shape"):
+        queue_close([1.0, 2.0], [1.0, 2.0, 3.0], 1.0)
+
+
+def test_queue_rejects_nan_scores():
+    with pytest.raises(ValueError, match=r"^scores must not be NaN"):
+        queue_close([1.0, 2.0], [1.0, np.nan], 1.0)
+
+
+# ------------------------------------------------------------- indicator lights
+
+
+def test_indicator_lights_hand_example():
+    quantities = [1.0, 1.0, 2.0, 4.0, 2.0]
+    scores = [0.5, 3.0, 1.0, 2.0, -1.0]
+    # ascending: #4 (q 2), #0 (1), #2 (2), #3 (4), #1 (1); total 10
+    # cumulative share 0.2, 0.3, 0.5, 0.9, 1.0 → ceil(5c) = 1, 2, 3, 5, 5
+    np.testing.assert_array_equal(indicator_lights(quantities, scores), [2, 5, 3, 5, 1])
+
+
+def test_indicator_lights_top_of_the_queue_shows_all_buckets():
+    lights = indicator_lights([1.0, 1.0, 1.0], [0.0, 9.0, 1.0], buckets=3)
+    # ascending #0, #2, #1: shares 1/3, 2/3, 1 → 1, 2, 3
+    np.testing.assert_array_equal(lights, [1, 3, 2])
+
+
+def test_indicator_lights_ties_follow_the_queue_order():
+    # tied: the queue takes #0 first, so #0 sits higher: ascending #1 then #0,
+    # shares 0.5, 1 → ceil(2·0.5) = 1, ceil(2·1) = 2
+    np.testing.assert_array_equal(indicator_lights([1.0, 1.0], [3.0, 3.0], buckets=2), [2, 1])
+
+
+def test_indicator_lights_all_zero_quantities_show_one_light():
+    np.testing.assert_array_equal(indicator_lights([0.0, 0.0, 0.0], [1.0, 2.0, 3.0]), [1, 1, 1])
+
+
+def test_indicator_lights_zero_quantity_at_the_bottom_shows_one_light():
+    # ascending #0 (q 0, share 0 → clipped to 1), #1 (share 1 → 5)
+    np.testing.assert_array_equal(indicator_lights([0.0, 5.0], [1.0, 2.0]), [1, 5])
+
+
+@pytest.mark.parametrize("buckets", [0, 2.5, True])
+def test_indicator_lights_rejects_bad_buckets(buckets):
+    with pytest.raises(ValueError, match=r"^buckets must be an integer >= 1"):
+        indicator_lights([1.0], [1.0], buckets=buckets)
+
+
+# --------------------------------------------------------------------- haircuts
+
+POLICIES = ("capped_pro_rata", "leverage_pro_rata", "pro_rata", "queue")
+
+
+def test_policies_lists_the_haircut_policies():
+    assert adl.policies() == POLICIES
+
+
+def test_vector_5_queue_haircut():
+    # queue #1 (score 3), #0 (2), #2 (1); budget 7.5: #1 gives all 4,
+    # #0 gives 7.5 − 4 = 3.5 of 8 = 0.4375, #2 nothing
+    h = haircuts([8.0, 4.0, 0.5, 0.0, 0.0], 7.5, "queue", scores=[2.0, 3.0, 1.0, 0.0, 0.0])
+    np.testing.assert_allclose(h, [0.4375, 1, 0, 0, 0])
+
+
+def test_queue_haircut_breaks_ties_by_lower_index_first():
+    # #0 and #1 tie at score 5: #0 gives all 4, #1 gives 6 − 4 = 2 of 4 = 0.5
+    h = haircuts([4.0, 4.0, 4.0], 6.0, "queue", scores=[5.0, 5.0, 1.0])
+    np.testing.assert_allclose(h, [1, 0.5, 0])
+
+
+def test_pro_rata_takes_the_same_fraction_from_every_winner():
+    # U = 10 + 30 = 40, B = 10 → h = 10/40 = 0.25 for winners, 0 for the loser
+    np.testing.assert_allclose(haircuts([10.0, -5.0, 30.0], 10.0, "pro_rata"), [0.25, 0, 0.25])
+
+
+def test_leverage_pro_rata_without_saturation():
+    # h = λ·s with λ·(1·10 + 2·10 + 4·10) = 15 → λ = 15/70
+    h = haircuts([10.0, 10.0, 10.0], 15.0, "leverage_pro_rata", scores=[1.0, 2.0, 4.0])
+    np.testing.assert_allclose(h, [15 / 70, 30 / 70, 60 / 70])
+
+
+def test_leverage_pro_rata_saturates_the_most_levered_first():
+    # λ = 20/70 would give #2 80/70 > 1, so #2 is capped at 1:
+    # 10 + λ·(1·10 + 2·10) = 20 → λ = 1/3 → h = (1/3, 2/3, 1)
+    h = haircuts([10.0, 10.0, 10.0], 20.0, "leverage_pro_rata", scores=[1.0, 2.0, 4.0])
+    np.testing.assert_allclose(h, [1 / 3, 2 / 3, 1])
+
+
+def test_leverage_pro_rata_never_cuts_a_zero_weight_winner():
+    # capacity = 10 (only #0 has weight): budget 25 takes all of #0 and nothing of #1
+    h = haircuts([10.0, 10.0], 25.0, "leverage_pro_rata", scores=[3.0, 0.0])
+    np.testing.assert_allclose(h, [1, 0])
+
+
+def test_capped_pro_rata_water_fills_up_to_each_cap():
+    # η·30 = 10 would give η = 1/3 > β_0 = 0.2, so #0 is capped:
+    # 0.2·10 + η·(10 + 10) = 10 → η = 0.4 (≤ 0.5, ≤ 1) → h = (0.2, 0.4, 0.4)
+    h = haircuts([10.0, 10.0, 10.0], 10.0, "capped_pro_rata", caps=[0.2, 0.5, 1.0])
+    np.testing.assert_allclose(h, [0.2, 0.4, 0.4])
+
+
+def test_capped_pro_rata_with_default_caps_is_pro_rata():
+    profits = [10.0, -5.0, 30.0, 2.0]
+    np.testing.assert_allclose(
+        haircuts(profits, 12.0, "capped_pro_rata"), haircuts(profits, 12.0, "pro_rata")
+    )
+
+
+def test_capped_pro_rata_accepts_a_scalar_cap():
+    # capacity 0.5·40 = 20 < 30: everyone at the cap
+    np.testing.assert_allclose(
+        haircuts([10.0, 30.0], 30.0, "capped_pro_rata", caps=0.5), [0.5, 0.5]
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "kwargs", "expected"),
+    [
+        ("queue", {"scores": [1.0, 2.0, 3.0]}, [1, 0, 1]),
+        ("pro_rata", {}, [1, 0, 1]),
+        ("leverage_pro_rata", {"scores": [1.0, 2.0, 3.0]}, [1, 0, 1]),
+        ("capped_pro_rata", {"caps": [0.3, 1.0, 0.6]}, [0.3, 0, 0.6]),
+    ],
+)
+def test_budget_above_capacity_puts_every_winner_at_its_cap(policy, kwargs, expected):
+    # winners 10 and 20 (capacity ≤ 30), loser −5; budget 1,000
+    h = haircuts([10.0, -5.0, 20.0], 1000.0, policy, **kwargs)
+    np.testing.assert_allclose(h, expected)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_no_winners_means_no_haircuts(policy):
+    h = haircuts([-1.0, 0.0, -3.0], 5.0, policy, scores=[1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(h, [0, 0, 0])
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_zero_budget_means_no_haircuts(policy):
+    h = haircuts([4.0, 2.0], 0.0, policy, scores=[1.0, 2.0])
+    np.testing.assert_array_equal(h, [0, 0])
+
+
+def test_haircuts_keep_the_shape_of_profits():
+    h = haircuts([[10.0, 30.0], [-1.0, 0.0]], 20.0, "pro_rata")
+    np.testing.assert_allclose(h, [[0.5, 0.5], [0, 0]])
+
+
+winnings_tables = st.lists(
+    st.tuples(
+        st.floats(-1e6, 1e6, allow_subnormal=False),  # profit
+        st.floats(1e-3, 100) | st.just(0.0),  # score / weight
+        st.floats(0, 1),  # cap
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@given(rows=winnings_tables, budget=st.floats(0, 3e7))
+def test_haircuts_take_min_of_budget_and_capacity(policy, rows, budget):
+    profits, scores, caps = (np.array(column) for column in zip(*rows, strict=True))
+    h = haircuts(profits, budget, policy, scores=scores, caps=caps)
+    winnings = np.maximum(profits, 0)
+    capacity = {
+        "queue": winnings.sum(),
+        "pro_rata": winnings.sum(),
+        "leverage_pro_rata": winnings[scores > 0].sum(),
+        "capped_pro_rata": (caps * winnings).sum(),
+    }[policy]
+    assert np.all((h >= 0) & (h <= 1))
+    assert np.all(h[profits <= 0] == 0)
+    if policy == "capped_pro_rata":
+        assert np.all(h <= caps)
+    taken = (h * winnings).sum()
+    assert taken == pytest.approx(min(budget, capacity), rel=1e-9, abs=1e-9 * winnings.sum())
+
+
+@pytest.mark.parametrize("budget", [-1.0, np.nan])
+def test_haircuts_reject_a_bad_budget(budget):
+    with pytest.raises(ValueError, match=r"^budget must be a scalar >= 0"):
+        haircuts([1.0], budget, "pro_rata")
+
+
+def test_haircuts_reject_an_unknown_policy_with_a_suggestion():
+    with pytest.raises(ValueError, match=r"^policy must be one of .*did you mean 'pro_rata'"):
+        haircuts([1.0], 1.0, "prorata")
+
+
+@pytest.mark.parametrize("policy", ["queue", "leverage_pro_rata"])
+def test_haircuts_need_scores_for_ranked_policies(policy):
+    with pytest.raises(ValueError, match=r"^scores are required"):
+        haircuts([1.0, 2.0], 1.0, policy)
+
+
+def test_leverage_pro_rata_rejects_negative_weights():
+    with pytest.raises(ValueError, match=r"^scores must be finite and >= 0"):
+        haircuts([1.0, 2.0], 1.0, "leverage_pro_rata", scores=[1.0, -1.0])
+
+
+@pytest.mark.parametrize("caps", [[0.5, 1.5], [-0.1, 0.5], [0.5, 0.5, 0.5]])
+def test_capped_pro_rata_rejects_bad_caps(caps):
+    with pytest.raises(ValueError, match=r"^caps must"):
+        haircuts([1.0, 2.0], 1.0, "capped_pro_rata", caps=caps)
+
+
+def test_haircuts_reject_nan_profits():
+    with pytest.raises(ValueError, match=r"^profits must not be NaN"):
+        haircuts([1.0, np.nan], 1.0, "pro_rata")
+
+
+# -------------------------------------------------------------------- overshoot
+
+
+def test_overshoot_is_profit_taken_minus_deficit():
+    # closing whole positions took 4 + 8 = 12 for a deficit of 7.5 → 4.5 too much
+    assert overshoot([4.0, 8.0], 7.5) == pytest.approx(4.5)
+
+
+def test_overshoot_sums_over_positions_per_path():
+    # path 0: 3 − 3 = 0; path 1: 5 − 6 = −1 (deficit not covered)
+    np.testing.assert_allclose(overshoot([[1.0, 2.0], [5.0, 0.0]], [3.0, 6.0]), [0, -1])
