@@ -498,17 +498,25 @@ class Exchange:
             )
 
     def _execute(self, acct: int, sign: float, fills: list[Fill], taker_fee: float) -> None:
-        """Apply planned fills: taker `acct` trades sign·quantity with each maker."""
+        """Apply planned fills: taker `acct` trades sign·quantity with each maker.
+
+        The taker's side is booked as one trade at the fills' average price
+        (the same mark-to-market as fill by fill); a total within rounding of
+        the taker's whole position closes it exactly, so no dust is left.
+        """
         self.book.apply(fills)
         led = self.ledger
         maker_fee = self.config.maker_fee
+        filled = math.fsum(f.quantity for f in fills)
+        notional = math.fsum(f.quantity * f.price for f in fills)
         for f in fills:
-            led.trade(acct, sign * f.quantity, f.price)
             led.trade(f.maker, -sign * f.quantity, f.price)
-            notional = f.quantity * f.price
-            led.credit(acct, -taker_fee * notional)
-            led.credit(f.maker, -maker_fee * notional)
-            self.fees_collected += (taker_fee + maker_fee) * notional
+            led.credit(f.maker, -maker_fee * f.quantity * f.price)
+        size = led.size[acct]
+        closes_all = size * sign < 0 and abs(filled - abs(size)) <= 1e-12 * abs(size)
+        led.trade(acct, -size if closes_all else sign * filled, notional / filled)
+        led.credit(acct, -taker_fee * notional)
+        self.fees_collected += (taker_fee + maker_fee) * notional
         self.last_price = fills[-1].price
 
     def _log(

@@ -204,6 +204,8 @@ class Liquidator:
         size = led.size[acct]
         sell = size > 0
         bankrupt = self._bankruptcy_price(acct)
+        if not bankrupt > 0.0:  # a short already bankrupt at any price: nothing fills
+            return 0.0
         plan = ex.book.plan_market(SELL if sell else BUY, qty, bankrupt, exclude_account=acct)
         if not plan:
             return 0.0
