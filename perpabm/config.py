@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Mapping
+import numbers
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -25,12 +26,18 @@ BACKSTOP_PRICES = ("bankruptcy", "mark")
 SURPLUS_DESTINATIONS = ("insurance_fund", "account")
 
 
-def _number(path: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{path} must be a number; got {value!r}")
+def _is_number(value: Any) -> bool:
+    """int, float or numpy scalar, but not bool (True is not a leverage)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _number(path: str, value: Any, allowed: str = "") -> float:
+    """`value` as a float; ConfigError for a non-number, a bool or NaN (`allowed`: ' in [a, b]')."""
+    if not _is_number(value):
+        raise ConfigError(f"{path} must be a number{allowed}; got {value!r}")
     value = float(value)
     if math.isnan(value):
-        raise ConfigError(f"{path} must be a number; got NaN")
+        raise ConfigError(f"{path} must be a number{allowed}; got NaN")
     return value
 
 
@@ -44,13 +51,12 @@ def _check_range(
     high_open: bool = False,
 ) -> float:
     """Coerce to float and check low ≤ value ≤ high (or strict where *_open)."""
-    value = _number(path, value)
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    value = _number(path, value, f" in {interval}")
     too_low = value <= low if low_open else value < low
     too_high = value >= high if high_open else value > high
     if too_low or too_high:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
-        raise ConfigError(f"{path} must be in {left}{low:g}, {high:g}{right}; got {value:g}")
+        raise ConfigError(f"{path} must be in {interval}; got {value:g}")
     return value
 
 
@@ -62,19 +68,20 @@ def _check_choice(path: str, value: Any, choices: tuple[str, ...]) -> str:
 
 def _check_tiers(path: str, tiers: Any) -> tuple[tuple[float, float], ...]:
     """Maintenance-margin tiers: ((notional_floor, mmr), ...) from floor 0, ascending."""
-    if isinstance(tiers, int | float) and not isinstance(tiers, bool):
+    if _is_number(tiers):
         tiers = ((0.0, tiers),)
+    shape = "a non-empty sequence of (notional_floor, mmr) pairs, or one mmr"
+    if isinstance(tiers, str | bytes | Set | Mapping):
+        raise ConfigError(f"{path} must be {shape}; got {tiers!r}")
     try:
         pairs = [tuple(t) for t in tiers]
     except TypeError:
-        raise ConfigError(
-            f"{path} must be a sequence of (notional_floor, mmr) pairs; got {tiers!r}"
-        ) from None
+        raise ConfigError(f"{path} must be {shape}; got {tiers!r}") from None
     if not pairs or any(len(p) != 2 for p in pairs):
-        raise ConfigError(f"{path} must be a non-empty sequence of (notional_floor, mmr) pairs")
+        raise ConfigError(f"{path} must be {shape}; got {tiers!r}")
     out = []
     for k, (floor, mmr) in enumerate(pairs):
-        floor = _check_range(f"{path}[{k}].notional_floor", floor, 0.0)
+        floor = _check_range(f"{path}[{k}].notional_floor", floor, 0.0, high_open=True)
         mmr = _check_range(f"{path}[{k}].mmr", mmr, 0.0, 1.0, low_open=True, high_open=True)
         out.append((floor, mmr))
     if out[0][0] != 0.0:
@@ -155,7 +162,8 @@ class ExchangeConfig:
         set_ = object.__setattr__
         if not isinstance(self.name, str):
             raise ConfigError(f"{p}.name must be a string; got {self.name!r}")
-        set_(self, "max_leverage", _check_range(f"{p}.max_leverage", self.max_leverage, 1.0))
+        set_(self, "max_leverage", _check_range(f"{p}.max_leverage", self.max_leverage, 1.0,
+                                                high_open=True))
         set_(self, "mm_tiers", _check_tiers(f"{p}.mm_tiers", self.mm_tiers))
         initial_rate = 1.0 / self.max_leverage
         if self.mm_tiers[0][1] > initial_rate:
@@ -175,9 +183,13 @@ class ExchangeConfig:
         set_(self, "insurance_fund", _check_range(f"{p}.insurance_fund", self.insurance_fund, 0.0,
                                                   high_open=True))
         stages = self.waterfall
-        if isinstance(stages, str) or not all(isinstance(s, str) for s in stages):
-            raise ConfigError(f"{p}.waterfall must be a list of stage names; got {stages!r}")
-        stages = tuple(stages)
+        ordered = not isinstance(stages, str | bytes | Set | Mapping)  # a set has no order
+        stages = tuple(stages) if ordered and isinstance(stages, Iterable) else None
+        if stages is None or not all(isinstance(s, str) for s in stages):
+            raise ConfigError(
+                f"{p}.waterfall must be a list of stage names, in the order "
+                f"{', '.join(WATERFALL_STAGES)}; got {self.waterfall!r}"
+            )
         for s in stages:
             _check_choice(f"{p}.waterfall", s, WATERFALL_STAGES)
         if len(set(stages)) != len(stages):
@@ -193,7 +205,9 @@ class ExchangeConfig:
                               f"{list(stages)}")
         set_(self, "waterfall", stages)
         if not isinstance(self.partial_liquidation, bool):
-            raise ConfigError(f"{p}.partial_liquidation must be true or false")
+            raise ConfigError(
+                f"{p}.partial_liquidation must be true or false; got {self.partial_liquidation!r}"
+            )
         set_(self, "liquidation_slice_fraction", _check_range(
             f"{p}.liquidation_slice_fraction", self.liquidation_slice_fraction, 0.0, 1.0,
             low_open=True))
@@ -208,6 +222,9 @@ class ExchangeConfig:
                                                      self.fund_max_slippage, 0.0, 1.0,
                                                      high_open=True))
         if self.fund_drawdown_trigger is not None:
+            if not _is_number(self.fund_drawdown_trigger):
+                raise ConfigError(f"{p}.fund_drawdown_trigger must be None or a number in (0, 1); "
+                                  f"got {self.fund_drawdown_trigger!r}")
             set_(self, "fund_drawdown_trigger", _check_range(
                 f"{p}.fund_drawdown_trigger", self.fund_drawdown_trigger, 0.0, 1.0,
                 low_open=True, high_open=True))
@@ -221,7 +238,9 @@ class ExchangeConfig:
         _check_choice(f"{p}.adl_allocation", self.adl_allocation, ADL_ALLOCATIONS)
         _check_choice(f"{p}.adl_price", self.adl_price, ADL_PRICES)
         if not isinstance(self.debug, bool):
-            raise ConfigError(f"{p}.debug must be true or false")
+            raise ConfigError(f"{p}.debug must be true or false; got {self.debug!r}")
+        if not isinstance(self.description, str):
+            raise ConfigError(f"{p}.description must be a string; got {self.description!r}")
 
     @classmethod
     def preset(cls, name: str) -> ExchangeConfig:
@@ -229,12 +248,14 @@ class ExchangeConfig:
 
         See :mod:`perpabm.presets` for what each models and simplifies.
         """
-        from perpabm import presets
-
-        return presets.get(name)
+        return _preset("exchange.preset", name)
 
     def replace(self, **changes: Any) -> Self:
-        """A copy with `changes` applied (and validated)."""
+        """A copy with `changes` applied (and validated); unknown names suggest the closest."""
+        names = [f.name for f in dataclasses.fields(self)]
+        for key in changes:
+            if key not in names:
+                raise ConfigError(f"exchange.{key} is not a setting{closest(key, names)}")
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -259,8 +280,17 @@ class ExchangeConfig:
             raise ConfigError(f"{path} must be a table of settings; got {type(data).__name__}")
         names = [f.name for f in dataclasses.fields(cls)]
         data = dict(data)
-        base = cls.preset(data.pop("preset")) if "preset" in data else cls()
+        base = _preset(f"{path}.preset", data.pop("preset")) if "preset" in data else cls()
         for key in data:
             if key not in names:
                 raise ConfigError(f"{path}.{key} is not a setting{closest(key, names)}")
         return dataclasses.replace(base, **data)
+
+
+def _preset(path: str, name: Any) -> ExchangeConfig:
+    """The preset called `name`; ConfigError naming `path` and the choices otherwise."""
+    from perpabm import presets
+
+    if not isinstance(name, str) or name not in presets.names():
+        raise ConfigError(one_of(path, name, presets.names()))
+    return presets.get(name)

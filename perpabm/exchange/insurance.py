@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import deque
 
 
@@ -16,11 +15,13 @@ class InsuranceFund:
     recorded at each change.
     """
 
-    def __init__(self, balance: float, drawdown_trigger: float | None, window: float) -> None:
+    def __init__(
+        self, balance: float, drawdown_trigger: float | None, window: float, time: float = 0.0
+    ) -> None:
         self.balance = float(balance)
         self.drawdown_trigger = drawdown_trigger
         self.window = window
-        self._peaks: deque[tuple[float, float]] = deque([(-math.inf, self.balance)])
+        self._peaks: deque[tuple[float, float]] = deque([(time, self.balance)])
 
     def record(self, time: float) -> None:
         """Remember the current balance at `time` for the rolling peak."""
