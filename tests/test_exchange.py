@@ -1,0 +1,232 @@
+"""Accounts, trading, fees, funding and margin checks of the exchange engine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from perpabm import Exchange, ExchangeConfig, MarginError
+from perpabm.exchange.events import EVENT_COLUMNS
+from perpabm.exchange.ledger import position_after_fill
+
+NO_FEES = ExchangeConfig(max_leverage=10.0, mm_tiers=((0.0, 0.01),), taker_fee=0.0,
+                         maker_fee=0.0, debug=True)
+
+
+def pair(config: ExchangeConfig = NO_FEES, collateral: float = 10_000.0):
+    ex = Exchange(config, mark_price=100.0)
+    return ex, ex.open_account(collateral), ex.open_account(collateral)
+
+
+# ---------------------------------------------------------------- positions
+
+
+def test_adding_to_a_position_averages_the_entry_price():
+    # 10 at 100 then 30 at 120: entry (10·100 + 30·120)/40 = 115.
+    size, entry, realized = position_after_fill(10.0, 100.0, 30.0, 120.0)
+    assert (size, entry, realized) == (40.0, 115.0, 0.0)
+
+
+def test_reducing_a_position_realises_pnl_and_keeps_the_entry():
+    # Long 10 at 100, sell 4 at 110: realised 4·(110 − 100) = 40.
+    size, entry, realized = position_after_fill(10.0, 100.0, -4.0, 110.0)
+    assert (size, entry, realized) == (6.0, 100.0, 40.0)
+
+
+def test_flipping_a_position_realises_all_and_opens_the_rest_at_the_price():
+    # Short 5 at 100, buy 8 at 90: realised 5·(100 − 90) = 50, then long 3 at 90.
+    size, entry, realized = position_after_fill(-5.0, 100.0, 8.0, 90.0)
+    assert (size, entry, realized) == (3.0, 90.0, 50.0)
+
+
+def test_closing_a_position_leaves_it_flat_with_entry_zero():
+    assert position_after_fill(-5.0, 100.0, 5.0, 90.0) == (0.0, 0.0, 50.0)
+
+
+def test_a_fill_changes_equity_by_exactly_its_mark_to_market():
+    rng = np.random.default_rng(3)
+    size, entry, qty, price = rng.normal(0, 10, (4, 1000))
+    entry, price = np.abs(entry) + 50, np.abs(price) + 50
+    collateral, mark = 1_000.0, 97.0
+    new_size, new_entry, realized = position_after_fill(size, entry, qty, price)
+    before = collateral + size * (mark - entry)
+    after = collateral + realized + new_size * (mark - new_entry)
+    np.testing.assert_allclose(after - before, qty * (mark - price), atol=1e-9)
+
+
+# ---------------------------------------------------------------- trading
+
+
+def test_fill_moves_both_positions_and_conserves_money():
+    ex, buyer, seller = pair()
+    ex.fill(buyer, seller, 10.0, 100.0)
+    assert (ex.position(buyer), ex.position(seller)) == (10.0, -10.0)
+    ex.update_mark(105.0)
+    # Buyer +10·5 = 50, seller −50: zero-sum.
+    assert ex.equity(buyer) == 10_050.0 and ex.equity(seller) == 9_950.0
+    assert ex.conservation_error() == 0.0
+
+
+def test_fill_beyond_initial_margin_is_rejected_and_changes_nothing():
+    ex, buyer, seller = pair(collateral=1_000.0)
+    # 10x max leverage: 1,000 USD carries at most 100 at price 100.
+    with pytest.raises(MarginError, match="initial margin"):
+        ex.fill(buyer, seller, 100.5, 100.0)
+    assert ex.position(buyer) == 0.0 and ex.position(seller) == 0.0
+    ex.fill(buyer, seller, 100.0, 100.0)
+    assert ex.position(buyer) == 100.0
+
+
+def test_reducing_trades_are_allowed_below_initial_margin():
+    ex, buyer, seller = pair(collateral=1_000.0)
+    ex.fill(buyer, seller, 100.0, 100.0)
+    ex.update_mark(95.0)  # buyer's equity 500 < IM 950, but above MM 95
+    ex.fill(seller, buyer, 10.0, 95.0)
+    assert ex.position(buyer) == 90.0
+
+
+def test_market_order_walks_the_book_and_charges_taker_and_maker_fees():
+    config = NO_FEES.replace(taker_fee=0.001, maker_fee=0.0002)
+    ex, maker, taker = pair(config)
+    ex.place_limit(maker, -5.0, 101.0)
+    ex.place_limit(maker, -5.0, 102.0)
+    fills = ex.market_order(taker, 8.0)
+    # 5 at 101 and 3 at 102: notional 505 + 306 = 811.
+    assert [(f.price, f.quantity) for f in fills] == [(101.0, 5.0), (102.0, 3.0)]
+    assert ex.position(taker) == 8.0 and ex.entry_price(taker) == pytest.approx(811 / 8)
+    assert ex.collateral(taker) == pytest.approx(10_000.0 - 0.001 * 811)
+    assert ex.collateral(maker) == pytest.approx(10_000.0 - 0.0002 * 811)
+    assert ex.fees_collected == pytest.approx(0.0012 * 811)
+    assert ex.book.open_quantity(maker) == (0.0, 2.0)
+
+
+def test_market_order_respects_its_limit_price():
+    ex, maker, taker = pair()
+    ex.place_limit(maker, -5.0, 101.0)
+    ex.place_limit(maker, -5.0, 103.0)
+    ex.market_order(taker, 10.0, limit_price=102.0)
+    assert ex.position(taker) == 5.0
+
+
+def test_market_order_over_initial_margin_is_rejected_whole():
+    ex, maker, taker = pair(collateral=1_000.0)
+    ex.deposit(maker, 100_000.0)
+    ex.place_limit(maker, -50.0, 100.0)
+    ex.place_limit(maker, -60.0, 101.0)
+    # 110 units need 1,100 USD at 10x; the taker has 1,000.
+    with pytest.raises(MarginError):
+        ex.market_order(taker, 110.0)
+    assert ex.position(taker) == 0.0 and len(ex.book) == 2
+
+
+def test_marketable_limit_order_trades_then_rests_the_rest():
+    ex, maker, taker = pair()
+    ex.place_limit(maker, -5.0, 100.5)
+    order = ex.place_limit(taker, 8.0, 101.0)
+    assert ex.position(taker) == 5.0
+    assert ex.book.best_bid() == 101.0 and ex.cancel(order) == 3.0
+
+
+def test_post_only_order_that_would_cross_is_rejected():
+    ex, maker, taker = pair()
+    ex.place_limit(maker, -5.0, 100.5)
+    with pytest.raises(ValueError, match="post_only"):
+        ex.place_limit(taker, 1.0, 101.0, post_only=True)
+
+
+def test_resting_orders_must_be_covered_by_initial_margin_as_if_filled():
+    ex, maker, _ = pair(collateral=1_000.0)
+    ex.place_limit(maker, 60.0, 99.0)
+    # 60 + 50 = 110 units at mark 100 need 1,100 USD at 10x.
+    with pytest.raises(MarginError, match="all its orders"):
+        ex.place_limit(maker, 50.0, 98.0)
+    ex.place_limit(maker, -100.0, 101.0)  # the other side does not add exposure beyond 100
+
+
+def test_own_resting_orders_are_skipped_by_own_market_orders():
+    ex, maker, taker = pair()
+    ex.place_limit(taker, -5.0, 100.5)
+    ex.place_limit(maker, -5.0, 101.0)
+    ex.market_order(taker, 5.0)
+    assert ex.position(taker) == 5.0 and ex.position(maker) == -5.0
+
+
+# ---------------------------------------------------------------- funding and cash
+
+
+def test_funding_is_paid_by_longs_to_shorts_and_sums_to_zero():
+    ex, long_, short = pair()
+    ex.fill(long_, short, 10.0, 100.0)
+    ex.update_mark(110.0)
+    paid = ex.apply_funding(0.001)
+    # Each long pays 0.001·10·110 = 1.1 to the shorts.
+    assert paid == pytest.approx(1.1)
+    assert ex.collateral(long_) == pytest.approx(10_000.0 - 1.1)
+    assert ex.collateral(short) == pytest.approx(10_000.0 + 1.1)
+    assert ex.events.iloc[-1]["kind"] == "funding"
+
+
+def test_withdraw_keeps_initial_margin():
+    ex, long_, short = pair(collateral=2_000.0)
+    ex.fill(long_, short, 100.0, 100.0)  # IM 1,000
+    with pytest.raises(MarginError, match="free margin"):
+        ex.withdraw(long_, 1_000.01)
+    ex.withdraw(long_, 1_000.0)
+    assert ex.collateral(long_) == 1_000.0
+    assert ex.money_in == 3_000.0
+
+
+def test_close_account_pays_out_and_refuses_further_trading():
+    ex, a, b = pair()
+    assert ex.close_account(a) == 10_000.0
+    with pytest.raises(ValueError, match="closed"):
+        ex.fill(a, b, 1.0, 100.0)
+    assert ex.conservation_error() == 0.0
+
+
+# ---------------------------------------------------------------- marks and scans
+
+
+def test_mark_before_any_update_is_the_first_trade_price():
+    ex = Exchange(NO_FEES)
+    a, b = ex.open_account(1_000.0), ex.open_account(1_000.0)
+    ex.fill(a, b, 1.0, 250.0)
+    assert ex.mark_price == 250.0
+
+
+def test_update_mark_advances_time_by_one_unless_told():
+    ex, _, _ = pair()
+    ex.update_mark(100.0)
+    ex.update_mark(100.0, time=60.0)
+    ex.update_mark(100.0)
+    assert ex.time == 61.0
+
+
+def test_liquidation_scan_agrees_with_the_margin_formula_on_every_account():
+    config = ExchangeConfig.preset("binance")  # ten tiers
+    ex = Exchange(config, mark_price=100.0)
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        a = ex.open_account(float(rng.uniform(1_000, 2_000_000)))
+        b = ex.open_account(2e9)
+        notional_cap = ex.collateral(a) * 100  # up to 100x
+        ex.fill(a, b, float(rng.uniform(0.1, 1.0)) * notional_cap / 100.0, 100.0)
+    for mark in (99.5, 99.0, 98.0, 101.0, 102.0):
+        ex._mark = mark  # look without liquidating
+        frame = ex.accounts()
+        expected = frame.index[(frame["equity"] < frame["maintenance_margin"])
+                               & (frame["size"] != 0)]
+        assert ex.liquidatable().tolist() == expected.tolist()
+
+
+def test_events_frame_has_the_documented_columns_even_when_empty():
+    ex, _, _ = pair()
+    assert tuple(ex.events.columns) == EVENT_COLUMNS
+    assert len(ex.events) == 0
+
+
+def test_debug_mode_checks_invariants_after_every_operation():
+    ex, a, b = pair()
+    ex.ledger.collateral[a] += 1.0  # money from nowhere
+    with pytest.raises(AssertionError, match="money not conserved"):
+        ex.fill(a, b, 1.0, 100.0)
