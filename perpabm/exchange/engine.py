@@ -78,6 +78,8 @@ class Exchange:
     ) -> None:
         if not isinstance(config, ExchangeConfig):
             raise TypeError(f"config must be an ExchangeConfig; got {type(config).__name__}")
+        if isinstance(capacity, bool) or not isinstance(capacity, int | np.integer) or capacity < 1:
+            raise ValueError(f"capacity must be a whole number of accounts ≥ 1; got {capacity!r}")
         self.config = config
         self.rng = np.random.default_rng(rng)
         self.ledger = Ledger(config.mm_tiers, capacity)
@@ -109,6 +111,8 @@ class Exchange:
         only when no other opposite position is left.
         """
         collateral = self._amount("collateral", collateral, allow_zero=True)
+        if not isinstance(adl_exempt, bool | np.bool_):
+            raise ValueError(f"adl_exempt must be true or false; got {adl_exempt!r}")
         acct = self.ledger.open(collateral, adl_exempt=bool(adl_exempt))
         self.money_in += collateral
         self._after_operation()
@@ -126,7 +130,10 @@ class Exchange:
         """Take `amount` USD out; the account must keep its initial margin."""
         self._check_account(acct)
         amount = self._amount("amount", amount)
-        free = self.equity(acct) - self.initial_margin(acct) - self._order_margin(acct)
+        if self.ledger.size[acct] == 0.0 and self.book.open_quantity(acct) == (0.0, 0.0):
+            free = float(self.ledger.collateral[acct])
+        else:
+            free = self.equity(acct) - self.initial_margin(acct) - self._order_margin(acct)
         if amount > free:
             raise MarginError(
                 f"withdraw amount {amount:g} exceeds account {acct}'s free margin {free:g}"
@@ -286,9 +293,11 @@ class Exchange:
             raise ValueError(f"buyer and seller must differ; both are account {buyer}")
         quantity = _finite_positive("quantity", quantity)
         price = _finite_positive("price", price)
-        self._set_mark_if_unset(price)
+        mark = price if self._mark is None else self._mark
         for acct, delta in ((buyer, quantity), (seller, -quantity)):
-            self._require_initial_margin(acct, delta, delta * (self._mark - price))
+            self._require_margin(acct, mark, f"trade of {delta:+g} at {price:g}", delta=delta,
+                                 equity_change=delta * (mark - price))
+        self._set_mark_if_unset(price)
         self.ledger.trade(buyer, quantity, price)
         self.ledger.trade(seller, -quantity, price)
         self.last_price = price
@@ -311,15 +320,10 @@ class Exchange:
         fills = self.book.plan_market(side, qty, limit_price, exclude_account=acct)
         if not fills:
             return []
-        sign = 1.0 if side == BUY else -1.0
-        self._set_mark_if_unset(fills[0].price)
-        filled = sum(f.quantity for f in fills)
-        notional = sum(f.quantity * f.price for f in fills)
-        pnl_vs_mark = sign * (filled * self._mark - notional)
-        self._require_initial_margin(
-            acct, sign * filled, pnl_vs_mark - self.config.taker_fee * notional
-        )
-        self._execute(acct, sign, fills, self.config.taker_fee)
+        mark = fills[0].price if self._mark is None else self._mark
+        self._require_taker_margin(acct, side, fills, mark)
+        self._set_mark_if_unset(mark)
+        self._execute(acct, 1.0 if side == BUY else -1.0, fills, self.config.taker_fee)
         self._after_operation()
         return fills
 
@@ -340,21 +344,27 @@ class Exchange:
         crosses = best is not None and (price >= best if side == BUY else price <= best)
         if crosses and post_only:
             raise ValueError(f"post_only order at {price:g} would cross the book at {best:g}")
-        sign = 1.0 if side == BUY else -1.0
-        if crosses:
-            fills = self.market_order(acct, sign * qty, limit_price=price)
-            qty -= sum(f.quantity for f in fills)
-            if qty <= 0.0:
-                return None
-        self._set_mark_if_unset(price)
-        self._require_order_margin(acct, side, qty, price)
-        self._order_ids += 1
-        self.book.add(self._order_ids, acct, side, price, qty)
+        fills = self.book.plan_market(side, qty, price, exclude_account=acct) if crosses else []
+        rest = qty - math.fsum(f.quantity for f in fills)
+        if rest <= 1e-12 * qty:
+            rest = 0.0
+        mark = (fills[0].price if fills else price) if self._mark is None else self._mark
+        self._require_taker_margin(acct, side, fills, mark, rest=rest, rest_price=price)
+        self._set_mark_if_unset(mark)
+        if fills:
+            self._execute(acct, 1.0 if side == BUY else -1.0, fills, self.config.taker_fee)
+        order_id = None
+        if rest > 0.0:
+            self._order_ids += 1
+            order_id = self._order_ids
+            self.book.add(order_id, acct, side, price, rest)
         self._after_operation()
-        return self._order_ids
+        return order_id
 
     def cancel(self, order_id: int) -> float:
         """Cancel a resting order; returns the quantity that was still resting."""
+        if isinstance(order_id, bool) or not isinstance(order_id, int | np.integer):
+            raise ValueError(f"order_id must be an order id (int); got {order_id!r}")
         _, _, _, remaining = self.book.cancel(order_id)
         return remaining
 
@@ -389,6 +399,8 @@ class Exchange:
                 time
             ):
                 raise ValueError(f"time must be a finite number; got {time!r}")
+            if time < self.time:
+                raise ValueError(f"time must not go back: {time!r} is before {self.time:g}")
             self.time = float(time)
         else:
             self.time += 1.0
@@ -460,42 +472,59 @@ class Exchange:
         worst = max(abs(size + buys), abs(size - sells))
         return (worst - abs(size)) * self._reference_price() / self.config.max_leverage
 
-    def _require_initial_margin(self, acct: int, delta: float, equity_change: float) -> None:
-        """MarginError unless a trade of `delta` keeps `acct` at initial margin, or reduces it."""
-        size = self.ledger.size[acct]
+    def _require_margin(
+        self,
+        acct: int,
+        mark: float,
+        action: str,
+        *,
+        delta: float = 0.0,
+        equity_change: float = 0.0,
+        add_buys: float = 0.0,
+        add_sells: float = 0.0,
+    ) -> None:
+        """MarginError unless `acct` keeps initial margin after the action, or lowers its risk.
+
+        Risk is the worst position the account could reach if all its resting
+        orders on one side filled: max(|size + buys|, |size − sells|). An action
+        that does not raise it (a reducing trade, say) is always allowed;
+        otherwise equity at `mark`, after the action's `equity_change`, must
+        cover that worst position's notional / max_leverage.
+        """
+        led = self.ledger
+        size = led.size[acct]
+        buys, sells = self.book.open_quantity(acct)
+        before = max(abs(size + buys), abs(size - sells))
         new_size = size + delta
-        if abs(new_size) <= abs(size):
+        after = max(abs(new_size + buys + add_buys), abs(new_size - sells - add_sells))
+        if after <= before:
             return
-        mark = self._mark
-        equity = self.equity(acct) + equity_change
-        required = abs(new_size) * mark / self.config.max_leverage
+        equity = led.collateral[acct] + size * (mark - led.entry_price[acct]) + equity_change
+        required = after * mark / self.config.max_leverage
         if equity < required:
             raise MarginError(
-                f"account {acct}: trade of {delta:+g} needs initial margin {required:.6g} USD "
-                f"at mark {mark:g}, equity after would be {equity:.6g} USD "
+                f"account {acct}: {action} needs initial margin {required:.6g} USD at mark "
+                f"{mark:g} with all its orders filled; equity would be {equity:.6g} USD "
                 f"(max_leverage {self.config.max_leverage:g})"
             )
 
-    def _require_order_margin(self, acct: int, side: str, qty: float, price: float) -> None:
-        buys, sells = self.book.open_quantity(acct)
-        if side == BUY:
-            buys += qty
-        else:
-            sells += qty
-        size = self.ledger.size[acct]
-        worst = max(abs(size + buys), abs(size - sells))
-        if worst <= abs(size):
-            return
-        mark = self._mark
-        adverse = qty * max(0.0, (price - mark) if side == BUY else (mark - price))
-        equity = self.equity(acct) - adverse
-        required = worst * mark / self.config.max_leverage
-        if equity < required:
-            raise MarginError(
-                f"account {acct}: order of {qty:g} at {price:g} needs initial margin "
-                f"{required:.6g} USD for all its orders filled, equity is {equity:.6g} USD "
-                f"(max_leverage {self.config.max_leverage:g})"
-            )
+    def _require_taker_margin(
+        self, acct: int, side: str, fills: list[Fill], mark: float,
+        rest: float = 0.0, rest_price: float = math.nan,
+    ) -> None:
+        """Margin check for planned taker `fills` plus a `rest` to be left resting."""
+        sign = 1.0 if side == BUY else -1.0
+        filled = math.fsum(f.quantity for f in fills)
+        notional = math.fsum(f.quantity * f.price for f in fills)
+        equity_change = sign * (filled * mark - notional) - self.config.taker_fee * notional
+        # A resting order priced through the mark loses that gap the moment it fills.
+        equity_change -= rest * max(0.0, sign * (rest_price - mark)) if rest else 0.0
+        what = "order" if rest else "market order"
+        self._require_margin(
+            acct, mark, f"{what} of {sign * (filled + rest):+g}", delta=sign * filled,
+            equity_change=equity_change, add_buys=rest if side == BUY else 0.0,
+            add_sells=rest if side == SELL else 0.0,
+        )
 
     def _execute(self, acct: int, sign: float, fills: list[Fill], taker_fee: float) -> None:
         """Apply planned fills: taker `acct` trades sign·quantity with each maker.
