@@ -154,7 +154,15 @@ class Liquidator:
             self._fund_pays(acct, -led.collateral[acct])
 
     def adl_stage(self, acct: int) -> None:
-        """Close the rest against opposite positions: queue, pro rata or socialised loss."""
+        """Close the rest against opposite positions: queue, pro rata or socialised loss.
+
+        Each counterparty is first closed only as far as its own equity can pay
+        for the price it is closed at (a solvent winner is never made bankrupt
+        while solvent capacity is left); only if that is not enough are the
+        counterparties closed beyond it, in the same order. A counterparty left
+        flat and in deficit is then paid for by the fund, or else the deficit is
+        spread over every open unit (:meth:`_spread_deficit`).
+        """
         cfg, led, ex = self.cfg, self.led, self.ex
         equity = self._equity(acct)
         if cfg.adl_trigger == "negative_equity" and equity >= 0.0:
@@ -171,10 +179,13 @@ class Liquidator:
         price = ex.mark_price if at_mark else bankrupt
         order, scores = self._adl_queue(candidates)
         quantities = np.abs(led.size[order])
-        if cfg.adl_allocation == "queue":
-            closes = adl.queue_close(quantities, -np.arange(len(order), dtype=float), abs(size))
-        else:
-            closes = self._pro_rata(quantities, led.adl_exempt[order], abs(size))
+        solvent = np.minimum(self._affordable(order, price), quantities)
+        closes = self._allocate(solvent, led.adl_exempt[order], abs(size))
+        shortfall = abs(size) - closes.sum()
+        if shortfall > 1e-12 * abs(size):
+            closes += self._allocate(quantities - closes, led.adl_exempt[order], shortfall)
+            # Two passes can leave a position short of whole by rounding: no dust.
+            closes = np.where(closes >= quantities * (1.0 - 1e-12), quantities, closes)
         hit = closes > 0.0
         if not hit.any():
             return
@@ -188,6 +199,14 @@ class Liquidator:
                     liquidation=self.episode, score=s, rank=int(r))
         if at_mark and led.size[acct] == 0.0 and led.collateral[acct] < 0.0:
             self._fund_pays(acct, -led.collateral[acct])
+        # Units closed here carry a deficit if no position is left open to spread it over.
+        closed_units = np.zeros(led.n)
+        closed_units[order] = closes
+        for _ in range(len(order)):
+            bankrupt_flat = order[(led.size[order] == 0.0) & (led.collateral[order] < -self._dust)]
+            if len(bankrupt_flat) == 0:
+                break
+            self._settle_deficit(int(bankrupt_flat[0]), bankrupt, closed_units)
 
     # ------------------------------------------------------------------ pieces
 
@@ -284,6 +303,58 @@ class Liquidator:
         order = np.lexsort((candidates, -key_score, led.adl_exempt[candidates]))
         return candidates[order], scores[order]
 
+    def _allocate(self, quantities: np.ndarray, exempt: np.ndarray, amount: float) -> np.ndarray:
+        """Split `amount` over `quantities` (in ADL order) by the configured allocation."""
+        if self.cfg.adl_allocation == "queue":
+            return adl.queue_close(quantities, -np.arange(len(quantities), dtype=float), amount)
+        return self._pro_rata(quantities, exempt, amount)
+
+    def _affordable(self, accounts: np.ndarray, price: float) -> np.ndarray:
+        """Quantity each account can be closed at `price` before its equity at the mark
+        turns negative (inf where closing there does not cost it anything)."""
+        led = self.led
+        mark = self.ex.mark_price
+        size = led.size[accounts]
+        # Closing q of a position of sign s at `price` changes equity by q·s·(price − mark).
+        loss_per_unit = np.sign(size) * (mark - price)
+        equity = led.collateral[accounts] + size * (mark - led.entry_price[accounts])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            affordable = np.where(loss_per_unit > 0.0,
+                                  np.maximum(equity, 0.0) / loss_per_unit, np.inf)
+        return affordable
+
+    def _settle_deficit(self, acct: int, bankrupt: float, fallback: np.ndarray) -> None:
+        """A flat account left in deficit: the fund pays what it can, the rest is spread."""
+        deficit = -float(self.led.collateral[acct])
+        deficit -= self._fund_pays(acct, deficit)
+        if deficit > self._dust:
+            self._spread_deficit(acct, deficit, bankrupt, fallback)
+
+    def _spread_deficit(self, acct: int, deficit: float, bankrupt: float,
+                        fallback: np.ndarray | None = None) -> None:
+        """Charge `deficit` to every open position per unit held, both sides (Drift's δ).
+
+        Positions smaller than rounding noise carry no share. If no position is
+        open, `fallback` (account ids → units) carries it instead.
+        """
+        led, ex = self.led, self.ex
+        units = np.abs(led.view("size")).copy()
+        units[acct] = 0.0
+        units[units < 1e-12 * max(units.max(initial=0.0), 1e-300)] = 0.0
+        if units.sum() == 0.0 and fallback is not None:
+            units = fallback.copy()
+            units[acct] = 0.0
+        total = units.sum()
+        if total == 0.0:
+            return
+        per_unit = deficit / total
+        charged = np.flatnonzero(units)
+        led.credit_many(charged, -per_unit * units[charged])
+        led.credit(acct, deficit)
+        for cp in charged:
+            ex._log("socialized_loss", int(cp), acct, 0.0, math.nan, bankrupt,
+                    -per_unit * units[cp], liquidation=self.episode, score=per_unit)
+
     @staticmethod
     def _pro_rata(quantities: np.ndarray, exempt: np.ndarray, amount: float) -> np.ndarray:
         """Close `amount` in proportion to size, from non-exempt positions first.
@@ -296,7 +367,7 @@ class Liquidator:
             available = quantities[group].sum()
             if amount <= 0.0 or available <= 0.0:
                 continue
-            if amount >= available:
+            if amount >= available * (1.0 - 1e-12):
                 closes[group] = quantities[group]
             else:
                 part = quantities[group] * (amount / available)
@@ -324,19 +395,10 @@ class Liquidator:
             ex._log("adl", int(cp), acct, sign * q, mark, bankrupt, 0.0, liquidation=self.episode)
         deficit = max(-led.collateral[acct], 0.0) if led.size[acct] == 0.0 else 0.0
         deficit -= self._fund_pays(acct, deficit)
-        if deficit <= 0.0:
-            return
-        units = np.abs(led.view("size")).copy()
-        units[acct] = 0.0
-        if units.sum() == 0.0:  # the liquidated position was the last one open
-            units[candidates] = closes
-        per_unit = deficit / units.sum()
-        charged = np.flatnonzero(units)
-        led.credit_many(charged, -per_unit * units[charged])
-        led.credit(acct, deficit)
-        for cp in charged:
-            ex._log("socialized_loss", int(cp), acct, 0.0, math.nan, bankrupt,
-                    -per_unit * units[cp], liquidation=self.episode, score=per_unit)
+        if deficit > self._dust:
+            fallback = np.zeros(led.n)
+            fallback[candidates] = closes  # if the liquidated position was the last one open
+            self._spread_deficit(acct, deficit, bankrupt, fallback)
 
     # ------------------------------------------------------------------ account figures
 
