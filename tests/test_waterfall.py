@@ -346,3 +346,28 @@ def test_adl_trigger_unfilled_closes_the_rest_even_with_positive_equity():
     # No book, no fund: L (equity 40) is closed at its bankruptcy price 90 against A.
     assert ex.position(liquidated) == 0.0
     assert ex.collateral(a) == pytest.approx(1_200.0 + 60 * (100 - 90))
+
+
+def test_adl_closes_a_winner_only_as_far_as_its_equity_pays_first():
+    ex = Exchange(BASE, mark_price=100.0)
+    bull = ex.open_account(500.0)
+    ex.place_limit(bull, 100.0, 100.0)  # a bid left resting through the fall
+    ex.update_mark(80.0)
+    b, d, a, x = (ex.open_account(c) for c in (100_000.0, 20.0, 50_000.0, 100_000.0))
+    ex.fill(b, d, 10.0, 80.0)  # D: short 10 at 80 on 20 USD
+    ex.fill(b, a, 90.0, 80.0)
+    ex.market_order(x, -100.0)  # X sells into the stale bid: bull long 100 at 100
+    events = ex.update_mark(79.0)
+    # bull: equity 500 − 2,100 = −1,600, bankrupt at 100 − 500/100 = 95; no book, no fund.
+    # Queue at 79: D 1/80 × 790/30 = 0.329, X 0.21 × 7,900/102,100 = 0.0162, A 0.0018.
+    # Closing at 95 costs D 16 per unit against the mark and D's equity is 20 + 10 = 30,
+    # so D gives 30/16 = 1.875 and X the other 98.125 — D is not made bankrupt.
+    adl = [e for e in events if e.kind == "adl"]
+    first = [(e.account, e.quantity) for e in adl if e.counterparty == bull]
+    assert first == [(d, pytest.approx(1.875)), (x, pytest.approx(98.125))]
+    # D is left at equity 30 − 30 = 0 on 8.125 units: below maintenance margin, so it
+    # is liquidated in turn, at its bankruptcy price 79, against the long B.
+    second = [(e.account, e.quantity, e.price) for e in adl if e.counterparty == d]
+    assert second == [(b, pytest.approx(-8.125), pytest.approx(79.0))]
+    equity = ex.accounts()["equity"]
+    assert (equity >= -1e-9).all()
