@@ -15,23 +15,21 @@ liquidated account) takes the opposite change. Rows that move no position
 (fees, fund flows, socialised losses, funding) have quantity 0 or no account.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings, target
 from hypothesis import strategies as st
 
-from perpabm import Exchange, ExchangeConfig, MarginError, presets
+from perpabm import BackstopOffer, Exchange, ExchangeConfig, MarginError, presets
 
 PRESETS = presets.names()
 MARK0 = 100.0
 RTOL = 1e-9  # rounding noise, relative to money in / open interest (as DESIGN.md's invariant)
 
-BACKSTOPS = {
-    "take_all": lambda offer: abs(offer.size),
-    "take_half": lambda offer: abs(offer.size) / 2,
-    "take_none": lambda offer: 0.0,
-}
+BACKSTOPS = {"take_all": 1.0, "take_half": 0.5, "take_none": 0.0}  # share of each offer taken
 
 # ---------------------------------------------------------------- strategies
 
@@ -39,6 +37,7 @@ collateral = st.sampled_from([0.0, 10.0, 100.0, 1_000.0, 100_000.0]) | st.floats
 account = st.integers(0, 63)  # taken modulo the number of accounts
 fraction = st.floats(0.05, 1.3)  # of the position the account's equity carries at max leverage
 signed_fraction = st.tuples(fraction, st.sampled_from([1.0, -1.0])).map(lambda t: t[0] * t[1])
+order_size = signed_fraction | st.just("close")  # "close": the account's whole position
 mark_move = st.floats(-0.01, 0.01) | st.floats(0.01, 0.5) | st.floats(-0.5, -0.01)
 
 fill = st.tuples(st.just("fill"), account, account, fraction, st.floats(-0.02, 0.02))
@@ -47,9 +46,9 @@ operation = st.one_of(
     st.tuples(st.just("deposit"), account, st.floats(1.0, 10_000.0)),
     fill,
     fill,
-    st.tuples(st.just("limit"), account, signed_fraction, st.floats(-0.05, 0.05)),
-    st.tuples(st.just("limit"), account, signed_fraction, st.floats(-0.05, 0.05)),
-    st.tuples(st.just("market"), account, signed_fraction, st.none() | st.floats(-0.05, 0.05)),
+    st.tuples(st.just("limit"), account, order_size, st.floats(-0.05, 0.05)),
+    st.tuples(st.just("limit"), account, order_size, st.floats(-0.05, 0.05)),
+    st.tuples(st.just("market"), account, order_size, st.none() | st.floats(-0.05, 0.05)),
     st.tuples(st.just("cancel"), st.integers(0, 63)),
     st.tuples(st.just("funding"), st.floats(-0.01, 0.01)),
     st.tuples(st.just("mark"), mark_move),
@@ -63,6 +62,13 @@ operation = st.one_of(
 def capacity(ex: Exchange, acct: int) -> float:
     """The position (base units) the account's equity carries at max leverage (≥ a floor)."""
     return max(ex.equity(acct), 1.0) * ex.config.max_leverage / ex.mark_price
+
+
+def signed_quantity(ex: Exchange, acct: int, size: float | str) -> float:
+    """A fraction of the account's capacity, or (for "close") minus its position."""
+    if size == "close" and ex.position(acct) != 0.0:
+        return -ex.position(acct)
+    return (1.0 if size == "close" else size) * capacity(ex, acct)
 
 
 def apply(ex: Exchange, op: tuple, orders: list[int]) -> list:
@@ -81,13 +87,13 @@ def apply(ex: Exchange, op: tuple, orders: list[int]) -> list:
         ex.fill(buyer, seller, quantity, mark * (1 + args[3]))
     elif kind == "limit":
         acct = args[0] % n
-        order = ex.place_limit(acct, args[1] * capacity(ex, acct), mark * (1 + args[2]))
+        order = ex.place_limit(acct, signed_quantity(ex, acct, args[1]), mark * (1 + args[2]))
         if order is not None:
             orders.append(order)
     elif kind == "market":
         acct = args[0] % n
         limit = None if args[2] is None else mark * (1 + args[2])
-        ex.market_order(acct, args[1] * capacity(ex, acct), limit)
+        ex.market_order(acct, signed_quantity(ex, acct, args[1]), limit)
     elif kind == "cancel":
         ex.cancel(orders[args[0] % len(orders)] if orders else args[0])
     elif kind == "funding":
@@ -97,49 +103,61 @@ def apply(ex: Exchange, op: tuple, orders: list[int]) -> list:
     return []
 
 
-def snapshot(ex: Exchange) -> tuple:
-    """What a rejected call must leave unchanged."""
-    return (ex.accounts(), ex.insurance_fund, len(ex.book), ex.book.depth("buy"),
-            ex.book.depth("sell"), ex.fees_collected)
+class Snapshot(NamedTuple):
+    """What an operation can change: accounts, fund, book and fees."""
+
+    accounts: pd.DataFrame
+    fund: float
+    book: tuple
+    fees: float
 
 
-def assert_unchanged(before: tuple, after: tuple) -> None:
-    pd.testing.assert_frame_equal(before[0], after[0], check_exact=True)
-    assert before[1:3] == after[1:3], "rejected call changed the fund or the book"
-    for (p0, v0), (p1, v1) in zip(before[3:5], after[3:5], strict=True):
-        np.testing.assert_array_equal(p0, p1)
-        np.testing.assert_array_equal(v0, v1)
-    assert before[5] == after[5], "rejected call collected fees"
+def snapshot(ex: Exchange) -> Snapshot:
+    book = (len(ex.book), *(a.tolist() for side in ("buy", "sell") for a in ex.book.depth(side)))
+    return Snapshot(ex.accounts(), ex.insurance_fund, book, ex.fees_collected)
+
+
+def assert_unchanged(before: Snapshot, after: Snapshot) -> None:
+    """A rejected call changes nothing."""
+    if not before.accounts.equals(after.accounts):
+        pd.testing.assert_frame_equal(before.accounts, after.accounts, check_exact=True)
+    assert before[1:] == after[1:], f"rejected call changed fund/book/fees: {after[1:]}"
 
 
 def check_invariants(ex: Exchange) -> None:
     """Money and open interest are conserved; the insurance fund is never negative."""
     scale = max(ex.money_in, 1.0)
     assert abs(ex.conservation_error()) <= RTOL * scale, "money not conserved"
-    sizes = ex.accounts()["size"]
-    assert abs(ex.open_interest_imbalance()) <= RTOL * max(sizes.abs().sum(), 1.0), "OI unbalanced"
+    imbalance = ex.open_interest_imbalance()  # long OI − short OI
+    total_size = 2 * ex.open_interest - imbalance  # Σ|size| = long OI + short OI
+    assert abs(imbalance) <= RTOL * max(total_size, 1.0), "open interest unbalanced"
     # The fund pays at most its balance; only last-place rounding may go below zero
     # (the engine's own "dust", 1e-12 of the money in).
     assert ex.insurance_fund >= -1e-12 * scale, f"insurance fund negative: {ex.insurance_fund}"
 
 
-def check_waterfall(ex: Exchange, before: pd.DataFrame, events: list) -> None:
-    """The promises of one update_mark, given the accounts before it and its events.
+def check_waterfall(ex: Exchange, before: pd.DataFrame, after: pd.DataFrame,
+                    events: list) -> None:
+    """The promises of one update_mark, given the accounts before and after it and its events.
 
     - ADL closes a position only against an opposite-signed, non-flat one, only
       reduces the ADL'd position, and per episode closes no more than the
-      liquidated account's position when ADL began.
+      liquidated account's position when ADL began. Positions are replayed from the
+      events up to that moment, not taken from before the update: during the
+      waterfall a flat maker or the backstop vault can take on a position and then
+      be ADL'd, and a liquidated account can have grown as a maker first.
     - Every position change is an event row (replaying the rows reproduces the ledger).
     - Afterwards no account is left in deficit: with adl_trigger "unfilled" no account
       is below maintenance margin; with "negative_equity" an account may wait below it
       but never with negative equity. An account the waterfall touched and left flat
-      keeps no negative collateral (also after a socialised loss).
+      keeps no negative collateral (also after a socialised loss), unless no stage
+      could cover it and it is logged as bad debt, with the fund then empty.
     """
-    after = ex.accounts()
-    size_tol = RTOL * max(before["size"].abs().sum(), after["size"].abs().sum(), 1.0)
+    size_before, size_after = before["size"].to_numpy(), after["size"].to_numpy()
+    size_tol = RTOL * max(np.abs(size_before).sum(), np.abs(size_after).sum(), 1.0)
     money_tol = RTOL * max(ex.money_in, 1.0)
 
-    positions = before["size"].to_numpy().copy()
+    positions = size_before.copy()
     touched: set[int] = set()
     adl_episodes: dict[int, list] = {}  # episode -> [liquidated |size| when ADL began, closed]
     at_adl = positions
@@ -164,21 +182,46 @@ def check_waterfall(ex: Exchange, before: pd.DataFrame, events: list) -> None:
     for episode, (liquidated, closed) in adl_episodes.items():
         assert closed <= liquidated * (1 + RTOL), (
             f"ADL episode {episode} closed {closed} against a liquidated position of {liquidated}")
-    np.testing.assert_allclose(positions, after["size"].to_numpy(), rtol=0, atol=size_tol,
-                               err_msg="event rows do not account for the position changes")
+    unexplained = np.flatnonzero(np.abs(positions - size_after) > size_tol)
+    assert len(unexplained) == 0, (
+        f"event rows do not account for the position changes of accounts {unexplained}: "
+        f"replayed {positions[unexplained]}, ledger {size_after[unexplained]}")
 
-    changed = (after["size"] != before["size"]) | (after["collateral"] != before["collateral"])
-    touched |= set(np.flatnonzero(changed.to_numpy()).tolist())
-    open_ = after[after["is_open"]]
-    positioned = open_[open_["size"] != 0.0]
+    changed = (size_after != size_before) | (
+        after["collateral"].to_numpy() != before["collateral"].to_numpy())
+    touched.update(np.flatnonzero(changed).tolist())
+    equity = after["equity"].to_numpy()
+    is_open = after["is_open"].to_numpy()
+    flat = np.abs(size_after) <= size_tol  # a rounding-noise position is no position
     if ex.config.adl_trigger == "unfilled":
-        assert len(ex.liquidatable()) == 0, f"left below maintenance: {ex.liquidatable()}"
+        stuck = [a for a in ex.liquidatable() if not flat[a]]
+        assert not stuck, f"left below maintenance margin: {rows(after, stuck)}"
     else:
-        negative = positioned[positioned["equity"] < -money_tol]
-        assert negative.empty, f"positions left with negative equity:\n{negative}"
-    flat = open_[(open_["size"] == 0.0) & open_.index.isin(sorted(touched))]
-    negative = flat[flat["collateral"] < -money_tol]
-    assert negative.empty, f"flat accounts left in deficit by the waterfall:\n{negative}"
+        negative = np.flatnonzero(is_open & ~flat & (equity < -money_tol))
+        assert len(negative) == 0, f"positions left with negative equity: {rows(after, negative)}"
+    for e in events:
+        if e.kind == "bad_debt":
+            assert e.amount < 0.0 and e.insurance_fund <= money_tol, f"bad debt beside a fund: {e}"
+    bad_debtors = set(ex.events.loc[ex.events["kind"] == "bad_debt", "account"])
+    negative = [a for a in sorted(touched) if is_open[a] and flat[a] and equity[a] < -money_tol
+                and a not in bad_debtors]
+    assert not negative, f"flat accounts left in deficit by the waterfall: {rows(after, negative)}"
+
+
+def rows(accounts: pd.DataFrame, ids) -> dict:
+    """Some accounts' collateral, size and equity, for failure messages."""
+    return accounts.loc[list(ids), ["collateral", "size", "equity"]].to_dict("index")
+
+
+def vault(ex: Exchange, share: float):
+    """A backstop handler taking `share` of each offer, which must be one the rules allow."""
+
+    def handler(offer: BackstopOffer) -> float:
+        assert offer.account != ex.backstop_account and offer.size != 0.0 and offer.price > 0.0
+        assert offer.equity < ex.config.backstop_trigger * offer.maintenance_margin, offer
+        return share * abs(offer.size)
+
+    return handler
 
 
 def new_exchange(preset: str, fund: float, seed: int) -> Exchange:
@@ -190,38 +233,47 @@ def new_exchange(preset: str, fund: float, seed: int) -> Exchange:
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink])
 @given(
     fund=st.sampled_from([0.0, 500.0, 1e6]),
     backstop=st.sampled_from([None, *BACKSTOPS]),
     seed=st.integers(0, 2**32 - 1),
-    collaterals=st.lists(collateral, min_size=2, max_size=6),
+    collaterals=st.lists(collateral, min_size=2, max_size=3),
     trades=st.lists(fill, min_size=1, max_size=6),
     ops=st.lists(operation, min_size=5, max_size=40),
 )
 def test_random_operations_keep_the_exchange_sound(preset, fund, backstop, seed, collaterals,
                                                    trades, ops):
     """Any sequence of operations conserves money and open interest, leaves rejected
-    calls without effect, and every mark update obeys the waterfall's promises."""
+    calls without effect, and every mark update obeys the waterfall's promises.
+    Account 0, if a backstop is registered, is the vault (and also trades)."""
     ex = new_exchange(preset, fund, seed)
     for c in collaterals:
         ex.open_account(c)
     if backstop is not None:
-        ex.register_backstop(0, BACKSTOPS[backstop])
+        ex.register_backstop(0, vault(ex, BACKSTOPS[backstop]))
     orders: list[int] = []
+    off_mark = 0.0  # USD the waterfall moved by filling away from the mark (stress to steer to)
     check_invariants(ex)
+    state = snapshot(ex)
     for op in trades + ops:
-        if op[0] == "mark":
-            before = ex.accounts()
+        before = state
+        try:
             events = apply(ex, op, orders)
-            check_waterfall(ex, before, events)
+        except (MarginError, ValueError):
+            if op[0] == "mark":
+                raise
+            state = snapshot(ex)
+            assert_unchanged(before, state)
         else:
-            before = snapshot(ex)
-            try:
-                apply(ex, op, orders)
-            except (MarginError, ValueError):
-                assert_unchanged(before, snapshot(ex))
+            state = snapshot(ex)
+            if op[0] == "mark":
+                check_waterfall(ex, before.accounts, state.accounts, events)
+                off_mark += sum(abs(e.quantity * (e.price - e.mark_price))
+                                for e in events if e.quantity != 0.0)
         check_invariants(ex)
+    target(off_mark / max(ex.money_in, 1.0), label="off-mark waterfall fills / money in")
 
 
 # ---------------------------------------------------------------- focused behaviours
@@ -241,8 +293,9 @@ def crash_scenario(preset: str, seed: int) -> Exchange:
 
 
 def adl_queue(ex: Exchange) -> list[tuple[int, int, int]]:
-    rows = ex.events[ex.events["kind"] == "adl"]
-    return list(zip(rows["liquidation"], rows["account"], rows["rank"], strict=True))
+    """(episode, ADL'd account, rank) of every ADL fill so far."""
+    adl = ex.events[ex.events["kind"] == "adl"]
+    return list(zip(adl["liquidation"], adl["account"], adl["rank"], strict=True))
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -261,3 +314,48 @@ def test_random_adl_queue_depends_only_on_the_seed():
     assert all(queues), "the scenario must reach ADL"
     assert queues == [adl_queue(crash_scenario("dydx", seed)) for seed in range(12)]
     assert len({tuple(q) for q in queues}) > 1, "the ADL order ignores the seed"
+
+
+def test_socialized_loss_is_not_dumped_on_rounding_dust():
+    """Drift: the deficit left after a pro-rata close is spread over the positions in
+    proportion to their units; rounding dust left by the close carries no share of it,
+    and no account is left in deficit."""
+    ex = new_exchange("drift", 0.0, 0)
+    big, small, short = ex.open_account(1_000.0), ex.open_account(2.0), ex.open_account(15.0)
+    ex.fill(big, short, 0.1, MARK0)
+    ex.fill(small, short, 0.3, MARK0)
+    ex.fill(big, short, 1.1, MARK0)  # longs 1.2 and 0.3 against one short of 1.5
+    before = ex.accounts()
+    events = ex.update_mark(150.0)  # short: equity 15 − 75 = −60; empty book and fund
+    charged = {e.account: e.amount for e in events if e.kind == "socialized_loss"}
+    assert sum(charged.values()) == pytest.approx(-60.0)
+    assert charged.get(big, 0.0) / 1.2 == pytest.approx(charged.get(small, 0.0) / 0.3)
+    check_waterfall(ex, before, ex.accounts(), events)
+
+
+def test_a_stale_order_is_cancelled_rather_than_filled_into_a_deficit():
+    """A bid left far above a falling mark would leave its maker flat and in deficit if
+    a liquidation sold into it: the order is cancelled and skipped instead."""
+    ex = new_exchange("dydx", 0.0, 0)
+    maker, bull = ex.open_account(1.0), ex.open_account(1.0)
+    stale = ex.place_limit(maker, 0.2, MARK0)  # a bid left resting through the gap
+    ex.update_mark(50.0)
+    ex.fill(bull, maker, 0.2, 50.0)  # maker short 0.2 @ 50, bull long 0.2 @ 50
+    before = ex.accounts()
+    events = ex.update_mark(25.0)  # bull bankrupt (equity −4); the bid at 100 would cost 15
+    assert stale not in ex.book
+    assert not any(e.kind == "liquidation" and e.counterparty == maker for e in events)
+    check_waterfall(ex, before, ex.accounts(), events)
+
+
+def test_a_market_order_skips_a_stale_order_and_fills_the_next():
+    """The same rule for an ordinary taker: the stale bid is cancelled when the taker's
+    order executes, and the taker fills against the next bid."""
+    ex = new_exchange("bitmex", 0.0, 0)
+    stale_maker, maker, taker = (ex.open_account(c) for c in (10.0, 10_000.0, 10_000.0))
+    stale = ex.place_limit(stale_maker, 1.0, MARK0)
+    ex.update_mark(60.0)
+    ex.place_limit(maker, 1.0, 59.0)
+    fills = ex.market_order(taker, -1.0)
+    assert [(f.maker, f.price) for f in fills] == [(maker, 59.0)]
+    assert stale not in ex.book

@@ -326,18 +326,18 @@ def test_adl_exempt_accounts_are_deleveraged_last():
     assert adl["account"].tolist() == [c, vault]
 
 
-def test_socialized_loss_spreads_the_deficit_over_every_open_unit():
+def test_socialized_loss_spreads_the_deficit_over_every_other_open_unit():
     config = BASE.replace(adl_allocation="socialized_loss", adl_price="mark")
     ex, liquidated, a, c, b = queue_setup(config)
     ex.update_mark(88.0)
     # L's 100 close pro rata at the mark: A 40, C 60. L is left with 1,000 − 1,200 = −200.
-    # Open units after: A 20 + C 30 + B 50 = 100, so δ = 200/100 = 2 per unit:
-    # A pays 40, C 60, B 100, and L ends at 0.
+    # The other open units at the bankruptcy: A 60 + C 90 + B 50 = 200, so δ = 200/200 = 1
+    # per unit: A pays 60, C 90, B 50, and L ends at 0.
     social = ex.events[ex.events["kind"] == "socialized_loss"].set_index("account")["amount"]
-    assert social.to_dict() == {a: pytest.approx(-40.0), c: pytest.approx(-60.0),
-                                b: pytest.approx(-100.0)}
+    assert social.to_dict() == {a: pytest.approx(-60.0), c: pytest.approx(-90.0),
+                                b: pytest.approx(-50.0)}
     assert ex.collateral(liquidated) == pytest.approx(0.0, abs=1e-9)
-    assert ex.collateral(b) == pytest.approx(100_000.0 - 100.0)
+    assert ex.collateral(b) == pytest.approx(100_000.0 - 50.0)
 
 
 def test_adl_trigger_unfilled_closes_the_rest_even_with_positive_equity():
@@ -348,26 +348,53 @@ def test_adl_trigger_unfilled_closes_the_rest_even_with_positive_equity():
     assert ex.collateral(a) == pytest.approx(1_200.0 + 60 * (100 - 90))
 
 
-def test_adl_closes_a_winner_only_as_far_as_its_equity_pays_first():
+def thin_winner_setup(with_other_long: bool):
+    """L long 100 (1,000 USD) against D short 10 and X short 90 (100,000 USD), all at 100.
+
+    D's collateral is then drained from 20 to −110, moved to X — a loss booked
+    elsewhere, as a deferred liquidation can leave. With `with_other_long`, B
+    (100,000 USD) is long 10 more against X.
+    """
     ex = Exchange(BASE, mark_price=100.0)
-    bull = ex.open_account(500.0)
-    ex.place_limit(bull, 100.0, 100.0)  # a bid left resting through the fall
-    ex.update_mark(80.0)
-    b, d, a, x = (ex.open_account(c) for c in (100_000.0, 20.0, 50_000.0, 100_000.0))
-    ex.fill(b, d, 10.0, 80.0)  # D: short 10 at 80 on 20 USD
-    ex.fill(b, a, 90.0, 80.0)
-    ex.market_order(x, -100.0)  # X sells into the stale bid: bull long 100 at 100
-    events = ex.update_mark(79.0)
-    # bull: equity 500 − 2,100 = −1,600, bankrupt at 100 − 500/100 = 95; no book, no fund.
-    # Queue at 79: D 1/80 × 790/30 = 0.329, X 0.21 × 7,900/102,100 = 0.0162, A 0.0018.
-    # Closing at 95 costs D 16 per unit against the mark and D's equity is 20 + 10 = 30,
-    # so D gives 30/16 = 1.875 and X the other 98.125 — D is not made bankrupt.
+    liquidated, d, x = (ex.open_account(c) for c in (1_000.0, 20.0, 100_000.0))
+    ex.fill(liquidated, d, 10.0, 100.0)
+    ex.fill(liquidated, x, 90.0, 100.0)
+    b = None
+    if with_other_long:
+        b = ex.open_account(100_000.0)
+        ex.fill(b, x, 10.0, 100.0)
+    ex.ledger.credit(d, -130.0)
+    ex.ledger.credit(x, 130.0)
+    return ex, liquidated, d, x, b
+
+
+def test_adl_closes_a_winner_only_as_far_as_its_equity_pays_first():
+    ex, liquidated, d, x, b = thin_winner_setup(with_other_long=True)
+    events = ex.update_mark(85.0)
+    # L: equity 1,000 − 1,500 = −500, bankrupt at 90; no book, no fund. Queue at 85:
+    # D 0.15 × 850/(−110 + 150) = 3.19 before X 0.15 × 7,650/101,480 = 0.011.
+    # Closing at 90 costs D 5 per unit against the mark and D's equity is 40, so D
+    # gives 40/5 = 8 and X the other 92 — D is not made bankrupt.
     adl = [e for e in events if e.kind == "adl"]
-    first = [(e.account, e.quantity) for e in adl if e.counterparty == bull]
-    assert first == [(d, pytest.approx(1.875)), (x, pytest.approx(98.125))]
-    # D is left at equity 30 − 30 = 0 on 8.125 units: below maintenance margin, so it
-    # is liquidated in turn, at its bankruptcy price 79, against the long B.
+    first = [(e.account, e.quantity) for e in adl if e.counterparty == liquidated]
+    assert first == [(d, pytest.approx(8.0)), (x, pytest.approx(92.0))]
+    # D is left short 2 with equity 0: below maintenance margin, so it is liquidated
+    # in turn at its bankruptcy price 100 − 30/2 = 85 against the long B.
     second = [(e.account, e.quantity, e.price) for e in adl if e.counterparty == d]
-    assert second == [(b, pytest.approx(-8.125), pytest.approx(79.0))]
-    equity = ex.accounts()["equity"]
-    assert (equity >= -1e-9).all()
+    assert second == [(b, pytest.approx(-2.0), pytest.approx(85.0))]
+    assert (ex.accounts()["equity"] >= -1e-9).all()
+    assert "bad_debt" not in set(ex.events["kind"])
+
+
+def test_a_deficit_no_stage_can_cover_is_logged_as_bad_debt():
+    ex, liquidated, d, x, _ = thin_winner_setup(with_other_long=False)
+    events = ex.update_mark(85.0)
+    # Solvent capacity is D 8 + X 90 = 98 < 100, so D's last 2 are closed beyond its
+    # equity: D ends flat at −110 + 10·(100 − 90) = −10. The fund is empty and this
+    # preset does not socialise losses: 10 USD of bad debt, on D.
+    adl = [(e.account, e.quantity) for e in events if e.kind == "adl"]
+    assert adl == [(d, pytest.approx(10.0)), (x, pytest.approx(90.0))]
+    bad = [(e.account, e.amount) for e in events if e.kind == "bad_debt"]
+    assert bad == [(d, pytest.approx(-10.0))]
+    assert ex.collateral(d) == pytest.approx(-10.0)
+    assert ex.conservation_error() == pytest.approx(0.0, abs=1e-9)

@@ -18,7 +18,7 @@ import math
 import numbers
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from itertools import chain
 from typing import NamedTuple
 
@@ -293,14 +293,15 @@ class OrderBook:
         quantity: float,
         limit_price: float | None = None,
         exclude_account: int | None = None,
+        exclude_orders: Collection[int] = (),
     ) -> list[Fill]:
         """Plan a taker order of ``quantity`` base units without mutating the book.
 
         A buy taker walks the asks upward, a sell taker walks the bids downward, in
         price-time priority, until ``quantity`` is met, the side runs out, or the next
         level is beyond ``limit_price`` (USD; a buy never pays more, a sell never receives
-        less). Orders of ``exclude_account`` are skipped (self-trade prevention): they
-        neither fill nor block.
+        less). Orders of ``exclude_account`` (self-trade prevention) and the order ids in
+        ``exclude_orders`` are skipped: they neither fill nor block.
 
         A fully taken order is filled with exactly its remaining quantity; the last fill
         may be partial and then carries the correctly rounded exact remainder of the taker
@@ -330,7 +331,9 @@ class OrderBook:
             ):
                 break
             for order in book[price].orders:
-                if exclude_account is not None and order.account == exclude_account:
+                if (exclude_account is not None and order.account == exclude_account) or (
+                    order.order_id in exclude_orders
+                ):
                     continue
                 rem = remaining.value
                 if order.quantity <= rem:

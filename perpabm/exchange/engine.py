@@ -234,6 +234,13 @@ class Exchange:
         return events_frame(self._events)
 
     @property
+    def bad_debt(self) -> float:
+        """Deficits no stage could cover, left on flat accounts (USD, ≥ 0)."""
+        led = self.ledger
+        flat = (led.view("size") == 0.0) & led.view("is_open")
+        return float(np.maximum(-led.view("collateral")[flat], 0.0).sum())
+
+    @property
     def open_interest(self) -> float:
         """Sum of long sizes, base units (equal to the sum of short sizes)."""
         size = self.ledger.view("size")
@@ -317,13 +324,13 @@ class Exchange:
         side, qty = self._side("quantity", quantity)
         if limit_price is not None:
             limit_price = _finite_positive("limit_price", limit_price)
-        fills = self.book.plan_market(side, qty, limit_price, exclude_account=acct)
+        fills, stale = self._plan(side, qty, limit_price, exclude_account=acct)
         if not fills:
             return []
         mark = fills[0].price if self._mark is None else self._mark
         self._require_taker_margin(acct, side, fills, mark)
         self._set_mark_if_unset(mark)
-        self._execute(acct, 1.0 if side == BUY else -1.0, fills, self.config.taker_fee)
+        self._execute(acct, 1.0 if side == BUY else -1.0, fills, self.config.taker_fee, stale)
         self._after_operation()
         return fills
 
@@ -344,7 +351,7 @@ class Exchange:
         crosses = best is not None and (price >= best if side == BUY else price <= best)
         if crosses and post_only:
             raise ValueError(f"post_only order at {price:g} would cross the book at {best:g}")
-        fills = self.book.plan_market(side, qty, price, exclude_account=acct) if crosses else []
+        fills, stale = self._plan(side, qty, price, acct) if crosses else ([], [])
         rest = qty - math.fsum(f.quantity for f in fills)
         if rest <= 1e-12 * qty:
             rest = 0.0
@@ -352,7 +359,7 @@ class Exchange:
         self._require_taker_margin(acct, side, fills, mark, rest=rest, rest_price=price)
         self._set_mark_if_unset(mark)
         if fills:
-            self._execute(acct, 1.0 if side == BUY else -1.0, fills, self.config.taker_fee)
+            self._execute(acct, 1.0 if side == BUY else -1.0, fills, self.config.taker_fee, stale)
         order_id = None
         if rest > 0.0:
             self._order_ids += 1
@@ -472,6 +479,37 @@ class Exchange:
         worst = max(abs(size + buys), abs(size - sells))
         return (worst - abs(size)) * self._reference_price() / self.config.max_leverage
 
+    def _plan(
+        self, side: str, quantity: float, limit_price: float | None, exclude_account: int
+    ) -> tuple[list[Fill], list[int]]:
+        """The book's plan for a taker, skipping resting orders whose makers could not
+        pay for their fills; returns (fills, ids of those stale orders).
+
+        A stale order (a bid left above a falling mark, say) would leave its maker
+        below zero equity at the mark. Venues cancel orders their owners can no
+        longer margin: :meth:`_execute` cancels them when the plan is carried out.
+        Nothing changes here.
+        """
+        sign = 1.0 if side == BUY else -1.0
+        led, maker_fee = self.ledger, self.config.maker_fee
+        stale: list[int] = []
+        while True:
+            fills = self.book.plan_market(side, quantity, limit_price,
+                                          exclude_account=exclude_account, exclude_orders=stale)
+            change: dict[int, float] = {}
+            for f in fills:
+                mark = f.price if self._mark is None else self._mark
+                # The maker trades −sign·quantity at f.price.
+                delta = -sign * f.quantity * (mark - f.price) - maker_fee * f.quantity * f.price
+                change[f.maker] = change.get(f.maker, 0.0) + delta
+                equity = led.collateral[f.maker] + led.size[f.maker] * (
+                    mark - led.entry_price[f.maker])
+                if change[f.maker] < 0.0 and equity + change[f.maker] < 0.0:
+                    stale.append(f.order_id)
+                    break
+            else:
+                return fills, stale
+
     def _require_margin(
         self,
         acct: int,
@@ -487,9 +525,10 @@ class Exchange:
 
         Risk is the worst position the account could reach if all its resting
         orders on one side filled: max(|size + buys|, |size − sells|). An action
-        that does not raise it (a reducing trade, say) is always allowed;
-        otherwise equity at `mark`, after the action's `equity_change`, must
-        cover that worst position's notional / max_leverage.
+        that does not raise it (a reducing trade, say) is allowed unless it
+        would push equity at `mark` below zero (a close far through the mark);
+        otherwise equity after the action's `equity_change` must cover that
+        worst position's notional / max_leverage.
         """
         led = self.ledger
         size = led.size[acct]
@@ -497,9 +536,15 @@ class Exchange:
         before = max(abs(size + buys), abs(size - sells))
         new_size = size + delta
         after = max(abs(new_size + buys + add_buys), abs(new_size - sells - add_sells))
+        equity_before = led.collateral[acct] + size * (mark - led.entry_price[acct])
+        equity = equity_before + equity_change
         if after <= before:
+            if equity < 0.0 and equity < equity_before:
+                raise MarginError(
+                    f"account {acct}: {action} at mark {mark:g} would leave equity "
+                    f"{equity:.6g} USD < 0"
+                )
             return
-        equity = led.collateral[acct] + size * (mark - led.entry_price[acct]) + equity_change
         required = after * mark / self.config.max_leverage
         if equity < required:
             raise MarginError(
@@ -526,13 +571,20 @@ class Exchange:
             add_sells=rest if side == SELL else 0.0,
         )
 
-    def _execute(self, acct: int, sign: float, fills: list[Fill], taker_fee: float) -> None:
+    def _execute(
+        self, acct: int, sign: float, fills: list[Fill], taker_fee: float,
+        stale: list[int] = (),
+    ) -> None:
         """Apply planned fills: taker `acct` trades sign·quantity with each maker.
+
+        `stale` orders, skipped by the plan (see :meth:`_plan`), are cancelled first.
 
         The taker's side is booked as one trade at the fills' average price
         (the same mark-to-market as fill by fill); a total within rounding of
         the taker's whole position closes it exactly, so no dust is left.
         """
+        for order_id in stale:
+            self.book.cancel(order_id)
         self.book.apply(fills)
         led = self.ledger
         maker_fee = self.config.maker_fee

@@ -13,6 +13,7 @@ EVENT_KINDS = (
     "insurance_fund",  # the fund paid (amount < 0) or received (amount > 0)
     "adl",  # an opposite position closed against the liquidated one
     "socialized_loss",  # a deficit charged to an open position, per unit held
+    "bad_debt",  # a deficit no stage could cover, left on a flat account (amount < 0)
     "funding",  # a funding payment round (amount = total paid by longs)
 )
 

@@ -73,6 +73,8 @@ class Ledger:
         self.short_lp = np.full(capacity, np.inf)
         self._changed: set[int] = set()
         self._all_changed = False
+        # Flat accounts whose collateral went negative: bankrupt with nothing to liquidate.
+        self.flat_deficits: set[int] = set()
 
     def _grow(self) -> None:
         capacity = 2 * len(self.collateral)
@@ -108,7 +110,7 @@ class Ledger:
         self.size[acct] = new_size
         self.entry_price[acct] = new_entry
         self.collateral[acct] += realized
-        self._changed.add(int(acct))
+        self._touch(acct)
         return float(realized)
 
     def trade_many(self, accts: NDArray[np.intp], quantities: NDArray, prices: ArrayLike) -> None:
@@ -119,17 +121,17 @@ class Ledger:
         self.size[accts] = new_size
         self.entry_price[accts] = new_entry
         self.collateral[accts] += realized
-        self._changed.update(int(a) for a in accts)
+        self._touch_many(accts)
 
     def credit(self, acct: int, amount: float) -> None:
         """Add `amount` USD (negative: debit) to one account's collateral."""
         self.collateral[acct] += amount
-        self._changed.add(int(acct))
+        self._touch(acct)
 
     def credit_many(self, accts: NDArray[np.intp], amounts: ArrayLike) -> None:
         """Add `amounts` USD to several distinct accounts' collateral."""
         self.collateral[accts] += amounts
-        self._changed.update(int(a) for a in accts)
+        self._touch_many(accts)
 
     def credit_all(self, amounts: NDArray) -> None:
         """Add `amounts` (one per account) to every account's collateral (funding)."""
@@ -144,6 +146,17 @@ class Ledger:
         self.is_open[acct] = False
         self._changed.add(int(acct))
         return paid
+
+    def _touch(self, acct: int) -> None:
+        acct = int(acct)
+        self._changed.add(acct)
+        if self.size[acct] == 0.0 and self.collateral[acct] < 0.0:
+            self.flat_deficits.add(acct)
+
+    def _touch_many(self, accts: NDArray[np.intp]) -> None:
+        self._changed.update(int(a) for a in accts)
+        bankrupt = (self.size[accts] == 0.0) & (self.collateral[accts] < 0.0)
+        self.flat_deficits.update(int(a) for a in accts[bankrupt])
 
     # ------------------------------------------------------------------ margin
 

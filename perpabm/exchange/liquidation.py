@@ -31,6 +31,7 @@ class Liquidator:
         self.cfg = exchange.config
         self.led = exchange.ledger
         self.episode = -1
+        self.bad_debt: dict[int, float] = {}  # account → deficit logged as bad debt, USD
         self._stages = {
             "book": self.book_stage,
             "backstop": self.backstop_stage,
@@ -51,7 +52,7 @@ class Liquidator:
         self._offered: set[int] = set()
         for _ in range(MAX_PASSES):
             queue = [a for a in self._by_urgency(self.ex.liquidatable()) if a not in deferred]
-            if not queue:
+            if not queue and not self._settle_flat_deficits():
                 return
             for acct in queue:
                 if self.led.size[acct] == 0.0 or not self._below_maintenance(acct):
@@ -59,6 +60,20 @@ class Liquidator:
                 if not self.liquidate(acct):
                     deferred.add(acct)
         raise RuntimeError(f"liquidation did not settle within {MAX_PASSES} passes")
+
+    def _settle_flat_deficits(self) -> bool:
+        """Settle accounts left flat with negative collateral (a maker filled through the
+        mark, say): the fund pays, else the deficit is spread; True if any was settled."""
+        led = self.led
+        settled = False
+        for acct in sorted(led.flat_deficits):
+            if led.size[acct] == 0.0 and led.collateral[acct] < -self._dust:
+                self.ex._episodes += 1
+                self.episode = self.ex._episodes
+                self._settle_deficit(acct, math.nan)
+                settled = True
+        led.flat_deficits.clear()
+        return settled
 
     def liquidate(self, acct: int) -> bool:
         """Run the waterfall on one account; True if anything changed."""
@@ -139,11 +154,13 @@ class Liquidator:
             mark = ex.mark_price
             limit = mark * (1 - self.cfg.fund_max_slippage) if sell else mark * (
                 1 + self.cfg.fund_max_slippage)
-            plan = ex.book.plan_market(side, abs(size), limit, exclude_account=acct)
+            plan, stale = ex._plan(side, abs(size), limit, exclude_account=acct)
+            for order_id in stale:
+                ex.book.cancel(order_id)
             plan = self._within_budget(plan, bankrupt, sell, budget)
             if plan:
                 sign = -1.0 if sell else 1.0
-                ex._execute(acct, sign, plan, taker_fee=0.0)
+                ex._execute(acct, sign, plan, 0.0)
                 for f in plan:
                     gap = (bankrupt - f.price) if sell else (f.price - bankrupt)
                     cost = max(gap, 0.0) * f.quantity
@@ -161,7 +178,7 @@ class Liquidator:
         while solvent capacity is left); only if that is not enough are the
         counterparties closed beyond it, in the same order. A counterparty left
         flat and in deficit is then paid for by the fund, or else the deficit is
-        spread over every open unit (:meth:`_spread_deficit`).
+        settled by :meth:`_settle_deficit`.
         """
         cfg, led, ex = self.cfg, self.led, self.ex
         equity = self._equity(acct)
@@ -199,14 +216,8 @@ class Liquidator:
                     liquidation=self.episode, score=s, rank=int(r))
         if at_mark and led.size[acct] == 0.0 and led.collateral[acct] < 0.0:
             self._fund_pays(acct, -led.collateral[acct])
-        # Units closed here carry a deficit if no position is left open to spread it over.
-        closed_units = np.zeros(led.n)
-        closed_units[order] = closes
-        for _ in range(len(order)):
-            bankrupt_flat = order[(led.size[order] == 0.0) & (led.collateral[order] < -self._dust)]
-            if len(bankrupt_flat) == 0:
-                break
-            self._settle_deficit(int(bankrupt_flat[0]), bankrupt, closed_units)
+        for cp in order[(led.size[order] == 0.0) & (led.collateral[order] < -self._dust)]:
+            self._settle_deficit(int(cp), bankrupt)
 
     # ------------------------------------------------------------------ pieces
 
@@ -225,11 +236,13 @@ class Liquidator:
         bankrupt = self._bankruptcy_price(acct)
         if not bankrupt > 0.0:  # a short already bankrupt at any price: nothing fills
             return 0.0
-        plan = ex.book.plan_market(SELL if sell else BUY, qty, bankrupt, exclude_account=acct)
+        plan, stale = ex._plan(SELL if sell else BUY, qty, bankrupt, exclude_account=acct)
+        for order_id in stale:  # orders their makers cannot pay for: cancelled either way
+            ex.book.cancel(order_id)
         if not plan:
             return 0.0
         sign = -1.0 if sell else 1.0
-        ex._execute(acct, sign, plan, taker_fee=0.0)
+        ex._execute(acct, sign, plan, 0.0)
         notional = 0.0
         for f in plan:
             ex._log("liquidation", acct, f.maker, sign * f.quantity, f.price, bankrupt, 0.0,
@@ -323,27 +336,36 @@ class Liquidator:
                                   np.maximum(equity, 0.0) / loss_per_unit, np.inf)
         return affordable
 
-    def _settle_deficit(self, acct: int, bankrupt: float, fallback: np.ndarray) -> None:
-        """A flat account left in deficit: the fund pays what it can, the rest is spread."""
+    def _settle_deficit(self, acct: int, bankrupt: float) -> None:
+        """A flat account left in deficit: the fund pays what it can; under socialised
+        loss the rest is spread over open interest; what is still owed is bad debt
+        (logged once; a later deepening is logged as the difference)."""
+        self.led.flat_deficits.discard(acct)
         deficit = -float(self.led.collateral[acct])
         deficit -= self._fund_pays(acct, deficit)
-        if deficit > self._dust:
-            self._spread_deficit(acct, deficit, bankrupt, fallback)
+        if deficit > self._dust and self.cfg.adl_allocation == "socialized_loss":
+            units = self._open_units(acct)
+            if units.sum() > 0.0:
+                self._spread_deficit(acct, deficit, bankrupt, units)
+                return
+        new_debt = deficit - self.bad_debt.get(acct, 0.0)
+        if new_debt > self._dust:
+            self.bad_debt[acct] = deficit
+            self.ex._log("bad_debt", acct, -1, 0.0, math.nan, bankrupt, -new_debt,
+                         liquidation=self.episode)
+
+    def _open_units(self, exclude: int) -> np.ndarray:
+        """|size| of every account but `exclude`; positions of rounding size count as 0."""
+        units = np.abs(self.led.view("size")).copy()
+        units[exclude] = 0.0
+        units[units < 1e-12 * max(units.max(initial=0.0), 1e-300)] = 0.0
+        return units
 
     def _spread_deficit(self, acct: int, deficit: float, bankrupt: float,
-                        fallback: np.ndarray | None = None) -> None:
-        """Charge `deficit` to every open position per unit held, both sides (Drift's δ).
-
-        Positions smaller than rounding noise carry no share. If no position is
-        open, `fallback` (account ids → units) carries it instead.
-        """
+                        units: np.ndarray) -> None:
+        """Charge `deficit` to the accounts in proportion to `units` (Drift's δ per unit
+        of open interest, both sides) and credit it to the bankrupt `acct`."""
         led, ex = self.led, self.ex
-        units = np.abs(led.view("size")).copy()
-        units[acct] = 0.0
-        units[units < 1e-12 * max(units.max(initial=0.0), 1e-300)] = 0.0
-        if units.sum() == 0.0 and fallback is not None:
-            units = fallback.copy()
-            units[acct] = 0.0
         total = units.sum()
         if total == 0.0:
             return
@@ -379,11 +401,17 @@ class Liquidator:
         return closes
 
     def _socialize(self, acct: int, candidates: np.ndarray, bankrupt: float) -> None:
-        """Drift: close pro rata at the mark, fund pays what it can, the rest per open unit."""
+        """Drift: close pro rata at the mark, fund pays what it can, the rest per open unit.
+
+        δ = deficit / (|OI long| + |OI short|) is taken over the open interest at
+        the bankruptcy, before the close, so the positions closed against the
+        bankrupt one pay their share too (and a tiny remainder cannot inflate δ).
+        """
         ex, led = self.ex, self.led
         size = float(led.size[acct])
         mark = ex.mark_price
         quantities = np.abs(led.size[candidates])
+        units_at_bankruptcy = self._open_units(acct)
         closes = self._pro_rata(quantities, np.zeros(len(candidates), dtype=bool), abs(size))
         hit = closes > 0.0
         if not hit.any():
@@ -396,9 +424,7 @@ class Liquidator:
         deficit = max(-led.collateral[acct], 0.0) if led.size[acct] == 0.0 else 0.0
         deficit -= self._fund_pays(acct, deficit)
         if deficit > self._dust:
-            fallback = np.zeros(led.n)
-            fallback[candidates] = closes  # if the liquidated position was the last one open
-            self._spread_deficit(acct, deficit, bankrupt, fallback)
+            self._spread_deficit(acct, deficit, bankrupt, units_at_bankruptcy)
 
     # ------------------------------------------------------------------ account figures
 
