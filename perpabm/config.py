@@ -130,7 +130,19 @@ class ExchangeConfig:
       ``"mark"`` prices are used only while the insurance fund can pay the
       difference to the bankruptcy price (OKX), else the bankruptcy price.
       ``adl_allocation="socialized_loss"`` (Drift) closes the rest pro rata at
-      the mark and spreads the deficit over every open unit on both sides.
+      the mark and spreads the deficit over every other unit open at the
+      bankruptcy, on both sides. Each counterparty is first closed only as far
+      as its own equity pays for the price it is closed at, so solvent winners
+      are not made bankrupt while solvent capacity is left; accounts that are
+      bankrupt themselves (score −inf) and ``adl_exempt`` accounts come last.
+
+    Deficits on flat accounts (a counterparty closed beyond its equity) are paid
+    by the insurance fund; under socialised loss the rest is spread per open
+    unit; what is still owed stays on the account as bad debt, logged as a
+    ``"bad_debt"`` event and summed by :attr:`Exchange.bad_debt`. Resting
+    orders whose makers could no longer pay for their fill (a bid left above a
+    falling mark) are skipped and cancelled, as venues cancel orders their
+    owners cannot margin.
     """
 
     name: str = "custom"

@@ -29,7 +29,10 @@ def binance() -> ExchangeConfig:
 
     Simplifies: the fund does not hold positions and unwind them slowly — it
     closes them in the book at once, up to 5% from the mark, paying the
-    difference; the net-notional cap on what the fund accepts is not modelled.
+    difference, so with an empty book the rest goes to ADL even while the fund
+    has money (a backstop handler funded like the fund models a fund that
+    takes positions over); the net-notional cap on what the fund accepts is
+    not modelled.
     """
     return ExchangeConfig(
         name="binance",
@@ -71,7 +74,8 @@ def bitmex() -> ExchangeConfig:
 
     Simplifies: one flat maintenance rate (0.35% plus a liquidation buffer,
     0.5% in all) instead of BitMEX's risk-limit steps; inverse contracts are
-    modelled as linear.
+    modelled as linear; the liquidation engine does not hold positions, so
+    with an empty book the rest goes to ADL even while the fund has money.
     """
     return ExchangeConfig(
         name="bitmex",

@@ -105,7 +105,7 @@ class Liquidator:
             filled = self._liquidation_order(acct, qty)
             if cfg.partial_liquidation and not self._below_maintenance(acct):
                 return
-            if filled < qty:
+            if filled < qty * (1.0 - 1e-12):  # the book ran out within the limit
                 return
 
     def backstop_stage(self, acct: int) -> None:
