@@ -3,6 +3,11 @@
 Run: ``make bench`` (or ``.venv/bin/python benchmarks/bench_engine.py``).
 Prints a table of medians and writes it as JSON to benchmarks/results/engine.json.
 Figures are per call, from ``timeit.repeat`` (median of the repeats), one core.
+
+For comparison, the same scan done the direct way — equity and tiered
+maintenance margin of every account recomputed from the ledger with
+:mod:`perpabm.mechanics` — is timed alongside; the engine instead keeps each
+account's liquidation price and recomputes it only when the account changes.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from perpabm import Exchange, ExchangeConfig
+from perpabm import Exchange, ExchangeConfig, mechanics
 
 
 def build_exchange(n_accounts: int, preset: str, seed: int = 0) -> Exchange:
@@ -39,6 +44,20 @@ def time_update_mark(ex: Exchange, calls: int, repeats: int, seed: int = 1) -> l
     return [t / calls for t in totals]
 
 
+def time_direct_scan(ex: Exchange, calls: int, repeats: int) -> list[float]:
+    """Seconds per call of a full recomputation of equity < maintenance margin."""
+    led, tiers = ex.ledger, ex.config.mm_tiers
+
+    def scan() -> np.ndarray:
+        mark = ex.mark_price
+        equity = led.equity(mark)
+        margin = mechanics.maintenance_margin(np.abs(led.view("size")) * mark, tiers)
+        return np.flatnonzero((equity < margin) & (led.view("size") != 0.0))
+
+    assert len(scan()) == 0
+    return [t / calls for t in timeit.repeat(scan, number=calls, repeat=repeats)]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000,1000000",
@@ -52,14 +71,19 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     print(f"update_mark, no liquidation, preset {args.preset} "
           f"({len(ExchangeConfig.preset(args.preset).mm_tiers)} margin tiers)")
-    print(f"{'accounts':>10} {'median µs/call':>15} {'min':>8} {'max':>8}")
+    print(f"{'accounts':>10} {'median µs/call':>15} {'min':>8} {'max':>8} "
+          f"{'direct scan µs':>15} {'ratio':>7}")
     for n in (int(s) for s in args.sizes.split(",")):
         ex = build_exchange(n, args.preset)
         per_call = time_update_mark(ex, args.calls, args.repeats)
+        direct = statistics.median(time_direct_scan(ex, max(args.calls // 10, 5), args.repeats))
         row = {"accounts": n, "median_us": statistics.median(per_call) * 1e6,
-               "min_us": min(per_call) * 1e6, "max_us": max(per_call) * 1e6}
+               "min_us": min(per_call) * 1e6, "max_us": max(per_call) * 1e6,
+               "direct_scan_median_us": direct * 1e6}
+        row["direct_over_engine"] = row["direct_scan_median_us"] / row["median_us"]
         rows.append(row)
-        print(f"{n:>10,} {row['median_us']:>15.1f} {row['min_us']:>8.1f} {row['max_us']:>8.1f}")
+        print(f"{n:>10,} {row['median_us']:>15.1f} {row['min_us']:>8.1f} {row['max_us']:>8.1f} "
+              f"{row['direct_scan_median_us']:>15.1f} {row['direct_over_engine']:>7.1f}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
