@@ -1,21 +1,14 @@
-"""Parameters as frozen dataclasses, validated on construction.
-
-Every invalid value raises :class:`perpabm.ConfigError` with a one-line message
-that names the field (as a dotted path, e.g. ``exchange.max_leverage``) and the
-allowed values. Change a config with :func:`dataclasses.replace`, which
-validates again.
-"""
+"""ExchangeConfig: the rules of one venue's perpetual, validated on construction."""
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
-import numbers
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+from perpabm.config.checks import choice, in_range, is_number
 from perpabm.errors import ConfigError, closest, one_of
 
 WATERFALL_STAGES = ("book", "backstop", "insurance_fund", "adl")
@@ -26,49 +19,9 @@ BACKSTOP_PRICES = ("bankruptcy", "mark")
 SURPLUS_DESTINATIONS = ("insurance_fund", "account")
 
 
-def _is_number(value: Any) -> bool:
-    """int, float or numpy scalar, but not bool (True is not a leverage)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _number(path: str, value: Any, allowed: str = "") -> float:
-    """`value` as a float; ConfigError for a non-number, a bool or NaN (`allowed`: ' in [a, b]')."""
-    if not _is_number(value):
-        raise ConfigError(f"{path} must be a number{allowed}; got {value!r}")
-    value = float(value)
-    if math.isnan(value):
-        raise ConfigError(f"{path} must be a number{allowed}; got NaN")
-    return value
-
-
-def _check_range(
-    path: str,
-    value: Any,
-    low: float = -math.inf,
-    high: float = math.inf,
-    *,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> float:
-    """Coerce to float and check low ≤ value ≤ high (or strict where *_open)."""
-    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-    value = _number(path, value, f" in {interval}")
-    too_low = value <= low if low_open else value < low
-    too_high = value >= high if high_open else value > high
-    if too_low or too_high:
-        raise ConfigError(f"{path} must be in {interval}; got {value:g}")
-    return value
-
-
-def _check_choice(path: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ConfigError(one_of(path, value, choices))
-    return value
-
-
 def _check_tiers(path: str, tiers: Any) -> tuple[tuple[float, float], ...]:
     """Maintenance-margin tiers: ((notional_floor, mmr), ...) from floor 0, ascending."""
-    if _is_number(tiers):
+    if is_number(tiers):
         tiers = ((0.0, tiers),)
     shape = "a non-empty sequence of (notional_floor, mmr) pairs, or one mmr"
     if isinstance(tiers, str | bytes | Set | Mapping):
@@ -81,8 +34,8 @@ def _check_tiers(path: str, tiers: Any) -> tuple[tuple[float, float], ...]:
         raise ConfigError(f"{path} must be {shape}; got {tiers!r}")
     out = []
     for k, (floor, mmr) in enumerate(pairs):
-        floor = _check_range(f"{path}[{k}].notional_floor", floor, 0.0, high_open=True)
-        mmr = _check_range(f"{path}[{k}].mmr", mmr, 0.0, 1.0, low_open=True, high_open=True)
+        floor = in_range(f"{path}[{k}].notional_floor", floor, 0.0, high_open=True)
+        mmr = in_range(f"{path}[{k}].mmr", mmr, 0.0, 1.0, low_open=True, high_open=True)
         out.append((floor, mmr))
     if out[0][0] != 0.0:
         raise ConfigError(f"{path} must start at notional_floor 0; got {out[0][0]:g}")
@@ -174,7 +127,7 @@ class ExchangeConfig:
         set_ = object.__setattr__
         if not isinstance(self.name, str):
             raise ConfigError(f"{p}.name must be a string; got {self.name!r}")
-        set_(self, "max_leverage", _check_range(f"{p}.max_leverage", self.max_leverage, 1.0,
+        set_(self, "max_leverage", in_range(f"{p}.max_leverage", self.max_leverage, 1.0,
                                                 high_open=True))
         set_(self, "mm_tiers", _check_tiers(f"{p}.mm_tiers", self.mm_tiers))
         initial_rate = 1.0 / self.max_leverage
@@ -183,16 +136,16 @@ class ExchangeConfig:
                 f"{p}.mm_tiers[0].mmr ({self.mm_tiers[0][1]:g}) must not exceed the initial "
                 f"margin rate 1/max_leverage ({initial_rate:g})"
             )
-        set_(self, "taker_fee", _check_range(f"{p}.taker_fee", self.taker_fee, 0.0, 0.1))
-        set_(self, "maker_fee", _check_range(f"{p}.maker_fee", self.maker_fee, -0.01, 0.1))
+        set_(self, "taker_fee", in_range(f"{p}.taker_fee", self.taker_fee, 0.0, 0.1))
+        set_(self, "maker_fee", in_range(f"{p}.maker_fee", self.maker_fee, -0.01, 0.1))
         if self.maker_fee < -self.taker_fee:
             raise ConfigError(
                 f"{p}.maker_fee rebate ({self.maker_fee:g}) must not exceed taker_fee "
                 f"({self.taker_fee:g}), or every trade would create money"
             )
-        set_(self, "liquidation_fee", _check_range(f"{p}.liquidation_fee", self.liquidation_fee,
+        set_(self, "liquidation_fee", in_range(f"{p}.liquidation_fee", self.liquidation_fee,
                                                    0.0, 0.5))
-        set_(self, "insurance_fund", _check_range(f"{p}.insurance_fund", self.insurance_fund, 0.0,
+        set_(self, "insurance_fund", in_range(f"{p}.insurance_fund", self.insurance_fund, 0.0,
                                                   high_open=True))
         stages = self.waterfall
         ordered = not isinstance(stages, str | bytes | Set | Mapping)  # a set has no order
@@ -203,7 +156,7 @@ class ExchangeConfig:
                 f"{', '.join(WATERFALL_STAGES)}; got {self.waterfall!r}"
             )
         for s in stages:
-            _check_choice(f"{p}.waterfall", s, WATERFALL_STAGES)
+            choice(f"{p}.waterfall", s, WATERFALL_STAGES)
         if len(set(stages)) != len(stages):
             raise ConfigError(f"{p}.waterfall names a stage twice: {list(stages)}")
         order = [WATERFALL_STAGES.index(s) for s in stages]
@@ -220,35 +173,35 @@ class ExchangeConfig:
             raise ConfigError(
                 f"{p}.partial_liquidation must be true or false; got {self.partial_liquidation!r}"
             )
-        set_(self, "liquidation_slice_fraction", _check_range(
+        set_(self, "liquidation_slice_fraction", in_range(
             f"{p}.liquidation_slice_fraction", self.liquidation_slice_fraction, 0.0, 1.0,
             low_open=True))
-        set_(self, "liquidation_slice_min_notional", _check_range(
+        set_(self, "liquidation_slice_min_notional", in_range(
             f"{p}.liquidation_slice_min_notional", self.liquidation_slice_min_notional, 0.0))
-        _check_choice(f"{p}.surplus_to", self.surplus_to, SURPLUS_DESTINATIONS)
-        set_(self, "backstop_trigger", _check_range(f"{p}.backstop_trigger",
+        choice(f"{p}.surplus_to", self.surplus_to, SURPLUS_DESTINATIONS)
+        set_(self, "backstop_trigger", in_range(f"{p}.backstop_trigger",
                                                     self.backstop_trigger, 0.0, 1.0,
                                                     low_open=True))
-        _check_choice(f"{p}.backstop_price", self.backstop_price, BACKSTOP_PRICES)
-        set_(self, "fund_max_slippage", _check_range(f"{p}.fund_max_slippage",
+        choice(f"{p}.backstop_price", self.backstop_price, BACKSTOP_PRICES)
+        set_(self, "fund_max_slippage", in_range(f"{p}.fund_max_slippage",
                                                      self.fund_max_slippage, 0.0, 1.0,
                                                      high_open=True))
         if self.fund_drawdown_trigger is not None:
-            if not _is_number(self.fund_drawdown_trigger):
+            if not is_number(self.fund_drawdown_trigger):
                 raise ConfigError(f"{p}.fund_drawdown_trigger must be None or a number in (0, 1); "
                                   f"got {self.fund_drawdown_trigger!r}")
-            set_(self, "fund_drawdown_trigger", _check_range(
+            set_(self, "fund_drawdown_trigger", in_range(
                 f"{p}.fund_drawdown_trigger", self.fund_drawdown_trigger, 0.0, 1.0,
                 low_open=True, high_open=True))
-        set_(self, "fund_drawdown_window", _check_range(f"{p}.fund_drawdown_window",
+        set_(self, "fund_drawdown_window", in_range(f"{p}.fund_drawdown_window",
                                                         self.fund_drawdown_window, 0.0,
                                                         low_open=True))
-        _check_choice(f"{p}.adl_trigger", self.adl_trigger, ADL_TRIGGERS)
+        choice(f"{p}.adl_trigger", self.adl_trigger, ADL_TRIGGERS)
         from perpabm import adl  # late: adl is a leaf module, but keeps config importable alone
 
-        _check_choice(f"{p}.adl_rule", self.adl_rule, adl.rules())
-        _check_choice(f"{p}.adl_allocation", self.adl_allocation, ADL_ALLOCATIONS)
-        _check_choice(f"{p}.adl_price", self.adl_price, ADL_PRICES)
+        choice(f"{p}.adl_rule", self.adl_rule, adl.rules())
+        choice(f"{p}.adl_allocation", self.adl_allocation, ADL_ALLOCATIONS)
+        choice(f"{p}.adl_price", self.adl_price, ADL_PRICES)
         if not isinstance(self.debug, bool):
             raise ConfigError(f"{p}.debug must be true or false; got {self.debug!r}")
         if not isinstance(self.description, str):

@@ -1,0 +1,11 @@
+"""Parameters as frozen dataclasses, validated on construction.
+
+Every invalid value raises :class:`perpabm.ConfigError` with a one-line message
+that names the field (as a dotted path, e.g. ``exchange.max_leverage``) and the
+allowed values. Change a config with :func:`dataclasses.replace` (or its
+``replace`` method), which validates again.
+"""
+
+from perpabm.config.exchange import ExchangeConfig
+
+__all__ = ["ExchangeConfig"]
