@@ -49,3 +49,18 @@ def choice(path: str, value: Any, choices: tuple[str, ...]) -> str:
     return value
 
 
+
+
+def whole(path: str, value: Any, low: int = 0) -> int:
+    """An int (not bool) ≥ `low`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{path} must be a whole number ≥ {low}; got {value!r}")
+    if value < low:
+        raise ConfigError(f"{path} must be a whole number ≥ {low}; got {value}")
+    return int(value)
+
+
+def boolean(path: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path} must be true or false; got {value!r}")
+    return value
