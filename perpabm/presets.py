@@ -58,6 +58,10 @@ def binance() -> ExchangeConfig:
         adl_rule="binance",
         adl_allocation="queue",
         adl_price="bankruptcy",
+        mark_rule="median",
+        mark_ema_minutes=5.0,
+        funding_interval_minutes=480.0,
+        funding_cap=0.0075,
         description="Binance USDⓈ-M: book (IOC at bankruptcy) → insurance fund → ADL queue",
     )
 
@@ -90,6 +94,10 @@ def bitmex() -> ExchangeConfig:
         adl_rule="pnl_leverage",
         adl_allocation="queue",
         adl_price="bankruptcy",
+        mark_rule="index_ema_basis",
+        mark_ema_minutes=30.0,
+        funding_interval_minutes=480.0,
+        funding_cap=0.0075,
         description="BitMEX: book → insurance fund → ADL queue by PnL% × leverage",
     )
 
@@ -130,6 +138,10 @@ def hyperliquid() -> ExchangeConfig:
         adl_rule="hyperliquid",
         adl_allocation="queue",
         adl_price="bankruptcy",
+        mark_rule="median",
+        mark_ema_minutes=2.5,
+        funding_interval_minutes=60.0,
+        funding_cap=0.04,
         description="Hyperliquid: book (sliced) → liquidator vault → ADL on negative equity",
     )
 
@@ -162,6 +174,9 @@ def dydx() -> ExchangeConfig:
         adl_rule="random",
         adl_allocation="queue",
         adl_price="bankruptcy",
+        mark_rule="index",
+        funding_interval_minutes=60.0,
+        funding_cap=0.04,
         description="dYdX v4: book with fund-paid slippage → random-walk deleveraging",
     )
 
@@ -191,6 +206,9 @@ def drift() -> ExchangeConfig:
         adl_rule="size",
         adl_allocation="socialized_loss",
         adl_price="mark",
+        mark_rule="index",
+        funding_interval_minutes=60.0,
+        funding_cap=0.0125,
         description="Drift: liquidator at oracle → insurance fund → socialised loss",
     )
 

@@ -128,6 +128,11 @@ CONFIG_CASES = [
     bad("adl_rule-int", "adl_rule", adl_rule=1),
     bad("adl_allocation-typo", "adl_allocation", "pro_rata", adl_allocation="prorata"),
     bad("adl_price-unknown", "adl_price", adl_price="last"),
+    bad("mark_rule-typo", "mark_rule", "median", mark_rule="medain"),
+    bad("mark_ema_minutes-zero", "mark_ema_minutes", mark_ema_minutes=0.0),
+    bad("funding_interval_minutes-negative", "funding_interval_minutes",
+        funding_interval_minutes=-60.0),
+    bad("funding_cap-above-one", "funding_cap", funding_cap=1.5),
     # flags and text
     bad("debug-int", "debug", debug=0),
     bad("debug-str", "debug", debug="false"),

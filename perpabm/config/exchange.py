@@ -17,6 +17,7 @@ ADL_PRICES = ("bankruptcy", "mark")
 ADL_TRIGGERS = ("unfilled", "negative_equity")
 BACKSTOP_PRICES = ("bankruptcy", "mark")
 SURPLUS_DESTINATIONS = ("insurance_fund", "account")
+MARK_RULES = ("index", "index_ema_basis", "median")
 
 
 def _check_tiers(path: str, tiers: Any) -> tuple[tuple[float, float], ...]:
@@ -89,6 +90,14 @@ class ExchangeConfig:
       are not made bankrupt while solvent capacity is left; accounts that are
       bankrupt themselves (score −inf) and ``adl_exempt`` accounts come last.
 
+    Prices and funding (used by the market model, not the engine itself): the
+    mark is ``mark_rule`` — ``"index"`` (the oracle, dYdX/Drift),
+    ``"index_ema_basis"`` (index plus an EMA of the perp's basis over
+    ``mark_ema_minutes``, BitMEX's fair price) or ``"median"`` (median of that,
+    the book's mid and the last trade, as Binance and Hyperliquid); funding is
+    the average premium of mark over index, capped at ±``funding_cap``, paid
+    every ``funding_interval_minutes``.
+
     Deficits on flat accounts (a counterparty closed beyond its equity) are paid
     by the insurance fund; under socialised loss the rest is spread per open
     unit; what is still owed stays on the account as bad debt, logged as a
@@ -119,6 +128,10 @@ class ExchangeConfig:
     adl_rule: str = "pnl_leverage"
     adl_allocation: str = "queue"
     adl_price: str = "bankruptcy"
+    mark_rule: str = "median"
+    mark_ema_minutes: float = 5.0
+    funding_interval_minutes: float = 480.0
+    funding_cap: float = 0.0075
     debug: bool = False
     description: str = field(default="", compare=False)
 
@@ -202,6 +215,13 @@ class ExchangeConfig:
         choice(f"{p}.adl_rule", self.adl_rule, adl.rules())
         choice(f"{p}.adl_allocation", self.adl_allocation, ADL_ALLOCATIONS)
         choice(f"{p}.adl_price", self.adl_price, ADL_PRICES)
+        choice(f"{p}.mark_rule", self.mark_rule, MARK_RULES)
+        set_(self, "mark_ema_minutes", in_range(f"{p}.mark_ema_minutes", self.mark_ema_minutes,
+                                                0.0, 1e5, low_open=True))
+        set_(self, "funding_interval_minutes", in_range(
+            f"{p}.funding_interval_minutes", self.funding_interval_minutes, 0.0, 1e6,
+            low_open=True))
+        set_(self, "funding_cap", in_range(f"{p}.funding_cap", self.funding_cap, 0.0, 1.0))
         if not isinstance(self.debug, bool):
             raise ConfigError(f"{p}.debug must be true or false; got {self.debug!r}")
         if not isinstance(self.description, str):

@@ -1,0 +1,323 @@
+"""ScenarioConfig: everything one simulated path needs, as a tree of frozen dataclasses.
+
+A field is addressed by a dotted path such as ``"traders.count"`` or
+``"exchange.adl_rule"``: ``config.replace("traders.count", 10_000)`` returns a
+validated copy with that one field changed, as sweeps do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from perpabm.config.checks import boolean, in_range, whole
+from perpabm.config.exchange import ExchangeConfig
+from perpabm.config.market import MarketConfig
+from perpabm.errors import ConfigError, closest
+
+STRATEGIES = ("noise", "momentum", "contrarian")
+
+
+def _ranges(obj: Any, path: str, specs: tuple[tuple[str, float, float, bool, bool], ...]) -> None:
+    """Check and coerce numeric fields: (name, low, high, low_open, high_open)."""
+    for name, low, high, low_open, high_open in specs:
+        value = in_range(f"{path}.{name}", getattr(obj, name), low, high,
+                         low_open=low_open, high_open=high_open)
+        object.__setattr__(obj, name, value)
+
+
+@dataclass(frozen=True, slots=True)
+class TraderConfig:
+    """Leveraged traders: heterogeneous capital and leverage, three strategies.
+
+    Capital (USD) is ``capital_scale · (1 + Pareto(capital_tail))`` — heavy-tailed;
+    leverage is log-normal with median ``leverage_median`` and log-sd
+    ``leverage_sigma``, capped at ``leverage_cap`` × the venue's maximum. A
+    trader opens a position at Poisson rate ``entries_per_day`` while flat,
+    choosing its side by strategy (``strategy_mix`` weights noise, momentum and
+    contrarian; momentum and contrarian look back ``lookback_minutes``), and
+    closes it after an exponential holding time of mean ``holding_minutes``, or
+    at ``take_profit`` / ``stop_loss`` (fractions of entry price). Liquidated
+    traders leave; new ones arrive at ``arrivals_per_day``.
+    """
+
+    count: int = 1_000
+    capital_scale: float = 5_000.0
+    capital_tail: float = 1.5
+    leverage_median: float = 5.0
+    leverage_sigma: float = 0.8
+    leverage_cap: float = 1.0
+    strategy_mix: tuple[float, float, float] = (0.5, 0.3, 0.2)
+    entries_per_day: float = 4.0
+    holding_minutes: float = 240.0
+    lookback_minutes: float = 30.0
+    take_profit: float = 0.05
+    stop_loss: float = 0.03
+    arrivals_per_day: float = 50.0
+
+    def __post_init__(self) -> None:
+        p = "traders"
+        whole(f"{p}.count", self.count, 0)
+        _ranges(self, p, (
+            ("capital_scale", 0.0, math.inf, True, True),
+            ("capital_tail", 0.5, 20.0, False, False),
+            ("leverage_median", 1.0, 1_000.0, False, False),
+            ("leverage_sigma", 0.0, 5.0, False, False),
+            ("leverage_cap", 0.0, 1.0, True, False),
+            ("entries_per_day", 0.0, 1e4, False, False),
+            ("holding_minutes", 0.0, 1e7, True, False),
+            ("lookback_minutes", 1.0, 1e5, False, False),
+            ("take_profit", 0.0, 10.0, True, False),
+            ("stop_loss", 0.0, 1.0, True, True),
+            ("arrivals_per_day", 0.0, 1e6, False, False),
+        ))
+        mix = self.strategy_mix
+        if isinstance(mix, str | Mapping) or len(tuple(mix)) != len(STRATEGIES):
+            raise ConfigError(f"{p}.strategy_mix must be three weights for {', '.join(STRATEGIES)}"
+                              f"; got {mix!r}")
+        mix = tuple(in_range(f"{p}.strategy_mix[{k}]", w, 0.0) for k, w in enumerate(mix))
+        if sum(mix) <= 0:
+            raise ConfigError(f"{p}.strategy_mix must have a positive weight; got {mix}")
+        object.__setattr__(self, "strategy_mix", mix)
+
+
+@dataclass(frozen=True, slots=True)
+class MakerConfig:
+    """Market makers quoting a ladder around the index, skewed by inventory.
+
+    Each of ``count`` makers has ``capital`` USD and quotes ``levels`` levels a
+    side, ``level_spacing`` apart (fraction of price), from ``half_spread`` off
+    its fair value (index minus ``inventory_skew`` × inventory/limit × price).
+    Each level holds ``depth`` USD of notional in calm markets. As realised
+    volatility (over ``vol_window_minutes``) rises above ``calm_volatility``
+    (annualised), depth is divided and the spread multiplied by
+    1 + ``withdrawal`` · (σ/σ_calm − 1): liquidity withdraws in stress. A maker
+    quotes no more on a side once its inventory reaches ``inventory_limit`` ×
+    capital × max leverage.
+    """
+
+    count: int = 3
+    capital: float = 2_000_000.0
+    levels: int = 10
+    level_spacing: float = 0.0005
+    half_spread: float = 0.0002
+    depth: float = 150_000.0
+    inventory_skew: float = 0.001
+    inventory_limit: float = 0.5
+    vol_window_minutes: float = 30.0
+    calm_volatility: float = 0.5
+    withdrawal: float = 1.0
+
+    def __post_init__(self) -> None:
+        p = "makers"
+        whole(f"{p}.count", self.count, 0)
+        whole(f"{p}.levels", self.levels, 1)
+        _ranges(self, p, (
+            ("capital", 0.0, math.inf, True, True),
+            ("level_spacing", 0.0, 0.1, True, False),
+            ("half_spread", 0.0, 0.1, False, False),
+            ("depth", 0.0, math.inf, True, True),
+            ("inventory_skew", 0.0, 1.0, False, False),
+            ("inventory_limit", 0.0, 1.0, True, False),
+            ("vol_window_minutes", 2.0, 1e5, False, False),
+            ("calm_volatility", 0.0, 20.0, True, False),
+            ("withdrawal", 0.0, 100.0, False, False),
+        ))
+
+
+@dataclass(frozen=True, slots=True)
+class ArbitrageurConfig:
+    """Arbitrageurs trading the perp toward the index when the basis exceeds ``threshold``
+    (fraction of the index), at most ``max_notional`` USD a step, with finite ``capital``."""
+
+    count: int = 1
+    capital: float = 5_000_000.0
+    threshold: float = 0.001
+    max_notional: float = 500_000.0
+
+    def __post_init__(self) -> None:
+        p = "arbitrageur"
+        whole(f"{p}.count", self.count, 0)
+        _ranges(self, p, (
+            ("capital", 0.0, math.inf, True, True),
+            ("threshold", 0.0, 1.0, False, False),
+            ("max_notional", 0.0, math.inf, True, True),
+        ))
+
+
+@dataclass(frozen=True, slots=True)
+class VaultConfig:
+    """A backstop vault (Hyperliquid's HLP): takes over liquidations the book cannot absorb.
+
+    It holds ``capital`` USD and takes positions while its notional stays below
+    ``cap`` × its equity (0: it never takes over); it unwinds ``unwind_rate`` of
+    its inventory into the book each step, no further than ``unwind_slippage``
+    from the index. ``adl_exempt`` keeps its positions out of the ADL queue
+    until nothing else is left. Only used by venues whose waterfall has a
+    backstop stage.
+    """
+
+    enabled: bool = True
+    capital: float = 10_000_000.0
+    cap: float = 3.0
+    unwind_rate: float = 0.05
+    unwind_slippage: float = 0.005
+    adl_exempt: bool = False
+
+    def __post_init__(self) -> None:
+        p = "vault"
+        boolean(f"{p}.enabled", self.enabled)
+        boolean(f"{p}.adl_exempt", self.adl_exempt)
+        _ranges(self, p, (
+            ("capital", 0.0, math.inf, True, True),
+            ("cap", 0.0, 1_000.0, False, False),
+            ("unwind_rate", 0.0, 1.0, False, False),
+            ("unwind_slippage", 0.0, 0.5, False, False),
+        ))
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """Length and recording of one path: ``steps`` steps of ``market.step_minutes``;
+    series recorded every ``record_every`` steps; ``debug`` checks the exchange's
+    invariants after every operation."""
+
+    steps: int = 1_440
+    record_every: int = 1
+    debug: bool = False
+
+    def __post_init__(self) -> None:
+        whole("run.steps", self.steps, 1)
+        whole("run.record_every", self.record_every, 1)
+        boolean("run.debug", self.debug)
+
+
+_SECTIONS: dict[str, type] = {
+    "exchange": ExchangeConfig,
+    "market": MarketConfig,
+    "traders": TraderConfig,
+    "makers": MakerConfig,
+    "arbitrageur": ArbitrageurConfig,
+    "vault": VaultConfig,
+    "run": RunConfig,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioConfig:
+    """One scenario: a venue, a market, a population of agents and a run length."""
+
+    name: str = "custom"
+    description: str = ""
+    exchange: ExchangeConfig = field(default_factory=ExchangeConfig)
+    market: MarketConfig = field(default_factory=MarketConfig)
+    traders: TraderConfig = field(default_factory=TraderConfig)
+    makers: MakerConfig = field(default_factory=MakerConfig)
+    arbitrageur: ArbitrageurConfig = field(default_factory=ArbitrageurConfig)
+    vault: VaultConfig = field(default_factory=VaultConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("name", "description"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{name} must be a string; got {getattr(self, name)!r}")
+        for section, cls in _SECTIONS.items():
+            if not isinstance(getattr(self, section), cls):
+                raise ConfigError(f"{section} must be a {cls.__name__}; got "
+                                  f"{type(getattr(self, section)).__name__}")
+
+    def get(self, path: str) -> Any:
+        """The value at a dotted path such as ``"traders.count"``."""
+        obj: Any = self
+        for part in _split(path):
+            names = [f.name for f in dataclasses.fields(obj)]
+            if part not in names:
+                raise ConfigError(f"{path!r} is not a setting{closest(part, names)}")
+            obj = getattr(obj, part)
+        return obj
+
+    def replace(self, path: str | None = None, value: Any = None, /,
+                **changes: Any) -> ScenarioConfig:
+        """A validated copy with the field at dotted `path` set to `value`, or with
+        top-level `changes` (``replace(run=RunConfig(...))``)."""
+        if path is None:
+            return dataclasses.replace(self, **changes)
+        if changes:
+            raise ConfigError("give either a dotted path and a value, or keyword changes")
+        return _replace_path(self, _split(path), value, path)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values for TOML/JSON (tuples as lists, shocks as tables)."""
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ScenarioConfig:
+        """Build from plain values (a parsed TOML file); unknown keys suggest the closest."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a scenario must be a table of sections; got {type(data).__name__}")
+        known = ["name", "description", *_SECTIONS]
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in known:
+                raise ConfigError(f"{key} is not a scenario section{closest(key, known)}")
+            if key in ("name", "description"):
+                kwargs[key] = value
+            elif key == "exchange":
+                kwargs[key] = ExchangeConfig.from_dict(value, "exchange")
+            else:
+                kwargs[key] = _section_from_dict(key, _SECTIONS[key], value)
+        return cls(**kwargs)
+
+
+def _split(path: str) -> list[str]:
+    if not isinstance(path, str) or not path or any(not p for p in path.split(".")):
+        raise ConfigError(f"a setting is named by a dotted path like 'traders.count'; "
+                          f"got {path!r}")
+    return path.split(".")
+
+
+def _replace_path(obj: Any, parts: list[str], value: Any, path: str) -> Any:
+    names = [f.name for f in dataclasses.fields(obj)]
+    head = parts[0]
+    if head not in names:
+        raise ConfigError(f"{path!r} is not a setting{closest(head, names)}")
+    if len(parts) == 1:
+        current = getattr(obj, head)
+        if isinstance(current, tuple) and isinstance(value, list):
+            value = tuple(value)
+        return dataclasses.replace(obj, **{head: value})
+    child = getattr(obj, head)
+    if not dataclasses.is_dataclass(child):
+        raise ConfigError(f"{path!r}: {head} has no settings below it")
+    return dataclasses.replace(obj, **{head: _replace_path(child, parts[1:], value, path)})
+
+
+def _section_from_dict(section: str, cls: type, data: Any) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{section} must be a table of settings; got {type(data).__name__}")
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in names:
+            raise ConfigError(f"{section}.{key} is not a setting{closest(key, names)}")
+    values = {k: tuple(v) if isinstance(v, list) and k != "shocks" else v
+              for k, v in data.items()}
+    try:
+        return cls(**values)
+    except TypeError as exc:  # a value of the wrong shape deep inside
+        raise ConfigError(f"{section}: {exc}") from None
+
+
+def _plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        out = {}
+        for f in dataclasses.fields(obj):
+            value = _plain(getattr(obj, f.name))
+            if value is not None:  # TOML has no null: an absent key means the default
+                out[f.name] = value
+        return out
+    if isinstance(obj, tuple | list):
+        return [_plain(v) for v in obj]
+    return obj
