@@ -6,9 +6,11 @@ the last resort, auto-deleveraging (ADL) of profitable opposite positions.
 """
 
 from perpabm import adl, mechanics, presets
-from perpabm.config import ExchangeConfig
+from perpabm.config import ExchangeConfig, MarketConfig, ScenarioConfig, Shock
 from perpabm.errors import ConfigError, MarginError
 from perpabm.exchange import BackstopOffer, Event, Exchange, InvariantError
+from perpabm.model import PerpMarketModel
+from perpabm.scenarios import list_scenarios, load_scenario
 
 __version__ = "0.1.0"
 
@@ -20,8 +22,14 @@ __all__ = [
     "ExchangeConfig",
     "InvariantError",
     "MarginError",
+    "MarketConfig",
+    "PerpMarketModel",
+    "ScenarioConfig",
+    "Shock",
     "__version__",
     "adl",
+    "list_scenarios",
+    "load_scenario",
     "mechanics",
     "presets",
 ]

@@ -7,5 +7,24 @@ allowed values. Change a config with :func:`dataclasses.replace` (or its
 """
 
 from perpabm.config.exchange import ExchangeConfig
+from perpabm.config.market import MarketConfig, Shock
+from perpabm.config.scenario import (
+    ArbitrageurConfig,
+    MakerConfig,
+    RunConfig,
+    ScenarioConfig,
+    TraderConfig,
+    VaultConfig,
+)
 
-__all__ = ["ExchangeConfig"]
+__all__ = [
+    "ArbitrageurConfig",
+    "ExchangeConfig",
+    "MakerConfig",
+    "MarketConfig",
+    "RunConfig",
+    "ScenarioConfig",
+    "Shock",
+    "TraderConfig",
+    "VaultConfig",
+]

@@ -1,0 +1,35 @@
+"""Arbitrageurs: trade the perp toward the index when the basis pays for it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+
+from perpabm.config.scenario import ArbitrageurConfig
+from perpabm.errors import MarginError
+
+if TYPE_CHECKING:
+    from perpabm.model import PerpMarketModel
+
+
+class Arbitrageur(mesa.Agent):
+    """Sells the perp above index·(1 + threshold), buys it below index·(1 − threshold),
+    up to `max_notional` a step; its finite capital lets the perp decouple in thin books."""
+
+    def __init__(self, model: PerpMarketModel, config: ArbitrageurConfig) -> None:
+        super().__init__(model)
+        self.config = config
+        self.account = model.exchange.open_account(config.capital)
+
+    def trade(self) -> None:
+        ex, index, cfg = self.model.exchange, self.model.index, self.config
+        bid, ask = ex.book.best_bid(), ex.book.best_ask()
+        quantity = cfg.max_notional / index
+        try:
+            if bid is not None and bid > index * (1.0 + cfg.threshold):
+                ex.market_order(self.account, -quantity, limit_price=index * (1 + cfg.threshold))
+            elif ask is not None and ask < index * (1.0 - cfg.threshold):
+                ex.market_order(self.account, quantity, limit_price=index * (1 - cfg.threshold))
+        except MarginError:
+            pass

@@ -1,0 +1,60 @@
+"""The backstop vault (HLP-like): takes over liquidations, then unwinds them into the book."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+
+from perpabm.config.scenario import VaultConfig
+from perpabm.errors import MarginError
+from perpabm.exchange import BackstopOffer
+
+if TYPE_CHECKING:
+    from perpabm.model import PerpMarketModel
+
+
+class Vault(mesa.Agent):
+    """Registers as the exchange's backstop; takes what fits under its cap; unwinds.
+
+    The cap bounds the vault's position notional at ``cap`` × its equity.
+    """
+
+    def __init__(self, model: PerpMarketModel, config: VaultConfig) -> None:
+        super().__init__(model)
+        self.config = config
+        ex = model.exchange
+        self.account = ex.open_account(config.capital, adl_exempt=config.adl_exempt)
+        ex.register_backstop(self.account, self.take_over)
+
+    def take_over(self, offer: BackstopOffer) -> float:
+        """Quantity of `offer` the vault takes: all of it, or what keeps it under the cap."""
+        ex = self.model.exchange
+        equity = ex.equity(self.account)
+        if equity <= 0.0:
+            return 0.0
+        position = ex.position(self.account)
+        room = self.config.cap * equity / offer.mark_price
+        if position * offer.size >= 0.0:  # adds to the vault's exposure
+            room -= abs(position)
+        else:  # first offsets its inventory, then may open the other way
+            room += abs(position)
+        return float(min(abs(offer.size), max(room, 0.0)))
+
+    def unwind(self) -> None:
+        """Sell `unwind_rate` of the inventory into the book, near the index."""
+        ex, cfg = self.model.exchange, self.config
+        position = ex.position(self.account)
+        if position == 0.0 or cfg.unwind_rate == 0.0:
+            return
+        side = -1.0 if position > 0 else 1.0
+        limit = self.model.index * (1.0 + side * cfg.unwind_slippage)
+        try:
+            ex.market_order(self.account, side * abs(position) * cfg.unwind_rate,
+                            limit_price=limit)
+        except MarginError:
+            pass
+
+    @property
+    def equity(self) -> float:
+        return self.model.exchange.equity(self.account)

@@ -1,0 +1,324 @@
+"""PerpMarketModel: Mesa agents trading one perpetual on the exchange engine.
+
+Step order, every step (one ``market.step_minutes``):
+
+1. **index** — the exogenous index moves by its pre-drawn log return, plus the
+   spot impact of last step's net liquidation flow (``market.spot_impact``);
+2. **agents act** — makers requote, the arbitrageur trades the basis, the vault
+   unwinds inventory, traders whose exit triggers fired close, a sparse random
+   set of flat traders opens positions, new traders arrive;
+3. **mark price** — from the venue's rule (index, index + EMA basis, or median);
+4. **liquidation waterfall** — :meth:`Exchange.update_mark` runs it to completion;
+5. **funding** — at the venue's interval, from the mean premium;
+6. **record** — the series row, into preallocated arrays.
+
+Randomness: one :class:`numpy.random.SeedSequence` per path; independent child
+streams for the index, the order flow (which traders act: the model's ``rng``),
+traders, makers, the arbitrageur, the vault and the exchange (ADL "random"
+rule). Two configs that differ only in venue rules therefore see the same
+exogenous index path (common random numbers).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from perpabm.agents import Arbitrageur, LeveragedTrader, MarketMaker, Vault
+from perpabm.config.scenario import ScenarioConfig
+from perpabm.exchange import Exchange
+from perpabm.exchange.pricing import ema_weight, funding_rate, mark_price
+from perpabm.market import index_log_returns
+
+STREAMS = ("index", "order_flow", "traders", "makers", "arbitrageur", "vault", "exchange")
+SERIES_COLUMNS = (
+    "index", "mark", "last", "best_bid", "best_ask", "bid_depth", "ask_depth",
+    "open_interest", "insurance_fund", "vault_equity", "liquidated_notional",
+    "backstop_notional", "adl_notional", "traders",
+)
+DEPTH_BAND = 0.01  # book depth is recorded within 1% of the mid
+LEAVE_BELOW = 0.05  # a flat trader with less than this share of its capital leaves
+
+
+def seed_streams(rng: Any) -> dict[str, np.random.SeedSequence]:
+    """Independent child seed sequences, one per component, from a path's seed.
+
+    `rng` is a SeedSequence, an int, or None (fresh entropy); children are
+    derived from its entropy and spawn key without mutating it, so the same
+    seed always gives the same streams.
+    """
+    if isinstance(rng, np.random.Generator):
+        raise TypeError("rng must be a SeedSequence or an int seed, not a Generator: a path "
+                        "needs independent child streams")
+    seq = rng if isinstance(rng, np.random.SeedSequence) else np.random.SeedSequence(rng)
+    return {name: np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, k))
+            for k, name in enumerate(STREAMS)}
+
+
+class PerpMarketModel(mesa.Model):
+    """One simulated path of a perpetual-swap market under a ScenarioConfig."""
+
+    def __init__(self, config: ScenarioConfig | None = None, *, rng: Any = None) -> None:
+        config = ScenarioConfig() if config is None else config
+        if not isinstance(config, ScenarioConfig):
+            raise TypeError(f"config must be a ScenarioConfig; got {type(config).__name__}")
+        streams = seed_streams(rng)
+        super().__init__(rng=np.random.default_rng(streams["order_flow"]))
+        self.config = config
+        self.seed = streams
+        self._rngs = {name: np.random.default_rng(streams[name])
+                      for name in ("traders", "makers", "arbitrageur", "vault")}
+        market, run = config.market, config.run
+        exchange_config = config.exchange.replace(debug=config.exchange.debug or run.debug)
+        self.exchange = Exchange(exchange_config, mark_price=market.start_price,
+                                 rng=np.random.default_rng(streams["exchange"]),
+                                 capacity=config.traders.count + 64)
+        self.step_minutes = market.step_minutes
+        self.n_steps = run.steps
+        self.step_index = 0
+        self.index = market.start_price
+        self._log_returns = index_log_returns(market, run.steps,
+                                              np.random.default_rng(streams["index"]))
+        self._index_history = np.empty(run.steps + 1)
+        self._index_history[0] = market.start_price
+        self._ema_basis = 0.0
+        self._ema_weight = ema_weight(market.step_minutes, exchange_config.mark_ema_minutes)
+        self._premium_sum, self._premium_count = 0.0, 0
+        self._funding_every = max(1, round(exchange_config.funding_interval_minutes
+                                           / market.step_minutes))
+        self._net_liquidation_flow = 0.0
+
+        self.makers = [MarketMaker(self, config.makers) for _ in range(config.makers.count)]
+        self.arbitrageurs = [Arbitrageur(self, config.arbitrageur)
+                             for _ in range(config.arbitrageur.count)]
+        backstop = "backstop" in exchange_config.waterfall and config.vault.enabled
+        self.vault = Vault(self, config.vault) if backstop else None
+        self.traders: dict[int, LeveragedTrader] = {}
+        capacity = self.exchange.ledger.size.shape[0]
+        self._exit_step = np.full(capacity, np.inf)
+        self._take_profit = np.full(capacity, np.nan)
+        self._stop_loss = np.full(capacity, np.nan)
+        self._add_traders(config.traders.count)
+        self._vault_start = self.vault.equity if self.vault else 0.0
+        self._fund_start = self.exchange.insurance_fund
+        self._series = np.full((run.steps, len(SERIES_COLUMNS)), np.nan)
+        self._traders_left = 0
+
+    # ------------------------------------------------------------------ observations
+
+    def trend(self) -> float:
+        """Sign of the index move over the traders' lookback window (0 if none)."""
+        lookback = max(1, round(self.config.traders.lookback_minutes / self.step_minutes))
+        t = self.step_index
+        past = self._index_history[max(0, t - lookback)]
+        return float(np.sign(self.index - past))
+
+    def realised_volatility(self, window_minutes: float) -> float:
+        """Annualised realised volatility of index log returns over the window."""
+        window = max(2, round(window_minutes / self.step_minutes))
+        t = self.step_index
+        prices = self._index_history[max(0, t - window): t + 1]
+        if len(prices) < 3:
+            return self.config.makers.calm_volatility
+        returns = np.diff(np.log(prices))
+        return float(returns.std() * math.sqrt(self.config.market.step_years ** -1))
+
+    # ------------------------------------------------------------------ traders
+
+    def _add_traders(self, n: int) -> None:
+        rng = self._rngs["traders"]
+        for trader in LeveragedTrader.draw(self, n, rng):
+            self._ensure_capacity(trader.account)
+            self.traders[trader.account] = trader
+
+    def _ensure_capacity(self, account: int) -> None:
+        if account < len(self._exit_step):
+            return
+        grow = max(len(self._exit_step), account + 1)
+        self._exit_step = np.concatenate([self._exit_step, np.full(grow, np.inf)])
+        self._take_profit = np.concatenate([self._take_profit, np.full(grow, np.nan)])
+        self._stop_loss = np.concatenate([self._stop_loss, np.full(grow, np.nan)])
+
+    def set_exit_triggers(self, account: int, rng: np.random.Generator) -> None:
+        """Holding time, take-profit and stop-loss prices for a position just opened."""
+        cfg = self.config.traders
+        size = self.exchange.position(account)
+        entry = self.exchange.entry_price(account)
+        hold = rng.exponential(cfg.holding_minutes / self.step_minutes)
+        self._exit_step[account] = self.step_index + hold
+        side = np.sign(size)
+        self._take_profit[account] = entry * (1.0 + side * cfg.take_profit)
+        self._stop_loss[account] = entry * (1.0 - side * cfg.stop_loss)
+
+    def _traders_exit(self) -> None:
+        """Close the positions whose holding time ran out or whose TP/SL was hit."""
+        led = self.exchange.ledger
+        n = led.n
+        size = led.view("size")
+        exit_step = self._exit_step[:n]
+        tp, sl = self._take_profit[:n], self._stop_loss[:n]
+        long_, short = size > 0, size < 0
+        hit = (long_ & ((self.index >= tp) | (self.index <= sl))) | (
+            short & ((self.index <= tp) | (self.index >= sl)))
+        due = (size != 0) & ((exit_step <= self.step_index) | hit)
+        for account in np.flatnonzero(due):
+            trader = self.traders.get(int(account))
+            if trader is not None:
+                trader.close_position()
+                self._exit_step[account] = np.inf
+
+    def _traders_enter(self) -> None:
+        """A sparse random draw (the model's rng) of traders who look for an entry."""
+        if not self.traders:
+            return
+        cfg = self.config.traders
+        p = min(1.0, cfg.entries_per_day * self.step_minutes / 1440.0)
+        accounts = np.fromiter(self.traders, dtype=np.intp, count=len(self.traders))
+        k = self.rng.binomial(len(accounts), p)
+        if k == 0:
+            return
+        chosen = self.rng.choice(accounts, size=k, replace=False)
+        size = self.exchange.ledger.size
+        rng = self._rngs["traders"]
+        for account in chosen:
+            if size[account] == 0.0:
+                self.traders[int(account)].open_position(rng)
+
+    def _traders_renew(self) -> None:
+        """Wiped-out traders leave; new ones arrive at the configured rate."""
+        led = self.exchange.ledger
+        gone = [a for a, t in self.traders.items()
+                if led.size[a] == 0.0 and led.collateral[a] < LEAVE_BELOW * t.capital]
+        for account in gone:
+            trader = self.traders.pop(account)
+            if led.collateral[account] >= 0.0:
+                self.exchange.close_account(account)
+            trader.remove()
+        self._traders_left += len(gone)
+        rate = self.config.traders.arrivals_per_day * self.step_minutes / 1440.0
+        arrivals = self._rngs["traders"].poisson(rate)
+        if arrivals:
+            self._add_traders(int(arrivals))
+
+    # ------------------------------------------------------------------ the step
+
+    def step(self) -> None:
+        t = self.step_index
+        if t >= self.n_steps:
+            self.running = False
+            return
+        ex, cfg = self.exchange, self.config
+        impact = cfg.market.spot_impact * self._net_liquidation_flow / 1e6
+        self.index *= math.exp(self._log_returns[t] + impact)
+        self.step_index = t + 1
+        self._index_history[t + 1] = self.index
+
+        for maker in self.makers:
+            maker.quote()
+        for arbitrageur in self.arbitrageurs:
+            arbitrageur.trade()
+        if self.vault is not None:
+            self.vault.unwind()
+        self._traders_exit()
+        self._traders_enter()
+
+        bid, ask = ex.book.best_bid(), ex.book.best_ask()
+        if bid is not None and ask is not None:
+            basis = 0.5 * (bid + ask) / self.index - 1.0
+            self._ema_basis += self._ema_weight * (basis - self._ema_basis)
+        mark = mark_price(ex.config.mark_rule, self.index, self._ema_basis, bid, ask,
+                          ex.last_price)
+        events = ex.update_mark(mark, time=float(self.step_index))
+
+        self._premium_sum += mark / self.index - 1.0
+        self._premium_count += 1
+        if self.step_index % self._funding_every == 0:
+            ex.apply_funding(funding_rate(self._premium_sum / self._premium_count,
+                                          ex.config.funding_cap))
+            self._premium_sum, self._premium_count = 0.0, 0
+        self._traders_renew()
+        self._record(t, mark, events)
+
+    def run(self) -> PerpMarketModel:
+        """Run all steps of the path; returns the model."""
+        while self.step_index < self.n_steps:
+            self.step()
+        self.running = False
+        return self
+
+    # ------------------------------------------------------------------ recording
+
+    def _record(self, t: int, mark: float, events: list) -> None:
+        ex = self.exchange
+        liquidated = backstop = adl_notional = flow = 0.0
+        for e in events:
+            notional = abs(e.quantity) * e.price
+            if e.kind in ("liquidation", "insurance_fund") and e.quantity:
+                liquidated += notional
+                flow += e.quantity * e.price
+            elif e.kind == "backstop":
+                backstop += notional
+            elif e.kind == "adl":
+                adl_notional += notional
+        self._net_liquidation_flow = flow
+        bid, ask = ex.book.best_bid(), ex.book.best_ask()
+        mid = 0.5 * (bid + ask) if bid is not None and ask is not None else self.index
+        row = self._series[t]
+        row[:] = (
+            self.index, mark, ex.last_price or np.nan,
+            bid if bid is not None else np.nan, ask if ask is not None else np.nan,
+            ex.book.volume_within("buy", mid * (1 - DEPTH_BAND)),
+            ex.book.volume_within("sell", mid * (1 + DEPTH_BAND)),
+            ex.open_interest, ex.insurance_fund,
+            self.vault.equity if self.vault else np.nan,
+            liquidated, backstop, adl_notional, len(self.traders),
+        )
+
+    @property
+    def series(self) -> pd.DataFrame:
+        """Per-step series (every ``run.record_every`` steps), indexed by step."""
+        every = self.config.run.record_every
+        frame = pd.DataFrame(self._series[: self.step_index], columns=SERIES_COLUMNS)
+        frame.index = pd.RangeIndex(1, self.step_index + 1, name="step")
+        return frame.iloc[every - 1:: every]
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """Every liquidation, backstop, fund, ADL, bad-debt and funding event."""
+        return self.exchange.events
+
+    def summary(self) -> dict[str, float]:
+        """One row of path metrics: liquidations, ADL, vault and fund outcomes."""
+        ex = self.exchange
+        events = ex.events
+        kinds = events["kind"]
+        adl = events[kinds == "adl"]
+        liquidations = events[kinds == "liquidation"]
+        index = self._index_history[: self.step_index + 1]
+        vault_equity = self._series[: self.step_index, SERIES_COLUMNS.index("vault_equity")]
+        return {
+            "steps": float(self.step_index),
+            "index_return": float(index[-1] / index[0] - 1.0),
+            "index_max_drawdown": float(1.0 - (index / np.maximum.accumulate(index)).min()),
+            "liquidation_episodes": float(events.loc[kinds != "funding", "liquidation"]
+                                          .replace(-1, np.nan).nunique()),
+            "liquidated_notional": float((liquidations["quantity"].abs()
+                                          * liquidations["price"]).sum()),
+            "backstop_notional": float((events.loc[kinds == "backstop", "quantity"].abs()
+                                        * events.loc[kinds == "backstop", "price"]).sum()),
+            "adl_fired": float(len(adl) > 0),
+            "adl_fills": float(len(adl)),
+            "adl_notional": float((adl["quantity"].abs() * adl["price"]).sum()),
+            "adl_accounts": float(adl["account"].nunique()),
+            "first_adl_step": float(adl["time"].min()) if len(adl) else math.nan,
+            "vault_pnl": (self.vault.equity - self._vault_start) if self.vault else math.nan,
+            "vault_min_equity": float(np.nanmin(vault_equity)) if self.vault else math.nan,
+            "insurance_fund_change": ex.insurance_fund - self._fund_start,
+            "bad_debt": ex.bad_debt,
+            "traders_left": float(self._traders_left),
+            "conservation_error": ex.conservation_error(),
+        }

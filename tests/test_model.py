@@ -1,0 +1,147 @@
+"""PerpMarketModel: invariants every step, reproducible seeds, common random numbers,
+and the scenarios doing what they say."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from perpabm import ExchangeConfig, presets
+from perpabm.config.market import Shock
+from perpabm.model import PerpMarketModel, seed_streams
+from perpabm.scenarios import list_scenarios, load_scenario
+
+
+def short(name: str, steps: int = 90, traders: int = 150, **exchange):
+    """A bundled scenario cut to `steps` steps and `traders` traders, its shocks moved to
+    step 30 so they still happen, with the exchange checking invariants after every call."""
+    config = load_scenario(name)
+    shocks = tuple(dataclasses.replace(s, at_step=30) for s in config.market.shocks)
+    config = config.replace("market.shocks", shocks).replace("traders.count", traders)
+    config = config.replace("run.steps", steps).replace("run.debug", True)
+    if exchange:
+        config = config.replace(exchange=config.exchange.replace(**exchange))
+    return config
+
+
+# ---------------------------------------------------------------- invariants
+
+
+@pytest.mark.parametrize("venue", presets.names())
+@pytest.mark.parametrize("scenario", sorted(list_scenarios()))
+def test_money_and_open_interest_are_conserved_every_step(scenario, venue):
+    """Debug mode makes the exchange assert both invariants after every operation;
+    here they are also checked after every step, on two seeds."""
+    config = short(scenario)
+    config = config.replace(exchange=ExchangeConfig.preset(venue).replace(debug=True))
+    for seed in (1, 2):
+        model = PerpMarketModel(config, rng=seed)
+        for _ in range(config.run.steps):
+            model.step()
+            ex = model.exchange
+            assert abs(ex.conservation_error()) <= 1e-9 * ex.money_in
+            assert abs(ex.open_interest_imbalance()) <= 1e-9 * max(2 * ex.open_interest, 1.0)
+
+
+# ---------------------------------------------------------------- seeds
+
+
+def test_same_seed_gives_identical_summary_events_and_series():
+    config = short("crash")
+    first, second = (PerpMarketModel(config, rng=7).run() for _ in range(2))
+    assert first.summary() == pytest.approx(second.summary(), nan_ok=True)
+    pd.testing.assert_frame_equal(first.events, second.events)
+    pd.testing.assert_frame_equal(first.series, second.series)
+
+
+def test_different_seeds_give_different_paths():
+    config = short("crash")
+    a, b = PerpMarketModel(config, rng=7).run(), PerpMarketModel(config, rng=8).run()
+    assert not np.array_equal(a.series["index"], b.series["index"])
+
+
+def test_seed_streams_do_not_depend_on_how_often_they_are_asked_for():
+    seq = np.random.SeedSequence(42)
+    first, second = seed_streams(seq), seed_streams(seq)
+    assert [s.generate_state(2).tolist() for s in first.values()] == [
+        s.generate_state(2).tolist() for s in second.values()]
+    assert len({tuple(s.generate_state(2)) for s in first.values()}) == len(first)
+
+
+def test_changing_only_the_adl_rule_keeps_the_index_path():
+    """Common random numbers: the exogenous index depends on the index stream alone."""
+    base = short("oct10_2025", steps=60)
+    rules = {}
+    for rule in ("profit", "leverage"):
+        config = base.replace(exchange=base.exchange.replace(adl_rule=rule))
+        rules[rule] = PerpMarketModel(config, rng=3).run().series["index"].to_numpy()
+    np.testing.assert_array_equal(rules["profit"], rules["leverage"])
+
+
+def test_a_generator_is_refused_as_seed_because_paths_need_child_streams():
+    with pytest.raises(TypeError, match="SeedSequence"):
+        PerpMarketModel(short("calm"), rng=np.random.default_rng(1))
+
+
+# ---------------------------------------------------------------- the step
+
+
+def test_only_a_sparse_draw_of_traders_acts_each_step(monkeypatch):
+    from perpabm.agents import LeveragedTrader
+
+    calls = []
+    original = LeveragedTrader.open_position
+    monkeypatch.setattr(LeveragedTrader, "open_position",
+                        lambda self, rng: calls.append(self.account) or original(self, rng))
+    config = short("calm", steps=30, traders=500)
+    PerpMarketModel(config, rng=1).run()
+    # 4 entries a day per trader: p = 4/1440 a minute, so 500·30·4/1440 ≈ 41.7 calls in
+    # 30 steps (binomial sd ≈ 6.4), not 500 a step: within 4 sd of the mean.
+    assert 41.7 - 4 * 6.4 < len(calls) < 41.7 + 4 * 6.4
+
+
+def test_series_has_one_row_per_recorded_step():
+    config = short("calm", steps=40).replace("run.record_every", 10)
+    series = PerpMarketModel(config, rng=1).run().series
+    assert series.index.tolist() == [10, 20, 30, 40]
+    assert {"index", "mark", "open_interest", "adl_notional", "vault_equity"} <= set(series)
+
+
+def test_a_scripted_shock_moves_the_index_by_its_size():
+    config = short("calm", steps=40).replace("market.shocks", (Shock(20, -0.2, 5),))
+    flat = short("calm", steps=40)
+    shocked = PerpMarketModel(config, rng=5).run().series["index"]
+    plain = PerpMarketModel(flat, rng=5).run().series["index"]
+    # Same draws, plus log(0.8) spread over steps 20..24: the ratio is 0.8 from step 25 on.
+    assert shocked.loc[25] / plain.loc[25] == pytest.approx(0.8)
+    assert shocked.loc[19] == plain.loc[19]
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+def test_every_bundled_scenario_loads_and_says_what_it_is():
+    for name, description in list_scenarios().items():
+        config = load_scenario(name)
+        assert config.name == name and len(description) > 20
+
+
+def test_the_default_scenario_is_the_documented_size():
+    config = load_scenario("default")
+    assert (config.traders.count, config.makers.count, config.arbitrageur.count) == (1000, 3, 1)
+    assert config.vault.enabled and config.run.steps == 1440 and config.market.step_minutes == 1
+
+
+def test_crash_liquidates_and_the_vault_takes_over():
+    summary = PerpMarketModel(short("crash", steps=120, traders=300), rng=1).run().summary()
+    assert summary["liquidation_episodes"] > 0
+    assert summary["backstop_notional"] > 0
+
+
+def test_oct10_with_no_vault_room_ends_in_adl():
+    config = short("oct10_2025", steps=120, traders=300).replace("vault.cap", 0.0)
+    summary = PerpMarketModel(config, rng=1).run().summary()
+    assert summary["adl_fired"] == 1.0 and summary["backstop_notional"] == 0.0
