@@ -1,0 +1,71 @@
+"""ScenarioConfig: dotted paths, TOML round trips and one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from perpabm import ConfigError, ScenarioConfig, load_scenario
+from perpabm.config.scenario import TraderConfig
+
+
+def test_replace_by_dotted_path_changes_one_field_and_validates():
+    config = ScenarioConfig().replace("traders.count", 10_000)
+    assert config.traders.count == 10_000
+    assert config.get("traders.count") == 10_000
+    assert config.makers == ScenarioConfig().makers
+
+
+def test_replace_reaches_exchange_rules():
+    config = ScenarioConfig().replace("exchange.adl_rule", "profit")
+    assert config.exchange.adl_rule == "profit"
+
+
+def test_a_mistyped_path_suggests_the_closest_setting():
+    with pytest.raises(ConfigError, match='did you mean "count"'):
+        ScenarioConfig().replace("traders.cuont", 5)
+
+
+def test_an_out_of_range_value_names_the_field():
+    with pytest.raises(ConfigError, match=r"traders\.stop_loss"):
+        ScenarioConfig().replace("traders.stop_loss", 1.5)
+
+
+def test_strategy_mix_needs_three_non_negative_weights():
+    with pytest.raises(ConfigError, match="strategy_mix"):
+        TraderConfig(strategy_mix=(1.0, 0.0))
+
+
+def test_dict_round_trip_is_exact_for_every_bundled_scenario():
+    for name in ("default", "crash", "oct10_2025"):
+        config = load_scenario(name)
+        assert ScenarioConfig.from_dict(config.to_dict()) == config
+
+
+def test_unknown_section_suggests_the_closest():
+    with pytest.raises(ConfigError, match='did you mean "traders"'):
+        ScenarioConfig.from_dict({"trader": {"count": 5}})
+
+
+def test_unknown_scenario_name_suggests_the_closest():
+    with pytest.raises(ConfigError, match='did you mean "crash"'):
+        load_scenario("crsh")
+
+
+def test_a_scenario_file_is_read_by_path(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('name = "mine"\n[exchange]\npreset = "binance"\n[traders]\ncount = 7\n')
+    config = load_scenario(path)
+    assert (config.name, config.exchange.name, config.traders.count) == ("mine", "binance", 7)
+
+
+def test_invalid_toml_is_one_line_naming_the_file(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[traders\ncount = 7\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml is not valid TOML") as info:
+        load_scenario(path)
+    assert "\n" not in str(info.value)
+
+
+def test_a_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read scenario file"):
+        load_scenario(tmp_path / "nope.toml")
