@@ -102,6 +102,7 @@ class PerpMarketModel(mesa.Model):
         self._exit_step = np.full(capacity, np.inf)
         self._take_profit = np.full(capacity, np.nan)
         self._stop_loss = np.full(capacity, np.nan)
+        self._capital = np.zeros(capacity)
         self._add_traders(config.traders.count)
         self._vault_start = self.vault.equity if self.vault else 0.0
         self._fund_start = self.exchange.insurance_fund
@@ -134,6 +135,7 @@ class PerpMarketModel(mesa.Model):
         for trader in LeveragedTrader.draw(self, n, rng):
             self._ensure_capacity(trader.account)
             self.traders[trader.account] = trader
+            self._capital[trader.account] = trader.capital
 
     def _ensure_capacity(self, account: int) -> None:
         if account < len(self._exit_step):
@@ -142,6 +144,7 @@ class PerpMarketModel(mesa.Model):
         self._exit_step = np.concatenate([self._exit_step, np.full(grow, np.inf)])
         self._take_profit = np.concatenate([self._take_profit, np.full(grow, np.nan)])
         self._stop_loss = np.concatenate([self._stop_loss, np.full(grow, np.nan)])
+        self._capital = np.concatenate([self._capital, np.zeros(grow)])
 
     def set_exit_triggers(self, account: int, rng: np.random.Generator) -> None:
         """Holding time, take-profit and stop-loss prices for a position just opened."""
@@ -191,8 +194,10 @@ class PerpMarketModel(mesa.Model):
     def _traders_renew(self) -> None:
         """Wiped-out traders leave; new ones arrive at the configured rate."""
         led = self.exchange.ledger
-        gone = [a for a, t in self.traders.items()
-                if led.size[a] == 0.0 and led.collateral[a] < LEAVE_BELOW * t.capital]
+        accounts = np.fromiter(self.traders, dtype=np.intp, count=len(self.traders))
+        wiped_out = (led.size[accounts] == 0.0) & (
+            led.collateral[accounts] < LEAVE_BELOW * self._capital[accounts])
+        gone = accounts[wiped_out].tolist()
         for account in gone:
             trader = self.traders.pop(account)
             if led.collateral[account] >= 0.0:
