@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,8 @@ class Shock:
 
     def __post_init__(self) -> None:
         whole("market.shocks.at_step", self.at_step, 0)
-        in_range("market.shocks.change", self.change, -1.0, math.inf, low_open=True)
+        in_range("market.shocks.change", self.change, -1.0, math.inf,
+                 low_open=True, high_open=True)
         whole("market.shocks.over_steps", self.over_steps, 1)
 
 
@@ -108,7 +109,7 @@ class MarketConfig:
             raise ConfigError(f"{p}.replay_column must be a column name; got "
                               f"{self.replay_column!r}")
         shocks = self.shocks
-        if isinstance(shocks, Mapping) or isinstance(shocks, str):
+        if isinstance(shocks, Mapping | str) or not isinstance(shocks, Iterable):
             raise ConfigError(f"{p}.shocks must be a list of shocks; got {shocks!r}")
         set_(self, "shocks", tuple(
             s if isinstance(s, Shock) else _shock(f"{p}.shocks[{k}]", s)
@@ -132,4 +133,7 @@ def _shock(path: str, value: Any) -> Shock:
     if unknown:
         raise ConfigError(f"{path}.{sorted(unknown)[0]} is not a shock setting "
                           f"(at_step, change, over_steps)")
+    missing = [name for name in ("at_step", "change") if name not in value]
+    if missing:
+        raise ConfigError(f"{path}.{missing[0]} is required (at_step, change, over_steps)")
     return Shock(**value)

@@ -1,0 +1,410 @@
+"""The exogenous index price (perpabm.market.index), read as a specification.
+
+Floating-point equalities allow a relative 1e-12 (rounding of log/exp/cumsum).
+Statistical checks use a fixed seed, so they are deterministic; each tolerance is a
+multiple of the statistic's standard error (SE), written out in the test, never a bare
+number. "4 SE" leaves a 6e-5 chance that an unlucky but correct seed fails.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from perpabm import ConfigError
+from perpabm.config.market import MarketConfig, Shock
+from perpabm.market import (
+    DAYS_PER_YEAR,
+    garch_t_log_returns,
+    gbm_log_returns,
+    index_log_returns,
+    index_path,
+    merton_log_returns,
+    regime_log_returns,
+    replay_log_returns,
+    shock_log_returns,
+)
+
+MINUTE = 1.0 / (365.0 * 24.0 * 60.0)  # one step of one minute, in years
+DAY = 1.0 / 365.0
+RANDOM_PROCESSES = ("gbm", "merton", "garch_t", "regime")
+
+
+def rng(seed: int = 12345) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def random_config(process: str) -> MarketConfig:
+    # Merton needs jumps to differ from GBM; regime needs switches to show up in 1,440 steps.
+    return MarketConfig(process=process, jump_intensity=20.0, calm_to_stressed=0.01)
+
+
+def write(tmp_path, text: str | bytes, name: str = "prices.csv") -> str:
+    path = tmp_path / name
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return str(path)
+
+
+def replay_config(tmp_path, prices, **changes) -> MarketConfig:
+    csv = "price\n" + "".join(f"{p!r}\n" for p in prices)
+    return MarketConfig(process="replay", replay=write(tmp_path, csv), **changes)
+
+
+# --------------------------------------------------------------------------- reproducibility
+
+
+@pytest.mark.parametrize("process", RANDOM_PROCESSES)
+def test_same_seed_gives_identical_returns(process):
+    config = random_config(process)
+    first = index_log_returns(config, 1440, rng(7))
+    second = index_log_returns(config, 1440, rng(7))
+    np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize("process", RANDOM_PROCESSES)
+def test_different_seeds_give_different_returns(process):
+    config = random_config(process)
+    assert not np.array_equal(index_log_returns(config, 1440, rng(7)),
+                              index_log_returns(config, 1440, rng(8)))
+
+
+def test_same_seed_gives_identical_regime_path():
+    args = (1440, MINUTE, 0.5, 2.0, 0.01, 0.05)
+    returns_a, regime_a = regime_log_returns(*args, rng(3))
+    returns_b, regime_b = regime_log_returns(*args, rng(3))
+    np.testing.assert_array_equal(regime_a, regime_b)
+    np.testing.assert_array_equal(returns_a, returns_b)
+
+
+def test_replay_draws_nothing_from_the_generator(tmp_path):
+    generator = rng(1)
+    before = generator.bit_generator.state
+    index_log_returns(replay_config(tmp_path, [100.0, 101.0, 99.0]), 2, generator)
+    assert generator.bit_generator.state == before
+
+
+# --------------------------------------------------------------------------- GBM
+
+
+def test_gbm_log_returns_have_the_exact_mean_and_sd():
+    # μ = 1, σ = 2 a year, daily steps: mean (μ − σ²/2)·dt = (1 − 2)/365 = −2.74e-3,
+    # sd σ·√dt = 2/√365 = 0.1047. Over n = 10⁵ draws the mean's SE is sd/√n = 3.3e-4, the
+    # sd's SE is sd/√(2n) = 2.3e-4. Dropping the −σ²/2 term would be off by 2/365 = 16 SE.
+    n, drift, volatility = 100_000, 1.0, 2.0
+    returns = gbm_log_returns(n, DAY, drift, volatility, rng())
+    mean = (drift - volatility**2 / 2) * DAY
+    sd = volatility * math.sqrt(DAY)
+    assert abs(returns.mean() - mean) < 4 * sd / math.sqrt(n)
+    assert abs(returns.std(ddof=1) - sd) < 4 * sd / math.sqrt(2 * n)
+
+
+def test_gbm_returns_have_the_requested_shape():
+    assert gbm_log_returns(1440, MINUTE, 0.0, 0.5, rng()).shape == (1440,)
+    assert gbm_log_returns(0, MINUTE, 0.0, 0.5, rng()).shape == (0,)
+
+
+# --------------------------------------------------------------------------- Merton
+
+
+def test_merton_without_jumps_is_the_gbm_path_of_the_same_seed():
+    # The diffusive normals are drawn first: switching jumps off keeps the common numbers.
+    merton = merton_log_returns(1440, MINUTE, 0.1, 0.5, 0.0, -0.05, 0.1, rng(5))
+    gbm = gbm_log_returns(1440, MINUTE, 0.1, 0.5, rng(5))
+    np.testing.assert_array_equal(merton, gbm)
+
+
+def test_merton_jump_count_over_a_long_horizon_is_poisson_intensity_times_time():
+    # Jumps of exactly +1 in log price (jump_std 0) and a negligible diffusion
+    # (σ·√dt = 1e-9/√365 ≈ 5e-11) make each step's jump count readable: round(r − c), where
+    # c = −λ·(e¹ − 1)·dt is the compensator. λ = 50 a year over n = 10⁵ daily steps
+    # (T = 273.97 years): λT = 13,698.6 jumps, Poisson SE √(λT) = 117.
+    n, intensity = 100_000, 50.0
+    returns = merton_log_returns(n, DAY, 0.0, 1e-9, intensity, 1.0, 0.0, rng())
+    compensator = -intensity * math.expm1(1.0) * DAY
+    counts = np.rint(returns - compensator)
+    expected = intensity * n * DAY
+    assert abs(counts.sum() - expected) < 4 * math.sqrt(expected)
+
+
+def test_merton_drift_compensates_the_jumps_so_the_price_grows_at_drift():
+    # E[exp(r)] = exp(μ·dt) per step. μ = 0.2, σ = 0.5, λ = 20 a year, log jumps
+    # N(−0.05, 0.1²), daily steps, n = 2·10⁵; SE = sd(exp r)/√n ≈ 0.037/447 = 8e-5.
+    # Without the −λk term the mean would be off by λ·k·dt = 20·(e^(−0.045) − 1)/365
+    # = −2.4e-3 ≈ 30 SE.
+    n, drift = 200_000, 0.2
+    growth = np.exp(merton_log_returns(n, DAY, drift, 0.5, 20.0, -0.05, 0.1, rng()))
+    standard_error = growth.std(ddof=1) / math.sqrt(n)
+    assert abs(growth.mean() - math.exp(drift * DAY)) < 4 * standard_error
+
+
+def test_config_jump_intensity_is_per_day():
+    config = MarketConfig(process="merton", jump_intensity=3.0)
+    direct = merton_log_returns(100, config.step_years, config.drift, config.volatility,
+                                3.0 * DAYS_PER_YEAR, config.jump_mean, config.jump_std, rng())
+    np.testing.assert_array_equal(index_log_returns(config, 100, rng()), direct)
+
+
+# --------------------------------------------------------------------------- GARCH-t
+
+# α = 0.05, β = 0.90, ν = 8 keep the fourth moment of r finite
+# (κα² + 2αβ + β² = 4.5·0.0025 + 0.09 + 0.81 = 0.911 < 1, κ = E z⁴ = 3(ν−2)/(ν−4) = 4.5),
+# so the sample variance and the ACF of r² have proper standard errors.
+GARCH = {"volatility": 0.5, "alpha": 0.05, "beta": 0.90, "dof": 8.0}
+GARCH_STEPS = 200_000
+
+
+@pytest.fixture(scope="module")
+def garch_returns() -> np.ndarray:
+    return garch_t_log_returns(GARCH_STEPS, MINUTE, rng=rng(), **GARCH)
+
+
+def test_garch_sample_variance_is_the_long_run_variance(garch_returns):
+    # σ̄² = volatility²·dt = 0.25/525,600 = 4.76e-7. r² is autocorrelated, so the SE of its
+    # mean comes from batch means: 100 blocks of 2,000 steps, each far longer than the
+    # 1/(1 − α − β) = 20-step memory of the variance; SE = sd(block means)/√100.
+    long_run_variance = GARCH["volatility"] ** 2 * MINUTE
+    block_means = (garch_returns**2).reshape(100, -1).mean(axis=1)
+    standard_error = block_means.std(ddof=1) / math.sqrt(100)
+    assert abs(np.mean(garch_returns**2) - long_run_variance) < 4 * standard_error
+
+
+def test_garch_squared_returns_cluster(garch_returns):
+    # For independent returns the lag-1 sample ACF of r² has SE 1/√n = 1/√(2·10⁵) = 0.0022;
+    # GARCH's is about α(1 − αβ − β²)/(1 − 2αβ − β²) = 0.0725 (normal innovations) or more.
+    squared = garch_returns**2 - np.mean(garch_returns**2)
+    lag1_acf = np.dot(squared[:-1], squared[1:]) / np.dot(squared, squared)
+    assert lag1_acf > 5 / math.sqrt(GARCH_STEPS)
+
+
+def test_garch_returns_have_heavier_tails_than_normal(garch_returns):
+    # Sample excess kurtosis of n normal draws has SE √(24/n) = 0.011; the t(8) innovations
+    # alone give 6/(ν − 4) = 1.5.
+    assert stats.kurtosis(garch_returns) > 5 * math.sqrt(24 / GARCH_STEPS)
+
+
+def test_garch_returns_are_the_recursion_applied_to_standardised_t_innovations():
+    # Recover σ_t from the returns with the textbook recursion
+    # σ²_t = ω + α·r²_{t−1} + β·σ²_{t−1}, σ²_0 = σ̄², ω = (1 − α − β)·σ̄²; then r_t/σ_t must be
+    # Student-t(ν) scaled by √((ν − 2)/ν) = √0.75 (unit variance): KS test at the 0.1% level.
+    n = 20_000
+    returns = garch_t_log_returns(n, MINUTE, rng=rng(), **GARCH)
+    alpha, beta, dof = GARCH["alpha"], GARCH["beta"], GARCH["dof"]
+    long_run_variance = GARCH["volatility"] ** 2 * MINUTE
+    omega = (1 - alpha - beta) * long_run_variance
+    variance = np.empty(n)
+    variance[0] = long_run_variance
+    for t in range(1, n):
+        variance[t] = omega + alpha * returns[t - 1] ** 2 + beta * variance[t - 1]
+    innovations = returns / np.sqrt(variance)
+    unit_t = stats.t(df=dof, scale=math.sqrt((dof - 2) / dof))
+    assert stats.kstest(innovations, unit_t.cdf).pvalue > 1e-3
+
+
+def test_garch_with_infinite_dof_has_normal_innovations():
+    returns = garch_t_log_returns(20_000, MINUTE, 0.5, 0.0, 0.0, math.inf, rng())
+    # α = β = 0: i.i.d. N(0, σ̄²); KS test at the 0.1% level.
+    sd = 0.5 * math.sqrt(MINUTE)
+    assert stats.kstest(returns / sd, "norm").pvalue > 1e-3
+
+
+# --------------------------------------------------------------------------- regimes
+
+
+def test_regime_chain_starts_calm_and_switches_with_the_given_probabilities():
+    # p = q = 1: switch at every step, starting calm.
+    _, regime = regime_log_returns(6, MINUTE, 0.5, 2.0, 1.0, 1.0, rng())
+    np.testing.assert_array_equal(regime, [0, 1, 0, 1, 0, 1])
+    _, never = regime_log_returns(6, MINUTE, 0.5, 2.0, 0.0, 1.0, rng())
+    np.testing.assert_array_equal(never, [0] * 6)
+
+
+def test_regime_fraction_of_time_stressed_is_p_over_p_plus_q():
+    # p = 0.01, q = 0.04: π = p/(p + q) = 0.2. The indicator has lag-k correlation λ^k with
+    # λ = 1 − p − q = 0.95, so Var(mean) ≈ π(1 − π)/n·(1 + λ)/(1 − λ) = 0.16·39/(2·10⁵)
+    # = 3.1e-5: SE = 0.0056.
+    n, p, q = 200_000, 0.01, 0.04
+    _, regime = regime_log_returns(n, MINUTE, 0.5, 2.0, p, q, rng())
+    stationary, persistence = p / (p + q), 1 - p - q
+    standard_error = math.sqrt(stationary * (1 - stationary) / n
+                               * (1 + persistence) / (1 - persistence))
+    assert abs(regime.mean() - stationary) < 4 * standard_error
+
+
+def test_regime_returns_have_the_volatility_of_their_regime():
+    # sd = vol·√dt in each regime; SE of a sample sd over m normal draws: sd/√(2m).
+    returns, regime = regime_log_returns(100_000, MINUTE, 0.5, 2.0, 0.01, 0.04, rng())
+    for state, volatility in ((0, 0.5), (1, 2.0)):
+        sample = returns[regime == state]
+        sd = volatility * math.sqrt(MINUTE)
+        assert abs(sample.std() - sd) < 4 * sd / math.sqrt(2 * sample.size)
+
+
+# --------------------------------------------------------------------------- shocks
+
+
+def test_shock_spreads_its_log_change_evenly_over_its_steps():
+    # −15% over 5 steps from step 3: each of steps 3..7 gets log(0.85)/5 = −0.0325.
+    contribution = shock_log_returns([Shock(at_step=3, change=-0.15, over_steps=5)], 10)
+    expected = np.zeros(10)
+    expected[3:8] = math.log(0.85) / 5
+    np.testing.assert_allclose(contribution, expected, rtol=1e-12, atol=0)
+    assert math.exp(contribution.sum()) == pytest.approx(0.85, rel=1e-12)
+
+
+def test_shock_on_a_flat_replay_multiplies_the_price_by_one_plus_change(tmp_path):
+    config = replay_config(tmp_path, [100.0] * 11, start_price=50_000.0,
+                           shocks=(Shock(at_step=3, change=-0.15, over_steps=5),))
+    path = index_path(config, 10, rng())
+    np.testing.assert_allclose(path[:4], 50_000.0, rtol=1e-12)       # before: flat
+    np.testing.assert_allclose(path[8:], 50_000.0 * 0.85, rtol=1e-12)  # after: 42,500
+    np.testing.assert_allclose(path[4:9] / path[3:8], 0.85 ** (1 / 5), rtol=1e-12)
+
+
+def test_shock_is_clipped_at_the_horizon():
+    # Steps 8 and 9 of a 5-step shock fit in 10 steps: 2/5 of the log move, 0.85^(2/5).
+    contribution = shock_log_returns([Shock(at_step=8, change=-0.15, over_steps=5)], 10)
+    np.testing.assert_allclose(contribution[8:], math.log(0.85) / 5, rtol=1e-12)
+    assert not contribution[:8].any()
+    assert not shock_log_returns([Shock(at_step=10, change=-0.15)], 10).any()
+
+
+def test_overlapping_shocks_add():
+    first = Shock(at_step=2, change=-0.10, over_steps=4)   # steps 2..5
+    second = Shock(at_step=4, change=0.20, over_steps=3)   # steps 4..6
+    together = shock_log_returns([first, second], 10)
+    np.testing.assert_allclose(together,
+                               shock_log_returns([first], 10) + shock_log_returns([second], 10),
+                               rtol=1e-12)
+    # Step 4 carries both: log(0.9)/4 + log(1.2)/3.
+    assert together[4] == pytest.approx(math.log(0.9) / 4 + math.log(1.2) / 3, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- replay
+
+
+def test_replay_returns_the_log_returns_of_a_csv_column(tmp_path):
+    path = write(tmp_path, "time,price\n0,100\n1,110\n2,99\n")
+    np.testing.assert_allclose(replay_log_returns(path),
+                               [math.log(110 / 100), math.log(99 / 110)], rtol=1e-12)
+
+
+def test_replay_reads_the_named_column(tmp_path):
+    path = write(tmp_path, "close,price\n1,100\n2,110\n")
+    np.testing.assert_allclose(replay_log_returns(path, column="close"), [math.log(2)],
+                               rtol=1e-12)
+
+
+def test_replay_ignores_a_byte_order_mark(tmp_path):
+    path = write(tmp_path, b"\xef\xbb\xbfprice\n100\n110\n")
+    np.testing.assert_allclose(replay_log_returns(path), [math.log(1.1)], rtol=1e-12)
+
+
+def test_replay_returns_the_log_returns_of_an_array():
+    np.testing.assert_allclose(replay_log_returns([100.0, 110.0, 99.0]),
+                               [math.log(1.1), math.log(0.9)], rtol=1e-12)
+
+
+BAD_CSVS = [
+    # (case, file content or None for no file, column, message pattern)
+    ("missing-file", None, "price", r"market\.replay file not found"),
+    ("empty-file", b"", "price", r"market\.replay .* is empty"),
+    ("not-utf8", b"price\n\xff100\n", "price", r"market\.replay .* could not be read as CSV"),
+    ("ragged", b"price\n100\n101,102\n", "price", r"market\.replay .* could not be read as CSV"),
+    ("no-such-column", b"time,prices\n0,100\n1,101\n", "price",
+     r'market\.replay_column \'price\' is not a column .*did you mean "prices"'),
+    ("non-numeric", b"price\n100\nabc\n", "price",
+     r"market\.replay column 'price' has a non-numeric price at line 3"),
+    ("nan", b"time,price\n0,100\n1,\n2,101\n", "price",
+     r"market\.replay has a missing \(NaN\) price at line 3"),
+    ("infinite", b"price\n100\ninf\n", "price", r"market\.replay prices must be finite"),
+    ("zero", b"price\n100\n0\n", "price", r"market\.replay prices must be > 0; got 0 at line 3"),
+    ("negative", b"price\n100\n-5\n", "price", r"market\.replay prices must be > 0; got -5"),
+    ("one-row", b"price\n100\n", "price", r"market\.replay needs at least 2 prices.*got 1"),
+    ("header-only", b"price\n", "price", r"market\.replay needs at least 2 prices.*got 0"),
+]
+
+
+@pytest.mark.parametrize(("content", "column", "message"),
+                         [case[1:] for case in BAD_CSVS], ids=[case[0] for case in BAD_CSVS])
+def test_bad_replay_csv_raises_a_one_line_config_error(tmp_path, content, column, message):
+    path = str(tmp_path / "absent.csv") if content is None else write(tmp_path, content)
+    with pytest.raises(ConfigError, match=message) as raised:
+        replay_log_returns(path, column)
+    assert "\n" not in str(raised.value)
+
+
+def test_replay_of_a_directory_raises_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"market\.replay .* could not be read as CSV"):
+        replay_log_returns(tmp_path)
+
+
+BAD_ARRAYS = [
+    ("non-numeric", ["100", "abc"], r"market\.replay prices must be numbers"),
+    ("two-dimensional", [[100.0, 101.0], [102.0, 103.0]], r"market\.replay .*one-dimensional"),
+    ("nan", [100.0, math.nan], r"market\.replay has a missing \(NaN\) price at index 1"),
+    ("non-positive", [100.0, -1.0], r"market\.replay prices must be > 0; got -1 at index 1"),
+    ("too-short", [100.0], r"market\.replay needs at least 2 prices"),
+]
+
+
+@pytest.mark.parametrize(("prices", "message"), [case[1:] for case in BAD_ARRAYS],
+                         ids=[case[0] for case in BAD_ARRAYS])
+def test_bad_replay_array_raises_a_one_line_config_error(prices, message):
+    with pytest.raises(ConfigError, match=message) as raised:
+        replay_log_returns(prices)
+    assert "\n" not in str(raised.value)
+
+
+def test_configured_replay_takes_the_first_n_steps(tmp_path):
+    config = replay_config(tmp_path, [100.0, 110.0, 99.0, 120.0])
+    np.testing.assert_allclose(index_log_returns(config, 2, rng()),
+                               [math.log(1.1), math.log(0.9)], rtol=1e-12)
+
+
+def test_configured_replay_shorter_than_the_horizon_raises(tmp_path):
+    # 4 prices give 3 returns; 10 steps need 10.
+    config = replay_config(tmp_path, [100.0, 110.0, 99.0, 120.0])
+    with pytest.raises(ConfigError, match=r"market\.replay .* has 3 steps .*; 10 are needed"):
+        index_log_returns(config, 10, rng())
+
+
+# --------------------------------------------------------------------------- index path
+
+
+@pytest.mark.parametrize("process", RANDOM_PROCESSES)
+def test_index_path_starts_at_start_price_with_n_steps_plus_one_points(process):
+    config = random_config(process).replace(start_price=65_000.0)
+    path = index_path(config, 1440, rng())
+    assert path.shape == (1441,)
+    assert path[0] == 65_000.0
+    assert np.all(np.isfinite(path)) and np.all(path > 0)
+
+
+def test_index_path_compounds_the_index_log_returns():
+    config = MarketConfig(process="gbm", start_price=100.0,
+                          shocks=(Shock(at_step=2, change=0.1),))
+    returns = index_log_returns(config, 50, rng())
+    np.testing.assert_allclose(index_path(config, 50, rng())[1:],
+                               100.0 * np.exp(np.cumsum(returns)), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- MarketConfig shocks
+
+
+def test_shock_table_missing_a_field_raises_config_error():
+    with pytest.raises(ConfigError, match=r"market\.shocks\[0\]\.at_step is required"):
+        MarketConfig(shocks=[{"change": -0.1}])
+
+
+@pytest.mark.parametrize("shocks", [None, 5])
+def test_shocks_that_are_not_a_list_raise_config_error(shocks):
+    with pytest.raises(ConfigError, match=r"market\.shocks must be a list"):
+        MarketConfig(shocks=shocks)
+
+
+def test_infinite_shock_change_raises_config_error():
+    with pytest.raises(ConfigError, match=r"market\.shocks\.change must be in \(-1, inf\)"):
+        Shock(at_step=0, change=math.inf)
