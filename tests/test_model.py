@@ -178,3 +178,22 @@ def test_without_vault_room_adl_comes_more_often_and_sooner():
     both = [(a["first_adl_step"], b["first_adl_step"]) for a, b in zip(none, large, strict=True)
             if a["adl_fired"] and b["adl_fired"]]
     assert all(a <= b for a, b in both)
+
+
+def test_the_adl_rule_changes_who_is_deleveraged():
+    """Same seeds, same market: ranking by profit hits accounts with more unrealised
+    profit, ranking by leverage hits more leveraged ones (oct10_2025 around its drop,
+    no vault room, 20 seeds pooled)."""
+    base = short("oct10_2025", steps=80, traders=300).replace("run.debug", False)
+    base = base.replace("vault.cap", 0.0)
+    pooled = {}
+    for rule in ("profit", "leverage"):
+        config = base.replace("exchange.adl_rule", rule)
+        frames = [PerpMarketModel(config, rng=seed).run().events for seed in range(20)]
+        adl = pd.concat(frames).query("kind == 'adl'")
+        assert len(adl) > 50
+        pooled[rule] = adl
+    profit = {rule: adl["amount"].mean() for rule, adl in pooled.items()}
+    leverage = {rule: adl["leverage"].mean() for rule, adl in pooled.items()}
+    assert profit["profit"] > profit["leverage"]
+    assert leverage["leverage"] > leverage["profit"]

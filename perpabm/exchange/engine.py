@@ -613,9 +613,10 @@ class Exchange:
         liquidation: int,
         score: float = math.nan,
         rank: int = -1,
+        leverage: float = math.nan,
     ) -> None:
         self._events.append(Event(
             self.time, kind, liquidation, int(account), int(counterparty), float(quantity),
             float(price), float(bankruptcy_price), float(self._mark if self._mark else math.nan),
-            float(amount), float(score), int(rank), self.fund.balance,
+            float(amount), float(score), int(rank), self.fund.balance, float(leverage),
         ))

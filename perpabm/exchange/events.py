@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import pandas as pd
@@ -20,7 +21,12 @@ EVENT_KINDS = (
 
 class Event(NamedTuple):
     """One event. Quantities are signed changes to ``account``'s position (base units);
-    prices and amounts in USD; NaN where a field does not apply, −1 for no account."""
+    prices and amounts in USD; NaN where a field does not apply, −1 for no account.
+
+    On "adl" rows, ``amount`` is the unrealised profit at the mark of the quantity
+    closed (what the ADL'd account was holding, USD), ``score`` and ``rank`` its
+    place in the queue, and ``leverage`` its effective leverage before the close.
+    """
 
     time: float
     kind: str
@@ -35,6 +41,7 @@ class Event(NamedTuple):
     score: float
     rank: int
     insurance_fund: float  # fund balance after the event
+    leverage: float = math.nan  # on "adl" rows: the ADL'd account's effective leverage
 
 
 EVENT_COLUMNS = Event._fields
@@ -53,6 +60,7 @@ _DTYPES = {
     "score": "float64",
     "rank": "int64",
     "insurance_fund": "float64",
+    "leverage": "float64",
 }
 
 

@@ -208,12 +208,14 @@ class Liquidator:
             return
         order, closes, scores = order[hit], closes[hit], scores[hit]
         ranks = np.flatnonzero(hit) + 1
+        profit, leverage = self._profit_and_leverage(order, closes)
         sign = math.copysign(1.0, size)
         led.trade_many(order, sign * closes, price)
         self._close_liquidated(acct, closes.sum(), price)
-        for cp, q, s, r in zip(order, closes, scores, ranks, strict=True):
-            ex._log("adl", int(cp), acct, sign * q, price, bankrupt, 0.0,
-                    liquidation=self.episode, score=s, rank=int(r))
+        for cp, q, s, r, pnl, lev in zip(order, closes, scores, ranks, profit, leverage,
+                                         strict=True):
+            ex._log("adl", int(cp), acct, sign * q, price, bankrupt, pnl,
+                    liquidation=self.episode, score=s, rank=int(r), leverage=lev)
         if at_mark and led.size[acct] == 0.0 and led.collateral[acct] < 0.0:
             self._fund_pays(acct, -led.collateral[acct])
         for cp in order[(led.size[order] == 0.0) & (led.collateral[order] < -self._dust)]:
@@ -322,6 +324,17 @@ class Liquidator:
             return adl.queue_close(quantities, -np.arange(len(quantities), dtype=float), amount)
         return self._pro_rata(quantities, exempt, amount)
 
+    def _profit_and_leverage(self, accounts: np.ndarray,
+                             closes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Unrealised profit at the mark of the quantities about to be closed (USD), and
+        each account's effective leverage, before the close."""
+        led, mark = self.led, self.ex.mark_price
+        size = led.size[accounts]
+        per_unit = np.sign(size) * (mark - led.entry_price[accounts])
+        equity = led.collateral[accounts] + size * (mark - led.entry_price[accounts])
+        leverage = mechanics.effective_leverage(size, mark, equity)
+        return closes * per_unit, np.asarray(leverage, dtype=float)
+
     def _affordable(self, accounts: np.ndarray, price: float) -> np.ndarray:
         """Quantity each account can be closed at `price` before its equity at the mark
         turns negative (inf where closing there does not cost it anything)."""
@@ -416,11 +429,13 @@ class Liquidator:
         hit = closes > 0.0
         if not hit.any():
             return
+        profit, leverage = self._profit_and_leverage(candidates[hit], closes[hit])
         sign = math.copysign(1.0, size)
         led.trade_many(candidates[hit], sign * closes[hit], mark)
         self._close_liquidated(acct, closes.sum(), mark)
-        for cp, q in zip(candidates[hit], closes[hit], strict=True):
-            ex._log("adl", int(cp), acct, sign * q, mark, bankrupt, 0.0, liquidation=self.episode)
+        for cp, q, pnl, lev in zip(candidates[hit], closes[hit], profit, leverage, strict=True):
+            ex._log("adl", int(cp), acct, sign * q, mark, bankrupt, pnl,
+                    liquidation=self.episode, leverage=lev)
         deficit = max(-led.collateral[acct], 0.0) if led.size[acct] == 0.0 else 0.0
         deficit -= self._fund_pays(acct, deficit)
         if deficit > self._dust:
