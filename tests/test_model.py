@@ -15,11 +15,12 @@ from perpabm.model import PerpMarketModel, seed_streams
 from perpabm.scenarios import list_scenarios, load_scenario
 
 
-def short(name: str, steps: int = 90, traders: int = 150, **exchange):
+def short(name: str, steps: int = 90, traders: int = 150, shock_at: int = 30, **exchange):
     """A bundled scenario cut to `steps` steps and `traders` traders, its shocks moved to
-    step 30 so they still happen, with the exchange checking invariants after every call."""
+    step `shock_at` so they still happen, with the exchange checking invariants after
+    every call."""
     config = load_scenario(name)
-    shocks = tuple(dataclasses.replace(s, at_step=30) for s in config.market.shocks)
+    shocks = tuple(dataclasses.replace(s, at_step=shock_at) for s in config.market.shocks)
     config = config.replace("market.shocks", shocks).replace("traders.count", traders)
     config = config.replace("run.steps", steps).replace("run.debug", True)
     if exchange:
@@ -198,3 +199,39 @@ def test_the_adl_rule_changes_who_is_deleveraged():
                 for rule, adl in pooled.items()}
     assert profit["profit"] > profit["leverage"]
     assert leverage["leverage"] > leverage["profit"]
+
+
+def test_spot_impact_feeds_liquidation_selling_back_into_the_index():
+    """With spot_impact > 0, net liquidation flow in the book moves the next index away
+    from the exogenous path, which it follows exactly until the first liquidation."""
+    base = short("volatile", steps=600, traders=1000).replace("run.debug", False)
+    exogenous = PerpMarketModel(base, rng=1).run()
+    fed_back = PerpMarketModel(base.replace("market.spot_impact", 0.01), rng=1).run()
+    assert exogenous.summary()["liquidated_notional"] > 0
+    first = exogenous.events.query("kind == 'liquidation'")["time"].min()
+    ratio = fed_back.series["index"] / exogenous.series["index"]
+    assert ratio.loc[:first].eq(1.0).all()  # identical until the first liquidation
+    assert not ratio.eq(1.0).all()
+
+
+def test_agents_are_registered_with_the_model_by_type():
+    from perpabm.agents import Arbitrageur, LeveragedTrader, MarketMaker, Vault
+
+    model = PerpMarketModel(short("default", steps=5, traders=50), rng=1)
+    by_type = model.agents_by_type
+    assert len(by_type[LeveragedTrader]) == 50
+    assert len(by_type[MarketMaker]) == 3 and len(by_type[Arbitrageur]) == 1
+    assert len(by_type[Vault]) == 1
+
+
+def test_wiped_out_traders_leave_and_new_ones_arrive():
+    from perpabm.agents import LeveragedTrader
+
+    config = short("crash", steps=200, traders=1000, shock_at=150)
+    config = config.replace("traders.arrivals_per_day", 1440.0).replace("run.debug", False)
+    model = PerpMarketModel(config, rng=1).run()
+    # One arrival a minute on average: about 200 in 200 steps (Poisson sd ≈ 14).
+    left = model.summary()["traders_left"]
+    assert left > 0
+    arrived = len(model.agents_by_type[LeveragedTrader]) - 1000 + left
+    assert arrived == pytest.approx(200, abs=4 * 14)

@@ -235,10 +235,9 @@ class Exchange:
 
     @property
     def bad_debt(self) -> float:
-        """Deficits no stage could cover, left on flat accounts (USD, ≥ 0)."""
-        led = self.ledger
-        flat = (led.view("size") == 0.0) & led.view("is_open")
-        return float(np.maximum(-led.view("collateral")[flat], 0.0).sum())
+        """Deficits no stage could cover, left on flat accounts (USD, ≥ 0): the sum of
+        the ``bad_debt`` events' amounts."""
+        return float(sum(self._liquidator.bad_debt.values()))
 
     @property
     def open_interest(self) -> float:
