@@ -235,3 +235,14 @@ def test_wiped_out_traders_leave_and_new_ones_arrive():
     assert left > 0
     arrived = len(model.agents_by_type[LeveragedTrader]) - 1000 + left
     assert arrived == pytest.approx(200, abs=4 * 14)
+
+
+@pytest.mark.parametrize("scenario", ["crash", "oct10_2025"])
+def test_stress_scenarios_liquidate_back_stop_and_often_reach_adl(scenario):
+    """As bundled, on 8 seeds: liquidations and vault takeovers on every one, and ADL on
+    a clear share of them (at least a quarter; both fire ADL on about half of 12 seeds)."""
+    summaries = [PerpMarketModel(load_scenario(scenario), rng=seed).run().summary()
+                 for seed in range(8)]
+    assert all(s["liquidation_episodes"] > 0 for s in summaries)
+    assert all(s["backstop_notional"] > 0 for s in summaries)
+    assert sum(s["adl_fired"] for s in summaries) >= 2
