@@ -64,3 +64,14 @@ def boolean(path: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{path} must be true or false; got {value!r}")
     return value
+
+
+def ranges(obj: Any, path: str, specs: tuple[tuple[str, float, float, bool, bool], ...]) -> None:
+    """Check and coerce the numeric fields of a frozen dataclass in place.
+
+    `specs` are (field, low, high, low_open, high_open), as for :func:`in_range`.
+    """
+    for name, low, high, low_open, high_open in specs:
+        value = in_range(f"{path}.{name}", getattr(obj, name), low, high,
+                         low_open=low_open, high_open=high_open)
+        object.__setattr__(obj, name, value)

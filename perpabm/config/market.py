@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from perpabm.config.checks import choice, in_range, whole
+from perpabm.config.checks import choice, in_range, ranges, whole
 from perpabm.errors import ConfigError
 
 INDEX_PROCESSES = ("gbm", "merton", "garch_t", "regime", "replay")
@@ -79,7 +79,7 @@ class MarketConfig:
         p = "market"
         set_ = object.__setattr__
         choice(f"{p}.process", self.process, INDEX_PROCESSES)
-        for name, low, high, low_open, high_open in (
+        ranges(self, p, (
             ("start_price", 0.0, math.inf, True, True),
             ("step_minutes", 0.0, math.inf, True, True),
             ("drift", -10.0, 10.0, False, False),
@@ -94,10 +94,7 @@ class MarketConfig:
             ("calm_to_stressed", 0.0, 1.0, False, False),
             ("stressed_to_calm", 0.0, 1.0, False, False),
             ("spot_impact", 0.0, 1.0, False, False),
-        ):
-            value = in_range(f"{p}.{name}", getattr(self, name), low, high,
-                             low_open=low_open, high_open=high_open)
-            set_(self, name, value)
+        ))
         if self.garch_alpha + self.garch_beta >= 1.0:
             raise ConfigError(
                 f"{p}.garch_alpha + garch_beta must be < 1 for a finite long-run variance; "

@@ -13,20 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from perpabm.config.checks import boolean, in_range, whole
+from perpabm.config.checks import boolean, in_range, ranges, whole
 from perpabm.config.exchange import ExchangeConfig
 from perpabm.config.market import MarketConfig
 from perpabm.errors import ConfigError, closest
 
 STRATEGIES = ("noise", "momentum", "contrarian")
-
-
-def _ranges(obj: Any, path: str, specs: tuple[tuple[str, float, float, bool, bool], ...]) -> None:
-    """Check and coerce numeric fields: (name, low, high, low_open, high_open)."""
-    for name, low, high, low_open, high_open in specs:
-        value = in_range(f"{path}.{name}", getattr(obj, name), low, high,
-                         low_open=low_open, high_open=high_open)
-        object.__setattr__(obj, name, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +53,7 @@ class TraderConfig:
     def __post_init__(self) -> None:
         p = "traders"
         whole(f"{p}.count", self.count, 0)
-        _ranges(self, p, (
+        ranges(self, p, (
             ("capital_scale", 0.0, math.inf, True, True),
             ("capital_tail", 0.5, 20.0, False, False),
             ("leverage_median", 1.0, 1_000.0, False, False),
@@ -115,7 +107,7 @@ class MakerConfig:
         p = "makers"
         whole(f"{p}.count", self.count, 0)
         whole(f"{p}.levels", self.levels, 1)
-        _ranges(self, p, (
+        ranges(self, p, (
             ("capital", 0.0, math.inf, True, True),
             ("level_spacing", 0.0, 0.1, True, False),
             ("half_spread", 0.0, 0.1, False, False),
@@ -141,7 +133,7 @@ class ArbitrageurConfig:
     def __post_init__(self) -> None:
         p = "arbitrageur"
         whole(f"{p}.count", self.count, 0)
-        _ranges(self, p, (
+        ranges(self, p, (
             ("capital", 0.0, math.inf, True, True),
             ("threshold", 0.0, 1.0, False, False),
             ("max_notional", 0.0, math.inf, True, True),
@@ -171,7 +163,7 @@ class VaultConfig:
         p = "vault"
         boolean(f"{p}.enabled", self.enabled)
         boolean(f"{p}.adl_exempt", self.adl_exempt)
-        _ranges(self, p, (
+        ranges(self, p, (
             ("capital", 0.0, math.inf, True, True),
             ("cap", 0.0, 1_000.0, False, False),
             ("unwind_rate", 0.0, 1.0, False, False),
