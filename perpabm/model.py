@@ -91,6 +91,7 @@ class PerpMarketModel(mesa.Model):
         self._funding_every = max(1, round(exchange_config.funding_interval_minutes
                                            / market.step_minutes))
         self._net_liquidation_flow = 0.0
+        self._step_liquidation_flow = 0.0
 
         self.makers = [MarketMaker(self, config.makers) for _ in range(config.makers.count)]
         self.arbitrageurs = [Arbitrageur(self, config.arbitrageur)
@@ -127,6 +128,10 @@ class PerpMarketModel(mesa.Model):
             return self.config.makers.calm_volatility
         returns = np.diff(np.log(prices))
         return float(returns.std() * math.sqrt(self.config.market.step_years ** -1))
+
+    def add_liquidation_flow(self, signed_notional: float) -> None:
+        """Count signed USD notional (+ buying, − selling) as liquidation flow this step."""
+        self._step_liquidation_flow += signed_notional
 
     # ------------------------------------------------------------------ traders
 
@@ -259,7 +264,8 @@ class PerpMarketModel(mesa.Model):
 
     def _record(self, t: int, mark: float, events: list) -> None:
         ex = self.exchange
-        liquidated = backstop = adl_notional = flow = 0.0
+        liquidated = backstop = adl_notional = 0.0
+        flow, self._step_liquidation_flow = self._step_liquidation_flow, 0.0
         for e in events:
             notional = abs(e.quantity) * e.price
             if e.kind in ("liquidation", "insurance_fund") and e.quantity:

@@ -50,10 +50,12 @@ class Vault(mesa.Agent):
         side = -1.0 if position > 0 else 1.0
         limit = self.model.index * (1.0 + side * cfg.unwind_slippage)
         try:
-            ex.market_order(self.account, side * abs(position) * cfg.unwind_rate,
-                            limit_price=limit)
+            fills = ex.market_order(self.account, side * abs(position) * cfg.unwind_rate,
+                                    limit_price=limit)
         except MarginError:
-            pass
+            return
+        # Unwinding taken-over positions is liquidation selling too, spread over time.
+        self.model.add_liquidation_flow(side * sum(f.quantity * f.price for f in fills))
 
     @property
     def equity(self) -> float:
