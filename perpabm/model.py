@@ -4,12 +4,15 @@ Step order, every step (one ``market.step_minutes``):
 
 1. **index** — the exogenous index moves by its pre-drawn log return, plus the
    spot impact of last step's net liquidation flow (``market.spot_impact``);
-2. **agents act** — makers requote, the arbitrageur trades the basis, the vault
-   unwinds inventory, traders whose exit triggers fired close, a sparse random
-   set of flat traders opens positions, new traders arrive;
+2. **agents act** — the arbitrageur trades the basis, the vault unwinds
+   inventory, traders whose exit triggers fired close, a sparse random set of
+   flat traders opens positions; then makers requote, so that the book the
+   mark and the liquidations see is replenished (trades within the step meet
+   the previous step's quotes, as takers meet quotes a moment old);
 3. **mark price** — from the venue's rule (index, index + EMA basis, or median);
 4. **liquidation waterfall** — :meth:`Exchange.update_mark` runs it to completion;
-5. **funding** — at the venue's interval, from the mean premium;
+5. **funding** — at the venue's interval, from the mean premium; wiped-out
+   traders leave and new ones arrive;
 6. **record** — the series row, into preallocated arrays.
 
 Randomness: one :class:`numpy.random.SeedSequence` per path; independent child
@@ -227,14 +230,14 @@ class PerpMarketModel(mesa.Model):
         self.step_index = t + 1
         self._index_history[t + 1] = self.index
 
-        for maker in self.makers:
-            maker.quote()
         for arbitrageur in self.arbitrageurs:
             arbitrageur.trade()
         if self.vault is not None:
             self.vault.unwind()
         self._traders_exit()
         self._traders_enter()
+        for maker in self.makers:
+            maker.quote()
 
         bid, ask = ex.book.best_bid(), ex.book.best_ask()
         if bid is not None and ask is not None:

@@ -137,7 +137,8 @@ def test_the_default_scenario_is_the_documented_size():
 
 
 def test_crash_liquidates_and_the_vault_takes_over():
-    summary = PerpMarketModel(short("crash", steps=120, traders=300), rng=1).run().summary()
+    config = short("crash", steps=160, traders=500, shock_at=100)
+    summary = PerpMarketModel(config, rng=1).run().summary()
     assert summary["liquidation_episodes"] > 0
     assert summary["backstop_notional"] > 0
 
@@ -205,6 +206,7 @@ def test_spot_impact_feeds_liquidation_selling_back_into_the_index():
     """With spot_impact > 0, net liquidation flow in the book moves the next index away
     from the exogenous path, which it follows exactly until the first liquidation."""
     base = short("volatile", steps=600, traders=1000).replace("run.debug", False)
+    base = base.replace("market.spot_impact", 0.0)
     exogenous = PerpMarketModel(base, rng=1).run()
     fed_back = PerpMarketModel(base.replace("market.spot_impact", 0.01), rng=1).run()
     assert exogenous.summary()["liquidated_notional"] > 0
@@ -246,3 +248,29 @@ def test_stress_scenarios_liquidate_back_stop_and_often_reach_adl(scenario):
     assert all(s["liquidation_episodes"] > 0 for s in summaries)
     assert all(s["backstop_notional"] > 0 for s in summaries)
     assert sum(s["adl_fired"] for s in summaries) >= 2
+
+
+def test_leverage_fattens_the_tails_of_perp_returns():
+    """Thurner–Farmer–Geanakoplos in the volatile scenario: with 10x median leverage,
+    forced selling feeds back into prices and the Hill tail exponent of 1-minute mark
+    returns is lower (fatter tails) than with 2x on the same seeds.
+
+    8 seeds × 1,439 returns pooled, top 2%: k ≈ 230 order statistics, so each
+    estimate's standard error is about α/√k ≈ 0.13; the gap must exceed twice the
+    combined standard error.
+    """
+    from perpabm.validate import hill_exponent
+
+    estimates = {}
+    for leverage in (10.0, 2.0):
+        config = load_scenario("volatile").replace("traders.leverage_median", leverage)
+        returns = []
+        for seed in range(8):
+            mark = PerpMarketModel(config, rng=seed).run().series["mark"].to_numpy()
+            returns.append(np.diff(np.log(mark)))
+        pooled = np.concatenate(returns)
+        k = int(0.02 * len(pooled))
+        alpha = hill_exponent(pooled, tail=0.02)
+        estimates[leverage] = (alpha, alpha / np.sqrt(k))
+    (high, se_high), (low, se_low) = estimates[10.0], estimates[2.0]
+    assert low - high > 2 * np.hypot(se_high, se_low)
