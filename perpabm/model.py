@@ -236,8 +236,10 @@ class PerpMarketModel(mesa.Model):
             self.vault.unwind()
         self._traders_exit()
         self._traders_enter()
-        for maker in self.makers:
-            maker.quote()
+        if self.makers:
+            self.agents_by_type[MarketMaker].do("quote")
+        if self.vault is not None:
+            self.vault.quote()
 
         bid, ask = ex.book.best_bid(), ex.book.best_ask()
         if bid is not None and ask is not None:

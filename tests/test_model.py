@@ -274,3 +274,26 @@ def test_leverage_fattens_the_tails_of_perp_returns():
         estimates[leverage] = (alpha, alpha / np.sqrt(k))
     (high, se_high), (low, se_low) = estimates[10.0], estimates[2.0]
     assert low - high > 2 * np.hypot(se_high, se_low)
+
+
+def test_a_quoting_vault_makes_markets_too():
+    config = short("default", steps=10, traders=50).replace("vault.quotes", True)
+    model = PerpMarketModel(config, rng=1)
+    model.step()
+    assert len(model.exchange.book.orders_of(model.vault.account)) > 0
+    quiet = PerpMarketModel(short("default", steps=10, traders=50), rng=1)
+    quiet.step()
+    assert quiet.exchange.book.orders_of(quiet.vault.account) == []
+
+
+def test_makers_thin_the_side_that_adds_to_their_inventory():
+    from perpabm.agents import MarketMaker
+
+    model = PerpMarketModel(short("default", steps=10, traders=50), rng=1)
+    maker = model.agents_by_type[MarketMaker][0]
+    other = model.exchange.open_account(1e8)
+    model.exchange.fill(other, maker.account, 100.0, model.index)  # maker short 100
+    maker.quote()
+    book = model.exchange.book
+    buys, sells = book.open_quantity(maker.account)
+    assert buys > sells  # buying reduces its short: full depth; selling adds: thinner

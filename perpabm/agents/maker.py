@@ -13,13 +13,43 @@ if TYPE_CHECKING:
     from perpabm.model import PerpMarketModel
 
 
-class MarketMaker(mesa.Agent):
-    """Quotes `levels` levels a side around its fair value, every step.
+def post_ladder(model: PerpMarketModel, account: int, config: MakerConfig) -> None:
+    """Replace `account`'s quotes with a ladder around its fair value, as `config` says.
 
     Fair value is the index skewed against inventory; spread and depth follow
-    realised volatility (liquidity withdraws in stress); a side is not quoted
-    once inventory reaches the limit. A maker has finite capital and can itself
-    be liquidated.
+    realised volatility (liquidity withdraws in stress); depth on the side that
+    adds to inventory thins as inventory nears its limit, and that side is not
+    quoted at the limit.
+    """
+    ex = model.exchange
+    ex.book.cancel_account(account)
+    index = model.index
+    equity = ex.equity(account)
+    if equity <= 0.0:
+        return
+    limit = config.inventory_limit * equity * ex.config.max_leverage / index
+    inventory = ex.position(account)
+    sigma = model.realised_volatility(config.vol_window_minutes)
+    stress = 1.0 + config.withdrawal * max(sigma / config.calm_volatility - 1.0, 0.0)
+    fair = index * (1.0 - config.inventory_skew * inventory / limit)
+    base_quantity = config.depth / stress / index
+    for side in (1.0, -1.0):
+        room = 1.0 - max(side * inventory, 0.0) / limit  # 1 when reducing, 0 at the limit
+        if room <= 0.0:
+            continue
+        for level in range(config.levels):
+            price = fair * (1.0 - side * (config.half_spread + level * config.level_spacing)
+                            * stress)
+            try:
+                ex.place_limit(account, side * base_quantity * room, price, post_only=True)
+            except (MarginError, ValueError):
+                continue  # out of margin, or another maker's quote is through this price
+
+
+class MarketMaker(mesa.Agent):
+    """Quotes `levels` levels a side around its fair value, every step (:func:`post_ladder`).
+
+    A maker has finite capital and can itself be liquidated.
     """
 
     def __init__(self, model: PerpMarketModel, config: MakerConfig) -> None:
@@ -27,32 +57,6 @@ class MarketMaker(mesa.Agent):
         self.config = config
         self.account = model.exchange.open_account(config.capital)
 
-    def stress(self) -> float:
-        """1 + withdrawal · (σ/σ_calm − 1)⁺: how much wider and thinner quotes get."""
-        sigma = self.model.realised_volatility(self.config.vol_window_minutes)
-        excess = max(sigma / self.config.calm_volatility - 1.0, 0.0)
-        return 1.0 + self.config.withdrawal * excess
-
     def quote(self) -> None:
         """Replace all quotes with a fresh ladder."""
-        cfg, ex = self.config, self.model.exchange
-        ex.book.cancel_account(self.account)
-        index = self.model.index
-        equity = ex.equity(self.account)
-        if equity <= 0.0:
-            return
-        limit = cfg.inventory_limit * equity * ex.config.max_leverage / index
-        inventory = ex.position(self.account)
-        stress = self.stress()
-        fair = index * (1.0 - cfg.inventory_skew * inventory / limit)
-        quantity = cfg.depth / stress / index
-        for level in range(cfg.levels):
-            offset = (cfg.half_spread + level * cfg.level_spacing) * stress
-            for side in (1.0, -1.0):
-                if side * inventory >= limit:
-                    continue
-                price = fair * (1.0 - side * offset)
-                try:
-                    ex.place_limit(self.account, side * quantity, price, post_only=True)
-                except (MarginError, ValueError):
-                    continue  # out of margin, or the other side has moved through the price
+        post_ladder(self.model, self.account, self.config)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import mesa
 
+from perpabm.agents.maker import post_ladder
 from perpabm.config.scenario import VaultConfig
 from perpabm.errors import MarginError
 from perpabm.exchange import BackstopOffer
@@ -26,6 +28,9 @@ class Vault(mesa.Agent):
         ex = model.exchange
         self.account = ex.open_account(config.capital, adl_exempt=config.adl_exempt)
         ex.register_backstop(self.account, self.take_over)
+        # Quoting like the makers, with the vault's own depth and capital.
+        self.maker_config = dataclasses.replace(
+            model.config.makers, capital=config.capital, depth=config.quote_depth)
 
     def take_over(self, offer: BackstopOffer) -> float:
         """Quantity of `offer` the vault takes: all of it, or what keeps it under the cap."""
@@ -56,6 +61,11 @@ class Vault(mesa.Agent):
             return
         # Unwinding taken-over positions is liquidation selling too, spread over time.
         self.model.add_liquidation_flow(side * sum(f.quantity * f.price for f in fills))
+
+    def quote(self) -> None:
+        """Make markets like a maker, if the vault is configured to."""
+        if self.config.quotes:
+            post_ladder(self.model, self.account, self.maker_config)
 
     @property
     def equity(self) -> float:

@@ -148,8 +148,9 @@ class VaultConfig:
     ``cap`` × its equity (0: it never takes over); it unwinds ``unwind_rate`` of
     its inventory into the book each step, no further than ``unwind_slippage``
     from the index. ``adl_exempt`` keeps its positions out of the ADL queue
-    until nothing else is left. Only used by venues whose waterfall has a
-    backstop stage.
+    until nothing else is left. With ``quotes`` it also makes markets like a
+    maker, ``quote_depth`` USD a level (HLP's market-making strategies). Only
+    used by venues whose waterfall has a backstop stage.
     """
 
     enabled: bool = True
@@ -158,16 +159,20 @@ class VaultConfig:
     unwind_rate: float = 0.05
     unwind_slippage: float = 0.005
     adl_exempt: bool = False
+    quotes: bool = False
+    quote_depth: float = 100_000.0
 
     def __post_init__(self) -> None:
         p = "vault"
         boolean(f"{p}.enabled", self.enabled)
         boolean(f"{p}.adl_exempt", self.adl_exempt)
+        boolean(f"{p}.quotes", self.quotes)
         ranges(self, p, (
             ("capital", 0.0, math.inf, True, True),
             ("cap", 0.0, 1_000.0, False, False),
             ("unwind_rate", 0.0, 1.0, False, False),
             ("unwind_slippage", 0.0, 0.5, False, False),
+            ("quote_depth", 0.0, math.inf, True, True),
         ))
 
 
