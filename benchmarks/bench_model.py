@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "model.json"))
     args = parser.parse_args(argv)
-    cases = [(1_000, 1_440, args.repeats), (10_000, 1_440, 1), (100_000, 60, 1)]
+    cases = [(1_000, 1_440, args.repeats), (10_000, 1_440, 1), (100_000, 1_440, 1)]
     rows = []
     print(f"{'traders':>9} {'steps':>6} {'runs':>5} {'median s/path':>14} {'ms/step':>9}")
     for traders, steps, repeats in cases:
