@@ -10,6 +10,8 @@ from perpabm.config import ExchangeConfig, MarketConfig, ScenarioConfig, Shock
 from perpabm.errors import ConfigError, MarginError
 from perpabm.exchange import BackstopOffer, Event, Exchange, InvariantError
 from perpabm.model import PerpMarketModel
+from perpabm.results import Results
+from perpabm.runner import run_paths, sweep
 from perpabm.scenarios import list_scenarios, load_scenario
 
 __version__ = "0.1.0"
@@ -24,6 +26,7 @@ __all__ = [
     "MarginError",
     "MarketConfig",
     "PerpMarketModel",
+    "Results",
     "ScenarioConfig",
     "Shock",
     "__version__",
@@ -32,4 +35,6 @@ __all__ = [
     "load_scenario",
     "mechanics",
     "presets",
+    "run_paths",
+    "sweep",
 ]

@@ -1,0 +1,54 @@
+"""Results: the tidy tables of a Monte Carlo run or sweep."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+KEYS = ["point", "path"]
+
+
+@dataclass
+class Results:
+    """Tables of one run or sweep, keyed by config ``point`` and ``path`` index.
+
+    - ``paths``: one row per path — the point's parameter values, the path's seed
+      (``seed_entropy``, ``seed_spawn_key``) and every metric of
+      :meth:`PerpMarketModel.summary`;
+    - ``events``: every event of every path (the exchange's event table plus the keys);
+    - ``series``: the per-step series of every path, when they were asked for;
+    - ``points``: one row per config point with its parameter values.
+    """
+
+    paths: pd.DataFrame
+    events: pd.DataFrame
+    series: pd.DataFrame
+    points: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @classmethod
+    def from_parts(cls, paths: list[dict], events: list[pd.DataFrame],
+                   series: list[pd.DataFrame], points: pd.DataFrame) -> Results:
+        """Assemble from per-path pieces in any order; rows come out sorted by key."""
+        path_frame = pd.DataFrame(paths)
+        if len(path_frame):
+            path_frame = path_frame.sort_values(KEYS, kind="stable").reset_index(drop=True)
+        return cls(
+            paths=path_frame,
+            events=_sorted_concat(events, [*KEYS, "event"]),
+            series=_sorted_concat(series, [*KEYS, "step"]),
+            points=points,
+        )
+
+    def __repr__(self) -> str:
+        n_points = len(self.points) if len(self.points) else self.paths["point"].nunique()
+        return (f"Results({len(self.paths)} paths over {n_points} points, "
+                f"{len(self.events)} events, {len(self.series)} series rows)")
+
+
+def _sorted_concat(frames: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
+    frames = [f for f in frames if f is not None and len(f)]
+    if not frames:
+        return pd.DataFrame(columns=keys)
+    frame = pd.concat(frames, ignore_index=True)
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)

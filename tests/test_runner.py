@@ -1,0 +1,106 @@
+"""run_paths and sweep: seeded, paired across points, independent of parallelism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from perpabm import ConfigError, load_scenario
+from perpabm.runner import design_points, path_seed, run_paths, sweep
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """The crash scenario cut to 60 steps and 40 traders, its drop at step 20."""
+    config = load_scenario("crash").replace("traders.count", 40).replace("run.steps", 60)
+    shock = config.market.shocks[0]
+    return config.replace("market.shocks", (type(shock)(20, shock.change, 10),))
+
+
+def test_one_row_per_path_with_its_seed_and_summary(tiny):
+    results = run_paths(tiny, n_paths=3, seed=11, n_jobs=1)
+    assert results.paths["path"].tolist() == [0, 1, 2]
+    assert results.paths["seed_spawn_key"].tolist() == ["0", "1", "2"]
+    assert {"adl_fired", "vault_pnl", "liquidated_notional"} <= set(results.paths)
+    assert len(results.series) == 0  # series are off unless asked for
+
+
+def test_results_do_not_depend_on_n_jobs_backend_or_batching(tiny):
+    serial = run_paths(tiny, n_paths=4, seed=5, n_jobs=1, with_series=True)
+    parallel = run_paths(tiny, n_paths=4, seed=5, n_jobs=2, batch_size=3, with_series=True)
+    threads = run_paths(tiny, n_paths=4, seed=5, n_jobs=2, backend="threading")
+    for other in (parallel, threads):
+        pd.testing.assert_frame_equal(serial.paths, other.paths)
+        pd.testing.assert_frame_equal(serial.events, other.events)
+    pd.testing.assert_frame_equal(serial.series, parallel.series)
+
+
+def test_path_seeds_come_from_the_root_seed_and_path_index():
+    assert path_seed(7, 3).spawn_key == (3,)
+    assert path_seed(7, 3).entropy == 7
+
+
+def test_every_point_of_a_sweep_reuses_the_same_path_seeds(tiny):
+    results = sweep(tiny, {"exchange.adl_rule": ["profit", "leverage"]}, n_paths=2, seed=3,
+                    n_jobs=1, with_series=True)
+    assert results.points["exchange.adl_rule"].tolist() == ["profit", "leverage"]
+    index = results.series.pivot_table(index=["path", "step"], columns="point",
+                                       values="index")
+    np.testing.assert_array_equal(index[0].to_numpy(), index[1].to_numpy())
+    assert set(results.paths["exchange.adl_rule"]) == {"profit", "leverage"}
+
+
+def test_grid_design_is_the_cartesian_product():
+    points = design_points({"a.x": [1, 2], "b.y": ["u", "v", "w"]}, "grid")
+    assert len(points) == 6 and points[0] == {"a.x": 1, "b.y": "u"}
+
+
+def test_zip_design_takes_lists_side_by_side():
+    assert design_points({"a.x": [1, 2], "b.y": [3, 4]}, "zip") == [
+        {"a.x": 1, "b.y": 3}, {"a.x": 2, "b.y": 4}]
+
+
+@pytest.mark.parametrize("design", ["lhs", "sobol"])
+def test_space_filling_designs_stay_in_their_ranges_and_are_seeded(design):
+    grid = {"vault.cap": (0.0, 5.0), "traders.count": (100, 1000)}
+    points = design_points(grid, design, n_points=8, seed=1)
+    assert points == design_points(grid, design, n_points=8, seed=1)
+    assert all(0.0 <= p["vault.cap"] <= 5.0 for p in points)
+    assert all(isinstance(p["traders.count"], int) for p in points)
+    # A Latin hypercube puts exactly one point in each eighth of every range.
+    if design == "lhs":
+        bins = sorted(int(p["vault.cap"] / 5.0 * 8) for p in points)
+        assert bins == list(range(8))
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"n_paths": 0}, "n_paths"),
+    ({"n_paths": 2.5}, "n_paths"),
+    ({"seed": -1}, "seed"),
+    ({"n_jobs": 0}, "n_jobs"),
+    ({"backend": "dusk"}, 'did you mean "dask"|backend'),
+    ({"batch_size": 0}, "batch_size"),
+])
+def test_bad_run_arguments_are_one_line_errors(tiny, kwargs, match):
+    args = {"n_paths": 2, "seed": 1, **kwargs}
+    with pytest.raises(ConfigError, match=match) as info:
+        run_paths(tiny, args.pop("n_paths"), args.pop("seed"), **args)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("grid", "design", "match"), [
+    ({}, "grid", "grid"),
+    ({"a.x": []}, "grid", "empty"),
+    ({"a.x": [1], "b.y": [1, 2]}, "zip", "one length"),
+    ({"a.x": (2.0, 1.0)}, "lhs", "low < high"),
+    ({"a.x": [1, 2]}, "gird", 'did you mean "grid"'),
+])
+def test_bad_designs_are_one_line_errors(grid, design, match):
+    with pytest.raises(ConfigError, match=match):
+        design_points(grid, design, n_points=4)
+
+
+def test_a_sweep_over_an_unknown_setting_names_it(tiny):
+    with pytest.raises(ConfigError, match='did you mean "count"'):
+        sweep(tiny, {"traders.cuont": [1, 2]}, n_paths=1, seed=1, n_jobs=1)
