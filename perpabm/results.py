@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -18,13 +19,23 @@ class Results:
       :meth:`PerpMarketModel.summary`;
     - ``events``: every event of every path (the exchange's event table plus the keys);
     - ``series``: the per-step series of every path, when they were asked for;
-    - ``points``: one row per config point with its parameter values.
+    - ``points``: one row per config point with its parameter values;
+    - ``failures``: paths that raised — point, path, seed, error type, message and
+      traceback (the other paths are unaffected).
     """
 
     paths: pd.DataFrame
     events: pd.DataFrame
     series: pd.DataFrame
     points: pd.DataFrame = field(default_factory=pd.DataFrame)
+    failures: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @classmethod
+    def load(cls, out: str | Path) -> Results:
+        """Read a finished or partial run from its output folder (JSON and Parquet only)."""
+        from perpabm.storage import load
+
+        return load(out)
 
     @classmethod
     def from_parts(cls, paths: list[dict], events: list[pd.DataFrame],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -23,6 +24,8 @@ from perpabm.config.scenario import ScenarioConfig
 from perpabm.errors import ConfigError, one_of
 from perpabm.model import PerpMarketModel
 from perpabm.results import Results
+from perpabm.storage import RunStore
+from perpabm.storage import load as storage_load
 
 DESIGNS = ("grid", "zip", "lhs", "sobol")
 BACKENDS = ("loky", "threading", "sequential")
@@ -52,8 +55,18 @@ def run_path(config: ScenarioConfig, seed: int, path: int, point: int = 0,
 
 
 def _run_batch(tasks: list[tuple[ScenarioConfig, int, int]], seed: int,
-               with_series: bool) -> list[tuple[dict, pd.DataFrame, pd.DataFrame | None]]:
-    return [run_path(config, seed, path, point, with_series) for config, point, path in tasks]
+               with_series: bool) -> list[tuple[str, Any]]:
+    """Run a batch of (config, point, path); a path that raises becomes a failure record."""
+    out: list[tuple[str, Any]] = []
+    for config, point, path in tasks:
+        try:
+            out.append(("ok", run_path(config, seed, path, point, with_series)))
+        except Exception as exc:  # recorded with its traceback; the other paths go on
+            out.append(("failed", {
+                "point": point, "path": path, "seed_entropy": str(seed),
+                "seed_spawn_key": str(path), "error_type": type(exc).__name__,
+                "message": str(exc), "traceback": traceback.format_exc()}))
+    return out
 
 
 def _check_run_args(n_paths: Any, seed: Any, n_jobs: Any, backend: Any,
@@ -71,48 +84,87 @@ def _check_run_args(n_paths: Any, seed: Any, n_jobs: Any, backend: Any,
 
 
 def _execute(configs: Sequence[ScenarioConfig], n_paths: int, seed: int, n_jobs: int,
-             backend: str, batch_size: int, with_series: bool,
-             points: pd.DataFrame) -> Results:
+             backend: str, batch_size: int, with_series: bool, points: pd.DataFrame,
+             store: RunStore | None = None) -> Results:
+    done = store.completed() if store is not None else set()
     tasks = [(config, point, path) for point, config in enumerate(configs)
-             for path in range(n_paths)]
+             for path in range(n_paths) if (point, path) not in done]
     batches = [tasks[i:i + batch_size] for i in range(0, len(tasks), batch_size)]
     if backend == "sequential" or n_jobs == 1:
-        outputs = [_run_batch(batch, seed, with_series) for batch in batches]
+        outputs: Iterable = (_run_batch(batch, seed, with_series) for batch in batches)
+        finished = _collect(outputs, points, store)
     else:
         # One BLAS/OpenMP thread per worker: the paths are the parallelism.
         with parallel_config(backend=backend, inner_max_num_threads=1
                              if backend == "loky" else None):
             outputs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
                 delayed(_run_batch)(batch, seed, with_series) for batch in batches)
-            outputs = list(outputs)
-    rows, events, series = [], [], []
+            finished = _collect(outputs, points, store)
+    if store is not None:
+        store.finish(failed=len(finished.failures) if len(finished.failures) else 0)
+        return storage_load(store.out)
+    return finished
+
+
+def _collect(outputs: Iterable[list[tuple[str, Any]]], points: pd.DataFrame,
+             store: RunStore | None) -> Results:
+    """Gather batches as they finish; with a store, write each batch as it arrives."""
+    rows, events, series, failures = [], [], [], []
     for batch in outputs:
-        for row, path_events, path_series in batch:
-            rows.append(row)
-            events.append(path_events)
-            series.append(path_series)
-    paths = pd.DataFrame(rows)
-    if len(points):
-        paths = paths.merge(points, on="point", how="left")
-    results = Results.from_parts(paths.to_dict("records"), events, series, points)
+        batch_rows, batch_events, batch_series, batch_failures = [], [], [], []
+        for status, payload in batch:
+            if status == "failed":
+                batch_failures.append(payload)
+                continue
+            row, path_events, path_series = payload
+            batch_rows.append(row)
+            batch_events.append(path_events)
+            batch_series.append(path_series)
+        keyed = pd.DataFrame(batch_rows)
+        if len(keyed) and len(points):
+            keyed = keyed.merge(points, on="point", how="left")
+        if store is not None:
+            first = batch[0][1]
+            first_point, first_path = ((first["point"], first["path"]) if batch[0][0] == "failed"
+                                       else (first[0]["point"], first[0]["path"]))
+            name = f"batch-p{first_point:06d}-k{first_path:08d}-n{len(batch)}"
+            store.write_batch(name, {
+                "paths": keyed,
+                "events": pd.concat(batch_events, ignore_index=True) if batch_events else None,
+                "series": (pd.concat([s for s in batch_series if s is not None],
+                                     ignore_index=True)
+                           if any(s is not None for s in batch_series) else None),
+                "failures": pd.DataFrame(batch_failures) if batch_failures else None,
+            })
+        rows.extend(keyed.to_dict("records"))
+        events.extend(batch_events)
+        series.extend(batch_series)
+        failures.extend(batch_failures)
+    results = Results.from_parts(rows, events, series, points)
+    results.failures = pd.DataFrame(failures)
     return results
 
 
 def run_paths(config: ScenarioConfig, n_paths: int, seed: int, *, n_jobs: int = -1,
-              backend: str = "loky", batch_size: int = 1,
-              with_series: bool = False) -> Results:
+              backend: str = "loky", batch_size: int = 1, with_series: bool = False,
+              out: str | None = None) -> Results:
     """Run `n_paths` seeded paths of one scenario in parallel.
 
     `backend` is a joblib backend (``"loky"`` processes by default,
     ``"threading"``, or ``"sequential"``); `batch_size` paths go to a worker per
     task. The tables are sorted by path, so they do not depend on `n_jobs`,
-    `backend` or `batch_size`.
+    `backend` or `batch_size`. With `out`, results go to Parquet as they finish
+    (see :mod:`perpabm.storage`) and a re-run resumes.
     """
     if not isinstance(config, ScenarioConfig):
         raise ConfigError(f"config must be a ScenarioConfig; got {type(config).__name__}")
     _check_run_args(n_paths, seed, n_jobs, backend, batch_size)
+    points = pd.DataFrame({"point": [0]})
+    store = None if out is None else RunStore(out, {
+        "kind": "run", "config": config.to_dict(), "n_paths": int(n_paths),
+        "seed": int(seed), "with_series": with_series, "points": points.to_dict("records")})
     return _execute([config], int(n_paths), int(seed), int(n_jobs), backend,
-                    int(batch_size), with_series, pd.DataFrame({"point": [0]}))
+                    int(batch_size), with_series, points, store)
 
 
 def design_points(grid: Mapping[str, Any], design: str = "grid", n_points: int | None = None,
@@ -179,11 +231,14 @@ def design_points(grid: Mapping[str, Any], design: str = "grid", n_points: int |
 
 def sweep(config: ScenarioConfig, grid: Mapping[str, Any], n_paths: int, seed: int, *,
           design: str = "grid", n_points: int | None = None, n_jobs: int = -1,
-          backend: str = "loky", batch_size: int = 1, with_series: bool = False) -> Results:
+          backend: str = "loky", batch_size: int = 1, with_series: bool = False,
+          out: str | None = None) -> Results:
     """Run `n_paths` paths at every point of a design over dotted config paths.
 
     Every point reuses the same path seeds (common random numbers), so
-    differences between points are paired by path.
+    differences between points are paired by path. With `out`, results go to
+    Parquet as they finish and re-running the same sweep resumes; a different
+    sweep into the same folder is refused.
     """
     if not isinstance(config, ScenarioConfig):
         raise ConfigError(f"config must be a ScenarioConfig; got {type(config).__name__}")
@@ -197,5 +252,10 @@ def sweep(config: ScenarioConfig, grid: Mapping[str, Any], n_paths: int, seed: i
         configs.append(point_config)
     table = pd.DataFrame(points)
     table.insert(0, "point", np.arange(len(points)))
+    store = None if out is None else RunStore(out, {
+        "kind": "sweep", "config": config.to_dict(), "grid": {k: list(v) if isinstance(
+            v, tuple) else v for k, v in grid.items()}, "design": design,
+        "n_points": n_points, "n_paths": int(n_paths), "seed": int(seed),
+        "with_series": with_series, "points": table.to_dict("records")})
     return _execute(configs, int(n_paths), int(seed), int(n_jobs), backend, int(batch_size),
-                    with_series, table)
+                    with_series, table, store)
