@@ -1,12 +1,131 @@
-"""The `perpabm` command."""
+"""The `perpabm` command: run, sweep, scenarios, config show, demo.
+
+Every error — an unknown scenario, bad TOML, a mistyped or out-of-range
+setting, an unwritable output folder — is one line on stderr and exit code 2,
+with no traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from perpabm import presets
+from perpabm.config.exchange import ExchangeConfig
+from perpabm.config.scenario import ScenarioConfig
 from perpabm.errors import ConfigError
+
+QUANTILES = (0.05, 0.5, 0.95)
+
+
+def _scenario(args: argparse.Namespace) -> ScenarioConfig:
+    from perpabm.scenarios import load_scenario
+
+    config = load_scenario(args.config or args.scenario)
+    if args.preset:
+        config = config.replace(exchange=ExchangeConfig.preset(args.preset))
+    if args.rule:
+        config = config.replace("exchange.adl_rule", args.rule)
+    return config
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    if args.quiet:
+        return False
+    return args.progress or sys.stderr.isatty()
+
+
+def summary_table(paths: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
+    """Per point: ADL frequency, vault P&L mean and quantiles, liquidations per path."""
+    groups = paths.groupby(by) if by else [((), paths)]
+    rows = []
+    for key, group in groups:
+        row: dict[str, Any] = dict(zip(by or [], key if isinstance(key, tuple) else (key,),
+                                       strict=True))
+        row["paths"] = len(group)
+        row["adl_share"] = group["adl_fired"].mean()
+        row["liquidations_per_path"] = group["liquidation_episodes"].mean()
+        row["vault_pnl_mean"] = group["vault_pnl"].mean()
+        for q in QUANTILES:
+            row[f"vault_pnl_q{round(q * 100):02d}"] = group["vault_pnl"].quantile(q)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _print_summary(results: Any, by: list[str] | None = None) -> int:
+    with pd.option_context("display.width", 160, "display.max_columns", 20,
+                           "display.float_format", "{:,.4g}".format):
+        print(summary_table(results.paths, by).to_string(index=False))
+    failed = len(results.failures)
+    if failed:
+        print(f"perpabm: {failed} path(s) failed; see the failures table", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from perpabm.runner import run_paths
+
+    config = _scenario(args)
+    results = run_paths(config, args.paths, args.seed, n_jobs=args.jobs, out=args.out,
+                        progress=_show_progress(args))
+    return _print_summary(results)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from perpabm.runner import sweep
+    from perpabm.scenarios import load_scenario
+
+    spec = _read_toml(args.sweep)
+    known = {"scenario", "config", "grid", "design", "n_points", "n_paths", "seed"}
+    for key in spec:
+        if key not in known:
+            from perpabm.errors import closest
+
+            raise ConfigError(f"{args.sweep}: {key} is not a sweep setting{closest(key, known)}")
+    if "grid" not in spec:
+        raise ConfigError(f"{args.sweep}: a sweep needs a [grid] table of dotted paths")
+    base = spec.get("config") or spec.get("scenario", "default")
+    if "config" in spec:
+        base = str(Path(args.sweep).parent / spec["config"])
+    config = load_scenario(base)
+    results = sweep(config, spec["grid"], spec.get("n_paths", 100), spec.get("seed", 0),
+                    design=spec.get("design", "grid"), n_points=spec.get("n_points"),
+                    n_jobs=args.jobs, backend=args.backend, out=args.out,
+                    progress=_show_progress(args))
+    return _print_summary(results, by=list(spec["grid"]))
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+
+
+def _scenarios(args: argparse.Namespace) -> int:
+    from perpabm.scenarios import list_scenarios
+
+    for name, description in list_scenarios().items():
+        print(f"{name:<12} {description}")
+    return 0
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    from perpabm.config.toml import dumps
+    from perpabm.scenarios import load_scenario
+
+    print(dumps(load_scenario(args.name).to_dict()), end="")
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -17,6 +136,13 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be ≥ 1; got {number}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="perpabm",
@@ -24,6 +150,44 @@ def build_parser() -> argparse.ArgumentParser:
         "liquidations, backstop vaults, insurance funds and auto-deleveraging.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run seeded paths of one scenario",
+                              description="Run seeded paths of one scenario and print ADL "
+                              "frequency, vault P&L and liquidations.")
+    source = run.add_mutually_exclusive_group()
+    source.add_argument("--scenario", default="default", help="bundled scenario name")
+    source.add_argument("--config", help="a scenario TOML file")
+    run.add_argument("--preset", choices=presets.names(), help="venue rules to use instead")
+    run.add_argument("--rule", help="ADL ranking rule (e.g. pnl_leverage, profit, leverage)")
+    run.add_argument("--paths", type=_positive, default=100, help="paths (default: 100)")
+    run.add_argument("--seed", type=int, default=0, help="root seed (default: 0)")
+    run.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores)")
+    run.add_argument("--out", help="write results to this folder (resumable)")
+    _progress_flags(run)
+    run.set_defaults(run=_run)
+
+    sweep = commands.add_parser("sweep", help="run a sweep described by a TOML file",
+                                description="Run n_paths paths at every point of the [grid] "
+                                "in SWEEP.toml (keys: scenario or config, n_paths, seed, "
+                                "design, n_points, [grid]).")
+    sweep.add_argument("sweep", metavar="SWEEP.toml")
+    sweep.add_argument("--out", help="write results to this folder (resumable)")
+    sweep.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores)")
+    sweep.add_argument("--backend", default="loky", choices=("loky", "threading",
+                                                               "sequential"))
+    _progress_flags(sweep)
+    sweep.set_defaults(run=_sweep)
+
+    scenarios = commands.add_parser("scenarios", help="list the bundled scenarios")
+    scenarios.set_defaults(run=_scenarios)
+
+    config = commands.add_parser("config", help="show a scenario's full TOML")
+    config_commands = config.add_subparsers(dest="config_command", required=True,
+                                            metavar="SUBCOMMAND")
+    show = config_commands.add_parser("show", help="print a scenario's full TOML (to copy)")
+    show.add_argument("name", help="bundled scenario name or TOML file")
+    show.set_defaults(run=_config_show)
+
     demo = commands.add_parser(
         "demo", help="run a scripted crash on the exchange engine and show who pays",
         description="Run a scripted 20%% crash on one venue preset and print, step by step, "
@@ -35,6 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
     demo.set_defaults(run=_demo)
     return parser
+
+
+def _progress_flags(command: argparse.ArgumentParser) -> None:
+    flags = command.add_mutually_exclusive_group()
+    flags.add_argument("--quiet", action="store_true", help="no progress bar")
+    flags.add_argument("--progress", action="store_true",
+                       help="a progress bar even when stderr is not a terminal")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed, parallel_config
 from scipy.stats import qmc
+from tqdm import tqdm
 
 from perpabm.config.scenario import ScenarioConfig
 from perpabm.errors import ConfigError, one_of
@@ -85,32 +87,39 @@ def _check_run_args(n_paths: Any, seed: Any, n_jobs: Any, backend: Any,
 
 def _execute(configs: Sequence[ScenarioConfig], n_paths: int, seed: int, n_jobs: int,
              backend: str, batch_size: int, with_series: bool, points: pd.DataFrame,
-             store: RunStore | None = None) -> Results:
+             store: RunStore | None = None, progress: bool = False) -> Results:
     done = store.completed() if store is not None else set()
     tasks = [(config, point, path) for point, config in enumerate(configs)
              for path in range(n_paths) if (point, path) not in done]
     batches = [tasks[i:i + batch_size] for i in range(0, len(tasks), batch_size)]
     if backend == "sequential" or n_jobs == 1:
         outputs: Iterable = (_run_batch(batch, seed, with_series) for batch in batches)
-        finished = _collect(outputs, points, store)
+        finished = _collect(outputs, points, store, _bar(progress, len(tasks)))
     else:
         # One BLAS/OpenMP thread per worker: the paths are the parallelism.
         with parallel_config(backend=backend, inner_max_num_threads=1
                              if backend == "loky" else None):
             outputs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
                 delayed(_run_batch)(batch, seed, with_series) for batch in batches)
-            finished = _collect(outputs, points, store)
+            finished = _collect(outputs, points, store, _bar(progress, len(tasks)))
     if store is not None:
         store.finish(failed=len(finished.failures) if len(finished.failures) else 0)
         return storage_load(store.out)
     return finished
 
 
+def _bar(progress: bool, total: int) -> tqdm | None:
+    """A progress bar on stderr counting finished paths (rate and ETA), if asked for."""
+    return tqdm(total=total, unit="path", file=sys.stderr, smoothing=0.1) if progress else None
+
+
 def _collect(outputs: Iterable[list[tuple[str, Any]]], points: pd.DataFrame,
-             store: RunStore | None) -> Results:
+             store: RunStore | None, bar: tqdm | None = None) -> Results:
     """Gather batches as they finish; with a store, write each batch as it arrives."""
     rows, events, series, failures = [], [], [], []
     for batch in outputs:
+        if bar is not None:
+            bar.update(len(batch))
         batch_rows, batch_events, batch_series, batch_failures = [], [], [], []
         for status, payload in batch:
             if status == "failed":
@@ -140,6 +149,8 @@ def _collect(outputs: Iterable[list[tuple[str, Any]]], points: pd.DataFrame,
         events.extend(batch_events)
         series.extend(batch_series)
         failures.extend(batch_failures)
+    if bar is not None:
+        bar.close()
     results = Results.from_parts(rows, events, series, points)
     results.failures = pd.DataFrame(failures)
     return results
@@ -147,7 +158,7 @@ def _collect(outputs: Iterable[list[tuple[str, Any]]], points: pd.DataFrame,
 
 def run_paths(config: ScenarioConfig, n_paths: int, seed: int, *, n_jobs: int = -1,
               backend: str = "loky", batch_size: int = 1, with_series: bool = False,
-              out: str | None = None) -> Results:
+              out: str | None = None, progress: bool = False) -> Results:
     """Run `n_paths` seeded paths of one scenario in parallel.
 
     `backend` is a joblib backend (``"loky"`` processes by default,
@@ -164,7 +175,7 @@ def run_paths(config: ScenarioConfig, n_paths: int, seed: int, *, n_jobs: int = 
         "kind": "run", "config": config.to_dict(), "n_paths": int(n_paths),
         "seed": int(seed), "with_series": with_series, "points": points.to_dict("records")})
     return _execute([config], int(n_paths), int(seed), int(n_jobs), backend,
-                    int(batch_size), with_series, points, store)
+                    int(batch_size), with_series, points, store, progress)
 
 
 def design_points(grid: Mapping[str, Any], design: str = "grid", n_points: int | None = None,
@@ -232,7 +243,7 @@ def design_points(grid: Mapping[str, Any], design: str = "grid", n_points: int |
 def sweep(config: ScenarioConfig, grid: Mapping[str, Any], n_paths: int, seed: int, *,
           design: str = "grid", n_points: int | None = None, n_jobs: int = -1,
           backend: str = "loky", batch_size: int = 1, with_series: bool = False,
-          out: str | None = None) -> Results:
+          out: str | None = None, progress: bool = False) -> Results:
     """Run `n_paths` paths at every point of a design over dotted config paths.
 
     Every point reuses the same path seeds (common random numbers), so
@@ -258,4 +269,4 @@ def sweep(config: ScenarioConfig, grid: Mapping[str, Any], n_paths: int, seed: i
         "n_points": n_points, "n_paths": int(n_paths), "seed": int(seed),
         "with_series": with_series, "points": table.to_dict("records")})
     return _execute(configs, int(n_paths), int(seed), int(n_jobs), backend, int(batch_size),
-                    with_series, table, store)
+                    with_series, table, store, progress)
