@@ -116,9 +116,15 @@ class RunStore:
             os.replace(tmp, target)
 
     def finish(self, failed: int) -> None:
+        """Record the end time, the overall status and the paths done per point."""
+        done = self.completed()
+        per_point = {str(p): 0 for p in range(len(self.identity.get("points", [])))}
+        for point, _ in done:
+            per_point[str(point)] = per_point.get(str(point), 0) + 1
         self.manifest["finished"] = time.time()
         self.manifest["status"] = "failed paths" if failed else "complete"
         self.manifest["failed"] = failed
+        self.manifest["paths_done_per_point"] = per_point
         self._write_manifest()
 
 

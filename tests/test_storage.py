@@ -33,6 +33,7 @@ def test_a_stored_sweep_reads_back_as_it_ran(tiny, tmp_path):
     frames_equal(memory, Results.load(tmp_path))
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["identity"]["seed"] == 2
+    assert manifest["paths_done_per_point"] == {"0": 3, "1": 3}
     assert {"perpabm", "mesa", "numpy"} <= set(manifest["versions"])
 
 
@@ -74,3 +75,38 @@ def test_a_failing_path_is_recorded_and_the_others_finish(tiny, tmp_path, monkey
     assert (failure["point"], failure["path"], failure["error_type"]) == (1, 1, "RuntimeError")
     assert "boom" in failure["traceback"]
     assert json.loads((tmp_path / "manifest.json").read_text())["status"] == "failed paths"
+
+
+KILLED_SWEEP = """
+import sys
+from perpabm import load_scenario
+from perpabm.runner import sweep
+config = load_scenario("crash").replace("traders.count", 40).replace("run.steps", 60)
+shock = config.market.shocks[0]
+config = config.replace("market.shocks", (type(shock)(20, shock.change, 10),))
+sweep(config, {"vault.cap": [0.0, 2.0]}, n_paths=12, seed=2, n_jobs=1, out=sys.argv[1])
+"""
+
+
+def test_a_killed_sweep_resumes_to_the_same_tables(tiny, tmp_path):
+    """A real SIGKILL mid-sweep, then the same sweep again: identical final tables."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "killed"
+    worker = subprocess.Popen([sys.executable, "-c", KILLED_SWEEP, str(out)])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if len(list((out / "paths").glob("batch-*.parquet"))) >= 3 or worker.poll() is not None:
+            break
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    done_before = len(list((out / "paths").glob("batch-*.parquet")))
+    assert 0 < done_before < 24, "the sweep must be killed part-way"
+    resumed = sweep(tiny, GRID, n_paths=12, seed=2, n_jobs=1, out=out)
+    undisturbed = sweep(tiny, GRID, n_paths=12, seed=2, n_jobs=1, out=tmp_path / "whole")
+    frames_equal(undisturbed, resumed)
+    assert len(resumed.paths) == 24
