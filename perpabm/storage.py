@@ -108,8 +108,8 @@ class RunStore:
         """Write one finished batch; the paths file goes last, so it marks the batch done."""
         for table in ("events", "series", "failures", "paths"):
             frame = frames.get(table)
-            if frame is None or (table != "paths" and len(frame) == 0):
-                continue
+            if frame is None or len(frame) == 0:
+                continue  # a batch of failed paths only has no paths file: retried on resume
             target = self.out / table / f"{name}.parquet"
             tmp = target.with_name(f".{target.name}.tmp")
             frame.to_parquet(tmp, index=False)
@@ -152,6 +152,12 @@ def load(out: str | Path) -> Results:
     results = Results.from_parts(
         pd.concat(frames["paths"]).to_dict("records") if frames["paths"] else [],
         frames["events"], frames["series"], points)
-    results.failures = (pd.concat(frames["failures"], ignore_index=True)
-                        if frames["failures"] else pd.DataFrame())
+    failures = (pd.concat(frames["failures"], ignore_index=True)
+                if frames["failures"] else pd.DataFrame())
+    if len(failures) and len(results.paths):
+        # A failure that a resumed run has since computed is history, not a failure.
+        done = set(zip(results.paths["point"], results.paths["path"], strict=True))
+        failures = failures[[(p, k) not in done for p, k in
+                             zip(failures["point"], failures["path"], strict=True)]]
+    results.failures = failures.reset_index(drop=True)
     return results

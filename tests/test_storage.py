@@ -75,6 +75,10 @@ def test_a_failing_path_is_recorded_and_the_others_finish(tiny, tmp_path, monkey
     assert (failure["point"], failure["path"], failure["error_type"]) == (1, 1, "RuntimeError")
     assert "boom" in failure["traceback"]
     assert json.loads((tmp_path / "manifest.json").read_text())["status"] == "failed paths"
+    # Run again without the fault: the failed path is retried and no failure is left.
+    monkeypatch.setattr(runner, "run_path", original)
+    again = sweep(tiny, GRID, n_paths=2, seed=2, n_jobs=1, out=tmp_path)
+    assert len(again.paths) == 4 and len(again.failures) == 0
 
 
 KILLED_SWEEP = """
