@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/perpabm demo
+	$(BIN)/perpabm run --scenario default --paths 20 --seed 1 --progress
 
 test: $(STAMP)
 	$(BIN)/ruff check .
