@@ -97,7 +97,7 @@ def _sweep(args: argparse.Namespace) -> int:
     results = sweep(config, spec["grid"], spec.get("n_paths", 100), spec.get("seed", 0),
                     design=spec.get("design", "grid"), n_points=spec.get("n_points"),
                     n_jobs=args.jobs, backend=args.backend, out=args.out,
-                    progress=_show_progress(args))
+                    progress=_show_progress(args), scheduler=args.scheduler)
     return _print_summary(results, by=list(spec["grid"]))
 
 
@@ -173,8 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("sweep", metavar="SWEEP.toml")
     sweep.add_argument("--out", help="write results to this folder (resumable)")
     sweep.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores)")
-    sweep.add_argument("--backend", default="loky", choices=("loky", "threading",
-                                                               "sequential"))
+    sweep.add_argument("--backend", default="loky",
+                       choices=("loky", "threading", "sequential", "dask"))
+    sweep.add_argument("--scheduler", metavar="ADDR",
+                       help="dask scheduler address (default: a local cluster)")
     _progress_flags(sweep)
     sweep.set_defaults(run=_sweep)
 

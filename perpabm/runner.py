@@ -9,11 +9,13 @@ Each path's result depends only on its config and its seed: not on
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
+import os
 import sys
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,7 +32,7 @@ from perpabm.storage import RunStore
 from perpabm.storage import load as storage_load
 
 DESIGNS = ("grid", "zip", "lhs", "sobol")
-BACKENDS = ("loky", "threading", "sequential")
+BACKENDS = ("loky", "threading", "sequential", "dask")
 
 
 def path_seed(seed: int, path: int) -> np.random.SeedSequence:
@@ -87,12 +89,18 @@ def _check_run_args(n_paths: Any, seed: Any, n_jobs: Any, backend: Any,
 
 def _execute(configs: Sequence[ScenarioConfig], n_paths: int, seed: int, n_jobs: int,
              backend: str, batch_size: int, with_series: bool, points: pd.DataFrame,
-             store: RunStore | None = None, progress: bool = False) -> Results:
+             store: RunStore | None = None, progress: bool = False,
+             scheduler: str | None = None) -> Results:
     done = store.completed() if store is not None else set()
     tasks = [(config, point, path) for point, config in enumerate(configs)
              for path in range(n_paths) if (point, path) not in done]
     batches = [tasks[i:i + batch_size] for i in range(0, len(tasks), batch_size)]
-    if backend == "sequential" or n_jobs == 1:
+    if backend == "dask":
+        with _dask_client(scheduler, n_jobs), parallel_config(backend="dask"):
+            outputs = Parallel(n_jobs=-1, return_as="generator_unordered")(
+                delayed(_run_batch)(batch, seed, with_series) for batch in batches)
+            finished = _collect(outputs, points, store, _bar(progress, len(tasks)))
+    elif backend == "sequential" or n_jobs == 1:
         outputs: Iterable = (_run_batch(batch, seed, with_series) for batch in batches)
         finished = _collect(outputs, points, store, _bar(progress, len(tasks)))
     else:
@@ -106,6 +114,26 @@ def _execute(configs: Sequence[ScenarioConfig], n_paths: int, seed: int, n_jobs:
         store.finish(failed=len(finished.failures) if len(finished.failures) else 0)
         return storage_load(store.out)
     return finished
+
+
+@contextlib.contextmanager
+def _dask_client(scheduler: str | None, n_jobs: int) -> Iterator[Any]:
+    """A dask.distributed client: on `scheduler` (e.g. ``"tcp://host:8786"``), or on a
+    LocalCluster of `n_jobs` single-threaded worker processes on loopback."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ConfigError("backend 'dask' needs dask.distributed: pip install "
+                          "'perpabm[dask]'") from None
+    if scheduler is not None:
+        with Client(scheduler) as client:
+            yield client
+        return
+    workers = n_jobs if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      host="127.0.0.1", dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        yield client
 
 
 def _bar(progress: bool, total: int) -> tqdm | None:
@@ -158,14 +186,17 @@ def _collect(outputs: Iterable[list[tuple[str, Any]]], points: pd.DataFrame,
 
 def run_paths(config: ScenarioConfig, n_paths: int, seed: int, *, n_jobs: int = -1,
               backend: str = "loky", batch_size: int = 1, with_series: bool = False,
-              out: str | None = None, progress: bool = False) -> Results:
+              out: str | None = None, progress: bool = False,
+              scheduler: str | None = None) -> Results:
     """Run `n_paths` seeded paths of one scenario in parallel.
 
-    `backend` is a joblib backend (``"loky"`` processes by default,
-    ``"threading"``, or ``"sequential"``); `batch_size` paths go to a worker per
-    task. The tables are sorted by path, so they do not depend on `n_jobs`,
-    `backend` or `batch_size`. With `out`, results go to Parquet as they finish
-    (see :mod:`perpabm.storage`) and a re-run resumes.
+    `backend` is a joblib backend: ``"loky"`` processes (default),
+    ``"threading"``, ``"sequential"``, or ``"dask"`` — dask.distributed on the
+    cluster at `scheduler`, or a LocalCluster of `n_jobs` workers when none is
+    given. `batch_size` paths go to a worker per task. The tables are sorted by
+    path, so they do not depend on `n_jobs`, `backend` or `batch_size`. With
+    `out`, results go to Parquet as they finish (see :mod:`perpabm.storage`) and
+    a re-run resumes.
     """
     if not isinstance(config, ScenarioConfig):
         raise ConfigError(f"config must be a ScenarioConfig; got {type(config).__name__}")
@@ -175,7 +206,7 @@ def run_paths(config: ScenarioConfig, n_paths: int, seed: int, *, n_jobs: int = 
         "kind": "run", "config": config.to_dict(), "n_paths": int(n_paths),
         "seed": int(seed), "with_series": with_series, "points": points.to_dict("records")})
     return _execute([config], int(n_paths), int(seed), int(n_jobs), backend,
-                    int(batch_size), with_series, points, store, progress)
+                    int(batch_size), with_series, points, store, progress, scheduler)
 
 
 def design_points(grid: Mapping[str, Any], design: str = "grid", n_points: int | None = None,
@@ -243,7 +274,8 @@ def design_points(grid: Mapping[str, Any], design: str = "grid", n_points: int |
 def sweep(config: ScenarioConfig, grid: Mapping[str, Any], n_paths: int, seed: int, *,
           design: str = "grid", n_points: int | None = None, n_jobs: int = -1,
           backend: str = "loky", batch_size: int = 1, with_series: bool = False,
-          out: str | None = None, progress: bool = False) -> Results:
+          out: str | None = None, progress: bool = False,
+          scheduler: str | None = None) -> Results:
     """Run `n_paths` paths at every point of a design over dotted config paths.
 
     Every point reuses the same path seeds (common random numbers), so
@@ -269,4 +301,4 @@ def sweep(config: ScenarioConfig, grid: Mapping[str, Any], n_paths: int, seed: i
         "n_points": n_points, "n_paths": int(n_paths), "seed": int(seed),
         "with_series": with_series, "points": table.to_dict("records")})
     return _execute(configs, int(n_paths), int(seed), int(n_jobs), backend, int(batch_size),
-                    with_series, table, store, progress)
+                    with_series, table, store, progress, scheduler)

@@ -98,3 +98,18 @@ def test_the_installed_command_runs_without_a_traceback(tmp_path):
                              "run", "--scenario", "nope"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "unknown scenario" in result.stderr
+
+
+def test_a_sweep_file_that_is_not_toml_is_one_line(tmp_path, capsys):
+    spec = tmp_path / "sweep.toml"
+    spec.write_text("[grid\n")
+    assert main(["sweep", str(spec), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is not valid TOML" in err and len(err.splitlines()) == 1
+
+
+def test_a_mistyped_sweep_key_suggests_the_closest(tmp_path, capsys):
+    spec = tmp_path / "sweep.toml"
+    spec.write_text('scenario = "calm"\nn_path = 2\n[grid]\n"vault.cap" = [0.0]\n')
+    assert main(["sweep", str(spec), "--quiet"]) == 2
+    assert 'did you mean "n_paths"' in capsys.readouterr().err

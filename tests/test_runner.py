@@ -104,3 +104,11 @@ def test_bad_designs_are_one_line_errors(grid, design, match):
 def test_a_sweep_over_an_unknown_setting_names_it(tiny):
     with pytest.raises(ConfigError, match='did you mean "count"'):
         sweep(tiny, {"traders.cuont": [1, 2]}, n_paths=1, seed=1, n_jobs=1)
+
+
+def test_a_local_dask_cluster_gives_the_same_tables_as_loky(tiny):
+    """dask.distributed on a LocalCluster bound to loopback, two worker processes."""
+    loky = run_paths(tiny, n_paths=3, seed=9, n_jobs=2)
+    dask = run_paths(tiny, n_paths=3, seed=9, n_jobs=2, backend="dask")
+    pd.testing.assert_frame_equal(loky.paths, dask.paths)
+    pd.testing.assert_frame_equal(loky.events, dask.events)
