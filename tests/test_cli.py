@@ -113,3 +113,18 @@ def test_a_mistyped_sweep_key_suggests_the_closest(tmp_path, capsys):
     spec.write_text('scenario = "calm"\nn_path = 2\n[grid]\n"vault.cap" = [0.0]\n')
     assert main(["sweep", str(spec), "--quiet"]) == 2
     assert 'did you mean "n_paths"' in capsys.readouterr().err
+
+
+def test_failed_paths_make_the_command_exit_1_and_say_how_many(small, capsys, monkeypatch):
+    import perpabm.runner as runner
+
+    original = runner.run_path
+
+    def flaky(config, seed, path, point=0, with_series=False):
+        if path == 1:
+            raise RuntimeError("boom")
+        return original(config, seed, path, point, with_series)
+
+    monkeypatch.setattr(runner, "run_path", flaky)
+    assert main(["run", "--config", str(small), "--paths", "3", "--jobs", "1", "--quiet"]) == 1
+    assert "1 path(s) failed" in capsys.readouterr().err
