@@ -5,7 +5,7 @@ accounts through the order book, a backstop vault, an insurance fund and, as
 the last resort, auto-deleveraging (ADL) of profitable opposite positions.
 """
 
-from perpabm import adl, mechanics, presets
+from perpabm import adl, analysis, mechanics, presets
 from perpabm.config import ExchangeConfig, MarketConfig, ScenarioConfig, Shock
 from perpabm.errors import ConfigError, MarginError
 from perpabm.exchange import BackstopOffer, Event, Exchange, InvariantError
@@ -31,6 +31,7 @@ __all__ = [
     "Shock",
     "__version__",
     "adl",
+    "analysis",
     "list_scenarios",
     "load_scenario",
     "mechanics",

@@ -1,0 +1,134 @@
+"""Statistics checked against known answers on synthetic data."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from perpabm import analysis
+
+
+def bernoulli_paths(p: float, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    return pd.DataFrame({"adl_fired": (rng.random(n) < p).astype(float),
+                         "steps": 1440.0, "adl_fills": 0.0})
+
+
+def test_wilson_interval_covers_p_at_about_the_nominal_rate():
+    # 400 samples of 200 Bernoulli(0.1) paths: a 95% interval should miss about 20 times;
+    # the binomial sd of the miss count is √(400·0.05·0.95) ≈ 4.4, so allow 0.95 − 3 sd.
+    rng = np.random.default_rng(1)
+    covered = 0
+    for _ in range(400):
+        row = analysis.adl_frequency(bernoulli_paths(0.1, 200, rng)).iloc[0]
+        covered += row["low"] <= 0.1 <= row["high"]
+    assert covered / 400 >= 0.95 - 3 * math.sqrt(0.05 * 0.95 / 400)
+
+
+def test_clopper_pearson_matches_the_beta_quantiles():
+    paths = pd.DataFrame({"adl_fired": [1.0] * 3 + [0.0] * 17})
+    row = analysis.adl_frequency(paths, method="exact").iloc[0]
+    # Clopper–Pearson for 3 of 20: Beta(3, 18) at 2.5% and Beta(4, 17) at 97.5%.
+    assert row["low"] == pytest.approx(stats.beta.ppf(0.025, 3, 18))
+    assert row["high"] == pytest.approx(stats.beta.ppf(0.975, 4, 17))
+
+
+def test_frequency_is_grouped_by_the_swept_column():
+    paths = pd.DataFrame({"rule": ["a", "a", "b", "b"], "adl_fired": [1.0, 0.0, 1.0, 1.0]})
+    table = analysis.adl_frequency(paths, by="rule")
+    assert table["share"].tolist() == [0.5, 1.0] and table["rule"].tolist() == ["a", "b"]
+
+
+def test_poisson_interval_for_zero_events_is_zero_to_three_point_seven():
+    # Garwood, 95%: for k = 0 the upper end is χ²(0.975; 2)/2 = −ln(0.025) ≈ 3.689.
+    assert analysis.poisson_interval(0) == (0.0, pytest.approx(-math.log(0.025)))
+
+
+def test_adl_rate_is_events_per_path_day():
+    paths = pd.DataFrame({"adl_fills": [3.0, 1.0], "steps": [1440.0, 1440.0]})
+    row = analysis.adl_rate(paths).iloc[0]
+    assert row["rate"] == 2.0  # 4 events over 2 path-days
+    assert row["low"] < 2.0 < row["high"]
+
+
+def test_var_and_es_of_a_normal_sample():
+    # N(0, 1): VaR95 = 1.645, ES95 = φ(1.645)/0.05 = 2.063; sd of each estimate over
+    # 200,000 draws is below 0.01, so 0.03 is three of them.
+    x = np.random.default_rng(2).standard_normal(200_000)
+    assert analysis.value_at_risk(x, 0.95) == pytest.approx(1.645, abs=0.03)
+    assert analysis.expected_shortfall(x, 0.95) == pytest.approx(
+        stats.norm.pdf(1.645) / 0.05, abs=0.03)
+
+
+def test_vault_pnl_table_has_intervals_around_the_estimates():
+    rng = np.random.default_rng(3)
+    paths = pd.DataFrame({"vault_pnl": rng.normal(1_000.0, 5_000.0, 400)})
+    row = analysis.vault_pnl(paths, n_resamples=500).iloc[0]
+    assert row["mean_low"] < row["mean"] < row["mean_high"]
+    assert row["mean_low"] < 1_000.0 < row["mean_high"]
+    assert row["es95"] > row["var95"] > 0
+    # P(loss) of N(1000, 5000) is Φ(−0.2) ≈ 0.42.
+    assert row["p_loss_low"] < stats.norm.cdf(-0.2) < row["p_loss_high"]
+
+
+def test_max_drawdown_is_the_largest_fall_from_a_peak():
+    assert analysis.max_drawdown([100, 120, 90, 130, 117]) == pytest.approx(0.25)  # 120 → 90
+
+
+def test_mcnemar_counts_discordant_pairs():
+    a = [1, 1, 0, 0, 1, 0]
+    b = [1, 0, 1, 1, 1, 1]
+    result = analysis.mcnemar(a, b)
+    assert (result["only_a"], result["only_b"]) == (1, 3)
+    assert result["pvalue"] == pytest.approx(stats.binomtest(3, 4, 0.5).pvalue)
+
+
+def test_paired_difference_uses_the_same_paths():
+    paths = pd.DataFrame({"cap": [0, 0, 0, 1, 1, 1], "path": [0, 1, 2, 0, 1, 2],
+                          "vault_pnl": [1.0, 2.0, 3.0, 2.0, 4.0, 6.0]})
+    result = analysis.paired_difference(paths, "vault_pnl", "cap", 0, 1)
+    assert result["pairs"] == 3 and result["mean_difference"] == pytest.approx(2.0)
+
+
+def test_gini_is_zero_for_equal_and_n_minus_one_over_n_for_one_holder():
+    assert analysis.gini([5, 5, 5, 5]) == pytest.approx(0.0)
+    assert analysis.gini([0, 0, 0, 8]) == pytest.approx(3 / 4)
+
+
+def test_lorenz_curve_of_equal_amounts_is_the_diagonal():
+    x, y = analysis.lorenz_curve([2, 2, 2, 2])
+    np.testing.assert_allclose(x, y)
+
+
+def test_top_share_is_the_largest_amounts_share():
+    assert analysis.top_share([1, 2, 7]) == pytest.approx(0.7)
+
+
+def test_overshoot_is_profit_closed_minus_deficit_covered():
+    # One episode, two winners closed at the bankruptcy price 90 with the mark at 88:
+    # A closes 60 (profit closed 720), C closes 40 (480); the deficit they cover is
+    # (90 − 88)·100 = 200, so the overshoot is 1,200 − 200 = 1,000.
+    events = pd.DataFrame({
+        "kind": ["adl", "adl"], "liquidation": [1, 1], "account": [1, 2],
+        "quantity": [60.0, 40.0], "price": [90.0, 90.0], "mark_price": [88.0, 88.0],
+        "amount": [720.0, 480.0], "leverage": [2.75, 0.17]})
+    row = analysis.adl_overshoot(events).iloc[0]
+    assert (row["profit_closed"], row["deficit_covered"], row["overshoot"]) == (
+        pytest.approx(1_200.0), pytest.approx(200.0), pytest.approx(1_000.0))
+    haircuts = analysis.adl_haircuts(events)
+    assert haircuts["cost_vs_mark"].tolist() == [pytest.approx(120.0), pytest.approx(80.0)]
+
+
+def test_paths_needed_follows_the_normal_formula():
+    x = np.random.default_rng(4).normal(0, 10, 1_000)
+    sd = x.std(ddof=1)
+    # (1.96 · sd / 0.5)² rounded up.
+    assert analysis.paths_needed(x, 0.5) == math.ceil((stats.norm.ppf(0.975) * sd / 0.5) ** 2)
+
+
+def test_standard_error_falls_as_one_over_root_n():
+    curve = analysis.standard_error_curve(np.random.default_rng(5).normal(size=400), [4, 16])
+    assert curve["standard_error"].iloc[0] / curve["standard_error"].iloc[1] == pytest.approx(2)
