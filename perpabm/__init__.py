@@ -5,7 +5,7 @@ accounts through the order book, a backstop vault, an insurance fund and, as
 the last resort, auto-deleveraging (ADL) of profitable opposite positions.
 """
 
-from perpabm import adl, analysis, mechanics, presets
+from perpabm import adl, analysis, mechanics, plots, presets
 from perpabm.config import ExchangeConfig, MarketConfig, ScenarioConfig, Shock
 from perpabm.errors import ConfigError, MarginError
 from perpabm.exchange import BackstopOffer, Event, Exchange, InvariantError
@@ -35,6 +35,7 @@ __all__ = [
     "list_scenarios",
     "load_scenario",
     "mechanics",
+    "plots",
     "presets",
     "run_paths",
     "sweep",
