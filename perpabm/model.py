@@ -123,12 +123,14 @@ class PerpMarketModel(mesa.Model):
         return float(np.sign(self.index - past))
 
     def realised_volatility(self, window_minutes: float) -> float:
-        """Annualised realised volatility of index log returns over the window."""
+        """Annualised realised volatility of index log returns over the window (the
+        makers' calm volatility until a full window has passed: a handful of returns
+        is too noisy to withdraw liquidity on)."""
         window = max(2, round(window_minutes / self.step_minutes))
         t = self.step_index
-        prices = self._index_history[max(0, t - window): t + 1]
-        if len(prices) < 3:
+        if t < window:
             return self.config.makers.calm_volatility
+        prices = self._index_history[t - window: t + 1]
         returns = np.diff(np.log(prices))
         return float(returns.std() * math.sqrt(self.config.market.step_years ** -1))
 
