@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench figures clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_model.py
+
+# Every experiment's figures and tables, at the path counts the README quotes.
+figures: $(STAMP)
+	$(BIN)/python experiments/vault_cap/run.py --paths 32 --seed 1
+	$(BIN)/python experiments/ranking_rules/run.py --paths 16 --seed 1
+	$(BIN)/python experiments/leverage_tails/run.py --seeds 8
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
