@@ -31,8 +31,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--paths", type=int, default=16)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent,
+                        help="folder for the figures and tables (default: beside this script)")
     args = parser.parse_args()
-    here = Path(__file__).parent
+    here = args.out
+    here.mkdir(parents=True, exist_ok=True)
     config = stressed_market().replace("vault.cap", 0.0)
     results = sweep(config, {"exchange.adl_rule": RULES}, n_paths=args.paths, seed=args.seed)
     rule_of = results.points.set_index("point")["exchange.adl_rule"]

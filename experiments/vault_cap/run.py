@@ -29,8 +29,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--paths", type=int, default=32)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent,
+                        help="folder for the figures and tables (default: beside this script)")
     args = parser.parse_args()
-    here = Path(__file__).parent
+    here = args.out
+    here.mkdir(parents=True, exist_ok=True)
     results = sweep(stressed_market(), {"vault.cap": CAPS}, n_paths=args.paths,
                     seed=args.seed)
     frequency = analysis.adl_frequency(results.paths, by="vault.cap")
