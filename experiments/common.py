@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pandas as pd
@@ -36,3 +37,16 @@ def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
 def write_table(frame: pd.DataFrame, folder: Path, name: str) -> None:
     frame.to_csv(folder / f"{name}.csv", index=False)
     (folder / f"{name}.md").write_text(markdown_table(frame))
+
+
+def parse_args(script: str, doc: str, default_paths: int) -> argparse.Namespace:
+    """The experiments' common options: --paths, --seed and --out (default: the folder
+    of `script`, created if missing)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--paths", type=int, default=default_paths)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path(script).parent,
+                        help="folder for the figures and tables (default: beside the script)")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args

@@ -10,7 +10,6 @@ frequency, liquidation episodes, backstop and ADL notional per path.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from common import stressed_market, write_table
+from common import parse_args, stressed_market, write_table
 
 from perpabm import analysis, plots, sweep
 
@@ -27,13 +26,7 @@ LEVERAGE = [2.0, 5.0, 10.0, 20.0]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--paths", type=int, default=24)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent,
-                        help="folder for the figures and tables (default: beside this script)")
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+    args = parse_args(__file__, __doc__, default_paths=24)
     config = stressed_market().replace("vault.cap", 1.0)
     results = sweep(config, {"traders.leverage_median": LEVERAGE}, n_paths=args.paths,
                     seed=args.seed)

@@ -11,7 +11,6 @@ deficit covered and overshoot (Chitra 2025), Gini of profit closed.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from common import stressed_market, write_table
+from common import parse_args, stressed_market, write_table
 
 from perpabm import analysis, plots, sweep
 
@@ -28,14 +27,8 @@ RULES = ["pnl_leverage", "profit", "leverage", "hyperliquid", "random"]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--paths", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent,
-                        help="folder for the figures and tables (default: beside this script)")
-    args = parser.parse_args()
+    args = parse_args(__file__, __doc__, default_paths=16)
     here = args.out
-    here.mkdir(parents=True, exist_ok=True)
     config = stressed_market().replace("vault.cap", 0.0)
     results = sweep(config, {"exchange.adl_rule": RULES}, n_paths=args.paths, seed=args.seed)
     rule_of = results.points.set_index("point")["exchange.adl_rule"]

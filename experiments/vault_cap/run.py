@@ -9,7 +9,6 @@ table `summary.csv` / `summary.md` beside this script.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from common import stressed_market, write_table
+from common import parse_args, stressed_market, write_table
 
 from perpabm import analysis, plots, sweep
 
@@ -26,14 +25,8 @@ CAPS = [0.0, 0.5, 1.0, 2.0, 4.0]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--paths", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent,
-                        help="folder for the figures and tables (default: beside this script)")
-    args = parser.parse_args()
+    args = parse_args(__file__, __doc__, default_paths=32)
     here = args.out
-    here.mkdir(parents=True, exist_ok=True)
     results = sweep(stressed_market(), {"vault.cap": CAPS}, n_paths=args.paths,
                     seed=args.seed)
     frequency = analysis.adl_frequency(results.paths, by="vault.cap")

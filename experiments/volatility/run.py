@@ -11,7 +11,6 @@ P&L per path.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from common import stressed_market, write_table
+from common import parse_args, stressed_market, write_table
 
 from perpabm import analysis, plots, sweep
 
@@ -28,13 +27,7 @@ VOLATILITY = [0.3, 0.6, 1.0, 1.5]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--paths", type=int, default=24)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent,
-                        help="folder for the figures and tables (default: beside this script)")
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+    args = parse_args(__file__, __doc__, default_paths=24)
     config = stressed_market().replace("vault.cap", 2.0)
     results = sweep(config, {"market.volatility": VOLATILITY}, n_paths=args.paths,
                     seed=args.seed)
