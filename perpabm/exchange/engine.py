@@ -199,8 +199,7 @@ class Exchange:
 
     def maintenance_margin(self, acct: int) -> float:
         """Maintenance margin of an account's position at the mark, USD."""
-        notional = abs(self.position(acct)) * self._reference_price()
-        return float(mechanics.maintenance_margin(notional, self.config.mm_tiers))
+        return float(self._mm(abs(self.position(acct)) * self._reference_price()))
 
     def initial_margin(self, acct: int) -> float:
         """Initial margin of an account's position at the mark, USD."""
@@ -471,12 +470,18 @@ class Exchange:
             raise ValueError(f"{field} must be finite and non-zero (+ buy, − sell); got {quantity}")
         return (BUY, quantity) if quantity > 0 else (SELL, -quantity)
 
+    def _worst_position(self, acct: int, delta: float = 0.0, add_buys: float = 0.0,
+                        add_sells: float = 0.0) -> float:
+        """|size| the account could reach if its resting orders on one side all filled,
+        after a trade of `delta` and new orders of `add_buys` / `add_sells`."""
+        buys, sells = self.book.open_quantity(acct)
+        size = self.ledger.size[acct] + delta
+        return max(abs(size + buys + add_buys), abs(size - sells - add_sells))
+
     def _order_margin(self, acct: int) -> float:
         """Initial margin reserved for resting orders beyond the position's own."""
-        buys, sells = self.book.open_quantity(acct)
-        size = self.ledger.size[acct]
-        worst = max(abs(size + buys), abs(size - sells))
-        return (worst - abs(size)) * self._reference_price() / self.config.max_leverage
+        beyond = self._worst_position(acct) - abs(self.ledger.size[acct])
+        return beyond * self._reference_price() / self.config.max_leverage
 
     def _plan(
         self, side: str, quantity: float, limit_price: float | None, exclude_account: int
@@ -531,10 +536,8 @@ class Exchange:
         """
         led = self.ledger
         size = led.size[acct]
-        buys, sells = self.book.open_quantity(acct)
-        before = max(abs(size + buys), abs(size - sells))
-        new_size = size + delta
-        after = max(abs(new_size + buys + add_buys), abs(new_size - sells - add_sells))
+        before = self._worst_position(acct)
+        after = self._worst_position(acct, delta, add_buys, add_sells)
         equity_before = led.collateral[acct] + size * (mark - led.entry_price[acct])
         equity = equity_before + equity_change
         if after <= before:

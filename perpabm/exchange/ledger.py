@@ -154,9 +154,9 @@ class Ledger:
             self.flat_deficits.add(acct)
 
     def _touch_many(self, accts: NDArray[np.intp]) -> None:
-        self._changed.update(int(a) for a in accts)
+        self._changed.update(accts.tolist())
         bankrupt = (self.size[accts] == 0.0) & (self.collateral[accts] < 0.0)
-        self.flat_deficits.update(int(a) for a in accts[bankrupt])
+        self.flat_deficits.update(accts[bankrupt].tolist())
 
     # ------------------------------------------------------------------ margin
 

@@ -115,11 +115,11 @@ class Liquidator:
             return
         if not ex.ledger.is_open[ex.backstop_account]:
             return
-        equity, margin = self._equity(acct), self._maintenance(acct)
+        equity, margin = self.ex.equity(acct), self.ex.maintenance_margin(acct)
         if equity >= self.cfg.backstop_trigger * margin:
             return
         size = float(self.led.size[acct])
-        bankrupt = self._bankruptcy_price(acct)
+        bankrupt = self.ex.bankruptcy_price(acct)
         at_mark = self.cfg.backstop_price == "mark" and equity >= 0.0
         price = ex.mark_price if at_mark else bankrupt
         offer = BackstopOffer(acct, size, price, ex.mark_price, equity, margin)
@@ -148,7 +148,7 @@ class Liquidator:
         budget = ex.fund.available(ex.time)
         size = led.size[acct]
         if size != 0.0 and budget > 0.0:
-            bankrupt = self._bankruptcy_price(acct)
+            bankrupt = self.ex.bankruptcy_price(acct)
             sell = size > 0
             side = SELL if sell else BUY
             mark = ex.mark_price
@@ -181,11 +181,11 @@ class Liquidator:
         settled by :meth:`_settle_deficit`.
         """
         cfg, led, ex = self.cfg, self.led, self.ex
-        equity = self._equity(acct)
+        equity = self.ex.equity(acct)
         if cfg.adl_trigger == "negative_equity" and equity >= 0.0:
             return
         size = float(led.size[acct])
-        bankrupt = self._bankruptcy_price(acct)
+        bankrupt = self.ex.bankruptcy_price(acct)
         candidates = np.flatnonzero(led.view("size") * size < 0.0)
         if cfg.adl_allocation == "socialized_loss":
             self._socialize(acct, candidates, bankrupt)
@@ -235,7 +235,7 @@ class Liquidator:
         ex, led = self.ex, self.led
         size = led.size[acct]
         sell = size > 0
-        bankrupt = self._bankruptcy_price(acct)
+        bankrupt = self.ex.bankruptcy_price(acct)
         if not bankrupt > 0.0:  # a short already bankrupt at any price: nothing fills
             return 0.0
         plan, stale = ex._plan(SELL if sell else BUY, qty, bankrupt, exclude_account=acct)
@@ -251,7 +251,7 @@ class Liquidator:
                     liquidation=self.episode)
             notional += f.quantity * f.price
         # The fee never takes the account's equity at the mark below zero.
-        fee = min(self.cfg.liquidation_fee * notional, max(self._equity(acct), 0.0))
+        fee = min(self.cfg.liquidation_fee * notional, max(self.ex.equity(acct), 0.0))
         if fee > 0.0:
             self._fund_transfer(acct, -fee)
             ex._log("liquidation_fee", acct, -1, 0.0, math.nan, bankrupt, fee,
@@ -448,21 +448,9 @@ class Liquidator:
         """Rounding noise in USD: amounts this small are not moved or logged."""
         return 1e-12 * max(self.ex.money_in, 1.0)
 
-    def _equity(self, acct: int) -> float:
-        led = self.led
-        return float(led.collateral[acct]
-                     + led.size[acct] * (self.ex.mark_price - led.entry_price[acct]))
-
-    def _maintenance(self, acct: int) -> float:
-        return float(self.ex._mm(abs(self.led.size[acct]) * self.ex.mark_price))
-
     def _below_maintenance(self, acct: int) -> bool:
-        return self.led.size[acct] != 0.0 and self._equity(acct) < self._maintenance(acct)
-
-    def _bankruptcy_price(self, acct: int) -> float:
-        led = self.led
-        return float(mechanics.bankruptcy_price(led.size[acct], led.entry_price[acct],
-                                                led.collateral[acct]))
+        return self.led.size[acct] != 0.0 and (
+            self.ex.equity(acct) < self.ex.maintenance_margin(acct))
 
     def _by_urgency(self, accounts: np.ndarray) -> list[int]:
         """Accounts ordered by equity / maintenance margin, lowest first (ties by id)."""
