@@ -10,6 +10,7 @@ common random numbers of a sweep: path k of every point shares its seed.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -220,12 +221,18 @@ def adl_haircuts(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def adl_overshoot(events: pd.DataFrame) -> pd.DataFrame:
-    """Per ADL episode: profit closed from winners, the deficit they covered, and the
-    overshoot = profit closed − deficit (Chitra 2025, arXiv 2512.01112).
+    """Per ADL episode: profit closed from winners, the deficit they covered, the
+    overshoot = profit closed − deficit, and PTSR = the top winner's remaining
+    profit ÷ deficit covered (both from Chitra 2025, arXiv 2512.01112).
 
     Winners closed at the bankruptcy price instead of the mark pay the deficit
     through the price, so the deficit covered is Σ |mark − price| · quantity; a
     queue that closes whole profitable positions takes far more profit than that.
+    The top winner is the opposite position with the largest unrealised profit
+    before the round (its "adl_top_winner" row); PTSR is how many times over it
+    could still have paid the deficit alone after the round — near 0 when the
+    queue took the largest winner first, large when the round spared it. PTSR is
+    NaN where the round covered no deficit through the price (ADL at the mark).
     """
     adl = events[events["kind"] == "adl"].copy()
     adl["deficit"] = (adl["mark_price"] - adl["price"]).abs() * adl["quantity"].abs()
@@ -234,7 +241,88 @@ def adl_overshoot(events: pd.DataFrame) -> pd.DataFrame:
         winners=("account", "nunique"), profit_closed=("amount", "sum"),
         deficit_covered=("deficit", "sum")).reset_index()
     table["overshoot"] = table["profit_closed"] - table["deficit_covered"]
+    top = events.loc[events["kind"] == "adl_top_winner", [*keys, "amount"]]
+    top = top.rename(columns={"amount": "top_winner_remaining"})
+    table = table.merge(top, on=keys, how="left")
+    covered = table["deficit_covered"].where(table["deficit_covered"] > 0)
+    table["ptsr"] = table["top_winner_remaining"] / covered
     return table
+
+
+LEVERAGE_EDGES = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, math.inf)
+"""Default leverage buckets: [0, 1), [1, 2), [2, 5), [5, 10), [10, 20), [20, ∞)."""
+
+
+def leverage_bucket(leverage: ArrayLike, edges: Sequence[float] = LEVERAGE_EDGES) -> pd.Series:
+    """Each effective leverage's bucket [edge_i, edge_i+1) as an ordered categorical,
+    labelled like ``"2–5x"`` (``"≥20x"`` for the open top bucket)."""
+    edges = list(edges)
+    labels = [f"≥{lo:g}x" if math.isinf(hi) else f"{lo:g}–{hi:g}x"
+              for lo, hi in itertools.pairwise(edges)]
+    return pd.Series(pd.cut(np.asarray(leverage, dtype=float), edges, right=False,
+                            labels=labels))
+
+
+def adl_by_group(events: pd.DataFrame, by: str | Sequence[str] = ("account_type",
+                                                                  "leverage_bucket"),
+                 edges: Sequence[float] = LEVERAGE_EDGES, confidence: float = 0.95,
+                 n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Whom ADL hits: the ADL fills split by `by` — any event column (``account_type``
+    is what holds the ADL'd account: a trader's strategy, ``maker``, ``arbitrageur``
+    or ``vault``) or ``"leverage_bucket"`` (the account's effective leverage before
+    the close, bucketed at `edges`).
+
+    One row per group (per ``point`` too, when present): fills, ADL'd accounts,
+    quantity (base units), profit closed (USD), the group's share of all profit
+    closed with a percentile bootstrap interval over paths (paths resampled with
+    their ADL fills, scipy.stats.bootstrap, seeded) and the group's median
+    leverage. Paths without ADL carry no profit and are left out of the shares.
+    """
+    keys = [by] if isinstance(by, str) else list(by)
+    adl = events[events["kind"] == "adl"].copy()
+    if "leverage_bucket" in keys:
+        adl["leverage_bucket"] = leverage_bucket(adl["leverage"], edges).to_numpy()
+    point_keys = ["point"] if "point" in adl else []
+    path_key = "path" if "path" in adl else None
+    adl["_owner"] = adl["account"] if path_key is None else list(
+        zip(adl[path_key], adl["account"], strict=True))
+    rows = []
+    for point, frame in adl.groupby(point_keys, sort=True) if point_keys else [((), adl)]:
+        point = point if isinstance(point, tuple) else (point,)
+        total = frame["amount"].sum()
+        per_path_total = (frame.groupby(path_key)["amount"].sum() if path_key else None)
+        for key, group in frame.groupby(keys, sort=True, observed=True):
+            key = key if isinstance(key, tuple) else (key,)
+            row = {**dict(zip(point_keys, point, strict=True)),
+                   **dict(zip(keys, key, strict=True)),
+                   "fills": len(group), "accounts": group["_owner"].nunique(),
+                   "quantity": group["quantity"].abs().sum(),
+                   "profit_closed": group["amount"].sum(),
+                   "share": group["amount"].sum() / total if total else math.nan,
+                   "median_leverage": group["leverage"].median()}
+            row["low"], row["high"] = _share_interval(
+                group, per_path_total, path_key, confidence, n_resamples, seed)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _share_interval(group: pd.DataFrame, per_path_total: pd.Series | None,
+                    path_key: str | None, confidence: float, n_resamples: int,
+                    seed: int) -> tuple[float, float]:
+    """Percentile bootstrap interval of Σ group profit ÷ Σ all profit over resampled paths."""
+    if path_key is None or per_path_total is None or len(per_path_total) < 3:
+        return math.nan, math.nan
+    mine = group.groupby(path_key)["amount"].sum().reindex(per_path_total.index, fill_value=0)
+    a, b = mine.to_numpy(dtype=float), per_path_total.to_numpy(dtype=float)
+    ratio = a / np.where(b == 0, np.nan, b)
+    if np.all(ratio == ratio[0]):  # every path gives the same share: no spread to resample
+        share = float(a.sum() / b.sum())
+        return share, share
+    ci = stats.bootstrap((a, b), lambda x, y, axis=-1: x.sum(axis=axis) / y.sum(axis=axis),
+                         paired=True, vectorized=True, confidence_level=confidence,
+                         n_resamples=n_resamples, method="percentile",
+                         rng=np.random.default_rng(seed))
+    return float(ci.confidence_interval.low), float(ci.confidence_interval.high)
 
 
 # ---------------------------------------------------------------- convergence

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from perpabm.agents import Arbitrageur, LeveragedTrader, MarketMaker, Vault
-from perpabm.config.scenario import ScenarioConfig
+from perpabm.config.scenario import STRATEGIES, ScenarioConfig
 from perpabm.exchange import Exchange
 from perpabm.exchange.pricing import ema_weight, funding_rate, mark_price
 from perpabm.market import index_log_returns
@@ -43,6 +43,8 @@ SERIES_COLUMNS = (
     "open_interest", "insurance_fund", "vault_equity", "liquidated_notional",
     "backstop_notional", "adl_notional", "traders",
 )
+ACCOUNT_TYPES = (*STRATEGIES, "maker", "arbitrageur", "vault")
+"""What holds an account: a trader's strategy, or the agent class."""
 DEPTH_BAND = 0.01  # book depth is recorded within 1% of the mid
 LEAVE_BELOW = 0.05  # a flat trader with less than this share of its capital leaves
 
@@ -96,17 +98,22 @@ class PerpMarketModel(mesa.Model):
         self._net_liquidation_flow = 0.0
         self._step_liquidation_flow = 0.0
 
-        self.makers = [MarketMaker(self, config.makers) for _ in range(config.makers.count)]
-        self.arbitrageurs = [Arbitrageur(self, config.arbitrageur)
-                             for _ in range(config.arbitrageur.count)]
-        backstop = "backstop" in exchange_config.waterfall and config.vault.enabled
-        self.vault = Vault(self, config.vault) if backstop else None
-        self.traders: dict[int, LeveragedTrader] = {}
         capacity = self.exchange.ledger.size.shape[0]
         self._exit_step = np.full(capacity, np.inf)
         self._take_profit = np.full(capacity, np.nan)
         self._stop_loss = np.full(capacity, np.nan)
         self._capital = np.zeros(capacity)
+        self._account_type = np.full(capacity, -1, dtype=np.int8)  # index into ACCOUNT_TYPES
+        self.makers = [MarketMaker(self, config.makers) for _ in range(config.makers.count)]
+        self.arbitrageurs = [Arbitrageur(self, config.arbitrageur)
+                             for _ in range(config.arbitrageur.count)]
+        backstop = "backstop" in exchange_config.waterfall and config.vault.enabled
+        self.vault = Vault(self, config.vault) if backstop else None
+        for agents, kind in ((self.makers, "maker"), (self.arbitrageurs, "arbitrageur"),
+                             ([self.vault] if self.vault else [], "vault")):
+            for agent in agents:
+                self._account_type[agent.account] = ACCOUNT_TYPES.index(kind)
+        self.traders: dict[int, LeveragedTrader] = {}
         self._add_traders(config.traders.count)
         self._vault_start = self.vault.equity if self.vault else 0.0
         self._fund_start = self.exchange.insurance_fund
@@ -146,6 +153,7 @@ class PerpMarketModel(mesa.Model):
             self._ensure_capacity(trader.account)
             self.traders[trader.account] = trader
             self._capital[trader.account] = trader.capital
+            self._account_type[trader.account] = ACCOUNT_TYPES.index(trader.strategy)
 
     def _ensure_capacity(self, account: int) -> None:
         if account < len(self._exit_step):
@@ -155,6 +163,8 @@ class PerpMarketModel(mesa.Model):
         self._take_profit = np.concatenate([self._take_profit, np.full(grow, np.nan)])
         self._stop_loss = np.concatenate([self._stop_loss, np.full(grow, np.nan)])
         self._capital = np.concatenate([self._capital, np.zeros(grow)])
+        self._account_type = np.concatenate(
+            [self._account_type, np.full(grow, -1, dtype=np.int8)])
 
     def set_exit_triggers(self, account: int, rng: np.random.Generator) -> None:
         """Holding time, take-profit and stop-loss prices for a position just opened."""
@@ -306,8 +316,22 @@ class PerpMarketModel(mesa.Model):
 
     @property
     def events(self) -> pd.DataFrame:
-        """Every liquidation, backstop, fund, ADL, bad-debt and funding event."""
-        return self.exchange.events
+        """Every liquidation, backstop, fund, ADL, bad-debt and funding event, with what
+        holds ``account`` and ``counterparty`` (``account_type``, ``counterparty_type``:
+        one of :data:`ACCOUNT_TYPES`, missing where there is no account)."""
+        events = self.exchange.events
+        for column in ("account", "counterparty"):
+            events[f"{column}_type"] = self.account_types(events[column].to_numpy())
+        return events
+
+    def account_types(self, accounts: np.ndarray) -> pd.Series:
+        """What holds each of `accounts` (ids; −1 for none), as a string Series."""
+        accounts = np.asarray(accounts, dtype=np.int64)
+        codes = np.full(len(accounts), -1, dtype=np.int64)
+        known = (accounts >= 0) & (accounts < len(self._account_type))
+        codes[known] = self._account_type[accounts[known]]
+        labels = np.array([*ACCOUNT_TYPES, None], dtype=object)  # code −1 → missing
+        return pd.Series(labels[codes], dtype="string")
 
     def summary(self) -> dict[str, float]:
         """One row of path metrics: liquidations, ADL, vault and fund outcomes."""

@@ -217,6 +217,37 @@ def adl_scatter(events: pd.DataFrame, by: str | None = None, ax: Axes | None = N
 
 
 @_styled
+def adl_shares(table: pd.DataFrame, group: str, by: str | None = None,
+               ax: Axes | None = None) -> Figure:
+    """Share of ADL'd profit per group — a table of :func:`perpabm.analysis.adl_by_group`
+    — as bars with their bootstrap intervals (``low``, ``high``), one bar series per
+    value of `by` (e.g. the ranking rule). y: share of profit closed (0–1); x: `group`.
+    """
+    _require(table, [group, "share", "low", "high", *([by] if by else [])], "table")
+    fig, ax = _figure(ax)
+    groups = [g for g in pd.unique(table[group].astype(str))]
+    series = [(None, table)] if by is None else list(table.groupby(by, sort=True))
+    width = 0.8 / len(series)
+    for i, (key, frame) in enumerate(series):
+        frame = frame.set_index(frame[group].astype(str)).reindex(groups)
+        x = np.arange(len(groups)) + (i - (len(series) - 1) / 2) * width
+        share = frame["share"].to_numpy(dtype=float)
+        low = np.clip(share - frame["low"].to_numpy(dtype=float), 0, None)
+        high = np.clip(frame["high"].to_numpy(dtype=float) - share, 0, None)
+        ax.bar(x, share, width=width, yerr=[np.nan_to_num(low), np.nan_to_num(high)],
+               color=_colour(i), ecolor="#333333",
+               label=None if key is None else f"{by} = {_tick_label(key)}")
+    ax.set_xticks(np.arange(len(groups)), groups)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel(group)
+    ax.set_ylabel("share of ADL'd profit (0–1)")
+    ax.set_title("Whose profit ADL closes (95% bootstrap intervals)")
+    if by is not None:
+        ax.legend(fontsize="small")
+    return fig
+
+
+@_styled
 def vault_pnl_distribution(paths: pd.DataFrame, by: str | None = None, ax: Axes | None = None,
                            levels: Sequence[float] = (0.95, 0.99)) -> Figure:
     """Histogram (density, 1/USD) of the vault's P&L per path (``vault_pnl``, USD), one

@@ -13,19 +13,23 @@ import contextlib
 import itertools
 import math
 import os
+import re
 import sys
 import traceback
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed, parallel_config
+from joblib.externals.loky.process_executor import TerminatedWorkerError
 from scipy.stats import qmc
 from tqdm import tqdm
 
 from perpabm.config.scenario import ScenarioConfig
-from perpabm.errors import ConfigError, one_of
+from perpabm.errors import ConfigError, StorageError, one_of
+from perpabm.market import index_log_returns
 from perpabm.model import PerpMarketModel
 from perpabm.results import Results
 from perpabm.storage import RunStore
@@ -73,8 +77,9 @@ def _run_batch(tasks: list[tuple[ScenarioConfig, int, int]], seed: int,
     return out
 
 
-def _check_run_args(n_paths: Any, seed: Any, n_jobs: Any, backend: Any,
-                    batch_size: Any) -> None:
+def _check_run_args(n_paths: Any, seed: Any, n_jobs: Any, backend: Any, batch_size: Any,
+                    with_series: Any = False, progress: Any = False, out: Any = None,
+                    scheduler: Any = None) -> None:
     for name, value, low in (("n_paths", n_paths, 1), ("batch_size", batch_size, 1)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
             raise ConfigError(f"{name} must be a whole number ≥ {low}; got {value!r}")
@@ -85,6 +90,26 @@ def _check_run_args(n_paths: Any, seed: Any, n_jobs: Any, backend: Any,
                           f"got {n_jobs!r}")
     if backend not in BACKENDS:
         raise ConfigError(one_of("backend", backend, BACKENDS))
+    for name, value in (("with_series", with_series), ("progress", progress)):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be True or False; got {value!r}")
+    if out is not None and (not isinstance(out, str | os.PathLike) or not str(out)):
+        raise ConfigError(f"out must be a folder path or None; got {out!r}")
+    if scheduler is not None and (not isinstance(scheduler, str) or not scheduler):
+        raise ConfigError(f"scheduler must be a dask scheduler address such as "
+                          f"'tcp://host:8786', or None; got {scheduler!r}")
+
+
+def _check_inputs(configs: Sequence[ScenarioConfig]) -> None:
+    """Read every input file the paths will need (a replayed price CSV) before anything
+    runs or is written: a bad file is one ConfigError here, not a failure of every path."""
+    seen = set()
+    for config in configs:
+        market, steps = config.market, config.run.steps
+        if market.process != "replay" or (market, steps) in seen:
+            continue
+        seen.add((market, steps))
+        index_log_returns(market, steps, np.random.default_rng(0))
 
 
 def _execute(configs: Sequence[ScenarioConfig], n_paths: int, seed: int, n_jobs: int,
@@ -94,26 +119,82 @@ def _execute(configs: Sequence[ScenarioConfig], n_paths: int, seed: int, n_jobs:
     done = store.completed() if store is not None else set()
     tasks = [(config, point, path) for point, config in enumerate(configs)
              for path in range(n_paths) if (point, path) not in done]
+    collector = _Collector(points, store, _bar(progress, len(tasks)))
+
+    def dispatch(todo: list[tuple[ScenarioConfig, int, int]]) -> str | None:
+        return _dispatch(todo, collector, seed, n_jobs, backend, batch_size, with_series,
+                         scheduler)
+
+    try:
+        died = dispatch(tasks)
+        if died is not None:
+            lost = collector.missing(tasks)
+            warnings.warn(f"a worker process died ({died}); running its {len(lost)} "
+                          f"unfinished path(s) again", RuntimeWarning, stacklevel=3)
+            collector.retried = [{"point": int(point), "path": int(path), "error": died}
+                                 for _, point, path in lost]
+            died = dispatch(lost)
+            if died is not None:
+                collector.add([("failed", _lost_record(point, path, seed, died))
+                               for _, point, path in collector.missing(lost)])
+    except StorageError as exc:
+        if store is not None:
+            store.interrupted(str(exc))
+        raise
+    finally:
+        if collector.bar is not None:
+            collector.bar.close()
+    finished = collector.results()
+    if store is not None:
+        store.finish(failed=len(finished.failures), retried=collector.retried)
+        return storage_load(store.out)
+    return finished
+
+
+def _dispatch(tasks: list[tuple[ScenarioConfig, int, int]], collector: _Collector, seed: int,
+              n_jobs: int, backend: str, batch_size: int, with_series: bool,
+              scheduler: str | None) -> str | None:
+    """Run `tasks` in batches into `collector`; returns None, or — when a loky worker
+    process died, which loses every batch not yet collected — what killed it."""
     batches = [tasks[i:i + batch_size] for i in range(0, len(tasks), batch_size)]
+    jobs = (delayed(_run_batch)(batch, seed, with_series) for batch in batches)
+    if backend == "sequential" or (n_jobs == 1 and backend != "dask"):
+        for batch in batches:
+            collector.add(_run_batch(batch, seed, with_series))
+        return None
     if backend == "dask":
         with _dask_client(scheduler, n_jobs), parallel_config(backend="dask"):
-            outputs = Parallel(n_jobs=-1, return_as="generator_unordered")(
-                delayed(_run_batch)(batch, seed, with_series) for batch in batches)
-            finished = _collect(outputs, points, store, _bar(progress, len(tasks)))
-    elif backend == "sequential" or n_jobs == 1:
-        outputs: Iterable = (_run_batch(batch, seed, with_series) for batch in batches)
-        finished = _collect(outputs, points, store, _bar(progress, len(tasks)))
-    else:
+            _consume(Parallel(n_jobs=-1, return_as="generator_unordered")(jobs), collector)
+        return None
+    try:
         # One BLAS/OpenMP thread per worker: the paths are the parallelism.
         with parallel_config(backend=backend, inner_max_num_threads=1
                              if backend == "loky" else None):
-            outputs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-                delayed(_run_batch)(batch, seed, with_series) for batch in batches)
-            finished = _collect(outputs, points, store, _bar(progress, len(tasks)))
-    if store is not None:
-        store.finish(failed=len(finished.failures) if len(finished.failures) else 0)
-        return storage_load(store.out)
-    return finished
+            _consume(Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs), collector)
+    except TerminatedWorkerError as exc:
+        codes = re.search(r"exit codes of the workers are (\{[^}]*\})", str(exc))
+        return f"exit codes {codes.group(1)}" if codes else type(exc).__name__
+    return None
+
+
+def _consume(outputs: Iterator[list[tuple[str, Any]]], collector: _Collector) -> None:
+    """Collect batches as they arrive; if collecting fails (a full disk), cancel the rest
+    quietly (joblib warns about results left unused)."""
+    try:
+        for batch in outputs:
+            collector.add(batch)
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            outputs.close()  # type: ignore[attr-defined]
+
+
+def _lost_record(point: int, path: int, seed: int, died: str) -> dict[str, Any]:
+    """The failure record of a path whose worker process died on it twice."""
+    return {"point": point, "path": path, "seed_entropy": str(seed),
+            "seed_spawn_key": str(path), "error_type": "TerminatedWorkerError",
+            "message": f"the worker process running this path died twice ({died})",
+            "traceback": ""}
 
 
 @contextlib.contextmanager
@@ -141,13 +222,27 @@ def _bar(progress: bool, total: int) -> tqdm | None:
     return tqdm(total=total, unit="path", file=sys.stderr, smoothing=0.1) if progress else None
 
 
-def _collect(outputs: Iterable[list[tuple[str, Any]]], points: pd.DataFrame,
-             store: RunStore | None, bar: tqdm | None = None) -> Results:
-    """Gather batches as they finish; with a store, write each batch as it arrives."""
-    rows, events, series, failures = [], [], [], []
-    for batch in outputs:
-        if bar is not None:
-            bar.update(len(batch))
+class _Collector:
+    """Gathers batches as they finish; with a store, writes each batch as it arrives."""
+
+    def __init__(self, points: pd.DataFrame, store: RunStore | None,
+                 bar: tqdm | None = None) -> None:
+        self.points, self.store, self.bar = points, store, bar
+        self.rows: list[dict] = []
+        self.events: list[pd.DataFrame] = []
+        self.series: list[pd.DataFrame | None] = []
+        self.failures: list[dict[str, Any]] = []
+        self.retried: list[dict[str, Any]] = []
+        self.keys: set[tuple[int, int]] = set()
+
+    def missing(self, tasks: list[tuple[ScenarioConfig, int, int]]
+                ) -> list[tuple[ScenarioConfig, int, int]]:
+        """The tasks not collected yet."""
+        return [task for task in tasks if (task[1], task[2]) not in self.keys]
+
+    def add(self, batch: list[tuple[str, Any]]) -> None:
+        if not batch:
+            return
         batch_rows, batch_events, batch_series, batch_failures = [], [], [], []
         for status, payload in batch:
             if status == "failed":
@@ -158,14 +253,14 @@ def _collect(outputs: Iterable[list[tuple[str, Any]]], points: pd.DataFrame,
             batch_events.append(path_events)
             batch_series.append(path_series)
         keyed = pd.DataFrame(batch_rows)
-        if len(keyed) and len(points):
-            keyed = keyed.merge(points, on="point", how="left")
-        if store is not None:
+        if len(keyed) and len(self.points):
+            keyed = keyed.merge(self.points, on="point", how="left")
+        if self.store is not None:
             first = batch[0][1]
             first_point, first_path = ((first["point"], first["path"]) if batch[0][0] == "failed"
                                        else (first[0]["point"], first[0]["path"]))
             name = f"batch-p{first_point:06d}-k{first_path:08d}-n{len(batch)}"
-            store.write_batch(name, {
+            self.store.write_batch(name, {
                 "paths": keyed,
                 "events": pd.concat(batch_events, ignore_index=True) if batch_events else None,
                 "series": (pd.concat([s for s in batch_series if s is not None],
@@ -173,15 +268,22 @@ def _collect(outputs: Iterable[list[tuple[str, Any]]], points: pd.DataFrame,
                            if any(s is not None for s in batch_series) else None),
                 "failures": pd.DataFrame(batch_failures) if batch_failures else None,
             })
-        rows.extend(keyed.to_dict("records"))
-        events.extend(batch_events)
-        series.extend(batch_series)
-        failures.extend(batch_failures)
-    if bar is not None:
-        bar.close()
-    results = Results.from_parts(rows, events, series, points)
-    results.failures = pd.DataFrame(failures)
-    return results
+        if self.bar is not None:
+            self.bar.update(len(batch))
+        self.rows.extend(keyed.to_dict("records"))
+        self.events.extend(batch_events)
+        self.series.extend(batch_series)
+        self.failures.extend(batch_failures)
+        for row in batch_rows:
+            self.keys.add((row["point"], row["path"]))
+        for failure in batch_failures:
+            self.keys.add((failure["point"], failure["path"]))
+
+    def results(self) -> Results:
+        results = Results.from_parts(self.rows, self.events, self.series, self.points)
+        results.failures = pd.DataFrame(self.failures)
+        results.retried = pd.DataFrame(self.retried)
+        return results
 
 
 def run_paths(config: ScenarioConfig, n_paths: int, seed: int, *, n_jobs: int = -1,
@@ -200,7 +302,9 @@ def run_paths(config: ScenarioConfig, n_paths: int, seed: int, *, n_jobs: int = 
     """
     if not isinstance(config, ScenarioConfig):
         raise ConfigError(f"config must be a ScenarioConfig; got {type(config).__name__}")
-    _check_run_args(n_paths, seed, n_jobs, backend, batch_size)
+    _check_run_args(n_paths, seed, n_jobs, backend, batch_size, with_series, progress, out,
+                    scheduler)
+    _check_inputs([config])
     points = pd.DataFrame({"point": [0]})
     store = None if out is None else RunStore(out, {
         "kind": "run", "config": config.to_dict(), "n_paths": int(n_paths),
@@ -290,7 +394,8 @@ def sweep(config: ScenarioConfig, grid: Mapping[str, Any], n_paths: int, seed: i
     configs = []
     for point in points:
         point_config = config
-        for path, value in point.items():
+        # A venue preset replaces the exchange section, so it goes before its settings.
+        for path, value in sorted(point.items(), key=lambda kv: kv[0] != "exchange.preset"):
             point_config = point_config.replace(path, value)
         configs.append(point_config)
     table = pd.DataFrame(points)

@@ -8,10 +8,24 @@ Layout of an output folder::
     series/batch-*.parquet   their series (when asked for)
     failures/batch-*.parquet paths that raised: point, path, seed, error, traceback
 
-Every file is written to a temporary name and renamed into place, so a crash
-never leaves half a file under a real name. Re-running the same sweep into the
-same folder skips the paths already there; a different sweep is refused.
-Only JSON and Parquet are read back — never pickle.
+What a crash can and cannot do:
+
+- Every file is written to a temporary name, flushed to disk and renamed into
+  place, so no half-written file ever has a real name.
+- A batch's events, series and failures files are written first and its paths
+  file last: the paths file commits the batch, and its Parquet metadata names
+  the other tables the batch wrote. Until it is in place, the batch does not
+  count.
+- Every data page carries a CRC checksum, verified whenever a chunk is read.
+- On resume, a batch with a file that does not read back in full (truncated,
+  corrupt, missing) is removed and its paths are computed again, as are the
+  files of batches that never committed and leftover temporary files.
+  :func:`load` reads intact committed batches only, and warns about the others.
+
+Re-running the same sweep into the same folder skips the paths already there;
+a different sweep is refused, as is a folder written in another results
+format (the message names the perpabm version that wrote it). Only JSON and
+Parquet are read back — never pickle.
 """
 
 from __future__ import annotations
@@ -20,19 +34,24 @@ import json
 import os
 import platform
 import time
+import warnings
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from perpabm.errors import ConfigError
+from perpabm.errors import ConfigError, StorageError
 from perpabm.results import Results
 
-FORMAT = 1
+FORMAT = 2  # 2: events carry account_type, counterparty_type and "adl_top_winner" rows
 TABLES = ("paths", "events", "series", "failures")
 PACKAGES = ("perpabm", "mesa", "numpy", "scipy", "pandas", "pyarrow", "joblib")
+BATCH_KEY = b"perpabm.batch"  # paths-file metadata: the other tables its batch wrote
+UNREADABLE = (OSError, ValueError, TypeError, KeyError, pa.ArrowException)
 
 
 def _versions() -> dict[str, str]:
@@ -45,10 +64,101 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def _write_durably(path: Path, write: Callable[[Any], None]) -> None:
+    """Write through `write(handle)` to a temporary file, flush it to disk and rename it
+    to `path`; on any error the temporary file is removed and the error raised."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # the folder itself is gone or read-only: nothing was left under a real name
+        raise
+
+
+def _write_text(path: Path, text: str) -> None:
+    _write_durably(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def _write_parquet(path: Path, frame: pd.DataFrame, extra: dict[bytes, bytes] | None = None
+                   ) -> None:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if extra:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
+    _write_durably(path, lambda handle: pq.write_table(table, handle, write_page_checksum=True))
+
+
+def read_manifest(out: Path) -> dict[str, Any]:
+    """The manifest of results folder `out`, checked: JSON, a perpabm manifest, this format.
+
+    Raises ConfigError naming the folder for a missing, unreadable or damaged manifest,
+    and, for results written in another format, naming the perpabm version that wrote
+    them.
+    """
+    path = out / "manifest.json"
+    if not path.is_file():
+        raise ConfigError(f"{out} has no manifest.json: not a perpabm results folder")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc}): a damaged results "
+                          f"folder") from None
+    if not isinstance(manifest, dict) or "format" not in manifest:
+        raise ConfigError(f"{path} is not a perpabm manifest (it has no results format)")
+    if manifest["format"] != FORMAT:
+        versions = manifest.get("versions")
+        writer = versions.get("perpabm") if isinstance(versions, dict) else None
+        raise ConfigError(
+            f"{out} was written by perpabm {writer or '(unknown version)'} in results "
+            f"format {manifest['format']!r}; this perpabm {_versions()['perpabm']} reads "
+            f"format {FORMAT} only: read it with the version that wrote it, or run again "
+            f"into a new folder")
+    if not isinstance(manifest.get("identity"), dict):
+        raise ConfigError(f"{path} does not say what was run (no identity): a damaged "
+                          f"results folder")
+    return manifest
+
+
+def _batch_tables(out: Path, name: str) -> list[str]:
+    """The tables besides paths that the batch `name` wrote, from its paths file's metadata
+    (files written before batches named their tables: whichever exist)."""
+    listed = (pq.read_schema(out / "paths" / name).metadata or {}).get(BATCH_KEY)
+    if listed is None:
+        return [t for t in TABLES[1:] if (out / t / name).exists()]
+    tables = json.loads(listed)["tables"]
+    if not isinstance(tables, list) or not set(tables) <= set(TABLES[1:]):
+        raise ValueError(f"batch {name} lists unknown tables {tables!r}")
+    return tables
+
+
+def _read_batch(out: Path, name: str, read: Callable[[Path], Any]) -> dict[str, Any] | None:
+    """Every table of committed batch `name`, each read in full with `read`; None if any
+    file is missing, truncated or corrupt (checksums are verified)."""
+    try:
+        tables = _batch_tables(out, name)
+        return {table: read(out / table / name) for table in ("paths", *tables)}
+    except UNREADABLE:
+        return None
+
+
+def _verify(path: Path) -> pa.Table:
+    return pq.read_table(path, page_checksum_verification=True)
+
+
+def _frame(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path, page_checksum_verification=True)
+
+
+def _chunks(out: Path, table: str) -> list[Path]:
+    return sorted((out / table).glob("batch-*.parquet"))
 
 
 class RunStore:
@@ -57,107 +167,183 @@ class RunStore:
     def __init__(self, out: str | Path, identity: dict[str, Any]) -> None:
         self.out = Path(out)
         self.identity = json.loads(json.dumps(identity))  # as it reads back from JSON
+        self.done: set[tuple[int, int]] = set()
+        existing = None
+        if (self.out / "manifest.json").exists():
+            existing = read_manifest(self.out)
+            if existing["identity"] != self.identity:
+                changed = sorted(k for k in set(existing["identity"]) | set(self.identity)
+                                 if existing["identity"].get(k) != self.identity.get(k))
+                raise ConfigError(f"{self.out} holds a different run (differs in "
+                                  f"{', '.join(changed)}); use another out directory")
         try:
             self.out.mkdir(parents=True, exist_ok=True)
             for table in TABLES:
                 (self.out / table).mkdir(exist_ok=True)
+            if existing is None:
+                self.manifest = {"format": FORMAT, "identity": self.identity,
+                                 "versions": _versions(), "started": time.time(),
+                                 "finished": None, "status": "running"}
+                self._write_manifest()
+            else:
+                self.manifest = existing
         except OSError as exc:
             raise ConfigError(f"cannot write to out directory {self.out}: "
                               f"{exc.strerror or exc}") from None
-        manifest = self.out / "manifest.json"
-        if manifest.exists():
-            existing = json.loads(manifest.read_text(encoding="utf-8"))
-            if existing.get("format") != FORMAT:
-                raise ConfigError(f"{self.out} was written by perpabm "
-                                  f"{existing.get('versions', {}).get('perpabm', '?')} in "
-                                  f"format {existing.get('format')}; this version reads "
-                                  f"format {FORMAT}")
-            if existing.get("identity") != self.identity:
-                changed = sorted(k for k in set(existing.get("identity", {})) | set(self.identity)
-                                 if existing.get("identity", {}).get(k) != self.identity.get(k))
-                raise ConfigError(f"{self.out} holds a different run (differs in "
-                                  f"{', '.join(changed)}); use another out directory")
-            self.manifest = existing
-        else:
-            self.manifest = {"format": FORMAT, "identity": self.identity,
-                             "versions": _versions(), "started": time.time(),
-                             "finished": None, "status": "running"}
-            self._write_manifest()
 
     def _write_manifest(self) -> None:
-        _atomic_write_text(self.out / "manifest.json", json.dumps(self.manifest, indent=2))
+        _write_text(self.out / "manifest.json", json.dumps(self.manifest, indent=2))
 
     def completed(self) -> set[tuple[int, int]]:
-        """(point, path) pairs already stored, from readable path chunks (others are removed,
-        so their paths are computed again)."""
-        done = set()
-        for chunk in sorted((self.out / "paths").glob("batch-*.parquet")):
-            try:
-                table = pq.read_table(chunk, columns=["point", "path"]).to_pandas()
-            except Exception:  # a truncated or corrupt chunk: recompute its paths
+        """(point, path) pairs stored in intact committed batches.
+
+        Everything else a crash can leave — temporary files, files of batches that
+        never committed, batches with a truncated, corrupt or missing file, unreadable
+        failure records — is removed, so those paths are computed again.
+        """
+        done: set[tuple[int, int]] = set()
+        committed = set()
+        for chunk in _chunks(self.out, "paths"):
+            batch = _read_batch(self.out, chunk.name, _verify)
+            if batch is None:
                 self._remove_batch(chunk.name)
                 continue
-            done.update(zip(table["point"].tolist(), table["path"].tolist(), strict=True))
-        return done
+            committed.add(chunk.name)
+            paths = batch["paths"]
+            done.update(zip(paths.column("point").to_pylist(), paths.column("path").to_pylist(),
+                            strict=True))
+        for table in ("events", "series"):
+            for chunk in _chunks(self.out, table):
+                if chunk.name not in committed:
+                    chunk.unlink()
+        for chunk in _chunks(self.out, "failures"):
+            if chunk.name not in committed and _read_batch_file(chunk) is None:
+                chunk.unlink()
+        for table in TABLES:
+            for tmp in (self.out / table).glob(".batch-*.tmp"):
+                tmp.unlink()
+        self.done = done
+        return set(done)
 
     def _remove_batch(self, name: str) -> None:
         for table in TABLES:
             (self.out / table / name).unlink(missing_ok=True)
 
     def write_batch(self, name: str, frames: dict[str, pd.DataFrame | None]) -> None:
-        """Write one finished batch; the paths file goes last, so it marks the batch done."""
-        for table in ("events", "series", "failures", "paths"):
-            frame = frames.get(table)
-            if frame is None or len(frame) == 0:
-                continue  # a batch of failed paths only has no paths file: retried on resume
-            target = self.out / table / f"{name}.parquet"
-            tmp = target.with_name(f".{target.name}.tmp")
-            frame.to_parquet(tmp, index=False)
-            os.replace(tmp, target)
+        """Write one finished batch; the paths file goes last and commits it.
 
-    def finish(self, failed: int) -> None:
-        """Record the end time, the overall status and the paths done per point."""
-        done = self.completed()
+        Raises StorageError (naming the folder and the cause) if the disk is full or
+        the folder cannot be written; what this batch had written is removed, and the
+        batches committed before it are untouched.
+        """
+        written: list[Path] = []
+        try:
+            tables = []
+            for table in ("events", "series", "failures"):
+                frame = frames.get(table)
+                if frame is None or len(frame) == 0:
+                    continue
+                target = self.out / table / f"{name}.parquet"
+                _write_parquet(target, frame)
+                written.append(target)
+                tables.append(table)
+            paths = frames.get("paths")
+            if paths is None or len(paths) == 0:
+                return  # a batch of failed paths only commits nothing: retried on resume
+            target = self.out / "paths" / f"{name}.parquet"
+            _write_parquet(target, paths, {BATCH_KEY: json.dumps({"tables": tables}).encode()})
+        except OSError as exc:
+            for path in written:
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError:
+                    pass
+            raise StorageError(
+                f"cannot write results to {self.out}: {exc.strerror or exc}; every batch "
+                f"written before this one is intact, and running the same command again "
+                f"resumes") from None
+        self.done.update(zip(paths["point"].tolist(), paths["path"].tolist(), strict=True))
+
+    def finish(self, failed: int, retried: Iterable[dict[str, Any]] = ()) -> None:
+        """Record the end time, the overall status, the paths done per point and the paths
+        run again after a worker process died."""
         per_point = {str(p): 0 for p in range(len(self.identity.get("points", [])))}
-        for point, _ in done:
+        for point, _ in self.done:
             per_point[str(point)] = per_point.get(str(point), 0) + 1
         self.manifest["finished"] = time.time()
         self.manifest["status"] = "failed paths" if failed else "complete"
         self.manifest["failed"] = failed
         self.manifest["paths_done_per_point"] = per_point
-        self._write_manifest()
+        self.manifest["retried"] = [*self.manifest.get("retried", []), *retried]
+        try:
+            self._write_manifest()
+        except OSError as exc:
+            raise StorageError(f"cannot write {self.out / 'manifest.json'}: "
+                               f"{exc.strerror or exc}; the results are intact") from None
+
+    def interrupted(self, reason: str) -> None:
+        """Record, if the folder still takes it, that the run stopped on `reason`."""
+        self.manifest["status"] = f"interrupted: {reason}"
+        try:
+            self._write_manifest()
+        except OSError:
+            pass  # the folder cannot take even that; the old manifest stands
+
+
+def _read_batch_file(path: Path) -> pd.DataFrame | None:
+    try:
+        return _frame(path)
+    except UNREADABLE:
+        return None
 
 
 def load(out: str | Path) -> Results:
-    """Read a finished or partial run from its output folder."""
+    """Read a finished or partial run from its output folder (JSON and Parquet only).
+
+    Only intact committed batches are read; a damaged one (a truncated or corrupt
+    file) is left out with a warning, and running the same sweep into the folder
+    again computes its paths anew.
+    """
+    if not isinstance(out, str | os.PathLike):
+        raise ConfigError(f"out must be a folder path; got {out!r}")
     out = Path(out)
-    manifest_path = out / "manifest.json"
-    if not manifest_path.exists():
-        raise ConfigError(f"{out} has no manifest.json: not a perpabm results folder")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    if manifest.get("format") != FORMAT:
-        raise ConfigError(f"{out} was written in format {manifest.get('format')} by perpabm "
-                          f"{manifest.get('versions', {}).get('perpabm', '?')}; this version "
-                          f"reads format {FORMAT}")
-    frames = {}
-    for table in TABLES:
-        chunks = []
-        for chunk in sorted((out / table).glob("batch-*.parquet")):
-            try:
-                chunks.append(pd.read_parquet(chunk))
-            except Exception:
-                continue  # an unreadable chunk is not data; resume recomputes it
-        frames[table] = chunks
+    manifest = read_manifest(out)
+    frames: dict[str, list[pd.DataFrame]] = {table: [] for table in TABLES}
+    damaged, committed = [], set()
+    for chunk in _chunks(out, "paths"):
+        batch = _read_batch(out, chunk.name, _frame)
+        if batch is None:
+            damaged.append(chunk.name)
+            continue
+        committed.add(chunk.name)
+        for table, frame in batch.items():
+            frames[table].append(frame)
+    for chunk in _chunks(out, "failures"):
+        if chunk.name in committed or chunk.name in damaged:
+            continue
+        frame = _read_batch_file(chunk)  # a batch whose paths all failed: its records stand
+        if frame is None:
+            damaged.append(chunk.name)
+        else:
+            frames["failures"].append(frame)
+    if damaged:
+        warnings.warn(f"{out}: {len(damaged)} damaged batch(es) left out "
+                      f"({', '.join(damaged[:3])}{', …' if len(damaged) > 3 else ''}); run the "
+                      f"same sweep into this folder again to recompute them",
+                      RuntimeWarning, stacklevel=3)
     points = pd.DataFrame(manifest["identity"].get("points", []))
+    path_frames = [f for f in frames["paths"] if len(f)]
     results = Results.from_parts(
-        pd.concat(frames["paths"]).to_dict("records") if frames["paths"] else [],
+        pd.concat(path_frames).to_dict("records") if path_frames else [],
         frames["events"], frames["series"], points)
-    failures = (pd.concat(frames["failures"], ignore_index=True)
-                if frames["failures"] else pd.DataFrame())
+    failure_frames = [f for f in frames["failures"] if len(f)]
+    failures = (pd.concat(failure_frames, ignore_index=True)
+                if failure_frames else pd.DataFrame())
     if len(failures) and len(results.paths):
         # A failure that a resumed run has since computed is history, not a failure.
         done = set(zip(results.paths["point"], results.paths["path"], strict=True))
         failures = failures[[(p, k) not in done for p, k in
                              zip(failures["point"], failures["path"], strict=True)]]
     results.failures = failures.reset_index(drop=True)
+    results.retried = pd.DataFrame(manifest.get("retried", []))
     return results

@@ -122,6 +122,66 @@ def test_overshoot_is_profit_closed_minus_deficit_covered():
     assert haircuts["cost_vs_mark"].tolist() == [pytest.approx(120.0), pytest.approx(80.0)]
 
 
+def test_ptsr_is_the_top_winners_remaining_profit_over_the_deficit_covered():
+    # The episode above covers a deficit of 200; its top winner keeps 600 of profit
+    # after the round, so it could have paid the deficit 600 / 200 = 3 times over.
+    events = pd.DataFrame({
+        "kind": ["adl", "adl", "adl_top_winner"], "liquidation": [1, 1, 1],
+        "account": [1, 2, 2], "quantity": [60.0, 40.0, 0.0], "price": [90.0, 90.0, 88.0],
+        "mark_price": [88.0, 88.0, 88.0], "amount": [720.0, 480.0, 600.0],
+        "leverage": [2.75, 0.17, float("nan")]})
+    row = analysis.adl_overshoot(events).iloc[0]
+    assert row["top_winner_remaining"] == pytest.approx(600.0)
+    assert row["ptsr"] == pytest.approx(3.0)
+
+
+def test_ptsr_is_undefined_when_adl_at_the_mark_covers_no_deficit():
+    events = pd.DataFrame({
+        "kind": ["adl", "adl_top_winner"], "liquidation": [1, 1], "account": [1, 1],
+        "quantity": [10.0, 0.0], "price": [88.0, 88.0], "mark_price": [88.0, 88.0],
+        "amount": [120.0, 0.0], "leverage": [2.0, float("nan")]})
+    assert math.isnan(analysis.adl_overshoot(events)["ptsr"].iloc[0])
+
+
+def test_leverage_buckets_are_closed_below_and_open_above():
+    buckets = analysis.leverage_bucket([0.5, 1.0, 4.99, 5.0, 19.0, 20.0, 250.0])
+    assert buckets.astype(str).tolist() == ["0–1x", "1–2x", "2–5x", "5–10x", "10–20x",
+                                            "≥20x", "≥20x"]
+
+
+def adl_fills(path: list[int], account_type: list[str], leverage: list[float],
+              amount: list[float]) -> pd.DataFrame:
+    n = len(path)
+    return pd.DataFrame({
+        "point": [0] * n, "path": path, "kind": ["adl"] * n, "account": list(range(n)),
+        "account_type": account_type, "leverage": leverage, "amount": amount,
+        "quantity": [-1.0] * n})
+
+
+def test_adl_by_group_splits_profit_closed_by_trader_type_and_leverage():
+    # Noise traders lose 300 + 100 of 600 closed; the momentum trader 200.
+    events = adl_fills([0, 0, 1], ["noise", "momentum", "noise"], [1.5, 8.0, 3.0],
+                       [300.0, 200.0, 100.0])
+    by_type = analysis.adl_by_group(events, by="account_type").set_index("account_type")
+    assert by_type.loc["noise", "share"] == pytest.approx(400 / 600)
+    assert by_type.loc["momentum", "share"] == pytest.approx(200 / 600)
+    assert (by_type.loc["noise", "fills"], by_type.loc["noise", "accounts"]) == (2, 2)
+    by_bucket = analysis.adl_by_group(events, by="leverage_bucket")
+    assert by_bucket["leverage_bucket"].astype(str).tolist() == ["1–2x", "2–5x", "5–10x"]
+    assert by_bucket["profit_closed"].tolist() == [300.0, 100.0, 200.0]
+
+
+def test_adl_by_group_shares_sum_to_one_and_their_intervals_hold_them():
+    rng = np.random.default_rng(6)
+    n = 200
+    events = adl_fills(rng.integers(0, 40, n).tolist(),
+                       rng.choice(["noise", "momentum", "contrarian"], n).tolist(),
+                       rng.uniform(1, 20, n).tolist(), rng.exponential(100.0, n).tolist())
+    table = analysis.adl_by_group(events, by="account_type")
+    assert table["share"].sum() == pytest.approx(1.0)
+    assert ((table["low"] <= table["share"]) & (table["share"] <= table["high"])).all()
+
+
 def test_paths_needed_follows_the_normal_formula():
     x = np.random.default_rng(4).normal(0, 10, 1_000)
     sd = x.std(ddof=1)

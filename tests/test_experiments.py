@@ -13,7 +13,8 @@ EXPERIMENTS = Path(__file__).parents[1] / "experiments"
 CASES = {
     "vault_cap": (["--paths", "2"], ["summary.csv", "summary.md", "adl_vs_cap.png",
                                      "vault_pnl.png"]),
-    "ranking_rules": (["--paths", "2"], ["summary.csv", "who_is_hit.png", "lorenz.png"]),
+    "ranking_rules": (["--paths", "2"], ["summary.csv", "by_trader_type.csv", "adl_heatmap.png",
+                                          "who_is_hit.png", "lorenz.png", "trader_types.png"]),
     "leverage": (["--paths", "2"], ["summary.csv", "adl_vs_leverage.png"]),
     "volatility": (["--paths", "2"], ["summary.csv", "adl_vs_volatility.png"]),
 }

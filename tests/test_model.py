@@ -297,3 +297,17 @@ def test_makers_thin_the_side_that_adds_to_their_inventory():
     book = model.exchange.book
     buys, sells = book.open_quantity(maker.account)
     assert buys > sells  # buying reduces its short: full depth; selling adds: thinner
+
+
+def test_events_say_what_holds_each_account():
+    model = PerpMarketModel(load_scenario("crash"), rng=3).run()
+    events = model.events
+    makers = {m.account for m in model.makers}
+    liquidations = events[events["kind"] == "liquidation"]
+    # Liquidation orders fill against the makers' quotes.
+    assert set(liquidations["counterparty"]) <= makers
+    assert (liquidations["counterparty_type"] == "maker").all()
+    traders = events[events["account"].isin(list(model.traders))]
+    expected = [model.traders[a].strategy for a in traders["account"]]
+    assert traders["account_type"].tolist() == expected
+    assert events.loc[events["kind"] == "funding", "account_type"].isna().all()

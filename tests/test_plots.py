@@ -10,7 +10,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import perpabm
-from perpabm import Shock, load_scenario, plots
+from perpabm import Shock, analysis, load_scenario, plots
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,9 @@ CALLS = {
     "adl_scatter": lambda r, ax: plots.adl_scatter(r.events, ax=ax),
     "adl_scatter_by": lambda r, ax: plots.adl_scatter(
         _adl_events_with_cap(r), by="vault.cap", ax=ax),
+    "adl_shares": lambda r, ax: plots.adl_shares(
+        analysis.adl_by_group(_adl_events_with_cap(r), by=["vault.cap", "account_type"]),
+        "account_type", by="vault.cap", ax=ax),
     "lorenz": lambda r, ax: plots.lorenz(
         r.events.loc[r.events["kind"] == "adl", "amount"].to_numpy(), ax=ax, label="ADL"),
 }

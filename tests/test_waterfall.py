@@ -293,6 +293,24 @@ def test_adl_pro_rata_closes_in_proportion_to_size():
     assert ex.position(c) == pytest.approx(-30.0)
 
 
+def test_adl_round_logs_the_top_winner_with_the_profit_it_keeps():
+    ex, liquidated, a, c, _ = queue_setup(BASE)
+    events = ex.update_mark(88.0)
+    # At 88 A's profit is 60·12 = 720 and C's 90·12 = 1,080: C is the top winner.
+    # The queue closes 40 of C (A first), so C keeps 50·12 = 600 at the mark.
+    (top,) = [e for e in events if e.kind == "adl_top_winner"]
+    assert (top.account, top.counterparty, top.quantity) == (c, liquidated, 0.0)
+    assert top.amount == pytest.approx(600.0)
+
+
+def test_pro_rata_leaves_the_top_winner_its_untouched_share():
+    ex, liquidated, a, c, _ = queue_setup(BASE.replace(adl_allocation="pro_rata"))
+    events = ex.update_mark(88.0)
+    # C (top winner, 1,080 of profit at 88) is closed 60 of 90 and keeps 30·12 = 360.
+    (top,) = [e for e in events if e.kind == "adl_top_winner"]
+    assert top.account == c and top.amount == pytest.approx(360.0)
+
+
 def test_adl_at_the_mark_while_the_fund_pays_the_gap():
     config = BASE.replace(adl_price="mark", insurance_fund=1_000.0)
     ex, liquidated, a, c, _ = queue_setup(config)

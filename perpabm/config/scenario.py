@@ -239,11 +239,18 @@ class ScenarioConfig:
     def replace(self, path: str | None = None, value: Any = None, /,
                 **changes: Any) -> ScenarioConfig:
         """A validated copy with the field at dotted `path` set to `value`, or with
-        top-level `changes` (``replace(run=RunConfig(...))``)."""
+        top-level `changes` (``replace(run=RunConfig(...))``).
+
+        ``"exchange.preset"`` takes a preset's name and replaces the whole exchange
+        section with that venue's rules (so a sweep can range over venues).
+        """
         if path is None:
             return dataclasses.replace(self, **changes)
         if changes:
             raise ConfigError("give either a dotted path and a value, or keyword changes")
+        if path == "exchange.preset":
+            return dataclasses.replace(self, exchange=ExchangeConfig.from_dict(
+                {"preset": value}, "exchange"))
         return _replace_path(self, _split(path), value, path)
 
     def to_dict(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ EVENT_KINDS = (
     "backstop",  # the backstop (vault) took over part of a position
     "insurance_fund",  # the fund paid (amount < 0) or received (amount > 0)
     "adl",  # an opposite position closed against the liquidated one
+    "adl_top_winner",  # once per ADL round: the largest winner, and its profit left after it
     "socialized_loss",  # a deficit charged to an open position, per unit held
     "bad_debt",  # a deficit no stage could cover, left on a flat account (amount < 0)
     "funding",  # a funding payment round (amount = total paid by longs)
@@ -26,6 +27,13 @@ class Event(NamedTuple):
     On "adl" rows, ``amount`` is the unrealised profit at the mark of the quantity
     closed (what the ADL'd account was holding, USD), ``score`` and ``rank`` its
     place in the queue, and ``leverage`` its effective leverage before the close.
+
+    On "adl_top_winner" rows (one per ADL round that had a winner in profit),
+    ``account`` is the opposite position with the largest unrealised profit at
+    the mark before the round, ``quantity`` is 0 (the row moves nothing; the
+    round's "adl" rows say whether it was closed), and ``amount`` its unrealised
+    profit at the mark left after the round (USD): the numerator of PTSR
+    (Chitra 2025).
     """
 
     time: float

@@ -194,6 +194,7 @@ class Liquidator:
         deficit_at_mark = max(-equity, 0.0)
         at_mark = cfg.adl_price == "mark" and ex.fund.available(ex.time) >= deficit_at_mark
         price = ex.mark_price if at_mark else bankrupt
+        top = self._top_winner(candidates)
         order, scores = self._adl_queue(candidates)
         quantities = np.abs(led.size[order])
         solvent = np.minimum(self._affordable(order, price), quantities)
@@ -216,6 +217,7 @@ class Liquidator:
                                          strict=True):
             ex._log("adl", int(cp), acct, sign * q, price, bankrupt, pnl,
                     liquidation=self.episode, score=s, rank=int(r), leverage=lev)
+        self._log_top_winner(top, acct, bankrupt)
         if at_mark and led.size[acct] == 0.0 and led.collateral[acct] < 0.0:
             self._fund_pays(acct, -led.collateral[acct])
         for cp in order[(led.size[order] == 0.0) & (led.collateral[order] < -self._dust)]:
@@ -335,6 +337,26 @@ class Liquidator:
         leverage = mechanics.effective_leverage(size, mark, equity)
         return closes * per_unit, np.asarray(leverage, dtype=float)
 
+    def _top_winner(self, candidates: np.ndarray) -> int:
+        """The candidate with the largest unrealised profit at the mark (lowest id on a
+        tie), or −1 if none is in profit."""
+        if len(candidates) == 0:
+            return -1
+        led = self.led
+        profit = led.size[candidates] * (self.ex.mark_price - led.entry_price[candidates])
+        best = int(np.argmax(profit))
+        return int(candidates[best]) if profit[best] > 0.0 else -1
+
+    def _log_top_winner(self, top: int, acct: int, bankrupt: float) -> None:
+        """Log the round's top winner with the profit it keeps (PTSR's numerator)."""
+        if top < 0:
+            return
+        led = self.led
+        size = float(led.size[top])
+        remaining = size * (self.ex.mark_price - led.entry_price[top]) if size else 0.0
+        self.ex._log("adl_top_winner", top, acct, 0.0, self.ex.mark_price, bankrupt,
+                     remaining, liquidation=self.episode)
+
     def _affordable(self, accounts: np.ndarray, price: float) -> np.ndarray:
         """Quantity each account can be closed at `price` before its equity at the mark
         turns negative (inf where closing there does not cost it anything)."""
@@ -429,6 +451,7 @@ class Liquidator:
         hit = closes > 0.0
         if not hit.any():
             return
+        top = self._top_winner(candidates)
         profit, leverage = self._profit_and_leverage(candidates[hit], closes[hit])
         sign = math.copysign(1.0, size)
         led.trade_many(candidates[hit], sign * closes[hit], mark)
@@ -436,6 +459,7 @@ class Liquidator:
         for cp, q, pnl, lev in zip(candidates[hit], closes[hit], profit, leverage, strict=True):
             ex._log("adl", int(cp), acct, sign * q, mark, bankrupt, pnl,
                     liquidation=self.episode, leverage=lev)
+        self._log_top_winner(top, acct, bankrupt)
         deficit = max(-led.collateral[acct], 0.0) if led.size[acct] == 0.0 else 0.0
         deficit -= self._fund_pays(acct, deficit)
         if deficit > self._dust:
