@@ -210,10 +210,13 @@ def top_share(amounts: ArrayLike, k: int = 1) -> float:
 
 def adl_haircuts(events: pd.DataFrame) -> pd.DataFrame:
     """Per ADL'd account (and point, path if present): unrealised profit closed (USD),
-    what the closes cost it against the mark (USD), quantity and mean leverage."""
+    what the closes cost it against the mark (USD), quantity and mean leverage; with
+    the account's ``account_type`` when the events carry it, so that Gini and Lorenz
+    curves can be taken per trader type."""
     adl = events[events["kind"] == "adl"].copy()
     adl["cost_vs_mark"] = (adl["mark_price"] - adl["price"]).abs() * adl["quantity"].abs()
     keys = [c for c in ("point", "path") if c in adl] + ["account"]
+    keys += ["account_type"] if "account_type" in adl else []
     return adl.groupby(keys, sort=True).agg(
         profit_closed=("amount", "sum"), cost_vs_mark=("cost_vs_mark", "sum"),
         quantity=("quantity", lambda q: q.abs().sum()), leverage=("leverage", "mean"),

@@ -182,6 +182,16 @@ def test_adl_by_group_shares_sum_to_one_and_their_intervals_hold_them():
     assert ((table["low"] <= table["share"]) & (table["share"] <= table["high"])).all()
 
 
+def test_haircuts_keep_the_account_type_for_splits():
+    events = adl_fills([0, 0, 0], ["noise", "noise", "maker"], [2.0, 2.0, 0.5],
+                       [10.0, 30.0, 60.0]).assign(account=[7, 7, 9], price=90.0,
+                                                  mark_price=88.0)
+    haircuts = analysis.adl_haircuts(events).set_index("account")
+    # Account 7 (noise) was closed twice: 10 + 30 = 40 of profit; account 9 is a maker.
+    assert haircuts.loc[7, "profit_closed"] == 40.0
+    assert haircuts["account_type"].tolist() == ["noise", "maker"]
+
+
 def test_paths_needed_follows_the_normal_formula():
     x = np.random.default_rng(4).normal(0, 10, 1_000)
     sd = x.std(ddof=1)
