@@ -1,8 +1,10 @@
 """The `perpabm` command: run, sweep, scenarios, config show, demo.
 
-Every error — an unknown scenario, bad TOML, a mistyped or out-of-range
-setting, an unwritable output folder — is one line on stderr and exit code 2,
-with no traceback.
+Every error — a usage error, an unknown scenario, bad TOML, a mistyped or
+out-of-range setting, an unreadable price file, an unwritable or full output
+folder — is one line on stderr and exit code 2, with no traceback; a run with
+failed paths exits 1. Warnings (a worker process that died and whose paths were
+run again) are one line each too.
 """
 
 from __future__ import annotations
@@ -10,15 +12,17 @@ from __future__ import annotations
 import argparse
 import sys
 import tomllib
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TextIO
 
 import pandas as pd
+from tqdm import tqdm
 
 from perpabm import presets
 from perpabm.config.exchange import ExchangeConfig
 from perpabm.config.scenario import ScenarioConfig
-from perpabm.errors import ConfigError
+from perpabm.errors import ConfigError, StorageError, closest
 
 QUANTILES = (0.05, 0.5, 0.95)
 
@@ -85,12 +89,17 @@ def _sweep(args: argparse.Namespace) -> int:
     known = {"scenario", "config", "grid", "design", "n_points", "n_paths", "seed"}
     for key in spec:
         if key not in known:
-            from perpabm.errors import closest
-
             raise ConfigError(f"{args.sweep}: {key} is not a sweep setting{closest(key, known)}")
     if "grid" not in spec:
         raise ConfigError(f"{args.sweep}: a sweep needs a [grid] table of dotted paths")
-    base = spec.get("config") or spec.get("scenario", "default")
+    if "scenario" in spec and "config" in spec:
+        raise ConfigError(f"{args.sweep}: give scenario (a bundled name) or config (a TOML "
+                          f"file), not both")
+    for key, what in (("scenario", "a bundled scenario name"),
+                      ("config", "a scenario TOML file, relative to the sweep file")):
+        if key in spec and (not isinstance(spec[key], str) or not spec[key]):
+            raise ConfigError(f"{args.sweep}: {key} must be {what}; got {spec[key]!r}")
+    base = spec.get("scenario", "default")
     if "config" in spec:
         base = str(Path(args.sweep).parent / spec["config"])
     config = load_scenario(base)
@@ -106,6 +115,8 @@ def _read_toml(path: str) -> dict[str, Any]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not valid TOML: not UTF-8 text") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -137,14 +148,24 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _positive(value: str) -> int:
-    number = int(value)
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1; got {value!r}") from None
     if number < 1:
-        raise argparse.ArgumentTypeError(f"must be ≥ 1; got {number}")
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1; got {number}")
     return number
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (saying where help is), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="perpabm",
         description="Agent-based Monte Carlo of perpetual-swap exchanges: "
         "liquidations, backstop vaults, insurance funds and auto-deleveraging.",
@@ -210,13 +231,25 @@ def _progress_flags(command: argparse.ArgumentParser) -> None:
                        help="a progress bar even when stderr is not a terminal")
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+    """A warning as one line on stderr, clear of any progress bar."""
+    text = " ".join(str(message).split())
+    tqdm.write(f"perpabm: warning: {text}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
-    except (ConfigError, ValueError) as exc:
-        print(f"perpabm: error: {exc}", file=sys.stderr)
-        return 2
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0), or a usage error already printed (2)
+        return exc.code if isinstance(exc.code, int) else 2
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return args.run(args)
+        except (ConfigError, StorageError, ValueError) as exc:
+            print(f"perpabm: error: {' '.join(str(exc).split())}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

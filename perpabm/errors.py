@@ -14,6 +14,12 @@ class MarginError(ValueError):
     """A trade or withdrawal that would leave an account below its initial margin."""
 
 
+class StorageError(OSError):
+    """A results folder that could not be written during a run (disk full, read-only,
+    removed): the message names the folder and the cause, and says that the batches
+    written before it are intact and a re-run resumes."""
+
+
 def closest(name: str, choices: Iterable[str]) -> str:
     """' (did you mean "x"?)' for the closest of `choices`, or '' if none is close."""
     match = difflib.get_close_matches(str(name), list(choices), n=1)

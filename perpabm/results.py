@@ -21,7 +21,10 @@ class Results:
     - ``series``: the per-step series of every path, when they were asked for;
     - ``points``: one row per config point with its parameter values;
     - ``failures``: paths that raised — point, path, seed, error type, message and
-      traceback (the other paths are unaffected).
+      traceback (the other paths are unaffected);
+    - ``retried``: paths that were running in a worker process that died (killed, out
+      of memory) and were run again — point, path and the error; their rows are in
+      ``paths`` like any other's.
     """
 
     paths: pd.DataFrame
@@ -29,6 +32,7 @@ class Results:
     series: pd.DataFrame
     points: pd.DataFrame = field(default_factory=pd.DataFrame)
     failures: pd.DataFrame = field(default_factory=pd.DataFrame)
+    retried: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @classmethod
     def load(cls, out: str | Path) -> Results:

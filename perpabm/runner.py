@@ -341,7 +341,8 @@ def design_points(grid: Mapping[str, Any], design: str = "grid", n_points: int |
         if design == "zip":
             lengths = {len(v) for v in values}
             if len(lengths) != 1:
-                raise ConfigError(f"a zip design needs lists of one length; got {sorted(lengths)}")
+                raise ConfigError(f"grid lists must all have one length for a zip design; "
+                                  f"got lengths {sorted(lengths)}")
             combos = zip(*values, strict=True)
         else:
             combos = itertools.product(*values)

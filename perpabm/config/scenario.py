@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,7 +67,8 @@ class TraderConfig:
             ("arrivals_per_day", 0.0, 1e6, False, False),
         ))
         mix = self.strategy_mix
-        if isinstance(mix, str | Mapping) or len(tuple(mix)) != len(STRATEGIES):
+        if (isinstance(mix, str | Mapping) or not isinstance(mix, Iterable)
+                or len(tuple(mix)) != len(STRATEGIES)):
             raise ConfigError(f"{p}.strategy_mix must be three weights for {', '.join(STRATEGIES)}"
                               f"; got {mix!r}")
         mix = tuple(in_range(f"{p}.strategy_mix[{k}]", w, 0.0) for k, w in enumerate(mix))

@@ -38,6 +38,8 @@ def load_scenario(name_or_path: str | Path) -> ScenarioConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read scenario file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not valid TOML: not UTF-8 text") from None
     return _parse(text, str(path))
 
 
