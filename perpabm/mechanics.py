@@ -320,8 +320,16 @@ def liquidation_price_tiered(
 
     Source: derived from Binance FAQ 360033525271 (same formula, tier chosen at LP).
     """
-    size = _as_float(size)
     _, mmrs, cums = tier_table(tiers)
+    return liquidation_price_from_table(size, entry_price, collateral, mmrs, cums)
+
+
+def liquidation_price_from_table(size: ArrayLike, entry_price: ArrayLike,
+                                 collateral: ArrayLike, mmrs: NDArray[np.float64],
+                                 cums: NDArray[np.float64]) -> FloatResult:
+    """:func:`liquidation_price_tiered` with the tier table already validated by
+    :func:`tier_table` (its ``mmrs`` and ``cums``), for callers that reuse one table."""
+    size = _as_float(size)
     is_long = size > 0
     result = liquidation_price(size, entry_price, collateral, mmrs[0], cums[0])
     result = np.array(result, dtype=np.float64)  # writable copy, also for 0-d

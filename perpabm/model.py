@@ -96,6 +96,7 @@ class PerpMarketModel(mesa.Model):
         self._funding_every = max(1, round(exchange_config.funding_interval_minutes
                                            / market.step_minutes))
         self._net_liquidation_flow = 0.0
+        self._volatility_cache: tuple[tuple[int, int] | None, float] = (None, math.nan)
         self._step_liquidation_flow = 0.0
 
         capacity = self.exchange.ledger.size.shape[0]
@@ -137,9 +138,13 @@ class PerpMarketModel(mesa.Model):
         t = self.step_index
         if t < window:
             return self.config.makers.calm_volatility
-        prices = self._index_history[t - window: t + 1]
-        returns = np.diff(np.log(prices))
-        return float(returns.std() * math.sqrt(self.config.market.step_years ** -1))
+        key = (t, window)
+        if self._volatility_cache[0] != key:  # every maker asks the same in one step
+            prices = self._index_history[t - window: t + 1]
+            returns = np.diff(np.log(prices))
+            self._volatility_cache = (key, float(
+                returns.std() * math.sqrt(self.config.market.step_years ** -1)))
+        return self._volatility_cache[1]
 
     def add_liquidation_flow(self, signed_notional: float) -> None:
         """Count signed USD notional (+ buying, − selling) as liquidation flow this step."""

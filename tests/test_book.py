@@ -41,7 +41,7 @@ def check_invariants(book: OrderBook) -> None:
         for price, level in levels.items():
             assert level.orders, f"empty level {side}@{price}"
             qtys = [o.quantity for o in level.orders]
-            assert level.total.value == math.fsum(qtys)
+            assert level.volume() == math.fsum(qtys)
             for o in level.orders:
                 assert (o.side, o.price) == (side, price)
                 assert o.quantity > 0

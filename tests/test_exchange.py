@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perpabm import Exchange, ExchangeConfig, MarginError
 from perpabm.exchange.events import EVENT_COLUMNS
-from perpabm.exchange.ledger import position_after_fill
+from perpabm.exchange.ledger import _position_after_fill_scalar, position_after_fill
 
 NO_FEES = ExchangeConfig(max_leverage=10.0, mm_tiers=((0.0, 0.01),), taker_fee=0.0,
                          maker_fee=0.0, debug=True)
@@ -52,6 +54,17 @@ def test_a_fill_changes_equity_by_exactly_its_mark_to_market():
     before = collateral + size * (mark - entry)
     after = collateral + realized + new_size * (mark - new_entry)
     np.testing.assert_allclose(after - before, qty * (mark - price), atol=1e-9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(size=st.sampled_from([0.0, 1.0, -1.0, 3.5, -7.25]) | st.floats(-1e6, 1e6),
+       entry=st.floats(0.0, 1e6), quantity=st.floats(-1e6, 1e6),
+       price=st.floats(1e-6, 1e6))
+def test_one_account_fill_gives_the_same_floats_as_the_vectorised_formula(size, entry,
+                                                                          quantity, price):
+    # The ledger books one account's fill in plain floats; it must agree bit for bit.
+    expected = tuple(float(x) for x in position_after_fill(size, entry, quantity, price))
+    assert _position_after_fill_scalar(size, entry, quantity, price) == expected
 
 
 # ---------------------------------------------------------------- trading
@@ -230,3 +243,57 @@ def test_debug_mode_checks_invariants_after_every_operation():
     ex.ledger.collateral[a] += 1.0  # money from nowhere
     with pytest.raises(AssertionError, match="money not conserved"):
         ex.fill(a, b, 1.0, 100.0)
+
+
+# ---------------------------------------------------------------- a maker's requote
+
+
+def requote_one_by_one(ex: Exchange, acct: int, quantities, prices) -> list:
+    """What replace_quotes promises: cancel, then place_limit(post_only) per order,
+    skipping an order that would cross or that margin cannot cover."""
+    ex.book.cancel_account(acct)
+    ids = []
+    for q, p in zip(quantities, prices, strict=True):
+        try:
+            ids.append(ex.place_limit(acct, q, p, post_only=True))
+        except (MarginError, ValueError):
+            ids.append(None)
+    return ids
+
+
+def quoting_exchange(collateral: float) -> tuple[Exchange, int, int]:
+    """A maker with `collateral` USD (≥ 25, the initial margin of long 2 plus a 0.5 bid
+    at 10x), long 2 at 100 against a rival whose quotes (bid 99.5, ask 100.5) a ladder
+    can cross."""
+    ex = Exchange(NO_FEES, mark_price=100.0)
+    maker, rival = ex.open_account(collateral), ex.open_account(1e6)
+    ex.fill(maker, rival, 2.0, 100.0)
+    ex.place_limit(rival, 1.0, 99.5)
+    ex.place_limit(rival, -1.0, 100.5)
+    ex.place_limit(maker, 0.5, 98.0)  # an old quote the requote replaces
+    return ex, maker, rival
+
+
+@settings(max_examples=200, deadline=None)
+@given(collateral=st.floats(26.0, 500.0),
+       ladder=st.lists(st.tuples(st.sampled_from([1.0, -1.0]), st.floats(0.1, 3.0),
+                                 st.floats(95.0, 105.0)), min_size=1, max_size=12))
+def test_replace_quotes_posts_what_one_by_one_post_only_orders_would(collateral, ladder):
+    quantities = [side * q for side, q, _ in ladder]
+    prices = [p for _, _, p in ladder]
+    bulk, maker, _ = quoting_exchange(collateral)
+    single, _, _ = quoting_exchange(collateral)
+    assert bulk.replace_quotes(maker, quantities, prices) == requote_one_by_one(
+        single, maker, quantities, prices)
+    for side in ("buy", "sell"):
+        for a, b in zip(bulk.book.depth(side), single.book.depth(side), strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert bulk.book.open_quantity(maker) == single.book.open_quantity(maker)
+
+
+def test_replace_quotes_rejects_a_ladder_with_a_bad_price_and_changes_nothing():
+    ex, maker, _ = quoting_exchange(1_000.0)
+    before = ex.book.orders_of(maker)
+    with pytest.raises(ValueError, match="prices"):
+        ex.replace_quotes(maker, [1.0, -1.0], [99.0, float("nan")])
+    assert ex.book.orders_of(maker) == before

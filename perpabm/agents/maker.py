@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 import mesa
 
 from perpabm.config.scenario import MakerConfig
-from perpabm.errors import MarginError
 
 if TYPE_CHECKING:
     from perpabm.model import PerpMarketModel
@@ -22,10 +21,10 @@ def post_ladder(model: PerpMarketModel, account: int, config: MakerConfig) -> No
     quoted at the limit.
     """
     ex = model.exchange
-    ex.book.cancel_account(account)
     index = model.index
     equity = ex.equity(account)
     if equity <= 0.0:
+        ex.book.cancel_account(account)
         return
     limit = config.inventory_limit * equity * ex.config.max_leverage / index
     inventory = ex.position(account)
@@ -33,6 +32,7 @@ def post_ladder(model: PerpMarketModel, account: int, config: MakerConfig) -> No
     stress = 1.0 + config.withdrawal * max(sigma / config.calm_volatility - 1.0, 0.0)
     fair = index * (1.0 - config.inventory_skew * inventory / limit)
     base_quantity = config.depth / stress / index
+    quantities, prices = [], []
     for side in (1.0, -1.0):
         room = 1.0 - max(side * inventory, 0.0) / limit  # 1 when reducing, 0 at the limit
         if room <= 0.0:
@@ -40,10 +40,12 @@ def post_ladder(model: PerpMarketModel, account: int, config: MakerConfig) -> No
         for level in range(config.levels):
             price = fair * (1.0 - side * (config.half_spread + level * config.level_spacing)
                             * stress)
-            try:
-                ex.place_limit(account, side * base_quantity * room, price, post_only=True)
-            except (MarginError, ValueError):
-                continue  # out of margin, or another maker's quote is through this price
+            if price > 0.0:  # a bid this far down in extreme stress is not posted
+                quantities.append(side * base_quantity * room)
+                prices.append(price)
+    # Levels that would cross another maker's quote, or that margin cannot cover, are
+    # left out (Exchange.replace_quotes).
+    ex.replace_quotes(account, quantities, prices)
 
 
 class MarketMaker(mesa.Agent):

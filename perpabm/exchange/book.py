@@ -10,8 +10,8 @@ Units: prices are USD per base unit (positive floats), quantities are base units
 
 Floating-point bookkeeping is exact: level volumes, per-account open quantities and
 :meth:`OrderBook.volume_within` are the correctly rounded *exact* sums of the resting
-orders' quantities (i.e. they equal ``math.fsum`` of those quantities, whatever the
-history of adds, cancels and fills), so they never drift.
+orders' quantities (``math.fsum`` of those quantities, taken when asked for, so that
+adds, cancels and fills cost no running sums and the figures never drift).
 """
 
 import math
@@ -19,7 +19,6 @@ import numbers
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Collection, Sequence
-from itertools import chain
 from typing import NamedTuple
 
 import numpy as np
@@ -88,23 +87,25 @@ class _Order:
 
 
 class _Level:
-    """FIFO queue of orders at one price, plus their exact total volume."""
+    """FIFO queue of orders at one price."""
 
-    __slots__ = ("orders", "total")
+    __slots__ = ("orders",)
 
     def __init__(self) -> None:
         self.orders: deque[_Order] = deque()
-        self.total = _ExactSum()
+
+    def volume(self) -> float:
+        """Exact (correctly rounded) total quantity resting at this level."""
+        return math.fsum([o.quantity for o in self.orders])
 
 
 class _Account:
-    """Resting order ids of one account (in placement order) and its open quantities."""
+    """Resting orders of one account, by id in placement order."""
 
-    __slots__ = ("orders", "totals")
+    __slots__ = ("orders",)
 
     def __init__(self) -> None:
-        self.orders: dict[int, None] = {}
-        self.totals: dict[str, _ExactSum] = {BUY: _ExactSum(), SELL: _ExactSum()}
+        self.orders: dict[int, _Order] = {}
 
 
 def _check_side(value: object, name: str = "side") -> str:
@@ -164,7 +165,11 @@ class OrderBook:
         quantity = _check_positive("quantity", quantity)
         if order_id in self._orders:
             raise ValueError(f"order_id {order_id} is already resting in the book")
+        self._insert(order_id, account, side, price, quantity)
 
+    def _insert(self, order_id: int, account: int, side: str, price: float,
+                quantity: float) -> None:
+        """:meth:`add` for arguments the caller has already checked."""
         order = _Order(order_id, account, side, price, quantity)
         levels = self._levels[side]
         level = levels.get(price)
@@ -173,15 +178,13 @@ class OrderBook:
             levels[price] = level
             insort(self._prices[side], price)
         level.orders.append(order)
-        level.total.add(quantity)
 
         self._orders[order_id] = order
         acct = self._accounts.get(account)
         if acct is None:
             acct = _Account()
             self._accounts[account] = acct
-        acct.orders[order_id] = None
-        acct.totals[side].add(quantity)
+        acct.orders[order_id] = order
 
     def cancel(self, order_id: int) -> tuple[int, str, float, float]:
         """Remove a resting order; return (account, side, price USD, remaining quantity).
@@ -200,13 +203,12 @@ class OrderBook:
         Returns (order_id, side, price USD, remaining quantity) per cancelled order, in
         placement order; an account without resting orders gives ``[]``.
         """
-        acct = self._accounts.get(account)
+        acct = self._accounts.pop(account, None)
         if acct is None:
             return []
         cancelled = []
-        for order_id in list(acct.orders):
-            order = self._orders[order_id]
-            self._remove(order)
+        for order_id, order in acct.orders.items():
+            self._unlink(order)
             cancelled.append((order_id, order.side, order.price, order.quantity))
         return cancelled
 
@@ -215,7 +217,9 @@ class OrderBook:
         acct = self._accounts.get(account)
         if acct is None:
             return 0.0, 0.0
-        return acct.totals[BUY].value, acct.totals[SELL].value
+        orders = acct.orders.values()
+        return (math.fsum([o.quantity for o in orders if o.side == BUY]),
+                math.fsum([o.quantity for o in orders if o.side == SELL]))
 
     def orders_of(self, account: int) -> list[int]:
         """Ids of the resting orders of ``account``, in placement order."""
@@ -267,7 +271,7 @@ class OrderBook:
         else:
             selected = prices[:n]
         book = self._levels[side]
-        volumes = [book[p].total.value for p in selected]
+        volumes = [book[p].volume() for p in selected]
         return np.array(selected, dtype=float), np.array(volumes, dtype=float)
 
     def volume_within(self, side: str, price_limit: float) -> float:
@@ -283,7 +287,7 @@ class OrderBook:
         else:
             selected = prices[: bisect_right(prices, price_limit)]
         book = self._levels[side]
-        return math.fsum(chain.from_iterable(book[p].total._partials for p in selected))
+        return math.fsum([o.quantity for p in selected for o in book[p].orders])
 
     # ------------------------------------------------------------------ matching
 
@@ -396,35 +400,28 @@ class OrderBook:
                 self._remove(order)
                 continue
             order.quantity = new
-            total = self._levels[order.side][order.price].total
-            total.add(-old)
-            total.add(new)
-            acct_total = self._accounts[order.account].totals[order.side]
-            acct_total.add(-old)
-            acct_total.add(new)
 
     # ------------------------------------------------------------------ internals
 
     def _remove(self, order: _Order) -> None:
         """Unlink ``order`` from its level, the id index and its account."""
-        side, price, quantity = order.side, order.price, order.quantity
+        self._unlink(order)
+        acct = self._accounts[order.account]
+        del acct.orders[order.order_id]
+        if not acct.orders:
+            del self._accounts[order.account]
+
+    def _unlink(self, order: _Order) -> None:
+        """Unlink ``order`` from its level and the id index (not from its account)."""
+        side, price = order.side, order.price
         levels = self._levels[side]
         level = levels[price]
         if level.orders[0] is order:
             level.orders.popleft()
         else:
             level.orders.remove(order)
-        if level.orders:
-            level.total.add(-quantity)
-        else:
+        if not level.orders:
             del levels[price]
             prices = self._prices[side]
             del prices[bisect_left(prices, price)]
-
         del self._orders[order.order_id]
-        acct = self._accounts[order.account]
-        del acct.orders[order.order_id]
-        if acct.orders:
-            acct.totals[side].add(-quantity)
-        else:
-            del self._accounts[order.account]

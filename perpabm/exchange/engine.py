@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from perpabm import mechanics
 from perpabm.config import ExchangeConfig
@@ -365,6 +365,73 @@ class Exchange:
             self.book.add(order_id, acct, side, price, rest)
         self._after_operation()
         return order_id
+
+    def replace_quotes(self, acct: int, quantities: ArrayLike,
+                       prices: ArrayLike) -> list[int | None]:
+        """Cancel all of `acct`'s resting orders, then post a ladder of post-only limit
+        orders — buy (quantity > 0) or sell (< 0) `quantities` (base units) at `prices`
+        (USD) — in the order given.
+
+        Each order is what :meth:`place_limit` with ``post_only=True`` would do with
+        it, in turn: an order that would cross the book, or that initial margin
+        (with all the orders posted before it) cannot cover, is skipped instead of
+        raising, as a market maker's requote leaves out a level it cannot post.
+        Returns each order's id, None where it was skipped. Checked once for the
+        whole ladder, so a maker's requote costs one call.
+        """
+        self._check_account(acct)
+        quantities = np.asarray(quantities, dtype=float).ravel()
+        prices = np.asarray(prices, dtype=float).ravel()
+        if quantities.shape != prices.shape:
+            raise ValueError(f"quantities and prices must have the same length; got "
+                             f"{quantities.size} and {prices.size}")
+        if not (np.isfinite(quantities).all() and (quantities != 0).all()):
+            raise ValueError("quantities must be finite and non-zero (+ buy, − sell)")
+        if not (np.isfinite(prices).all() and (prices > 0).all()):
+            raise ValueError("prices must be finite numbers > 0")
+        book, led = self.book, self.ledger
+        book.cancel_account(acct)
+        size, entry = float(led.size[acct]), float(led.entry_price[acct])
+        collateral, max_leverage = float(led.collateral[acct]), self.config.max_leverage
+        best_bid, best_ask = book.best_bid(), book.best_ask()
+        buys: list[float] = []
+        sells: list[float] = []
+        ids: list[int | None] = []
+        for qty, price in zip(quantities.tolist(), prices.tolist(), strict=True):
+            buy = qty > 0.0
+            qty = abs(qty)
+            if (best_ask is not None and price >= best_ask) if buy else (
+                    best_bid is not None and price <= best_bid):
+                ids.append(None)
+                continue
+            mark = price if self._mark is None else self._mark
+            # The margin rule of _require_margin for an order resting at `price`.
+            resting_buys, resting_sells = math.fsum(buys), math.fsum(sells)
+            before = max(abs(size + resting_buys), abs(size - resting_sells))
+            after = max(abs(size + resting_buys + (qty if buy else 0.0)),
+                        abs(size - resting_sells - (0.0 if buy else qty)))
+            equity_before = collateral + size * (mark - entry)
+            gap = (price - mark) if buy else (mark - price)
+            equity = equity_before + (-(qty * max(0.0, gap)))
+            if after <= before:
+                allowed = not (equity < 0.0 and equity < equity_before)
+            else:
+                allowed = equity >= after * mark / max_leverage
+            if not allowed:
+                ids.append(None)
+                continue
+            self._set_mark_if_unset(mark)
+            self._order_ids += 1
+            book._insert(self._order_ids, acct, BUY if buy else SELL, price, qty)
+            ids.append(self._order_ids)
+            if buy:
+                buys.append(qty)
+                best_bid = price if best_bid is None else max(best_bid, price)
+            else:
+                sells.append(qty)
+                best_ask = price if best_ask is None else min(best_ask, price)
+        self._after_operation()
+        return ids
 
     def cancel(self, order_id: int) -> float:
         """Cancel a resting order; returns the quantity that was still resting."""

@@ -43,6 +43,30 @@ def position_after_fill(
     return new_size, new_entry, realized
 
 
+def _position_after_fill_scalar(size: float, entry: float, quantity: float,
+                                price: float) -> tuple[float, float, float]:
+    """:func:`position_after_fill` for one account in plain floats: the same operations
+    in the same order, so the same IEEE results, without numpy's per-call overhead."""
+    new_size = size + quantity
+    adding = size == 0.0 or (quantity != 0.0 and (size > 0.0) == (quantity > 0.0))
+    if adding:
+        realized = 0.0 * (price - entry)
+    else:
+        closed = min(abs(quantity), abs(size))
+        realized = (closed if size > 0.0 else -closed) * (price - entry)
+    if new_size == 0.0:
+        new_entry = 0.0
+    elif size == 0.0:
+        new_entry = price
+    elif adding:
+        new_entry = (size * entry + quantity * price) / new_size
+    elif abs(quantity) > abs(size):
+        new_entry = price
+    else:
+        new_entry = entry
+    return new_size, new_entry, realized
+
+
 class Ledger:
     """Collateral, signed size, entry price and flags of every account, in growable arrays.
 
@@ -60,6 +84,7 @@ class Ledger:
 
     def __init__(self, mm_tiers: tuple[tuple[float, float], ...], capacity: int = 1024) -> None:
         self.mm_tiers = mm_tiers
+        _, self._mmrs, self._cums = mechanics.tier_table(mm_tiers)
         self.n = 0
         capacity = max(int(capacity), 1)
         self.collateral = np.zeros(capacity)
@@ -104,14 +129,14 @@ class Ledger:
 
     def trade(self, acct: int, quantity: float, price: float) -> float:
         """Apply a fill of signed `quantity` at `price` to one account; returns realised P&L."""
-        new_size, new_entry, realized = position_after_fill(
-            self.size[acct], self.entry_price[acct], quantity, price
+        new_size, new_entry, realized = _position_after_fill_scalar(
+            float(self.size[acct]), float(self.entry_price[acct]), float(quantity), float(price)
         )
         self.size[acct] = new_size
         self.entry_price[acct] = new_entry
         self.collateral[acct] += realized
         self._touch(acct)
-        return float(realized)
+        return realized
 
     def trade_many(self, accts: NDArray[np.intp], quantities: NDArray, prices: ArrayLike) -> None:
         """Apply fills to several distinct accounts at once."""
@@ -175,8 +200,8 @@ class Ledger:
         self._all_changed = False
         self._changed.clear()
         size = self.size[accts]
-        lp = mechanics.liquidation_price_tiered(
-            size, self.entry_price[accts], self.collateral[accts], self.mm_tiers
+        lp = mechanics.liquidation_price_from_table(
+            size, self.entry_price[accts], self.collateral[accts], self._mmrs, self._cums
         )
         self.long_lp[accts] = np.where(size > 0, lp, -np.inf)
         self.short_lp[accts] = np.where(size < 0, lp, np.inf)
