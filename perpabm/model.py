@@ -115,6 +115,7 @@ class PerpMarketModel(mesa.Model):
             for agent in agents:
                 self._account_type[agent.account] = ACCOUNT_TYPES.index(kind)
         self.traders: dict[int, LeveragedTrader] = {}
+        self._trader_ids: np.ndarray | None = None
         self._add_traders(config.traders.count)
         self._vault_start = self.vault.equity if self.vault else 0.0
         self._fund_start = self.exchange.insurance_fund
@@ -157,6 +158,7 @@ class PerpMarketModel(mesa.Model):
         for trader in LeveragedTrader.draw(self, n, rng):
             self._ensure_capacity(trader.account)
             self.traders[trader.account] = trader
+            self._trader_ids = None
             self._capital[trader.account] = trader.capital
             self._account_type[trader.account] = ACCOUNT_TYPES.index(trader.strategy)
 
@@ -182,6 +184,12 @@ class PerpMarketModel(mesa.Model):
         self._take_profit[account] = entry * (1.0 + side * cfg.take_profit)
         self._stop_loss[account] = entry * (1.0 - side * cfg.stop_loss)
 
+    def _trader_accounts(self) -> np.ndarray:
+        """The traders' account ids in arrival order (rebuilt only when traders change)."""
+        if self._trader_ids is None:
+            self._trader_ids = np.fromiter(self.traders, dtype=np.intp, count=len(self.traders))
+        return self._trader_ids
+
     def _traders_exit(self) -> None:
         """Close the positions whose holding time ran out or whose TP/SL was hit."""
         led = self.exchange.ledger
@@ -205,7 +213,7 @@ class PerpMarketModel(mesa.Model):
             return
         cfg = self.config.traders
         p = min(1.0, cfg.entries_per_day * self.step_minutes / 1440.0)
-        accounts = np.fromiter(self.traders, dtype=np.intp, count=len(self.traders))
+        accounts = self._trader_accounts()
         k = self.rng.binomial(len(accounts), p)
         if k == 0:
             return
@@ -219,12 +227,13 @@ class PerpMarketModel(mesa.Model):
     def _traders_renew(self) -> None:
         """Wiped-out traders leave; new ones arrive at the configured rate."""
         led = self.exchange.ledger
-        accounts = np.fromiter(self.traders, dtype=np.intp, count=len(self.traders))
+        accounts = self._trader_accounts()
         wiped_out = (led.size[accounts] == 0.0) & (
             led.collateral[accounts] < LEAVE_BELOW * self._capital[accounts])
         gone = accounts[wiped_out].tolist()
         for account in gone:
             trader = self.traders.pop(account)
+            self._trader_ids = None
             if led.collateral[account] >= 0.0:
                 self.exchange.close_account(account)
             trader.remove()

@@ -380,14 +380,14 @@ class Exchange:
         whole ladder, so a maker's requote costs one call.
         """
         self._check_account(acct)
-        quantities = np.asarray(quantities, dtype=float).ravel()
-        prices = np.asarray(prices, dtype=float).ravel()
-        if quantities.shape != prices.shape:
+        quantities = [float(q) for q in np.ravel(quantities)]
+        prices = [float(p) for p in np.ravel(prices)]
+        if len(quantities) != len(prices):
             raise ValueError(f"quantities and prices must have the same length; got "
-                             f"{quantities.size} and {prices.size}")
-        if not (np.isfinite(quantities).all() and (quantities != 0).all()):
+                             f"{len(quantities)} and {len(prices)}")
+        if not all(math.isfinite(q) and q != 0.0 for q in quantities):
             raise ValueError("quantities must be finite and non-zero (+ buy, − sell)")
-        if not (np.isfinite(prices).all() and (prices > 0).all()):
+        if not all(math.isfinite(p) and p > 0.0 for p in prices):
             raise ValueError("prices must be finite numbers > 0")
         book, led = self.book, self.ledger
         book.cancel_account(acct)
@@ -396,40 +396,54 @@ class Exchange:
         best_bid, best_ask = book.best_bid(), book.best_ask()
         buys: list[float] = []
         sells: list[float] = []
+        resting_buys = resting_sells = 0.0  # exact sums of the orders posted so far
+        mark = self._mark
+        equity_before = math.nan if mark is None else collateral + size * (mark - entry)
         ids: list[int | None] = []
-        for qty, price in zip(quantities.tolist(), prices.tolist(), strict=True):
+        for qty, price in zip(quantities, prices, strict=True):
             buy = qty > 0.0
-            qty = abs(qty)
-            if (best_ask is not None and price >= best_ask) if buy else (
-                    best_bid is not None and price <= best_bid):
+            if buy:
+                crosses = best_ask is not None and price >= best_ask
+            else:
+                qty = -qty
+                crosses = best_bid is not None and price <= best_bid
+            if crosses:
                 ids.append(None)
                 continue
-            mark = price if self._mark is None else self._mark
+            if mark is None:  # no mark yet: the order's own price, as place_limit
+                order_mark = price
+                equity_before = collateral + size * (order_mark - entry)
+            else:
+                order_mark = mark
             # The margin rule of _require_margin for an order resting at `price`.
-            resting_buys, resting_sells = math.fsum(buys), math.fsum(sells)
             before = max(abs(size + resting_buys), abs(size - resting_sells))
-            after = max(abs(size + resting_buys + (qty if buy else 0.0)),
-                        abs(size - resting_sells - (0.0 if buy else qty)))
-            equity_before = collateral + size * (mark - entry)
-            gap = (price - mark) if buy else (mark - price)
-            equity = equity_before + (-(qty * max(0.0, gap)))
+            if buy:
+                after = max(abs(size + resting_buys + qty), abs(size - resting_sells - 0.0))
+                gap = price - order_mark
+            else:
+                after = max(abs(size + resting_buys + 0.0), abs(size - resting_sells - qty))
+                gap = order_mark - price
+            equity = equity_before + (-(qty * (gap if gap > 0.0 else 0.0)))
             if after <= before:
                 allowed = not (equity < 0.0 and equity < equity_before)
             else:
-                allowed = equity >= after * mark / max_leverage
+                allowed = equity >= after * order_mark / max_leverage
             if not allowed:
                 ids.append(None)
                 continue
-            self._set_mark_if_unset(mark)
+            if mark is None:
+                self._mark = mark = order_mark
             self._order_ids += 1
             book._insert(self._order_ids, acct, BUY if buy else SELL, price, qty)
             ids.append(self._order_ids)
             if buy:
                 buys.append(qty)
-                best_bid = price if best_bid is None else max(best_bid, price)
+                resting_buys = math.fsum(buys)
+                best_bid = price if best_bid is None or price > best_bid else best_bid
             else:
                 sells.append(qty)
-                best_ask = price if best_ask is None else min(best_ask, price)
+                resting_sells = math.fsum(sells)
+                best_ask = price if best_ask is None or price < best_ask else best_ask
         self._after_operation()
         return ids
 
