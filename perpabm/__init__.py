@@ -5,7 +5,7 @@ accounts through the order book, a backstop vault, an insurance fund and, as
 the last resort, auto-deleveraging (ADL) of profitable opposite positions.
 """
 
-from perpabm import adl, analysis, mechanics, plots, presets
+from perpabm import adl, mechanics, presets
 from perpabm.config import ExchangeConfig, MarketConfig, ScenarioConfig, Shock
 from perpabm.errors import ConfigError, MarginError
 from perpabm.exchange import BackstopOffer, Event, Exchange, InvariantError
@@ -15,6 +15,16 @@ from perpabm.runner import run_paths, sweep
 from perpabm.scenarios import list_scenarios, load_scenario
 
 __version__ = "0.1.0"
+
+_LAZY = ("analysis", "plots")  # scipy.stats and matplotlib: imported on first use
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"perpabm.{name}")
+    raise AttributeError(f"module 'perpabm' has no attribute {name!r}")
 
 __all__ = [
     "BackstopOffer",

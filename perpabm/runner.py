@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed, parallel_config
 from joblib.externals.loky.process_executor import TerminatedWorkerError
-from scipy.stats import qmc
 from tqdm import tqdm
 
 from perpabm.config.scenario import ScenarioConfig
@@ -359,6 +358,8 @@ def design_points(grid: Mapping[str, Any], design: str = "grid", n_points: int |
             raise ConfigError(f"grid[{name!r}] must be a (low, high) range with low < high "
                               f"for a {design} design; got {r!r}")
         bounds.append(r)
+    from scipy.stats import qmc  # scipy.stats is slow to import: only for these designs
+
     sampler = (qmc.LatinHypercube(d=len(names), rng=np.random.default_rng(seed))
                if design == "lhs" else
                qmc.Sobol(d=len(names), scramble=True, rng=np.random.default_rng(seed)))
