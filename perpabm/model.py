@@ -128,8 +128,8 @@ class PerpMarketModel(mesa.Model):
         """Sign of the index move over the traders' lookback window (0 if none)."""
         lookback = max(1, round(self.config.traders.lookback_minutes / self.step_minutes))
         t = self.step_index
-        past = self._index_history[max(0, t - lookback)]
-        return float(np.sign(self.index - past))
+        move = self.index - float(self._index_history[max(0, t - lookback)])
+        return 1.0 if move > 0.0 else -1.0 if move < 0.0 else 0.0
 
     def realised_volatility(self, window_minutes: float) -> float:
         """Annualised realised volatility of index log returns over the window (the

@@ -118,6 +118,8 @@ def _check_side(value: object, name: str = "side") -> str:
 
 
 def _check_positive(name: str, value: object) -> float:
+    if type(value) is float and 0.0 < value < math.inf:  # the common case, checked fast
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     result = float(value)
@@ -127,6 +129,8 @@ def _check_positive(name: str, value: object) -> float:
 
 
 def _check_int(name: str, value: object) -> int:
+    if type(value) is int:
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     return int(value)
@@ -375,7 +379,7 @@ class OrderBook:
                     f"{fill.maker!r}/{fill.price!r}, book has {order.account}/{order.price}"
                 )
             q = fill.quantity
-            if (
+            if not (type(q) is float and 0.0 < q < math.inf) and (
                 isinstance(q, bool)
                 or not isinstance(q, numbers.Real)
                 or not math.isfinite(q)

@@ -45,6 +45,8 @@ class InvariantError(AssertionError):
 
 
 def _finite_positive(field: str, value: float) -> float:
+    if type(value) is float and 0.0 < value < math.inf:  # the common case, checked fast
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
         raise ValueError(f"{field} must be a number; got {value!r}")
     value = float(value)
@@ -534,7 +536,8 @@ class Exchange:
         return value
 
     def _check_account(self, acct: int, field: str = "account", allow_closed: bool = False) -> None:
-        if isinstance(acct, bool) or not isinstance(acct, int | np.integer):
+        if type(acct) is not int and (isinstance(acct, bool)
+                                      or not isinstance(acct, int | np.integer)):
             raise ValueError(f"{field} must be an account id (int); got {acct!r}")
         if not 0 <= acct < self.ledger.n:
             raise ValueError(f"{field} {acct} is not an account (ids are 0..{self.ledger.n - 1})")
@@ -542,9 +545,9 @@ class Exchange:
             raise ValueError(f"{field} {acct} is closed")
 
     def _side(self, field: str, quantity: float) -> tuple[str, float]:
-        if isinstance(quantity, bool) or not isinstance(
+        if type(quantity) is not float and (isinstance(quantity, bool) or not isinstance(
             quantity, int | float | np.floating | np.integer
-        ):
+        )):
             raise ValueError(f"{field} must be a number; got {quantity!r}")
         quantity = float(quantity)
         if not math.isfinite(quantity) or quantity == 0:
