@@ -382,8 +382,9 @@ class Exchange:
         whole ladder, so a maker's requote costs one call.
         """
         self._check_account(acct)
-        quantities = [float(q) for q in np.ravel(quantities)]
-        prices = [float(p) for p in np.ravel(prices)]
+        quantities = [float(q) for q in (quantities if isinstance(quantities, list)
+                                         else np.ravel(quantities))]
+        prices = [float(p) for p in (prices if isinstance(prices, list) else np.ravel(prices))]
         if len(quantities) != len(prices):
             raise ValueError(f"quantities and prices must have the same length; got "
                              f"{len(quantities)} and {len(prices)}")
@@ -396,8 +397,11 @@ class Exchange:
         size, entry = float(led.size[acct]), float(led.entry_price[acct])
         collateral, max_leverage = float(led.collateral[acct]), self.config.max_leverage
         best_bid, best_ask = book.best_bid(), book.best_ask()
+        insert, fsum = book._insert, math.fsum
         buys: list[float] = []
         sells: list[float] = []
+        # |size| if all posted buys (sells) filled: the two sides of _worst_position.
+        long_reach, short_reach = abs(size), abs(size)
         resting_buys = resting_sells = 0.0  # exact sums of the orders posted so far
         mark = self._mark
         equity_before = math.nan if mark is None else collateral + size * (mark - entry)
@@ -405,27 +409,30 @@ class Exchange:
         for qty, price in zip(quantities, prices, strict=True):
             buy = qty > 0.0
             if buy:
-                crosses = best_ask is not None and price >= best_ask
+                if best_ask is not None and price >= best_ask:  # would cross: not posted
+                    ids.append(None)
+                    continue
             else:
                 qty = -qty
-                crosses = best_bid is not None and price <= best_bid
-            if crosses:
-                ids.append(None)
-                continue
+                if best_bid is not None and price <= best_bid:
+                    ids.append(None)
+                    continue
             if mark is None:  # no mark yet: the order's own price, as place_limit
                 order_mark = price
                 equity_before = collateral + size * (order_mark - entry)
             else:
                 order_mark = mark
             # The margin rule of _require_margin for an order resting at `price`.
-            before = max(abs(size + resting_buys), abs(size - resting_sells))
+            before = long_reach if long_reach > short_reach else short_reach
             if buy:
-                after = max(abs(size + resting_buys + qty), abs(size - resting_sells - 0.0))
+                reach = abs(size + resting_buys + qty)
+                after = reach if reach > short_reach else short_reach
                 gap = price - order_mark
             else:
-                after = max(abs(size + resting_buys + 0.0), abs(size - resting_sells - qty))
+                reach = abs(size - resting_sells - qty)
+                after = long_reach if long_reach > reach else reach
                 gap = order_mark - price
-            equity = equity_before + (-(qty * (gap if gap > 0.0 else 0.0)))
+            equity = equity_before - qty * gap if gap > 0.0 else equity_before
             if after <= before:
                 allowed = not (equity < 0.0 and equity < equity_before)
             else:
@@ -436,16 +443,21 @@ class Exchange:
             if mark is None:
                 self._mark = mark = order_mark
             self._order_ids += 1
-            book._insert(self._order_ids, acct, BUY if buy else SELL, price, qty)
-            ids.append(self._order_ids)
             if buy:
+                insert(self._order_ids, acct, BUY, price, qty)
                 buys.append(qty)
-                resting_buys = math.fsum(buys)
-                best_bid = price if best_bid is None or price > best_bid else best_bid
+                resting_buys = fsum(buys)
+                long_reach = abs(size + resting_buys)
+                if best_bid is None or price > best_bid:
+                    best_bid = price
             else:
+                insert(self._order_ids, acct, SELL, price, qty)
                 sells.append(qty)
-                resting_sells = math.fsum(sells)
-                best_ask = price if best_ask is None or price < best_ask else best_ask
+                resting_sells = fsum(sells)
+                short_reach = abs(size - resting_sells)
+                if best_ask is None or price < best_ask:
+                    best_ask = price
+            ids.append(self._order_ids)
         self._after_operation()
         return ids
 
