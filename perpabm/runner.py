@@ -377,6 +377,15 @@ def design_points(grid: Mapping[str, Any], design: str = "grid", n_points: int |
     return points
 
 
+def point_config(config: ScenarioConfig, point: Mapping[str, Any]) -> ScenarioConfig:
+    """`config` with a design point's dotted settings applied; a venue preset
+    (``"exchange.preset"``) replaces the exchange section, so it goes first and the
+    point's other exchange settings apply on top of it."""
+    for path, value in sorted(point.items(), key=lambda kv: kv[0] != "exchange.preset"):
+        config = config.replace(path, value)
+    return config
+
+
 def sweep(config: ScenarioConfig, grid: Mapping[str, Any], n_paths: int, seed: int, *,
           design: str = "grid", n_points: int | None = None, n_jobs: int = -1,
           backend: str = "loky", batch_size: int = 1, with_series: bool = False,
@@ -393,13 +402,7 @@ def sweep(config: ScenarioConfig, grid: Mapping[str, Any], n_paths: int, seed: i
         raise ConfigError(f"config must be a ScenarioConfig; got {type(config).__name__}")
     _check_run_args(n_paths, seed, n_jobs, backend, batch_size)
     points = design_points(grid, design, n_points, int(seed))
-    configs = []
-    for point in points:
-        point_config = config
-        # A venue preset replaces the exchange section, so it goes before its settings.
-        for path, value in sorted(point.items(), key=lambda kv: kv[0] != "exchange.preset"):
-            point_config = point_config.replace(path, value)
-        configs.append(point_config)
+    configs = [point_config(config, point) for point in points]
     table = pd.DataFrame(points)
     table.insert(0, "point", np.arange(len(points)))
     store = None if out is None else RunStore(out, {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from perpabm import ConfigError, ScenarioConfig, load_scenario
+from perpabm import ConfigError, ExchangeConfig, ScenarioConfig, load_scenario
 from perpabm.config.scenario import TraderConfig
 
 
@@ -69,3 +69,16 @@ def test_invalid_toml_is_one_line_naming_the_file(tmp_path):
 def test_a_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read scenario file"):
         load_scenario(tmp_path / "nope.toml")
+
+
+def test_exchange_preset_replaces_the_exchange_section_with_the_venue_rules():
+    config = load_scenario("default").replace("exchange.preset", "drift")
+    assert config.exchange == ExchangeConfig.preset("drift")
+
+
+def test_a_sweep_point_applies_its_preset_before_the_presets_settings():
+    from perpabm.runner import point_config
+
+    point = {"exchange.adl_rule": "profit", "exchange.preset": "binance"}
+    config = point_config(load_scenario("default"), point)
+    assert config.exchange == ExchangeConfig.preset("binance").replace(adl_rule="profit")
