@@ -23,9 +23,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# The benchmark suite: prints one table (figures, targets, pass/fail) and writes
+# benchmarks/results/bench.json; `benchmarks/run.py --quick` is a smoke test of it.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_engine.py
-	$(BIN)/python benchmarks/bench_model.py
+	$(BIN)/python benchmarks/run.py
 
 # Every experiment's figures and tables, at the path counts the README quotes.
 figures: $(STAMP)
