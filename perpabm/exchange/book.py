@@ -100,12 +100,22 @@ class _Level:
 
 
 class _Account:
-    """Resting orders of one account, by id in placement order."""
+    """Resting orders of one account, by id in placement order, and its open quantities
+    per side: exact running sums, set up the first time they are asked for (an account
+    that only ever replaces whole ladders never pays for them) and kept from then on."""
 
-    __slots__ = ("orders",)
+    __slots__ = ("orders", "totals")
 
     def __init__(self) -> None:
         self.orders: dict[int, _Order] = {}
+        self.totals: dict[str, _ExactSum] | None = None
+
+    def open_quantities(self) -> tuple[float, float]:
+        if self.totals is None:
+            self.totals = {BUY: _ExactSum(), SELL: _ExactSum()}
+            for order in self.orders.values():
+                self.totals[order.side].add(order.quantity)
+        return self.totals[BUY].value, self.totals[SELL].value
 
 
 def _check_side(value: object, name: str = "side") -> str:
@@ -189,6 +199,8 @@ class OrderBook:
             acct = _Account()
             self._accounts[account] = acct
         acct.orders[order_id] = order
+        if acct.totals is not None:
+            acct.totals[side].add(quantity)
 
     def cancel(self, order_id: int) -> tuple[int, str, float, float]:
         """Remove a resting order; return (account, side, price USD, remaining quantity).
@@ -221,9 +233,7 @@ class OrderBook:
         acct = self._accounts.get(account)
         if acct is None:
             return 0.0, 0.0
-        orders = acct.orders.values()
-        return (math.fsum([o.quantity for o in orders if o.side == BUY]),
-                math.fsum([o.quantity for o in orders if o.side == SELL]))
+        return acct.open_quantities()
 
     def orders_of(self, account: int) -> list[int]:
         """Ids of the resting orders of ``account``, in placement order."""
@@ -404,6 +414,10 @@ class OrderBook:
                 self._remove(order)
                 continue
             order.quantity = new
+            totals = self._accounts[order.account].totals
+            if totals is not None:
+                totals[order.side].add(-old)
+                totals[order.side].add(new)
 
     # ------------------------------------------------------------------ internals
 
@@ -414,6 +428,8 @@ class OrderBook:
         del acct.orders[order.order_id]
         if not acct.orders:
             del self._accounts[order.account]
+        elif acct.totals is not None:
+            acct.totals[order.side].add(-order.quantity)
 
     def _unlink(self, order: _Order) -> None:
         """Unlink ``order`` from its level and the id index (not from its account)."""
