@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench figures clean
+.PHONY: demo test stress lint bench figures clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# The property-based tests with ten times the examples (hypothesis profile "stress").
+stress: $(STAMP)
+	PERPABM_HYPOTHESIS_PROFILE=stress $(BIN)/python -m pytest -q \
+		tests/test_model_properties.py tests/test_exchange_properties.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -233,7 +233,8 @@ def new_exchange(preset: str, fund: float, seed: int) -> Exchange:
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+@settings(max_examples=2 * settings.default.max_examples, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow],
           phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink])
 @given(
     fund=st.sampled_from([0.0, 500.0, 1e6]),
