@@ -5,6 +5,14 @@ spawn_key=(k,))``, and every config point of a sweep reuses the same path
 seeds, so differences between points are paired (common random numbers).
 Each path's result depends only on its config and its seed: not on
 ``n_jobs``, the backend or how paths are batched.
+
+Faults: a path that raises becomes a row of ``Results.failures`` and the others
+go on. A loky worker process that dies (killed, out of memory) loses the
+batches it had not returned; that is reported as a RuntimeWarning, the lost
+paths are run once more (``Results.retried``), and any lost again become
+failures, which a resumed run retries. Input files (a replayed price CSV) are
+read before anything runs, so a bad one is one ConfigError, not a failure per
+path.
 """
 
 from __future__ import annotations

@@ -199,29 +199,35 @@ class RunStore:
 
         Everything else a crash can leave — temporary files, files of batches that
         never committed, batches with a truncated, corrupt or missing file, unreadable
-        failure records — is removed, so those paths are computed again.
+        failure records — is removed, so those paths are computed again (StorageError
+        if the folder does not allow that).
         """
         done: set[tuple[int, int]] = set()
         committed = set()
-        for chunk in _chunks(self.out, "paths"):
-            batch = _read_batch(self.out, chunk.name, _verify)
-            if batch is None:
-                self._remove_batch(chunk.name)
-                continue
-            committed.add(chunk.name)
-            paths = batch["paths"]
-            done.update(zip(paths.column("point").to_pylist(), paths.column("path").to_pylist(),
-                            strict=True))
-        for table in ("events", "series"):
-            for chunk in _chunks(self.out, table):
-                if chunk.name not in committed:
+        try:
+            for chunk in _chunks(self.out, "paths"):
+                batch = _read_batch(self.out, chunk.name, _verify)
+                if batch is None:
+                    self._remove_batch(chunk.name)
+                    continue
+                committed.add(chunk.name)
+                paths = batch["paths"]
+                done.update(zip(paths.column("point").to_pylist(),
+                                paths.column("path").to_pylist(), strict=True))
+            for table in ("events", "series"):
+                for chunk in _chunks(self.out, table):
+                    if chunk.name not in committed:
+                        chunk.unlink()
+            for chunk in _chunks(self.out, "failures"):
+                if chunk.name not in committed and _read_batch_file(chunk) is None:
                     chunk.unlink()
-        for chunk in _chunks(self.out, "failures"):
-            if chunk.name not in committed and _read_batch_file(chunk) is None:
-                chunk.unlink()
-        for table in TABLES:
-            for tmp in (self.out / table).glob(".batch-*.tmp"):
-                tmp.unlink()
+            for table in TABLES:
+                for tmp in (self.out / table).glob(".batch-*.tmp"):
+                    tmp.unlink()
+        except OSError as exc:
+            raise StorageError(f"cannot resume in {self.out}: {exc.strerror or exc} "
+                               f"({exc.filename}); make the folder writable and run "
+                               f"again") from None
         self.done = done
         return set(done)
 

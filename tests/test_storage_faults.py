@@ -194,6 +194,20 @@ def test_a_folder_turning_read_only_mid_run_is_one_line_exit_2(tiny, tmp_path, c
     assert not list(out.glob("*/.*.tmp")) and not list(out.glob("events/*k00000002*"))
 
 
+def test_a_read_only_folder_on_resume_is_a_clear_error(tiny, folder, monkeypatch):
+    leftover = folder / "events" / ".batch-p000000-k00000000-n1.parquet.tmp"
+    leftover.write_bytes(b"PAR1 half a file")
+
+    def read_only(path: Path, missing_ok: bool = False) -> None:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr(Path, "unlink", read_only)
+    with pytest.raises(StorageError, match=f"cannot resume in {folder}: Read-only file "
+                                           f"system .*make the folder writable") as info:
+        run(tiny, folder)
+    assert "\n" not in str(info.value)
+
+
 # ---------------------------------------------------------------- other versions
 
 
