@@ -130,6 +130,13 @@ def rules() -> tuple[str, ...]:
     return tuple(sorted(_RULES))
 
 
+def custom_rules() -> dict[str, RuleFn]:
+    """The rules added or replaced by :func:`register_rule`, name → function: what another
+    process (a parallel worker, which starts with the built-in rules only) must register
+    to rank as this one does."""
+    return {name: fn for name, fn in _RULES.items() if _BUILTIN_RULES.get(name) is not fn}
+
+
 def register_rule(name: str, fn: RuleFn, *, replace: bool = False) -> None:
     """Add a custom ADL ranking rule usable as ``score(name, ...)``.
 

@@ -34,6 +34,7 @@ from joblib import Parallel, delayed, parallel_config
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 from tqdm import tqdm
 
+from perpabm import adl
 from perpabm.config.scenario import ScenarioConfig
 from perpabm.errors import ConfigError, StorageError, one_of
 from perpabm.market import index_log_returns
@@ -69,9 +70,13 @@ def run_path(config: ScenarioConfig, seed: int, path: int, point: int = 0,
     return row, events, series
 
 
-def _run_batch(tasks: list[tuple[ScenarioConfig, int, int]], seed: int,
-               with_series: bool) -> list[tuple[str, Any]]:
-    """Run a batch of (config, point, path); a path that raises becomes a failure record."""
+def _run_batch(tasks: list[tuple[ScenarioConfig, int, int]], seed: int, with_series: bool,
+               rules: Mapping[str, Any] | None = None) -> list[tuple[str, Any]]:
+    """Run a batch of (config, point, path); a path that raises becomes a failure record.
+    `rules` are custom ADL rules the configs use, registered first: a worker process
+    starts with the built-in ones only."""
+    for name, fn in (rules or {}).items():
+        adl.register_rule(name, fn, replace=True)
     out: list[tuple[str, Any]] = []
     for config, point, path in tasks:
         try:
@@ -164,7 +169,10 @@ def _dispatch(tasks: list[tuple[ScenarioConfig, int, int]], collector: _Collecto
     """Run `tasks` in batches into `collector`; returns None, or — when a loky worker
     process died, which loses every batch not yet collected — what killed it."""
     batches = [tasks[i:i + batch_size] for i in range(0, len(tasks), batch_size)]
-    jobs = (delayed(_run_batch)(batch, seed, with_series) for batch in batches)
+    custom = adl.custom_rules()
+    rules = {rule: custom[rule] for rule in {config.exchange.adl_rule for config, _, _ in tasks}
+             if rule in custom}
+    jobs = (delayed(_run_batch)(batch, seed, with_series, rules) for batch in batches)
     if backend == "sequential" or (n_jobs == 1 and backend != "dask"):
         for batch in batches:
             collector.add(_run_batch(batch, seed, with_series))

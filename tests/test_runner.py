@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perpabm import ConfigError, load_scenario
+from perpabm import ConfigError, adl, load_scenario
 from perpabm.runner import design_points, path_seed, run_paths, sweep
 
 
@@ -105,6 +105,19 @@ def test_bad_designs_are_one_line_errors(grid, design, match):
 def test_a_sweep_over_an_unknown_setting_names_it(tiny):
     with pytest.raises(ConfigError, match='did you mean "count"'):
         sweep(tiny, {"traders.cuont": [1, 2]}, n_paths=1, seed=1, n_jobs=1)
+
+
+def test_a_custom_adl_rule_ranks_in_worker_processes_too(tiny, monkeypatch):
+    """Worker processes start with the built-in rules only; a registered rule goes along."""
+    monkeypatch.setattr(adl, "_RULES", dict(adl._RULES))
+    adl.register_rule("largest_first",
+                      lambda size, entry, mark, collateral, mmr, rng: np.abs(size))
+    config = tiny.replace("exchange.adl_rule", "largest_first")
+    serial = run_paths(config, n_paths=2, seed=5, n_jobs=1)
+    parallel = run_paths(config, n_paths=2, seed=5, n_jobs=2)
+    assert len(parallel.failures) == 0
+    pd.testing.assert_frame_equal(serial.paths, parallel.paths, check_exact=True)
+    pd.testing.assert_frame_equal(serial.events, parallel.events, check_exact=True)
 
 
 def test_a_local_dask_cluster_gives_the_same_tables_as_loky(tiny):

@@ -111,12 +111,12 @@ def test_paths_lost_again_on_their_rerun_are_failures_that_a_resume_retries(
     joblib reports the same way): after the one rerun, the lost paths are failures."""
     run_batch = runner._run_batch
 
-    def dying(tasks, seed, with_series):
+    def dying(tasks, *args):
         if any(path == 1 for _, _, path in tasks):
             raise TerminatedWorkerError("A worker process managed by the executor was "
                                         "unexpectedly terminated. The exit codes of the "
                                         "workers are {SIGKILL(-9)}")
-        return run_batch(tasks, seed, with_series)
+        return run_batch(tasks, *args)
 
     monkeypatch.setattr(runner, "_run_batch", dying)
     out = tmp_path / "out"
