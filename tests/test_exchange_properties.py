@@ -334,6 +334,25 @@ def test_socialized_loss_is_not_dumped_on_rounding_dust():
     check_waterfall(ex, before, ex.accounts(), events)
 
 
+@pytest.mark.parametrize("preset", ["drift", "bitmex"])
+def test_adl_against_the_last_rounding_remainder_leaves_no_dusty_deficit(preset):
+    """A long built as 0.05 + 10,000 holds 10,000.049999999999: once ADL has closed
+    10,000 of it against one short, 0.04999999999927 is left against the other short
+    of 0.05. Closing that last opposite position closes the short whole — what is left
+    is rounding dust — so its deficit is settled, not stranded on a dust position.
+    (Found by ``make stress``.)"""
+    ex = new_exchange(preset, 0.0, 0)
+    long_, small_short = ex.open_account(100_000.0), ex.open_account(1.0)
+    big_short = ex.open_account(100_000.0)
+    ex.fill(long_, small_short, 0.05, MARK0)
+    ex.fill(long_, big_short, 10_000.0, MARK0)
+    before = ex.accounts()
+    events = ex.update_mark(150.0)  # both shorts bankrupt; an empty book and fund
+    assert ex.position(small_short) == 0.0
+    check_waterfall(ex, before, ex.accounts(), events)
+    check_invariants(ex)
+
+
 def test_a_stale_order_is_cancelled_rather_than_filled_into_a_deficit():
     """A bid left far above a falling mark would leave its maker flat and in deficit if
     a liquidation sold into it: the order is cancelled and skipped instead."""

@@ -207,12 +207,13 @@ class Liquidator:
         hit = closes > 0.0
         if not hit.any():
             return
+        exhausted = bool(np.all(closes == quantities))
         order, closes, scores = order[hit], closes[hit], scores[hit]
         ranks = np.flatnonzero(hit) + 1
         profit, leverage = self._profit_and_leverage(order, closes)
         sign = math.copysign(1.0, size)
         led.trade_many(order, sign * closes, price)
-        self._close_liquidated(acct, closes.sum(), price)
+        self._close_liquidated(acct, closes.sum(), price, exhausted)
         for cp, q, s, r, pnl, lev in zip(order, closes, scores, ranks, profit, leverage,
                                          strict=True):
             ex._log("adl", int(cp), acct, sign * q, price, bankrupt, pnl,
@@ -225,11 +226,15 @@ class Liquidator:
 
     # ------------------------------------------------------------------ pieces
 
-    def _close_liquidated(self, acct: int, closed: float, price: float) -> None:
+    def _close_liquidated(self, acct: int, closed: float, price: float,
+                          exhausted: bool = False) -> None:
         """The liquidated side of ADL fills adding up to `closed`; a sum within
-        rounding of the whole position closes it exactly, leaving no dust."""
+        rounding of the whole position closes it exactly, leaving no dust. So does
+        closing every opposite position (`exhausted`): with open interest balanced,
+        what is left is the rounding dust of positions far larger than this one (a
+        remainder of 10,000.05 − 10,000 against 0.05)."""
         size = float(self.led.size[acct])
-        whole = closed >= abs(size) * (1.0 - 1e-12)
+        whole = exhausted or closed >= abs(size) * (1.0 - 1e-12)
         self.led.trade(acct, -size if whole else -math.copysign(closed, size), price)
 
     def _liquidation_order(self, acct: int, qty: float) -> float:
@@ -455,7 +460,7 @@ class Liquidator:
         profit, leverage = self._profit_and_leverage(candidates[hit], closes[hit])
         sign = math.copysign(1.0, size)
         led.trade_many(candidates[hit], sign * closes[hit], mark)
-        self._close_liquidated(acct, closes.sum(), mark)
+        self._close_liquidated(acct, closes.sum(), mark, bool(np.all(closes == quantities)))
         for cp, q, pnl, lev in zip(candidates[hit], closes[hit], profit, leverage, strict=True):
             ex._log("adl", int(cp), acct, sign * q, mark, bankrupt, pnl,
                     liquidation=self.episode, leverage=lev)
