@@ -131,7 +131,7 @@ def _execute(configs: Sequence[ScenarioConfig], n_paths: int, seed: int, n_jobs:
     done = store.completed() if store is not None else set()
     tasks = [(config, point, path) for point, config in enumerate(configs)
              for path in range(n_paths) if (point, path) not in done]
-    collector = _Collector(points, store, _bar(progress, len(tasks)))
+    collector = _Collector(points, store, _bar(progress, len(tasks)), tasks, batch_size)
 
     def dispatch(todo: list[tuple[ScenarioConfig, int, int]]) -> str | None:
         return _dispatch(todo, collector, seed, n_jobs, backend, batch_size, with_series,
@@ -237,11 +237,25 @@ def _bar(progress: bool, total: int) -> tqdm | None:
     return tqdm(total=total, unit="path", file=sys.stderr, smoothing=0.1) if progress else None
 
 
+CHUNKS_PER_RUN = 64  # Parquet files per table that a run aims for
+MAX_CHUNK_PATHS = 256  # paths per file at most (what a crash can cost on resume)
+
+
 class _Collector:
-    """Gathers batches as they finish; with a store, writes each batch as it arrives."""
+    """Gathers batches as they finish; with a store, writes chunks of consecutive tasks.
+
+    A chunk is written once every path in it has come back, sorted by key, under the
+    name of its first path: so the files are the same whatever the order in which
+    workers finish (byte-identical across runs and ``n_jobs``), and a run of many
+    paths is a few dozen files per table rather than one per path, which is what
+    makes a large results folder quick to load. A crash loses the paths of the
+    chunks not yet complete; a resumed run computes them again.
+    """
 
     def __init__(self, points: pd.DataFrame, store: RunStore | None,
-                 bar: tqdm | None = None) -> None:
+                 bar: tqdm | None = None,
+                 tasks: Sequence[tuple[ScenarioConfig, int, int]] = (),
+                 batch_size: int = 1) -> None:
         self.points, self.store, self.bar = points, store, bar
         self.rows: list[dict] = []
         self.events: list[pd.DataFrame] = []
@@ -249,6 +263,13 @@ class _Collector:
         self.failures: list[dict[str, Any]] = []
         self.retried: list[dict[str, Any]] = []
         self.keys: set[tuple[int, int]] = set()
+        size = min(max(math.ceil(len(tasks) / CHUNKS_PER_RUN), 1), MAX_CHUNK_PATHS)
+        size = max(batch_size, batch_size * round(size / batch_size))  # whole batches
+        self.chunk_of = {(point, path): i // size for i, (_, point, path) in enumerate(tasks)}
+        self.waiting: dict[int, int] = {}
+        for chunk in self.chunk_of.values():
+            self.waiting[chunk] = self.waiting.get(chunk, 0) + 1
+        self.pending: dict[int, list[tuple[str, Any]]] = {}
 
     def missing(self, tasks: list[tuple[ScenarioConfig, int, int]]
                 ) -> list[tuple[ScenarioConfig, int, int]]:
@@ -267,24 +288,12 @@ class _Collector:
             batch_rows.append(row)
             batch_events.append(path_events)
             batch_series.append(path_series)
-        keyed = pd.DataFrame(batch_rows)
-        if len(keyed) and len(self.points):
-            keyed = keyed.merge(self.points, on="point", how="left")
         if self.store is not None:
-            first = batch[0][1]
-            first_point, first_path = ((first["point"], first["path"]) if batch[0][0] == "failed"
-                                       else (first[0]["point"], first[0]["path"]))
-            name = f"batch-p{first_point:06d}-k{first_path:08d}-n{len(batch)}"
-            self.store.write_batch(name, {
-                "paths": keyed,
-                "events": pd.concat(batch_events, ignore_index=True) if batch_events else None,
-                "series": (pd.concat([s for s in batch_series if s is not None],
-                                     ignore_index=True)
-                           if any(s is not None for s in batch_series) else None),
-                "failures": pd.DataFrame(batch_failures) if batch_failures else None,
-            })
+            for item in batch:
+                self._stage(item)
         if self.bar is not None:
             self.bar.update(len(batch))
+        keyed = self._keyed(batch_rows)
         self.rows.extend(keyed.to_dict("records"))
         self.events.extend(batch_events)
         self.series.extend(batch_series)
@@ -293,6 +302,44 @@ class _Collector:
             self.keys.add((row["point"], row["path"]))
         for failure in batch_failures:
             self.keys.add((failure["point"], failure["path"]))
+
+    def _keyed(self, rows: list[dict]) -> pd.DataFrame:
+        keyed = pd.DataFrame(rows)
+        if len(keyed) and len(self.points):
+            keyed = keyed.merge(self.points, on="point", how="left")
+        return keyed
+
+    def _stage(self, item: tuple[str, Any]) -> None:
+        """Hold one path's output until its chunk is complete, then write the chunk."""
+        status, payload = item
+        record = payload if status == "failed" else payload[0]
+        key = (record["point"], record["path"])
+        chunk = self.chunk_of.get(key)
+        if chunk is None:  # not a task of this run's plan: written on its own
+            self._write([item])
+            return
+        self.pending.setdefault(chunk, []).append(item)
+        self.waiting[chunk] -= 1
+        if self.waiting[chunk] == 0:
+            self._write(self.pending.pop(chunk))
+
+    def _write(self, items: list[tuple[str, Any]]) -> None:
+        def key(item: tuple[str, Any]) -> tuple[int, int]:
+            record = item[1] if item[0] == "failed" else item[1][0]
+            return record["point"], record["path"]
+
+        items = sorted(items, key=key)
+        done = [payload for status, payload in items if status != "failed"]
+        failed = [payload for status, payload in items if status == "failed"]
+        series = [s for _, _, s in done if s is not None]
+        first_point, first_path = key(items[0])
+        assert self.store is not None
+        self.store.write_batch(f"batch-p{first_point:06d}-k{first_path:08d}-n{len(items)}", {
+            "paths": self._keyed([row for row, _, _ in done]),
+            "events": pd.concat([e for _, e, _ in done], ignore_index=True) if done else None,
+            "series": pd.concat(series, ignore_index=True) if series else None,
+            "failures": pd.DataFrame(failed) if failed else None,
+        })
 
     def results(self) -> Results:
         results = Results.from_parts(self.rows, self.events, self.series, self.points)

@@ -114,3 +114,16 @@ def test_a_killed_sweep_resumes_to_the_same_tables(tiny, tmp_path):
     undisturbed = sweep(tiny, GRID, n_paths=12, seed=2, n_jobs=1, out=tmp_path / "whole")
     frames_equal(undisturbed, resumed)
     assert len(resumed.paths) == 24
+
+
+def test_a_large_run_is_stored_in_a_few_dozen_chunks_of_consecutive_paths(tiny, tmp_path):
+    from perpabm.runner import CHUNKS_PER_RUN, run_paths
+
+    # 130 paths in chunks of ceil(130 / 64) = 3 consecutive paths: 44 files a table.
+    results = run_paths(tiny, 130, seed=2, n_jobs=1, out=tmp_path)
+    chunks = sorted((tmp_path / "paths").glob("batch-*.parquet"))
+    assert len(chunks) == 44 <= CHUNKS_PER_RUN
+    first = pd.read_parquet(chunks[0])
+    assert first["path"].tolist() == [0, 1, 2]
+    assert chunks[0].name == "batch-p000000-k00000000-n3.parquet"
+    assert results.paths["path"].tolist() == list(range(130))
