@@ -7,15 +7,18 @@ the folder is built from real output:
    ``perpabm.run_paths(config, n, seed, n_jobs=-1, out=folder)`` — the package's
    own batching, Parquet chunks and manifest (the wall time of this run is
    reported too, as paths/minute with Parquet output);
-2. every real chunk (``paths/``, ``events/``, and ``series/`` or ``failures/``
+2. every real table (``paths/``, ``events/``, and ``series/`` or ``failures/``
    if any) is copied ``storage_paths / storage_sample`` times with its path
    indices shifted by a multiple of the sample size (and ``seed_spawn_key``, the
-   path's seed, following them), each copy named after its chunk with a copy
-   suffix, so that the folder holds exactly ``storage_paths`` distinct paths in
-   as many chunks as a real run of that size writes. Copies keep their chunk's
-   Parquet metadata (pandas schema, the tables a batch wrote) and carry page
-   checksums where the package writes them (results format 2 on). The manifest is the real
-   one with ``n_paths`` and the paths done per point set to the new count.
+   path's seed, following them), and written in the chunks a real run of
+   ``storage_paths`` paths writes (runs of consecutive paths, named after their
+   first path; a package that writes one chunk per batch gets one copy of each
+   real chunk per copy instead), so that the folder holds exactly
+   ``storage_paths`` distinct paths in as many files as a real run of that size.
+   Copies keep the real chunks' Parquet metadata (pandas schema, the tables a
+   batch wrote) and carry page checksums where the package writes them (results
+   format 2 on). The manifest is the real one with ``n_paths`` and the paths
+   done per point set to the new count.
 
 Measured: the folder's size on disk (sum of file sizes; allocated blocks in the
 details); wall-clock seconds (time.perf_counter) of
@@ -64,17 +67,33 @@ def _shift(table: pa.Table, offset: int, limit: int) -> pa.Table:
     return table
 
 
+def _chunk_paths(n_paths: int) -> int | None:
+    """Paths per Parquet chunk that a real run of `n_paths` paths writes (batch_size 1),
+    or None for a package that writes one chunk per batch."""
+    try:
+        from perpabm.runner import CHUNKS_PER_RUN, MAX_CHUNK_PATHS
+    except ImportError:
+        return None
+    return min(max(math.ceil(n_paths / CHUNKS_PER_RUN), 1), MAX_CHUNK_PATHS)
+
+
 def replicate(sample: Path, folder: Path, n_paths: int) -> dict[str, Any]:
     """Build `folder` with `n_paths` paths from the real chunks of `sample` (see module doc)."""
     manifest = json.loads((sample / "manifest.json").read_text(encoding="utf-8"))
     n_sample = int(manifest["identity"]["n_paths"])
     copies = math.ceil(n_paths / n_sample)
     checksums = int(manifest.get("format", 1)) >= 2  # results format 2 checksums its pages
+    chunk_paths = _chunk_paths(n_paths)
     folder.mkdir(parents=True)
     chunks = 0
     for table_dir in sorted(p for p in sample.iterdir() if p.is_dir()):
         (folder / table_dir.name).mkdir()
-        for chunk in sorted(table_dir.glob("*.parquet")):
+        sample_chunks = sorted(table_dir.glob("*.parquet"))
+        if chunk_paths is not None and sample_chunks:
+            chunks += _rechunk(sample_chunks, folder / table_dir.name, n_sample, copies,
+                               n_paths, chunk_paths, checksums)
+            continue
+        for chunk in sample_chunks:
             table = pq.read_table(chunk)
             for copy in range(copies):
                 shifted = _shift(table, copy * n_sample, n_paths) if copy else table
@@ -88,7 +107,31 @@ def replicate(sample: Path, folder: Path, n_paths: int) -> dict[str, Any]:
     manifest["identity"]["n_paths"] = n_paths
     manifest["paths_done_per_point"] = {"0": n_paths}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    return {"sample_paths": n_sample, "copies": copies, "chunks": chunks}
+    return {"sample_paths": n_sample, "copies": copies, "chunks": chunks,
+            "chunk_paths": chunk_paths}
+
+
+def _rechunk(sample_chunks: list[Path], target: Path, n_sample: int, copies: int,
+             n_paths: int, chunk_paths: int, checksums: bool) -> int:
+    """Write one table's copies in the chunks a real run of `n_paths` writes: runs of
+    `chunk_paths` consecutive paths, sorted, named after their first path. Returns the
+    number of files written."""
+    whole = pa.concat_tables([pq.read_table(chunk) for chunk in sample_chunks])
+    table = pa.concat_tables([_shift(whole, copy * n_sample, n_paths)
+                              for copy in range(copies)])
+    keys = [k for k in ("point", "path", "event", "step") if k in table.column_names]
+    table = table.sort_by([(k, "ascending") for k in keys])
+    written = 0
+    for first in range(0, n_paths, chunk_paths):
+        last = min(first + chunk_paths, n_paths)
+        part = table.filter(pc.and_(pc.greater_equal(table.column("path"), first),
+                                    pc.less(table.column("path"), last)))
+        if part.num_rows == 0:
+            continue
+        name = f"batch-p000000-k{first:08d}-n{last - first}.parquet"
+        pq.write_table(part, target / name, write_page_checksum=checksums)
+        written += 1
+    return written
 
 
 def disk_usage(folder: Path) -> tuple[int, int, int]:
@@ -155,7 +198,7 @@ def storage(settings: Settings, ctx: dict[str, Any]) -> list[Row]:
     return [
         Row("storage", f"{settings.storage_sample} real paths with out=", sample_rate,
             "paths/min", f"run_paths(n_jobs=-1, out=folder) of {settings.storage_sample} "
-            f"paths, Parquet written as batches finish; the sample the folder is built from",
+            f"paths, Parquet written as chunks complete; the sample the folder is built from",
             1, details={"seconds": sample_s}),
         Row("storage", f"size of {n:,} paths' results", size / 1e6, "MB",
             f"sum of file sizes (paths, events, manifest) of {n:,} paths in {files:,} "
