@@ -5,17 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from perpabm import load_scenario
 from perpabm.runner import sweep
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    config = load_scenario("crash").replace("traders.count", 40).replace("run.steps", 60)
-    shock = config.market.shocks[0]
-    return config.replace("market.shocks", (type(shock)(20, shock.change, 10),))
 
 
 def parquet_bytes(out: Path) -> dict[str, bytes]:

@@ -6,16 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perpabm import ConfigError, adl, load_scenario
+from perpabm import ConfigError, adl
 from perpabm.runner import design_points, path_seed, run_paths, sweep
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    """The crash scenario cut to 60 steps and 40 traders, its drop at step 20."""
-    config = load_scenario("crash").replace("traders.count", 40).replace("run.steps", 60)
-    shock = config.market.shocks[0]
-    return config.replace("market.shocks", (type(shock)(20, shock.change, 10),))
 
 
 def test_one_row_per_path_with_its_seed_and_summary(tiny):

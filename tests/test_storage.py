@@ -7,16 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from perpabm import ConfigError, Results, load_scenario
+from perpabm import ConfigError, Results
 from perpabm.runner import sweep
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    config = load_scenario("crash").replace("traders.count", 40).replace("run.steps", 60)
-    shock = config.market.shocks[0]
-    return config.replace("market.shocks", (type(shock)(20, shock.change, 10),))
-
 
 GRID = {"vault.cap": [0.0, 2.0]}
 

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import perpabm
-from perpabm import ConfigError, Results, load_scenario
+from perpabm import ConfigError, Results
 from perpabm import storage as storage_module
 from perpabm.cli import main
 from perpabm.errors import StorageError
@@ -25,14 +25,6 @@ from perpabm.storage import RunStore
 
 GRID = {"vault.cap": [0.0, 2.0]}
 N_PATHS = 3
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    """The crash scenario cut to 60 steps and 40 traders, its drop at step 20."""
-    config = load_scenario("crash").replace("traders.count", 40).replace("run.steps", 60)
-    shock = config.market.shocks[0]
-    return config.replace("market.shocks", (type(shock)(20, shock.change, 10),))
 
 
 def run(config, out: Path, **kwargs) -> Results:

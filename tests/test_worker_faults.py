@@ -14,7 +14,7 @@ import pytest
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 
 import perpabm.runner as runner
-from perpabm import Results, load_scenario
+from perpabm import Results
 from perpabm.config.toml import dumps
 from perpabm.runner import sweep
 
@@ -63,13 +63,6 @@ sys.meta_path.insert(0, PatchAfterImport())
 
 GRID = {"vault.cap": [0.0, 2.0]}
 N_PATHS = 4
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    config = load_scenario("crash").replace("traders.count", 40).replace("run.steps", 60)
-    shock = config.market.shocks[0]
-    return config.replace("market.shocks", (type(shock)(20, shock.change, 10),))
 
 
 def test_a_killed_worker_is_reported_and_its_paths_rerun_to_the_undisturbed_tables(
