@@ -101,8 +101,11 @@ class PerpMarketModel(mesa.Model):
 
         capacity = self.exchange.ledger.size.shape[0]
         self._exit_step = np.full(capacity, np.inf)
-        self._take_profit = np.full(capacity, np.nan)
-        self._stop_loss = np.full(capacity, np.nan)
+        # Exit when the index is at or above / at or below these: a long's take-profit
+        # and stop-loss, or a short's stop-loss and take-profit (a position never
+        # changes side without new triggers: traders open only from flat).
+        self._exit_above = np.full(capacity, np.nan)
+        self._exit_below = np.full(capacity, np.nan)
         self._capital = np.zeros(capacity)
         self._account_type = np.full(capacity, -1, dtype=np.int8)  # index into ACCOUNT_TYPES
         self.makers = [MarketMaker(self, config.makers) for _ in range(config.makers.count)]
@@ -167,8 +170,8 @@ class PerpMarketModel(mesa.Model):
             return
         grow = max(len(self._exit_step), account + 1)
         self._exit_step = np.concatenate([self._exit_step, np.full(grow, np.inf)])
-        self._take_profit = np.concatenate([self._take_profit, np.full(grow, np.nan)])
-        self._stop_loss = np.concatenate([self._stop_loss, np.full(grow, np.nan)])
+        self._exit_above = np.concatenate([self._exit_above, np.full(grow, np.nan)])
+        self._exit_below = np.concatenate([self._exit_below, np.full(grow, np.nan)])
         self._capital = np.concatenate([self._capital, np.zeros(grow)])
         self._account_type = np.concatenate(
             [self._account_type, np.full(grow, -1, dtype=np.int8)])
@@ -181,8 +184,11 @@ class PerpMarketModel(mesa.Model):
         hold = rng.exponential(cfg.holding_minutes / self.step_minutes)
         self._exit_step[account] = self.step_index + hold
         side = np.sign(size)
-        self._take_profit[account] = entry * (1.0 + side * cfg.take_profit)
-        self._stop_loss[account] = entry * (1.0 - side * cfg.stop_loss)
+        take_profit = entry * (1.0 + side * cfg.take_profit)
+        stop_loss = entry * (1.0 - side * cfg.stop_loss)
+        above, below = (take_profit, stop_loss) if size > 0 else (stop_loss, take_profit)
+        self._exit_above[account] = above
+        self._exit_below[account] = below
 
     def _trader_accounts(self) -> np.ndarray:
         """The traders' account ids in arrival order (rebuilt only when traders change)."""
@@ -195,12 +201,8 @@ class PerpMarketModel(mesa.Model):
         led = self.exchange.ledger
         n = led.n
         size = led.view("size")
-        exit_step = self._exit_step[:n]
-        tp, sl = self._take_profit[:n], self._stop_loss[:n]
-        long_, short = size > 0, size < 0
-        hit = (long_ & ((self.index >= tp) | (self.index <= sl))) | (
-            short & ((self.index <= tp) | (self.index >= sl)))
-        due = (size != 0) & ((exit_step <= self.step_index) | hit)
+        hit = (self._exit_above[:n] <= self.index) | (self._exit_below[:n] >= self.index)
+        due = (size != 0) & ((self._exit_step[:n] <= self.step_index) | hit)
         for account in np.flatnonzero(due):
             trader = self.traders.get(int(account))
             if trader is not None:
