@@ -297,3 +297,10 @@ def test_replace_quotes_rejects_a_ladder_with_a_bad_price_and_changes_nothing():
     with pytest.raises(ValueError, match="prices"):
         ex.replace_quotes(maker, [1.0, -1.0], [99.0, float("nan")])
     assert ex.book.orders_of(maker) == before
+
+
+def test_a_ladder_that_posts_nothing_leaves_no_trace_of_the_account_in_the_book():
+    ex, maker, _ = quoting_exchange(1_000.0)
+    # Both orders would cross the rival's quotes (bid 99.5, ask 100.5): none is posted.
+    assert ex.replace_quotes(maker, [1.0, -1.0], [101.0, 99.0]) == [None, None]
+    assert ex.book.orders_of(maker) == [] and maker not in ex.book._accounts

@@ -202,6 +202,33 @@ class OrderBook:
         if acct.totals is not None:
             acct.totals[side].add(quantity)
 
+    def _insert_many(self, account: int, orders: list[tuple[int, str, float, float]]) -> None:
+        """Rest checked (order_id, side, price, quantity) orders of one account that has
+        none resting, in the order given; each side's price list is sorted once."""
+        if not orders:
+            return
+        acct = self._accounts.get(account)
+        if acct is None:
+            acct = self._accounts[account] = _Account()
+        by_id, all_orders = acct.orders, self._orders
+        new_prices: dict[str, list[float]] = {BUY: [], SELL: []}
+        for order_id, side, price, quantity in orders:
+            order = _Order(order_id, account, side, price, quantity)
+            levels = self._levels[side]
+            level = levels.get(price)
+            if level is None:
+                level = levels[price] = _Level()
+                new_prices[side].append(price)
+            level.orders.append(order)
+            all_orders[order_id] = order
+            by_id[order_id] = order
+            if acct.totals is not None:
+                acct.totals[side].add(quantity)
+        for side, prices in new_prices.items():
+            if prices:
+                self._prices[side].extend(prices)
+                self._prices[side].sort()
+
     def cancel(self, order_id: int) -> tuple[int, str, float, float]:
         """Remove a resting order; return (account, side, price USD, remaining quantity).
 
@@ -223,9 +250,23 @@ class OrderBook:
         if acct is None:
             return []
         cancelled = []
+        emptied = False
         for order_id, order in acct.orders.items():
-            self._unlink(order)
+            levels = self._levels[order.side]
+            level = levels[order.price]
+            if level.orders[0] is order:
+                level.orders.popleft()
+            else:
+                level.orders.remove(order)
+            if not level.orders:
+                del levels[order.price]
+                emptied = True
+            del self._orders[order_id]
             cancelled.append((order_id, order.side, order.price, order.quantity))
+        if emptied:  # one pass per side instead of a search per emptied level
+            for side, levels in self._levels.items():
+                if len(self._prices[side]) != len(levels):
+                    self._prices[side] = [p for p in self._prices[side] if p in levels]
         return cancelled
 
     def open_quantity(self, account: int) -> tuple[float, float]:

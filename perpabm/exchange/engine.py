@@ -401,7 +401,8 @@ class Exchange:
         size, entry = float(led.size[acct]), float(led.entry_price[acct])
         collateral, max_leverage = float(led.collateral[acct]), self.config.max_leverage
         best_bid, best_ask = book.best_bid(), book.best_ask()
-        insert, fsum = book._insert, math.fsum
+        fsum = math.fsum
+        posted: list[tuple[int, str, float, float]] = []
         buys: list[float] = []
         sells: list[float] = []
         # |size| if all posted buys (sells) filled: the two sides of _worst_position.
@@ -447,21 +448,21 @@ class Exchange:
             if mark is None:
                 self._mark = mark = order_mark
             self._order_ids += 1
+            posted.append((self._order_ids, BUY if buy else SELL, price, qty))
             if buy:
-                insert(self._order_ids, acct, BUY, price, qty)
                 buys.append(qty)
                 resting_buys = fsum(buys)
                 long_reach = abs(size + resting_buys)
                 if best_bid is None or price > best_bid:
                     best_bid = price
             else:
-                insert(self._order_ids, acct, SELL, price, qty)
                 sells.append(qty)
                 resting_sells = fsum(sells)
                 short_reach = abs(size - resting_sells)
                 if best_ask is None or price < best_ask:
                     best_ask = price
             ids.append(self._order_ids)
+        book._insert_many(acct, posted)
         self._after_operation()
         return ids
 
