@@ -3,7 +3,8 @@
 Layout of an output folder::
 
     manifest.json            what was run (config, design, seeds, versions) and its status
-    paths/batch-*.parquet    one file per finished batch of paths
+    paths/batch-*.parquet    one file per batch: a chunk of consecutive paths (the runner
+                             writes a few dozen per table), named after its first path
     events/batch-*.parquet   their events
     series/batch-*.parquet   their series (when asked for)
     failures/batch-*.parquet paths that raised: point, path, seed, error, traceback
