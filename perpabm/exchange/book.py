@@ -252,16 +252,7 @@ class OrderBook:
         cancelled = []
         emptied = False
         for order_id, order in acct.orders.items():
-            levels = self._levels[order.side]
-            level = levels[order.price]
-            if level.orders[0] is order:
-                level.orders.popleft()
-            else:
-                level.orders.remove(order)
-            if not level.orders:
-                del levels[order.price]
-                emptied = True
-            del self._orders[order_id]
+            emptied |= self._detach(order)
             cancelled.append((order_id, order.side, order.price, order.quantity))
         if emptied:  # one pass per side instead of a search per emptied level
             for side, levels in self._levels.items():
@@ -473,16 +464,23 @@ class OrderBook:
             acct.totals[order.side].add(-order.quantity)
 
     def _unlink(self, order: _Order) -> None:
-        """Unlink ``order`` from its level and the id index (not from its account)."""
-        side, price = order.side, order.price
-        levels = self._levels[side]
-        level = levels[price]
+        """Unlink ``order`` from its level, the price list and the id index (not from its
+        account)."""
+        if self._detach(order):
+            prices = self._prices[order.side]
+            del prices[bisect_left(prices, order.price)]
+
+    def _detach(self, order: _Order) -> bool:
+        """Take ``order`` out of its level (deleting the level if it empties) and the id
+        index; True if its level emptied, whose price the caller takes off the list."""
+        levels = self._levels[order.side]
+        level = levels[order.price]
         if level.orders[0] is order:
             level.orders.popleft()
         else:
             level.orders.remove(order)
-        if not level.orders:
-            del levels[price]
-            prices = self._prices[side]
-            del prices[bisect_left(prices, price)]
         del self._orders[order.order_id]
+        if level.orders:
+            return False
+        del levels[order.price]
+        return True
