@@ -287,8 +287,7 @@ def adl_by_group(events: pd.DataFrame, by: str | Sequence[str] = ("account_type"
         adl["leverage_bucket"] = leverage_bucket(adl["leverage"], edges).to_numpy()
     point_keys = ["point"] if "point" in adl else []
     path_key = "path" if "path" in adl else None
-    adl["_owner"] = adl["account"] if path_key is None else list(
-        zip(adl[path_key], adl["account"], strict=True))
+    owner = ["account"] if path_key is None else [path_key, "account"]  # one ADL'd account
     rows = []
     for point, frame in adl.groupby(point_keys, sort=True) if point_keys else [((), adl)]:
         point = point if isinstance(point, tuple) else (point,)
@@ -298,7 +297,7 @@ def adl_by_group(events: pd.DataFrame, by: str | Sequence[str] = ("account_type"
             key = key if isinstance(key, tuple) else (key,)
             row = {**dict(zip(point_keys, point, strict=True)),
                    **dict(zip(keys, key, strict=True)),
-                   "fills": len(group), "accounts": group["_owner"].nunique(),
+                   "fills": len(group), "accounts": len(group[owner].drop_duplicates()),
                    "quantity": group["quantity"].abs().sum(),
                    "profit_closed": group["amount"].sum(),
                    "share": group["amount"].sum() / total if total else math.nan,
