@@ -32,6 +32,7 @@ __all__ = [
     "equity",
     "initial_margin",
     "liquidation_price",
+    "liquidation_price_from_table",
     "liquidation_price_tiered",
     "maintenance_margin",
     "max_notional_for_margin",

@@ -179,32 +179,12 @@ class OrderBook:
         quantity = _check_positive("quantity", quantity)
         if order_id in self._orders:
             raise ValueError(f"order_id {order_id} is already resting in the book")
-        self._insert(order_id, account, side, price, quantity)
-
-    def _insert(self, order_id: int, account: int, side: str, price: float,
-                quantity: float) -> None:
-        """:meth:`add` for arguments the caller has already checked."""
-        order = _Order(order_id, account, side, price, quantity)
-        levels = self._levels[side]
-        level = levels.get(price)
-        if level is None:
-            level = _Level()
-            levels[price] = level
-            insort(self._prices[side], price)
-        level.orders.append(order)
-
-        self._orders[order_id] = order
-        acct = self._accounts.get(account)
-        if acct is None:
-            acct = _Account()
-            self._accounts[account] = acct
-        acct.orders[order_id] = order
-        if acct.totals is not None:
-            acct.totals[side].add(quantity)
+        self._insert_many(account, [(order_id, side, price, quantity)])
 
     def _insert_many(self, account: int, orders: list[tuple[int, str, float, float]]) -> None:
-        """Rest checked (order_id, side, price, quantity) orders of one account that has
-        none resting, in the order given; each side's price list is sorted once."""
+        """Rest already-checked (order_id, side, price, quantity) orders of one account,
+        in the order given, each at the back of its level; a side's price list takes a
+        new level by insertion, several by one sort."""
         if not orders:
             return
         acct = self._accounts.get(account)
@@ -225,7 +205,9 @@ class OrderBook:
             if acct.totals is not None:
                 acct.totals[side].add(quantity)
         for side, prices in new_prices.items():
-            if prices:
+            if len(prices) == 1:
+                insort(self._prices[side], prices[0])
+            elif prices:
                 self._prices[side].extend(prices)
                 self._prices[side].sort()
 

@@ -55,6 +55,19 @@ def _finite_positive(field: str, value: float) -> float:
     return value
 
 
+def _within_margin(before: float, after: float, equity: float, equity_before: float,
+                   required: float) -> bool:
+    """The initial-margin rule for an action that takes an account's worst position
+    (all resting orders on one side filled) from `before` to `after` units and its
+    equity from `equity_before` to `equity` USD: one that does not raise the worst
+    position is allowed unless it pushes equity below zero (and below where it was);
+    one that raises it needs equity ≥ `required`, the new worst position's initial
+    margin."""
+    if after <= before:
+        return not (equity < 0.0 and equity < equity_before)
+    return not equity < required
+
+
 class Exchange:
     """One linear USD-margined perpetual with a conserved ledger.
 
@@ -438,11 +451,8 @@ class Exchange:
                 after = long_reach if long_reach > reach else reach
                 gap = order_mark - price
             equity = equity_before - qty * gap if gap > 0.0 else equity_before
-            if after <= before:
-                allowed = not (equity < 0.0 and equity < equity_before)
-            else:
-                allowed = equity >= after * order_mark / max_leverage
-            if not allowed:
+            if not _within_margin(before, after, equity, equity_before,
+                                  after * order_mark / max_leverage):
                 ids.append(None)
                 continue
             if mark is None:
@@ -641,20 +651,19 @@ class Exchange:
         after = self._worst_position(acct, delta, add_buys, add_sells)
         equity_before = led.collateral[acct] + size * (mark - led.entry_price[acct])
         equity = equity_before + equity_change
-        if after <= before:
-            if equity < 0.0 and equity < equity_before:
-                raise MarginError(
-                    f"account {acct}: {action} at mark {mark:g} would leave equity "
-                    f"{equity:.6g} USD < 0"
-                )
-            return
         required = after * mark / self.config.max_leverage
-        if equity < required:
+        if _within_margin(before, after, equity, equity_before, required):
+            return
+        if after <= before:
             raise MarginError(
-                f"account {acct}: {action} needs initial margin {required:.6g} USD at mark "
-                f"{mark:g} with all its orders filled; equity would be {equity:.6g} USD "
-                f"(max_leverage {self.config.max_leverage:g})"
+                f"account {acct}: {action} at mark {mark:g} would leave equity "
+                f"{equity:.6g} USD < 0"
             )
+        raise MarginError(
+            f"account {acct}: {action} needs initial margin {required:.6g} USD at mark "
+            f"{mark:g} with all its orders filled; equity would be {equity:.6g} USD "
+            f"(max_leverage {self.config.max_leverage:g})"
+        )
 
     def _require_taker_margin(
         self, acct: int, side: str, fills: list[Fill], mark: float,
