@@ -95,6 +95,7 @@ class PerpMarketModel(mesa.Model):
         self._premium_sum, self._premium_count = 0.0, 0
         self._funding_every = max(1, round(exchange_config.funding_interval_minutes
                                            / market.step_minutes))
+        self._lookback = max(1, round(config.traders.lookback_minutes / market.step_minutes))
         self._net_liquidation_flow = 0.0
         self._volatility_cache: tuple[tuple[int, int] | None, float] = (None, math.nan)
         self._step_liquidation_flow = 0.0
@@ -108,6 +109,7 @@ class PerpMarketModel(mesa.Model):
         self._exit_below = np.full(capacity, np.nan)
         self._capital = np.zeros(capacity)
         self._account_type = np.full(capacity, -1, dtype=np.int8)  # index into ACCOUNT_TYPES
+        self._is_trader = np.zeros(capacity, dtype=bool)  # holds a trader now
         self.makers = [MarketMaker(self, config.makers) for _ in range(config.makers.count)]
         self.arbitrageurs = [Arbitrageur(self, config.arbitrageur)
                              for _ in range(config.arbitrageur.count)]
@@ -129,7 +131,7 @@ class PerpMarketModel(mesa.Model):
 
     def trend(self) -> float:
         """Sign of the index move over the traders' lookback window (0 if none)."""
-        lookback = max(1, round(self.config.traders.lookback_minutes / self.step_minutes))
+        lookback = self._lookback
         t = self.step_index
         move = self.index - float(self._index_history[max(0, t - lookback)])
         return 1.0 if move > 0.0 else -1.0 if move < 0.0 else 0.0
@@ -163,6 +165,7 @@ class PerpMarketModel(mesa.Model):
             self.traders[trader.account] = trader
             self._trader_ids = None
             self._capital[trader.account] = trader.capital
+            self._is_trader[trader.account] = True
             self._account_type[trader.account] = ACCOUNT_TYPES.index(trader.strategy)
 
     def _ensure_capacity(self, account: int) -> None:
@@ -175,6 +178,7 @@ class PerpMarketModel(mesa.Model):
         self._capital = np.concatenate([self._capital, np.zeros(grow)])
         self._account_type = np.concatenate(
             [self._account_type, np.full(grow, -1, dtype=np.int8)])
+        self._is_trader = np.concatenate([self._is_trader, np.zeros(grow, dtype=bool)])
 
     def set_exit_triggers(self, account: int, rng: np.random.Generator) -> None:
         """Holding time, take-profit and stop-loss prices for a position just opened."""
@@ -183,7 +187,7 @@ class PerpMarketModel(mesa.Model):
         entry = self.exchange.entry_price(account)
         hold = rng.exponential(cfg.holding_minutes / self.step_minutes)
         self._exit_step[account] = self.step_index + hold
-        side = np.sign(size)
+        side = 1.0 if size > 0.0 else -1.0 if size < 0.0 else 0.0
         take_profit = entry * (1.0 + side * cfg.take_profit)
         stop_loss = entry * (1.0 - side * cfg.stop_loss)
         above, below = (take_profit, stop_loss) if size > 0 else (stop_loss, take_profit)
@@ -198,16 +202,24 @@ class PerpMarketModel(mesa.Model):
 
     def _traders_exit(self) -> None:
         """Close the positions whose holding time ran out or whose TP/SL was hit."""
-        led = self.exchange.ledger
-        n = led.n
-        size = led.view("size")
-        hit = (self._exit_above[:n] <= self.index) | (self._exit_below[:n] >= self.index)
-        due = (size != 0) & ((self._exit_step[:n] <= self.step_index) | hit)
-        for account in np.flatnonzero(due):
-            trader = self.traders.get(int(account))
+        n = self.exchange.ledger.n
+        size = self.exchange.ledger.size
+        due = np.flatnonzero((self._exit_step[:n] <= self.step_index)
+                             | (self._exit_above[:n] <= self.index)
+                             | (self._exit_below[:n] >= self.index))
+        for account in due.tolist():
+            if size[account] == 0.0:  # closed already (by a liquidation or ADL, say)
+                self._clear_exit_triggers(account)
+                continue
+            trader = self.traders.get(account)
             if trader is not None:
                 trader.close_position()
                 self._exit_step[account] = np.inf
+
+    def _clear_exit_triggers(self, account: int) -> None:
+        self._exit_step[account] = np.inf
+        self._exit_above[account] = np.nan
+        self._exit_below[account] = np.nan
 
     def _traders_enter(self) -> None:
         """A sparse random draw (the model's rng) of traders who look for an entry."""
@@ -222,19 +234,20 @@ class PerpMarketModel(mesa.Model):
         chosen = self.rng.choice(accounts, size=k, replace=False)
         size = self.exchange.ledger.size
         rng = self._rngs["traders"]
-        for account in chosen:
+        for account in chosen.tolist():
             if size[account] == 0.0:
-                self.traders[int(account)].open_position(rng)
+                self.traders[account].open_position(rng)
 
     def _traders_renew(self) -> None:
         """Wiped-out traders leave; new ones arrive at the configured rate."""
         led = self.exchange.ledger
-        accounts = self._trader_accounts()
-        wiped_out = (led.size[accounts] == 0.0) & (
-            led.collateral[accounts] < LEAVE_BELOW * self._capital[accounts])
-        gone = accounts[wiped_out].tolist()
+        n = led.n
+        # Traders' accounts ascend in arrival order, so these come out in that order.
+        gone = np.flatnonzero(self._is_trader[:n] & (led.size[:n] == 0.0) & (
+            led.collateral[:n] < LEAVE_BELOW * self._capital[:n])).tolist()
         for account in gone:
             trader = self.traders.pop(account)
+            self._is_trader[account] = False
             self._trader_ids = None
             if led.collateral[account] >= 0.0:
                 self.exchange.close_account(account)

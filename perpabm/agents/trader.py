@@ -78,7 +78,8 @@ class LeveragedTrader(mesa.Agent):
         size = ex.position(self.account)
         if size == 0.0:
             return
-        limit = self.model.index * (1.0 - np.sign(size) * MAX_SLIPPAGE)
+        side = 1.0 if size > 0.0 else -1.0
+        limit = self.model.index * (1.0 - side * MAX_SLIPPAGE)
         try:
             ex.market_order(self.account, -size, limit_price=limit)
         except MarginError:

@@ -200,18 +200,24 @@ class Ledger:
         self._all_changed = False
         self._changed.clear()
         size = self.size[accts]
-        lp = mechanics.liquidation_price_from_table(
-            size, self.entry_price[accts], self.collateral[accts], self._mmrs, self._cums
-        )
-        self.long_lp[accts] = np.where(size > 0, lp, -np.inf)
-        self.short_lp[accts] = np.where(size < 0, lp, np.inf)
+        # liquidation_price_tiered's per-tier roots (same operations, so the same values)
+        # for all tiers at once: (collateral + cum_k − size·entry) / (|size|·mmr_k − size);
+        # the largest is a long's price, the smallest a short's. A flat account divides by
+        # zero, and is then set to ∓inf.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            roots = ((self.collateral[accts][:, None] + self._cums)
+                     - (size * self.entry_price[accts])[:, None]) / (
+                np.abs(size)[:, None] * self._mmrs - size[:, None])
+        self.long_lp[accts] = np.where(size > 0, roots.max(axis=1), -np.inf)
+        self.short_lp[accts] = np.where(size < 0, roots.min(axis=1), np.inf)
 
     def near_liquidation(self, mark_price: float, rtol: float = 1e-9) -> NDArray[np.intp]:
         """Accounts within `rtol` of their liquidation price at `mark_price` (a superset
         of the liquidatable ones, to be confirmed exactly)."""
         self._refresh_liquidation_prices()
         n = self.n
-        return np.flatnonzero(
-            (self.long_lp[:n] > mark_price * (1 - rtol))
-            | (self.short_lp[:n] < mark_price * (1 + rtol))
-        )
+        long_lp, short_lp = self.long_lp[:n], self.short_lp[:n]
+        above, below = mark_price * (1 - rtol), mark_price * (1 + rtol)
+        if n == 0 or (long_lp.max() <= above and short_lp.min() >= below):
+            return np.empty(0, dtype=np.intp)  # the usual mark: nobody near
+        return np.flatnonzero((long_lp > above) | (short_lp < below))
