@@ -646,10 +646,13 @@ class Exchange:
         worst position's notional / max_leverage.
         """
         led = self.ledger
-        size = led.size[acct]
-        before = self._worst_position(acct)
-        after = self._worst_position(acct, delta, add_buys, add_sells)
-        equity_before = led.collateral[acct] + size * (mark - led.entry_price[acct])
+        # _worst_position before and after, with the book asked once, in plain floats
+        size = float(led.size[acct])
+        buys, sells = self.book.open_quantity(acct)
+        before = max(abs(size + buys), abs(size - sells))
+        moved = size + delta
+        after = max(abs(moved + buys + add_buys), abs(moved - sells - add_sells))
+        equity_before = float(led.collateral[acct]) + size * (mark - float(led.entry_price[acct]))
         equity = equity_before + equity_change
         required = after * mark / self.config.max_leverage
         if _within_margin(before, after, equity, equity_before, required):
@@ -671,8 +674,8 @@ class Exchange:
     ) -> None:
         """Margin check for planned taker `fills` plus a `rest` to be left resting."""
         sign = 1.0 if side == BUY else -1.0
-        filled = math.fsum(f.quantity for f in fills)
-        notional = math.fsum(f.quantity * f.price for f in fills)
+        filled = math.fsum([f.quantity for f in fills])
+        notional = math.fsum([f.quantity * f.price for f in fills])
         equity_change = sign * (filled * mark - notional) - self.config.taker_fee * notional
         # A resting order priced through the mark loses that gap the moment it fills.
         equity_change -= rest * max(0.0, sign * (rest_price - mark)) if rest else 0.0
@@ -700,15 +703,15 @@ class Exchange:
         self.book.apply(fills)
         led = self.ledger
         maker_fee = self.config.maker_fee
-        filled = math.fsum(f.quantity for f in fills)
-        notional = math.fsum(f.quantity * f.price for f in fills)
+        filled = math.fsum([f.quantity for f in fills])
+        notional = math.fsum([f.quantity * f.price for f in fills])
         for f in fills:
-            led.trade(f.maker, -sign * f.quantity, f.price)
-            led.credit(f.maker, -maker_fee * f.quantity * f.price)
-        size = led.size[acct]
+            led.trade(f.maker, -sign * f.quantity, f.price,
+                      fee=-maker_fee * f.quantity * f.price)
+        size = float(led.size[acct])
         closes_all = size * sign < 0 and abs(filled - abs(size)) <= 1e-12 * abs(size)
-        led.trade(acct, -size if closes_all else sign * filled, notional / filled)
-        led.credit(acct, -taker_fee * notional)
+        led.trade(acct, -size if closes_all else sign * filled, notional / filled,
+                  fee=-taker_fee * notional)
         self.fees_collected += (taker_fee + maker_fee) * notional
         self.last_price = fills[-1].price
 

@@ -127,15 +127,22 @@ class Ledger:
 
     # ------------------------------------------------------------------ changes
 
-    def trade(self, acct: int, quantity: float, price: float) -> float:
-        """Apply a fill of signed `quantity` at `price` to one account; returns realised P&L."""
+    def trade(self, acct: int, quantity: float, price: float, fee: float | None = None) -> float:
+        """Apply a fill of signed `quantity` at `price` to one account, then credit it
+        `fee` USD if given (negative: a fee paid); returns realised P&L."""
         new_size, new_entry, realized = _position_after_fill_scalar(
             float(self.size[acct]), float(self.entry_price[acct]), float(quantity), float(price)
         )
         self.size[acct] = new_size
         self.entry_price[acct] = new_entry
-        self.collateral[acct] += realized
-        self._touch(acct)
+        collateral = float(self.collateral[acct]) + realized
+        if fee is not None:
+            collateral += fee
+        self.collateral[acct] = collateral
+        acct = int(acct)
+        self._changed.add(acct)
+        if new_size == 0.0 and collateral < 0.0:
+            self.flat_deficits.add(acct)
         return realized
 
     def trade_many(self, accts: NDArray[np.intp], quantities: NDArray, prices: ArrayLike) -> None:
