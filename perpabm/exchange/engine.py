@@ -410,10 +410,11 @@ class Exchange:
         if not all(math.isfinite(p) and p > 0.0 for p in prices):
             raise ValueError("prices must be finite numbers > 0")
         book, led = self.book, self.ledger
-        book.cancel_account(acct)
         size, entry = float(led.size[acct]), float(led.entry_price[acct])
         collateral, max_leverage = float(led.collateral[acct]), self.config.max_leverage
-        best_bid, best_ask = book.best_bid(), book.best_ask()
+        # The book as it will be once acct's orders are cancelled, which happens together
+        # with posting the new ones.
+        best_bid, best_ask = book._best_prices(exclude_account=acct)
         fsum = math.fsum
         posted: list[tuple[int, str, float, float]] = []
         buys: list[float] = []
@@ -421,7 +422,7 @@ class Exchange:
         # |size| if all posted buys (sells) filled: the two sides of _worst_position.
         long_reach, short_reach = abs(size), abs(size)
         resting_buys = resting_sells = 0.0  # exact sums of the orders posted so far
-        mark = self._mark
+        mark, order_id = self._mark, self._order_ids
         equity_before = math.nan if mark is None else collateral + size * (mark - entry)
         ids: list[int | None] = []
         for qty, price in zip(quantities, prices, strict=True):
@@ -456,9 +457,9 @@ class Exchange:
                 ids.append(None)
                 continue
             if mark is None:
-                self._mark = mark = order_mark
-            self._order_ids += 1
-            posted.append((self._order_ids, BUY if buy else SELL, price, qty))
+                mark = order_mark
+            order_id += 1
+            posted.append((order_id, BUY if buy else SELL, price, qty))
             if buy:
                 buys.append(qty)
                 resting_buys = fsum(buys)
@@ -471,8 +472,9 @@ class Exchange:
                 short_reach = abs(size - resting_sells)
                 if best_ask is None or price < best_ask:
                     best_ask = price
-            ids.append(self._order_ids)
-        book._insert_many(acct, posted)
+            ids.append(order_id)
+        self._mark, self._order_ids = mark, order_id
+        book._replace_account(acct, posted)
         self._after_operation()
         return ids
 
