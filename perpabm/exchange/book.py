@@ -235,6 +235,14 @@ class OrderBook:
         levels_of, all_orders = self._levels, self._orders
         old = self._accounts.pop(account, None)
         cancelled = {} if old is None else old.orders
+        moved = len(cancelled) + len(orders)
+        if not moved:
+            return
+        # Each side's price list is brought up to date at the end: its level prices are
+        # re-sorted (fast for the shallow books of a simulation) or, for a few orders in a
+        # deep book, the prices they leave and take are bisected in or out one by one.
+        touched = {side: [o.price for o in cancelled.values() if o.side == side]
+                   for side, prices in self._prices.items() if 4 * moved < len(prices)}
         for order_id, order in cancelled.items():
             levels = levels_of[order.side]
             level = levels[order.price]
@@ -246,8 +254,16 @@ class OrderBook:
         if orders:
             acct = self._accounts[account] = _Account()
             by_id = acct.orders
+            spare = list(cancelled.values())
             for order_id, side, price, quantity in orders:
-                order = _Order(order_id, account, side, price, quantity)
+                if spare:  # reusing a cancelled order's record is cheaper than a new one
+                    order = spare.pop()
+                    order.order_id = order_id
+                    order.side = side
+                    order.price = price
+                    order.quantity = quantity
+                else:
+                    order = _Order(order_id, account, side, price, quantity)
                 levels = levels_of[side]
                 level = levels.get(price)
                 if level is None:
@@ -256,20 +272,13 @@ class OrderBook:
                     level.append(order)
                 all_orders[order_id] = order
                 by_id[order_id] = order
-        # Bring the price lists up to date: re-sort a side's level prices (fast for the
-        # shallow books of a simulation), or, for a few orders in a deep book, bisect each
-        # of their prices in or out.
-        moved = len(cancelled) + len(orders)
-        if not moved:
-            return
         for side, levels in levels_of.items():
-            prices = self._prices[side]
-            if 4 * moved >= len(prices):
+            if side not in touched:
                 self._prices[side] = sorted(levels)
                 continue
-            touched = [o.price for o in cancelled.values() if o.side == side]
-            touched += [order[2] for order in orders if order[1] == side]
-            for price in touched:  # a price may have emptied and opened again, or neither
+            prices = self._prices[side]
+            touched[side] += [order[2] for order in orders if order[1] == side]
+            for price in touched[side]:  # its level may have emptied, opened, both or neither
                 i = bisect_left(prices, price)
                 listed = i < len(prices) and prices[i] == price
                 if price in levels:
@@ -480,33 +489,22 @@ class OrderBook:
     # ------------------------------------------------------------------ internals
 
     def _remove(self, order: _Order) -> None:
-        """Unlink ``order`` from its level, the id index and its account."""
-        self._unlink(order)
+        """Take ``order`` out of its level (deleting the level, and its price, if it
+        empties), the id index and its account."""
+        levels = self._levels[order.side]
+        level = levels[order.price]
+        if len(level) == 1:  # the order is the whole level
+            del levels[order.price]
+            prices = self._prices[order.side]
+            del prices[bisect_left(prices, order.price)]
+        elif level[0] is order:
+            del level[0]
+        else:
+            level.remove(order)
+        del self._orders[order.order_id]
         acct = self._accounts[order.account]
         del acct.orders[order.order_id]
         if not acct.orders:
             del self._accounts[order.account]
         elif acct.totals is not None:
             acct.totals[order.side].add(-order.quantity)
-
-    def _unlink(self, order: _Order) -> None:
-        """Unlink ``order`` from its level, the price list and the id index (not from its
-        account)."""
-        if self._detach(order):
-            prices = self._prices[order.side]
-            del prices[bisect_left(prices, order.price)]
-
-    def _detach(self, order: _Order) -> bool:
-        """Take ``order`` out of its level (deleting the level if it empties) and the id
-        index; True if its level emptied, whose price the caller takes off the list."""
-        levels = self._levels[order.side]
-        level = levels[order.price]
-        del self._orders[order.order_id]
-        if len(level) == 1:  # the order is the whole level
-            del levels[order.price]
-            return True
-        if level[0] is order:
-            del level[0]
-        else:
-            level.remove(order)
-        return False
