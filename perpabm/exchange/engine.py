@@ -413,8 +413,10 @@ class Exchange:
         size, entry = float(led.size[acct]), float(led.entry_price[acct])
         collateral, max_leverage = float(led.collateral[acct]), self.config.max_leverage
         # The book as it will be once acct's orders are cancelled, which happens together
-        # with posting the new ones.
+        # with posting the new ones; an empty side is one no price crosses.
         best_bid, best_ask = book._best_prices(exclude_account=acct)
+        best_bid = 0.0 if best_bid is None else best_bid
+        best_ask = math.inf if best_ask is None else best_ask
         fsum = math.fsum
         posted: list[tuple[int, str, float, float]] = []
         buys: list[float] = []
@@ -428,12 +430,12 @@ class Exchange:
         for qty, price in zip(quantities, prices, strict=True):
             buy = qty > 0.0
             if buy:
-                if best_ask is not None and price >= best_ask:  # would cross: not posted
+                if price >= best_ask:  # would cross: not posted
                     ids.append(None)
                     continue
             else:
                 qty = -qty
-                if best_bid is not None and price <= best_bid:
+                if price <= best_bid:
                     ids.append(None)
                     continue
             if mark is None:  # no mark yet: the order's own price, as place_limit
@@ -456,23 +458,23 @@ class Exchange:
                                   after * order_mark / max_leverage):
                 ids.append(None)
                 continue
-            if mark is None:
-                mark = order_mark
+            mark = order_mark  # the first posted order sets a missing mark, as place_limit
             order_id += 1
-            posted.append((order_id, BUY if buy else SELL, price, qty))
+            ids.append(order_id)
             if buy:
+                posted.append((order_id, BUY, price, qty))
                 buys.append(qty)
                 resting_buys = fsum(buys)
                 long_reach = abs(size + resting_buys)
-                if best_bid is None or price > best_bid:
+                if price > best_bid:
                     best_bid = price
             else:
+                posted.append((order_id, SELL, price, qty))
                 sells.append(qty)
                 resting_sells = fsum(sells)
                 short_reach = abs(size - resting_sells)
-                if best_ask is None or price < best_ask:
+                if price < best_ask:
                     best_ask = price
-            ids.append(order_id)
         self._mark, self._order_ids = mark, order_id
         book._replace_account(acct, posted)
         self._after_operation()
