@@ -151,10 +151,9 @@ class OrderBook:
     """Limit order book of one perpetual: price levels with FIFO (time) priority.
 
     Per side it keeps a dict price -> level (the list of its orders, oldest first) and an
-    ascending list of the level prices
-    (best bid = last bid price, best ask = first ask price), plus an order-id index and a
-    per-account index, so cancels, account cancels and open-quantity queries never scan
-    the book. Empty levels are removed immediately.
+    ascending list of the level prices (best bid = last bid price, best ask = first ask
+    price), plus an order-id index and a per-account index, so cancels, account cancels
+    and open-quantity queries never scan the book. Empty levels are removed immediately.
     """
 
     __slots__ = ("_accounts", "_levels", "_orders", "_prices")
