@@ -20,7 +20,7 @@ def snapshot(book: OrderBook) -> dict:
     for side in (BUY, SELL):
         prices, volumes = book.depth(side)
         state[side] = [
-            (p, v, [(o.order_id, o.account, o.quantity) for o in book._levels[side][p].orders])
+            (p, v, [(o.order_id, o.account, o.quantity) for o in book._levels[side][p]])
             for p, v in zip(prices.tolist(), volumes.tolist(), strict=True)
         ]
     state["accounts"] = {
@@ -38,11 +38,11 @@ def check_invariants(book: OrderBook) -> None:
         prices = book._prices[side]
         assert prices == sorted(levels), "sorted price list != level keys"
         assert len(set(prices)) == len(prices)
+        volumes = dict(zip(*(a.tolist() for a in book.depth(side)), strict=True))
         for price, level in levels.items():
-            assert level.orders, f"empty level {side}@{price}"
-            qtys = [o.quantity for o in level.orders]
-            assert level.volume() == math.fsum(qtys)
-            for o in level.orders:
+            assert level, f"empty level {side}@{price}"
+            assert volumes[price] == math.fsum(o.quantity for o in level)
+            for o in level:
                 assert (o.side, o.price) == (side, price)
                 assert o.quantity > 0
                 seen[o.order_id] = o
@@ -397,6 +397,37 @@ def test_cancel_account_without_orders_returns_empty_list():
     assert len(book) == 6
 
 
+def test_replacing_a_few_orders_in_a_deep_book_matches_cancel_and_add():
+    """Few orders among many levels: the price lists are updated order by order, for a
+    level that empties and opens again, one shared with another account, a new one."""
+
+    def deep_book():
+        book = OrderBook()
+        for k in range(40):
+            book.add(k, 1, BUY, 90.0 - k, 1.0)
+            book.add(100 + k, 1, SELL, 110.0 + k, 1.0)
+        book.add(200, 2, BUY, 89.0, 0.5)  # behind account 1's order at 89
+        book.add(201, 2, BUY, 95.0, 0.5)  # a level of its own
+        book.add(202, 2, SELL, 120.5, 0.25)
+        return book
+
+    new = [(300, BUY, 95.0, 0.75), (301, BUY, 89.0, 1.5), (302, SELL, 109.0, 2.0),
+           (303, BUY, 96.0, 1.0)]
+    bulk, single = deep_book(), deep_book()
+    bulk._replace_account(2, new)
+    assert single.cancel_account(2) == [(200, BUY, 89.0, 0.5), (201, BUY, 95.0, 0.5),
+                                        (202, SELL, 120.5, 0.25)]
+    for order_id, side, price, qty in new:
+        single.add(order_id, 2, side, price, qty)
+    check_invariants(bulk)
+    check_invariants(single)
+    assert snapshot(bulk) == snapshot(single)
+    assert bulk.orders_of(2) == [300, 301, 302, 303]
+    assert (bulk.best_bid(), bulk.best_ask()) == (96.0, 109.0)
+    assert 120.5 not in bulk.depth(SELL)[0]
+    assert bulk._levels[BUY][89.0][-1].order_id == 301  # behind account 1's order
+
+
 def test_open_quantity_tracks_adds_fills_and_cancels():
     book = OrderBook()
     assert book.open_quantity(1) == (0.0, 0.0)
@@ -628,7 +659,7 @@ class BookMachine(RuleBasedStateMachine):
             )  # fmt: skip
         for side in (BUY, SELL):
             for level in self.book._levels[side].values():
-                seqs = [self.model[o.order_id]["seq"] for o in level.orders]
+                seqs = [self.model[o.order_id]["seq"] for o in level]
                 assert seqs == sorted(seqs), "time priority broken"
 
 

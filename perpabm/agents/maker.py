@@ -32,16 +32,17 @@ def post_ladder(model: PerpMarketModel, account: int, config: MakerConfig) -> No
     stress = 1.0 + config.withdrawal * max(sigma / config.calm_volatility - 1.0, 0.0)
     fair = index * (1.0 - config.inventory_skew * inventory / limit)
     base_quantity = config.depth / stress / index
+    half_spread, spacing = config.half_spread, config.level_spacing
     quantities, prices = [], []
     for side in (1.0, -1.0):
         room = 1.0 - max(side * inventory, 0.0) / limit  # 1 when reducing, 0 at the limit
         if room <= 0.0:
             continue
+        quantity = side * base_quantity * room
         for level in range(config.levels):
-            price = fair * (1.0 - side * (config.half_spread + level * config.level_spacing)
-                            * stress)
+            price = fair * (1.0 - side * (half_spread + level * spacing) * stress)
             if price > 0.0:  # a bid this far down in extreme stress is not posted
-                quantities.append(side * base_quantity * room)
+                quantities.append(quantity)
                 prices.append(price)
     # Levels that would cross another maker's quote, or that margin cannot cover, are
     # left out (Exchange.replace_quotes).

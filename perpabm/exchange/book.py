@@ -12,13 +12,15 @@ Floating-point bookkeeping is exact: level volumes, per-account open quantities 
 :meth:`OrderBook.volume_within` are the correctly rounded *exact* sums of the resting
 orders' quantities (``math.fsum`` of those quantities, taken when asked for, so that
 adds, cancels and fills cost no running sums and the figures never drift).
+
+A price level is a plain list of its orders, oldest first: most levels hold one order,
+and a list is the cheapest container to create, scan and drop.
 """
 
 import math
 import numbers
 from bisect import bisect_left, bisect_right, insort
-from collections import deque
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -86,19 +88,6 @@ class _Order:
         self.quantity = quantity
 
 
-class _Level:
-    """FIFO queue of orders at one price."""
-
-    __slots__ = ("orders",)
-
-    def __init__(self) -> None:
-        self.orders: deque[_Order] = deque()
-
-    def volume(self) -> float:
-        """Exact (correctly rounded) total quantity resting at this level."""
-        return math.fsum([o.quantity for o in self.orders])
-
-
 class _Account:
     """Resting orders of one account, by id in placement order, and its open quantities
     per side: exact running sums, set up the first time they are asked for (an account
@@ -146,19 +135,31 @@ def _check_int(name: str, value: object) -> int:
     return int(value)
 
 
+def _first_price_of_others(
+    prices: Iterable[float], levels: dict[float, list[_Order]], account: int
+) -> float | None:
+    """The first of ``prices`` whose level holds an order of an account other than
+    ``account``, or None."""
+    for price in prices:
+        for order in levels[price]:
+            if order.account != account:
+                return price
+    return None
+
+
 class OrderBook:
     """Limit order book of one perpetual: price levels with FIFO (time) priority.
 
-    Per side it keeps a dict price -> level and an ascending list of the level prices
-    (best bid = last bid price, best ask = first ask price), plus an order-id index and a
-    per-account index, so cancels, account cancels and open-quantity queries never scan
-    the book. Empty levels are removed immediately.
+    Per side it keeps a dict price -> level (the list of its orders, oldest first) and an
+    ascending list of the level prices (best bid = last bid price, best ask = first ask
+    price), plus an order-id index and a per-account index, so cancels, account cancels
+    and open-quantity queries never scan the book. Empty levels are removed immediately.
     """
 
     __slots__ = ("_accounts", "_levels", "_orders", "_prices")
 
     def __init__(self) -> None:
-        self._levels: dict[str, dict[float, _Level]] = {BUY: {}, SELL: {}}
+        self._levels: dict[str, dict[float, list[_Order]]] = {BUY: {}, SELL: {}}
         self._prices: dict[str, list[float]] = {BUY: [], SELL: []}
         self._orders: dict[int, _Order] = {}
         self._accounts: dict[int, _Account] = {}
@@ -179,37 +180,21 @@ class OrderBook:
         quantity = _check_positive("quantity", quantity)
         if order_id in self._orders:
             raise ValueError(f"order_id {order_id} is already resting in the book")
-        self._insert_many(account, [(order_id, side, price, quantity)])
-
-    def _insert_many(self, account: int, orders: list[tuple[int, str, float, float]]) -> None:
-        """Rest already-checked (order_id, side, price, quantity) orders of one account,
-        in the order given, each at the back of its level; a side's price list takes a
-        new level by insertion, several by one sort."""
-        if not orders:
-            return
+        order = _Order(order_id, account, side, price, quantity)
+        levels = self._levels[side]
+        level = levels.get(price)
+        if level is None:
+            levels[price] = [order]
+            insort(self._prices[side], price)
+        else:
+            level.append(order)
+        self._orders[order_id] = order
         acct = self._accounts.get(account)
         if acct is None:
             acct = self._accounts[account] = _Account()
-        by_id, all_orders = acct.orders, self._orders
-        new_prices: dict[str, list[float]] = {BUY: [], SELL: []}
-        for order_id, side, price, quantity in orders:
-            order = _Order(order_id, account, side, price, quantity)
-            levels = self._levels[side]
-            level = levels.get(price)
-            if level is None:
-                level = levels[price] = _Level()
-                new_prices[side].append(price)
-            level.orders.append(order)
-            all_orders[order_id] = order
-            by_id[order_id] = order
-            if acct.totals is not None:
-                acct.totals[side].add(quantity)
-        for side, prices in new_prices.items():
-            if len(prices) == 1:
-                insort(self._prices[side], prices[0])
-            elif prices:
-                self._prices[side].extend(prices)
-                self._prices[side].sort()
+        acct.orders[order_id] = order
+        if acct.totals is not None:
+            acct.totals[side].add(quantity)
 
     def cancel(self, order_id: int) -> tuple[int, str, float, float]:
         """Remove a resting order; return (account, side, price USD, remaining quantity).
@@ -228,19 +213,78 @@ class OrderBook:
         Returns (order_id, side, price USD, remaining quantity) per cancelled order, in
         placement order; an account without resting orders gives ``[]``.
         """
-        acct = self._accounts.pop(account, None)
+        acct = self._accounts.get(account)
         if acct is None:
             return []
-        cancelled = []
-        emptied = False
-        for order_id, order in acct.orders.items():
-            emptied |= self._detach(order)
-            cancelled.append((order_id, order.side, order.price, order.quantity))
-        if emptied:  # one pass per side instead of a search per emptied level
-            for side, levels in self._levels.items():
-                if len(self._prices[side]) != len(levels):
-                    self._prices[side] = [p for p in self._prices[side] if p in levels]
+        cancelled = [(i, o.side, o.price, o.quantity) for i, o in acct.orders.items()]
+        self._replace_account(account, ())
         return cancelled
+
+    def _replace_account(
+        self, account: int, orders: Sequence[tuple[int, str, float, float]]
+    ) -> None:
+        """Cancel every resting order of ``account`` and rest the already-checked
+        (order_id, side, price, quantity) ``orders`` in their place, in the order given,
+        each at the back of its level.
+
+        The same as :meth:`cancel_account` and then :meth:`add` of each order, but each
+        side's price list is brought up to date once, for all the levels that emptied or
+        opened (a requoted ladder moves most of them).
+        """
+        levels_of, all_orders = self._levels, self._orders
+        old = self._accounts.pop(account, None)
+        cancelled = {} if old is None else old.orders
+        moved = len(cancelled) + len(orders)
+        if not moved:
+            return
+        # Each side's price list is brought up to date at the end: its level prices are
+        # re-sorted (fast for the shallow books of a simulation) or, for a few orders in a
+        # deep book, the prices they leave and take are bisected in or out one by one.
+        touched = {side: [o.price for o in cancelled.values() if o.side == side]
+                   for side, prices in self._prices.items() if 4 * moved < len(prices)}
+        for order_id, order in cancelled.items():
+            levels = levels_of[order.side]
+            level = levels[order.price]
+            if len(level) == 1:  # the order is the whole level
+                del levels[order.price]
+            else:
+                level.remove(order)
+            del all_orders[order_id]
+        if orders:
+            acct = self._accounts[account] = _Account()
+            by_id = acct.orders
+            spare = list(cancelled.values())
+            for order_id, side, price, quantity in orders:
+                if spare:  # reusing a cancelled order's record is cheaper than a new one
+                    order = spare.pop()
+                    order.order_id = order_id
+                    order.side = side
+                    order.price = price
+                    order.quantity = quantity
+                else:
+                    order = _Order(order_id, account, side, price, quantity)
+                levels = levels_of[side]
+                level = levels.get(price)
+                if level is None:
+                    levels[price] = [order]
+                else:
+                    level.append(order)
+                all_orders[order_id] = order
+                by_id[order_id] = order
+        for side, levels in levels_of.items():
+            if side not in touched:
+                self._prices[side] = sorted(levels)
+                continue
+            prices = self._prices[side]
+            touched[side] += [order[2] for order in orders if order[1] == side]
+            for price in touched[side]:  # its level may have emptied, opened, both or neither
+                i = bisect_left(prices, price)
+                listed = i < len(prices) and prices[i] == price
+                if price in levels:
+                    if not listed:
+                        prices.insert(i, price)
+                elif listed:
+                    del prices[i]
 
     def open_quantity(self, account: int) -> tuple[float, float]:
         """Total resting (buy, sell) quantity of ``account`` in base units ((0, 0) if none)."""
@@ -274,6 +318,14 @@ class OrderBook:
         prices = self._prices[SELL]
         return prices[0] if prices else None
 
+    def _best_prices(self, exclude_account: int) -> tuple[float | None, float | None]:
+        """Best bid and best ask (USD, None for an empty side) among the orders of accounts
+        other than ``exclude_account``: the best prices once its orders are cancelled."""
+        return (_first_price_of_others(reversed(self._prices[BUY]), self._levels[BUY],
+                                       exclude_account),
+                _first_price_of_others(self._prices[SELL], self._levels[SELL],
+                                       exclude_account))
+
     def mid(self) -> float | None:
         """(best bid + best ask) / 2 in USD, or None if either side is empty."""
         bids, asks = self._prices[BUY], self._prices[SELL]
@@ -299,7 +351,7 @@ class OrderBook:
         else:
             selected = prices[:n]
         book = self._levels[side]
-        volumes = [book[p].volume() for p in selected]
+        volumes = [math.fsum([o.quantity for o in book[p]]) for p in selected]
         return np.array(selected, dtype=float), np.array(volumes, dtype=float)
 
     def volume_within(self, side: str, price_limit: float) -> float:
@@ -315,7 +367,7 @@ class OrderBook:
         else:
             selected = prices[: bisect_right(prices, price_limit)]
         book = self._levels[side]
-        return math.fsum([o.quantity for p in selected for o in book[p].orders])
+        return math.fsum([o.quantity for p in selected for o in book[p]])
 
     # ------------------------------------------------------------------ matching
 
@@ -362,7 +414,7 @@ class OrderBook:
                 price > limit_price if taker_side == BUY else price < limit_price
             ):
                 break
-            for order in book[price].orders:
+            for order in book[price]:
                 if (exclude_account is not None and order.account == exclude_account) or (
                     order.order_id in exclude_orders
                 ):
@@ -436,33 +488,22 @@ class OrderBook:
     # ------------------------------------------------------------------ internals
 
     def _remove(self, order: _Order) -> None:
-        """Unlink ``order`` from its level, the id index and its account."""
-        self._unlink(order)
+        """Take ``order`` out of its level (deleting the level, and its price, if it
+        empties), the id index and its account."""
+        levels = self._levels[order.side]
+        level = levels[order.price]
+        if len(level) == 1:  # the order is the whole level
+            del levels[order.price]
+            prices = self._prices[order.side]
+            del prices[bisect_left(prices, order.price)]
+        elif level[0] is order:
+            del level[0]
+        else:
+            level.remove(order)
+        del self._orders[order.order_id]
         acct = self._accounts[order.account]
         del acct.orders[order.order_id]
         if not acct.orders:
             del self._accounts[order.account]
         elif acct.totals is not None:
             acct.totals[order.side].add(-order.quantity)
-
-    def _unlink(self, order: _Order) -> None:
-        """Unlink ``order`` from its level, the price list and the id index (not from its
-        account)."""
-        if self._detach(order):
-            prices = self._prices[order.side]
-            del prices[bisect_left(prices, order.price)]
-
-    def _detach(self, order: _Order) -> bool:
-        """Take ``order`` out of its level (deleting the level if it empties) and the id
-        index; True if its level emptied, whose price the caller takes off the list."""
-        levels = self._levels[order.side]
-        level = levels[order.price]
-        if level.orders[0] is order:
-            level.orders.popleft()
-        else:
-            level.orders.remove(order)
-        del self._orders[order.order_id]
-        if level.orders:
-            return False
-        del levels[order.price]
-        return True

@@ -410,10 +410,13 @@ class Exchange:
         if not all(math.isfinite(p) and p > 0.0 for p in prices):
             raise ValueError("prices must be finite numbers > 0")
         book, led = self.book, self.ledger
-        book.cancel_account(acct)
         size, entry = float(led.size[acct]), float(led.entry_price[acct])
         collateral, max_leverage = float(led.collateral[acct]), self.config.max_leverage
-        best_bid, best_ask = book.best_bid(), book.best_ask()
+        # The book as it will be once acct's orders are cancelled, which happens together
+        # with posting the new ones; an empty side is one no price crosses.
+        best_bid, best_ask = book._best_prices(exclude_account=acct)
+        best_bid = 0.0 if best_bid is None else best_bid
+        best_ask = math.inf if best_ask is None else best_ask
         fsum = math.fsum
         posted: list[tuple[int, str, float, float]] = []
         buys: list[float] = []
@@ -421,18 +424,18 @@ class Exchange:
         # |size| if all posted buys (sells) filled: the two sides of _worst_position.
         long_reach, short_reach = abs(size), abs(size)
         resting_buys = resting_sells = 0.0  # exact sums of the orders posted so far
-        mark = self._mark
+        mark, order_id = self._mark, self._order_ids
         equity_before = math.nan if mark is None else collateral + size * (mark - entry)
         ids: list[int | None] = []
         for qty, price in zip(quantities, prices, strict=True):
             buy = qty > 0.0
             if buy:
-                if best_ask is not None and price >= best_ask:  # would cross: not posted
+                if price >= best_ask:  # would cross: not posted
                     ids.append(None)
                     continue
             else:
                 qty = -qty
-                if best_bid is not None and price <= best_bid:
+                if price <= best_bid:
                     ids.append(None)
                     continue
             if mark is None:  # no mark yet: the order's own price, as place_limit
@@ -455,24 +458,25 @@ class Exchange:
                                   after * order_mark / max_leverage):
                 ids.append(None)
                 continue
-            if mark is None:
-                self._mark = mark = order_mark
-            self._order_ids += 1
-            posted.append((self._order_ids, BUY if buy else SELL, price, qty))
+            mark = order_mark  # the first posted order sets a missing mark, as place_limit
+            order_id += 1
+            ids.append(order_id)
             if buy:
+                posted.append((order_id, BUY, price, qty))
                 buys.append(qty)
                 resting_buys = fsum(buys)
                 long_reach = abs(size + resting_buys)
-                if best_bid is None or price > best_bid:
+                if price > best_bid:
                     best_bid = price
             else:
+                posted.append((order_id, SELL, price, qty))
                 sells.append(qty)
                 resting_sells = fsum(sells)
                 short_reach = abs(size - resting_sells)
-                if best_ask is None or price < best_ask:
+                if price < best_ask:
                     best_ask = price
-            ids.append(self._order_ids)
-        book._insert_many(acct, posted)
+        self._mark, self._order_ids = mark, order_id
+        book._replace_account(acct, posted)
         self._after_operation()
         return ids
 
