@@ -211,12 +211,17 @@ class Ledger:
         # for all tiers at once: (collateral + cum_k − size·entry) / (|size|·mmr_k − size);
         # the largest is a long's price, the smallest a short's. A flat account divides by
         # zero, and is then set to ∓inf.
+        collateral, entry = self.collateral[accts], self.entry_price[accts]
         with np.errstate(divide="ignore", invalid="ignore"):
-            roots = ((self.collateral[accts][:, None] + self._cums)
-                     - (size * self.entry_price[accts])[:, None]) / (
-                np.abs(size)[:, None] * self._mmrs - size[:, None])
-        self.long_lp[accts] = np.where(size > 0, roots.max(axis=1), -np.inf)
-        self.short_lp[accts] = np.where(size < 0, roots.min(axis=1), np.inf)
+            if len(self._mmrs) == 1:  # one tier: its root is the price
+                long_lp = short_lp = ((collateral + self._cums[0]) - size * entry) / (
+                    np.abs(size) * self._mmrs[0] - size)
+            else:
+                roots = ((collateral[:, None] + self._cums) - (size * entry)[:, None]) / (
+                    np.abs(size)[:, None] * self._mmrs - size[:, None])
+                long_lp, short_lp = roots.max(axis=1), roots.min(axis=1)
+        self.long_lp[accts] = np.where(size > 0, long_lp, -np.inf)
+        self.short_lp[accts] = np.where(size < 0, short_lp, np.inf)
 
     def near_liquidation(self, mark_price: float, rtol: float = 1e-9) -> NDArray[np.intp]:
         """Accounts within `rtol` of their liquidation price at `mark_price` (a superset
