@@ -178,11 +178,19 @@ def liquidation_price(
     mmr = _as_float(mmr)
     if np.any(~((mmr >= 0) & (mmr < 1))):
         raise ValueError(f"mmr must be in [0, 1); got values in [{mmr.min()!r}, {mmr.max()!r}]")
-    quantity = np.abs(size)
+    return _result(_liquidation_root(size, _as_float(entry_price), _as_float(collateral),
+                                     mmr, _as_float(cum)))
+
+
+def _liquidation_root(size: NDArray[np.float64], entry_price: NDArray[np.float64],
+                      collateral: NDArray[np.float64], mmr: NDArray[np.float64],
+                      cum: NDArray[np.float64]) -> NDArray[np.float64]:
+    """:func:`liquidation_price` of checked float arrays, broadcast together."""
     # s·q = size, so the textbook numerator/denominator simplify to these:
-    numerator = _as_float(collateral) + _as_float(cum) - size * _as_float(entry_price)
-    denominator = quantity * mmr - size
-    return _result(_divide_or_nan(numerator, denominator))
+    numerator = collateral + cum - size * entry_price
+    denominator = np.abs(size) * mmr - size
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator != 0, numerator / denominator, np.nan)
 
 
 def tier_table(
@@ -331,13 +339,14 @@ def liquidation_price_from_table(size: ArrayLike, entry_price: ArrayLike,
     """:func:`liquidation_price_tiered` with the tier table already validated by
     :func:`tier_table` (its ``mmrs`` and ``cums``), for callers that reuse one table."""
     size = _as_float(size)
-    is_long = size > 0
-    result = liquidation_price(size, entry_price, collateral, mmrs[0], cums[0])
-    result = np.array(result, dtype=np.float64)  # writable copy, also for 0-d
-    for mmr, cum in zip(mmrs[1:], cums[1:], strict=True):
-        candidate = liquidation_price(size, entry_price, collateral, mmr, cum)
-        result = np.where(is_long, np.maximum(result, candidate), np.minimum(result, candidate))
-    return _result(result)
+    if len(mmrs) == 1:
+        return _result(_liquidation_root(size, _as_float(entry_price), _as_float(collateral),
+                                          mmrs[0], cums[0]))
+    # Every tier's root at once, tiers along a last axis; a long's price is the largest,
+    # a short's the smallest.
+    roots = _liquidation_root(size[..., None], _as_float(entry_price)[..., None],
+                              _as_float(collateral)[..., None], mmrs, cums)
+    return _result(np.where(size > 0, roots.max(axis=-1), roots.min(axis=-1)))
 
 
 def max_notional_for_margin(margin: ArrayLike, tiers: Tiers) -> FloatResult:

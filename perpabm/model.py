@@ -201,9 +201,10 @@ class PerpMarketModel(mesa.Model):
         self._exit_below[account] = below
 
     def _trader_accounts(self) -> np.ndarray:
-        """The traders' account ids in arrival order (rebuilt only when traders change)."""
+        """The traders' account ids in arrival order (accounts are opened in that order),
+        rebuilt only when traders change."""
         if self._trader_ids is None:
-            self._trader_ids = np.fromiter(self.traders, dtype=np.intp, count=len(self.traders))
+            self._trader_ids = np.flatnonzero(self._is_trader)
         return self._trader_ids
 
     def _traders_exit(self) -> None:
@@ -248,7 +249,6 @@ class PerpMarketModel(mesa.Model):
         """Wiped-out traders leave; new ones arrive at the configured rate."""
         led = self.exchange.ledger
         n = led.n
-        # Traders' accounts ascend in arrival order, so these come out in that order.
         gone = np.flatnonzero(self._is_trader[:n] & (led.size[:n] == 0.0) & (
             led.collateral[:n] < LEAVE_BELOW * self._capital[:n])).tolist()
         for account in gone:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import mesa
@@ -78,8 +79,7 @@ class LeveragedTrader(mesa.Agent):
         size = ex.position(self.account)
         if size == 0.0:
             return
-        side = 1.0 if size > 0.0 else -1.0
-        limit = self.model.index * (1.0 - side * MAX_SLIPPAGE)
+        limit = self.model.index * (1.0 - math.copysign(MAX_SLIPPAGE, size))
         try:
             ex.market_order(self.account, -size, limit_price=limit)
         except MarginError:

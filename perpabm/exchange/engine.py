@@ -68,6 +68,15 @@ def _within_margin(before: float, after: float, equity: float, equity_before: fl
     return not equity < required
 
 
+def _worst_position(size: float, buys: float, sells: float, delta: float = 0.0,
+                    add_buys: float = 0.0, add_sells: float = 0.0) -> float:
+    """|size| (base units) an account holding `size` with resting `buys` / `sells` could
+    reach if its orders on one side all filled, after a trade of `delta` and new orders
+    of `add_buys` / `add_sells`."""
+    size = size + delta
+    return max(abs(size + buys + add_buys), abs(size - sells - add_sells))
+
+
 class Exchange:
     """One linear USD-margined perpetual with a conserved ledger.
 
@@ -585,17 +594,10 @@ class Exchange:
             raise ValueError(f"{field} must be finite and non-zero (+ buy, − sell); got {quantity}")
         return (BUY, quantity) if quantity > 0 else (SELL, -quantity)
 
-    def _worst_position(self, acct: int, delta: float = 0.0, add_buys: float = 0.0,
-                        add_sells: float = 0.0) -> float:
-        """|size| the account could reach if its resting orders on one side all filled,
-        after a trade of `delta` and new orders of `add_buys` / `add_sells`."""
-        buys, sells = self.book.open_quantity(acct)
-        size = self.ledger.size[acct] + delta
-        return max(abs(size + buys + add_buys), abs(size - sells - add_sells))
-
     def _order_margin(self, acct: int) -> float:
         """Initial margin reserved for resting orders beyond the position's own."""
-        beyond = self._worst_position(acct) - abs(self.ledger.size[acct])
+        size = float(self.ledger.size[acct])
+        beyond = _worst_position(size, *self.book.open_quantity(acct)) - abs(size)
         return beyond * self._reference_price() / self.config.max_leverage
 
     def _plan(
@@ -650,12 +652,10 @@ class Exchange:
         worst position's notional / max_leverage.
         """
         led = self.ledger
-        # _worst_position before and after, with the book asked once, in plain floats
         size = float(led.size[acct])
         buys, sells = self.book.open_quantity(acct)
-        before = max(abs(size + buys), abs(size - sells))
-        moved = size + delta
-        after = max(abs(moved + buys + add_buys), abs(moved - sells - add_sells))
+        before = _worst_position(size, buys, sells)
+        after = _worst_position(size, buys, sells, delta, add_buys, add_sells)
         equity_before = float(led.collateral[acct]) + size * (mark - float(led.entry_price[acct]))
         equity = equity_before + equity_change
         required = after * mark / self.config.max_leverage

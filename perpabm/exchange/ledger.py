@@ -127,22 +127,19 @@ class Ledger:
 
     # ------------------------------------------------------------------ changes
 
-    def trade(self, acct: int, quantity: float, price: float, fee: float | None = None) -> float:
+    def trade(self, acct: int, quantity: float, price: float, fee: float = 0.0) -> float:
         """Apply a fill of signed `quantity` at `price` to one account, then credit it
-        `fee` USD if given (negative: a fee paid); returns realised P&L."""
+        `fee` USD (negative: a fee paid); returns realised P&L."""
         new_size, new_entry, realized = _position_after_fill_scalar(
             float(self.size[acct]), float(self.entry_price[acct]), float(quantity), float(price)
         )
         self.size[acct] = new_size
         self.entry_price[acct] = new_entry
         collateral = float(self.collateral[acct]) + realized
-        if fee is not None:
+        if fee:
             collateral += fee
         self.collateral[acct] = collateral
-        acct = int(acct)
-        self._changed.add(acct)
-        if new_size == 0.0 and collateral < 0.0:
-            self.flat_deficits.add(acct)
+        self._changed_to(acct, new_size, collateral)
         return realized
 
     def trade_many(self, accts: NDArray[np.intp], quantities: NDArray, prices: ArrayLike) -> None:
@@ -180,9 +177,13 @@ class Ledger:
         return paid
 
     def _touch(self, acct: int) -> None:
+        self._changed_to(acct, self.size[acct], self.collateral[acct])
+
+    def _changed_to(self, acct: int, size: float, collateral: float) -> None:
+        """Note that `acct` now holds `size` and `collateral` (flat with a deficit: to settle)."""
         acct = int(acct)
         self._changed.add(acct)
-        if self.size[acct] == 0.0 and self.collateral[acct] < 0.0:
+        if size == 0.0 and collateral < 0.0:
             self.flat_deficits.add(acct)
 
     def _touch_many(self, accts: NDArray[np.intp]) -> None:
@@ -207,21 +208,11 @@ class Ledger:
         self._all_changed = False
         self._changed.clear()
         size = self.size[accts]
-        # liquidation_price_tiered's per-tier roots (same operations, so the same values)
-        # for all tiers at once: (collateral + cum_k − size·entry) / (|size|·mmr_k − size);
-        # the largest is a long's price, the smallest a short's. A flat account divides by
-        # zero, and is then set to ∓inf.
-        collateral, entry = self.collateral[accts], self.entry_price[accts]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if len(self._mmrs) == 1:  # one tier: its root is the price
-                long_lp = short_lp = ((collateral + self._cums[0]) - size * entry) / (
-                    np.abs(size) * self._mmrs[0] - size)
-            else:
-                roots = ((collateral[:, None] + self._cums) - (size * entry)[:, None]) / (
-                    np.abs(size)[:, None] * self._mmrs - size[:, None])
-                long_lp, short_lp = roots.max(axis=1), roots.min(axis=1)
-        self.long_lp[accts] = np.where(size > 0, long_lp, -np.inf)
-        self.short_lp[accts] = np.where(size < 0, short_lp, np.inf)
+        lp = mechanics.liquidation_price_from_table(
+            size, self.entry_price[accts], self.collateral[accts], self._mmrs, self._cums
+        )
+        self.long_lp[accts] = np.where(size > 0, lp, -np.inf)
+        self.short_lp[accts] = np.where(size < 0, lp, np.inf)
 
     def near_liquidation(self, mark_price: float, rtol: float = 1e-9) -> NDArray[np.intp]:
         """Accounts within `rtol` of their liquidation price at `mark_price` (a superset
