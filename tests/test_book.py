@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from perpabm.exchange import book_arrays as arrays
 from perpabm.exchange.book import BUY, DUST_REL_TOL, SELL, Fill, OrderBook
 
 # ---------------------------------------------------------------- helpers
@@ -19,41 +20,50 @@ def snapshot(book: OrderBook) -> dict:
     state = {}
     for side in (BUY, SELL):
         prices, volumes = book.depth(side)
+        orders = book.orders(side)
         state[side] = [
-            (p, v, [(o.order_id, o.account, o.quantity) for o in book._levels[side][p]])
+            (p, v, [(o.order_id, o.account, o.quantity) for o in orders if o.price == p])
             for p, v in zip(prices.tolist(), volumes.tolist(), strict=True)
         ]
-    state["accounts"] = {
-        a: (book.orders_of(a), book.open_quantity(a)) for a in sorted(book._accounts)
-    }
+    accounts = {o.account for side in (BUY, SELL) for o in book.orders(side)}
+    state["accounts"] = {a: (book.orders_of(a), book.open_quantity(a)) for a in sorted(accounts)}
     state["len"] = len(book)
     return state
 
 
 def check_invariants(book: OrderBook) -> None:
-    """Internal consistency: indices, level volumes and account totals are exact."""
-    seen = {}
+    """Internal consistency: the queues are in priority order, the id index, the free
+    slots and the queues account for every slot once, and level volumes and account
+    totals are exact."""
+    index, meta, money = book._index, book._meta, book._money
+    cap = money.shape[1]
+    queued = []
     for side in (BUY, SELL):
-        levels = book._levels[side]
-        prices = book._prices[side]
-        assert prices == sorted(levels), "sorted price list != level keys"
-        assert len(set(prices)) == len(prices)
+        code = arrays.BUY_SIDE if side == BUY else arrays.SELL_SIDE
+        slots = index[arrays.QUEUE + code, : meta[arrays.N_BUY + code]].tolist()
+        queued += slots
+        assert all(index[arrays.SIDE, s] == code for s in slots)
+        keys = [((-1 if side == BUY else 1) * money[arrays.PRICE, s], index[arrays.SEQ, s])
+                for s in slots]
+        assert keys == sorted(keys), f"{side} queue out of price-time priority"
+        orders = book.orders(side)
+        assert all(o.quantity > 0 and o.price > 0 and o.side == side for o in orders)
         volumes = dict(zip(*(a.tolist() for a in book.depth(side)), strict=True))
-        for price, level in levels.items():
-            assert level, f"empty level {side}@{price}"
-            assert volumes[price] == math.fsum(o.quantity for o in level)
-            for o in level:
-                assert (o.side, o.price) == (side, price)
-                assert o.quantity > 0
-                seen[o.order_id] = o
-    assert seen.keys() == book._orders.keys()
-    assert all(book._orders[i] is o for i, o in seen.items())
-    assert len(book) == len(seen)
+        assert list(volumes) == list(dict.fromkeys(o.price for o in orders)), "levels"
+        for price, volume in volumes.items():
+            assert volume == math.fsum(o.quantity for o in orders if o.price == price)
+    by_id = index[arrays.BY_ID, : meta[arrays.N_LIVE]].tolist()
+    ids = [index[arrays.ORDER_ID, s] for s in by_id]
+    assert ids == sorted(set(ids)), "id index not strictly ascending"
+    assert sorted(by_id) == sorted(queued), "id index and queues hold different orders"
+    free = index[arrays.FREE, : meta[arrays.N_FREE]].tolist()
+    assert sorted(free + queued) == list(range(cap)), "a slot lost or held twice"
+    assert len(book) == len(queued)
 
     by_account: dict[int, list] = {}
-    for o in seen.values():
-        by_account.setdefault(o.account, []).append(o)
-    assert set(book._accounts) == set(by_account), "stale or missing account records"
+    for side in (BUY, SELL):
+        for o in book.orders(side):
+            by_account.setdefault(o.account, []).append(o)
     for account, orders in by_account.items():
         assert set(book.orders_of(account)) == {o.order_id for o in orders}
         expected = tuple(math.fsum(o.quantity for o in orders if o.side == s) for s in (BUY, SELL))
@@ -414,7 +424,9 @@ def test_replacing_a_few_orders_in_a_deep_book_matches_cancel_and_add():
     new = [(300, BUY, 95.0, 0.75), (301, BUY, 89.0, 1.5), (302, SELL, 109.0, 2.0),
            (303, BUY, 96.0, 1.0)]
     bulk, single = deep_book(), deep_book()
-    bulk._replace_account(2, new)
+    codes = {BUY: arrays.BUY_SIDE, SELL: arrays.SELL_SIDE}
+    bulk.replace_account(2, np.array([n[0] for n in new]), np.array([codes[n[1]] for n in new]),
+                         np.array([n[2] for n in new]), np.array([n[3] for n in new]))
     assert single.cancel_account(2) == [(200, BUY, 89.0, 0.5), (201, BUY, 95.0, 0.5),
                                         (202, SELL, 120.5, 0.25)]
     for order_id, side, price, qty in new:
@@ -425,7 +437,7 @@ def test_replacing_a_few_orders_in_a_deep_book_matches_cancel_and_add():
     assert bulk.orders_of(2) == [300, 301, 302, 303]
     assert (bulk.best_bid(), bulk.best_ask()) == (96.0, 109.0)
     assert 120.5 not in bulk.depth(SELL)[0]
-    assert bulk._levels[BUY][89.0][-1].order_id == 301  # behind account 1's order
+    assert [o for o in bulk.orders(BUY) if o.price == 89.0][-1].order_id == 301  # behind 1's
 
 
 def test_open_quantity_tracks_adds_fills_and_cancels():
@@ -651,14 +663,16 @@ class BookMachine(RuleBasedStateMachine):
     @invariant()
     def consistent(self):
         check_invariants(self.book)
-        assert set(self.book._orders) == set(self.model)
+        resting = {o.order_id: o for side in (BUY, SELL) for o in self.book.orders(side)}
+        assert set(resting) == set(self.model)
         for oid, o in self.model.items():
-            rec = self.book._orders[oid]
+            rec = resting[oid]
             assert (rec.account, rec.side, rec.price, rec.quantity) == (
                 o["account"], o["side"], o["price"], o["qty"],
             )  # fmt: skip
         for side in (BUY, SELL):
-            for level in self.book._levels[side].values():
+            for price in {o.price for o in self.book.orders(side)}:
+                level = [o for o in self.book.orders(side) if o.price == price]
                 seqs = [self.model[o.order_id]["seq"] for o in level]
                 assert seqs == sorted(seqs), "time priority broken"
 

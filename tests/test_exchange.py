@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from perpabm import Exchange, ExchangeConfig, MarginError
 from perpabm.exchange.events import EVENT_COLUMNS
-from perpabm.exchange.ledger import _position_after_fill_scalar, position_after_fill
+from perpabm.exchange.ledger import position_after_fill, position_after_fill_scalar
 
 NO_FEES = ExchangeConfig(max_leverage=10.0, mm_tiers=((0.0, 0.01),), taker_fee=0.0,
                          maker_fee=0.0, debug=True)
@@ -64,7 +64,7 @@ def test_one_account_fill_gives_the_same_floats_as_the_vectorised_formula(size, 
                                                                           quantity, price):
     # The ledger books one account's fill in plain floats; it must agree bit for bit.
     expected = tuple(float(x) for x in position_after_fill(size, entry, quantity, price))
-    assert _position_after_fill_scalar(size, entry, quantity, price) == expected
+    assert position_after_fill_scalar(size, entry, quantity, price) == expected
 
 
 # ---------------------------------------------------------------- trading
@@ -303,4 +303,5 @@ def test_a_ladder_that_posts_nothing_leaves_no_trace_of_the_account_in_the_book(
     ex, maker, _ = quoting_exchange(1_000.0)
     # Both orders would cross the rival's quotes (bid 99.5, ask 100.5): none is posted.
     assert ex.replace_quotes(maker, [1.0, -1.0], [101.0, 99.0]) == [None, None]
-    assert ex.book.orders_of(maker) == [] and maker not in ex.book._accounts
+    assert ex.book.orders_of(maker) == [] and ex.book.open_quantity(maker) == (0.0, 0.0)
+    assert all(o.account != maker for side in ("buy", "sell") for o in ex.book.orders(side))

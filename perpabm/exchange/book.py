@@ -13,19 +13,21 @@ Floating-point bookkeeping is exact: level volumes, per-account open quantities 
 orders' quantities (``math.fsum`` of those quantities, taken when asked for, so that
 adds, cancels and fills cost no running sums and the figures never drift).
 
-A price level is a plain list of its orders, oldest first: most levels hold one order,
-and a list is the cheapest container to create, scan and drop.
+The orders live in arrays (:mod:`perpabm.exchange.book_arrays`), each side kept in
+priority order, and every search, insert and walk is a compiled kernel: a maker's
+requote or a taker's walk is one call, whatever the number of orders it moves.
 """
 
 import math
 import numbers
-from bisect import bisect_left, bisect_right, insort
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["BUY", "DUST_REL_TOL", "SELL", "Fill", "OrderBook"]
+from perpabm.exchange import book_arrays as arrays
+
+__all__ = ["BUY", "DUST_REL_TOL", "SELL", "Fill", "OrderBook", "RestingOrder"]
 
 BUY = "buy"
 SELL = "sell"
@@ -34,6 +36,11 @@ DUST_REL_TOL = 1e-12
 """When a fill leaves a maker order with at most this fraction of its pre-fill quantity
 (floating-point dust such as 1e-17), :meth:`OrderBook.apply` removes the order instead of
 leaving the dust resting."""
+
+_SIDE_CODE = {BUY: arrays.BUY_SIDE, SELL: arrays.SELL_SIDE}
+_SIDES = (BUY, SELL)  # by side code
+_INT64 = np.iinfo(np.int64)
+_NO_ORDERS = np.empty(0, dtype=np.int64)
 
 
 class Fill(NamedTuple):
@@ -48,63 +55,15 @@ class Fill(NamedTuple):
     quantity: float
 
 
-class _ExactSum:
-    """Running sum of floats kept exactly (Shewchuk partials, as in ``math.fsum``).
+class RestingOrder(NamedTuple):
+    """A resting order as the book holds it: ``price`` USD per base unit, ``quantity``
+    the base units still resting."""
 
-    ``value`` is the correctly rounded exact sum of everything added so far, so adding
-    ``x`` and later ``-x`` leaves no residue.
-    """
-
-    __slots__ = ("_partials", "value")
-
-    def __init__(self) -> None:
-        self._partials: list[float] = []
-        self.value = 0.0
-
-    def add(self, x: float) -> None:
-        partials = self._partials
-        i = 0
-        for y in partials:
-            if abs(x) < abs(y):
-                x, y = y, x
-            hi = x + y
-            lo = y - (hi - x)
-            if lo:
-                partials[i] = lo
-                i += 1
-            x = hi
-        partials[i:] = [x]
-        self.value = math.fsum(partials)
-
-
-class _Order:
-    __slots__ = ("account", "order_id", "price", "quantity", "side")
-
-    def __init__(self, order_id: int, account: int, side: str, price: float, quantity: float):
-        self.order_id = order_id
-        self.account = account
-        self.side = side
-        self.price = price
-        self.quantity = quantity
-
-
-class _Account:
-    """Resting orders of one account, by id in placement order, and its open quantities
-    per side: exact running sums, set up the first time they are asked for (an account
-    that only ever replaces whole ladders never pays for them) and kept from then on."""
-
-    __slots__ = ("orders", "totals")
-
-    def __init__(self) -> None:
-        self.orders: dict[int, _Order] = {}
-        self.totals: dict[str, _ExactSum] | None = None
-
-    def open_quantities(self) -> tuple[float, float]:
-        if self.totals is None:
-            self.totals = {BUY: _ExactSum(), SELL: _ExactSum()}
-            for order in self.orders.values():
-                self.totals[order.side].add(order.quantity)
-        return self.totals[BUY].value, self.totals[SELL].value
+    order_id: int
+    account: int
+    side: str
+    price: float
+    quantity: float
 
 
 def _check_side(value: object, name: str = "side") -> str:
@@ -128,41 +87,33 @@ def _check_positive(name: str, value: object) -> float:
 
 
 def _check_int(name: str, value: object) -> int:
-    if type(value) is int:
-        return value
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    return int(value)
-
-
-def _first_price_of_others(
-    prices: Iterable[float], levels: dict[float, list[_Order]], account: int
-) -> float | None:
-    """The first of ``prices`` whose level holds an order of an account other than
-    ``account``, or None."""
-    for price in prices:
-        for order in levels[price]:
-            if order.account != account:
-                return price
-    return None
+    if type(value) is not int:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+        value = int(value)
+    if not _INT64.min < value <= _INT64.max:
+        raise ValueError(f"{name} must be an integer within int64, got {value!r}")
+    return value
 
 
 class OrderBook:
     """Limit order book of one perpetual: price levels with FIFO (time) priority.
 
-    Per side it keeps a dict price -> level (the list of its orders, oldest first) and an
-    ascending list of the level prices (best bid = last bid price, best ask = first ask
-    price), plus an order-id index and a per-account index, so cancels, account cancels
-    and open-quantity queries never scan the book. Empty levels are removed immediately.
+    Each side is a queue of order slots in priority order (best price first, oldest
+    first within a price), with an index of the resting orders by id; accounts' orders
+    are found by scanning, which costs less than keeping an index for the few hundred
+    orders of a simulated book. Empty levels do not exist: a level is its orders.
     """
 
-    __slots__ = ("_accounts", "_levels", "_orders", "_prices")
+    __slots__ = ("_index", "_meta", "_money")
 
-    def __init__(self) -> None:
-        self._levels: dict[str, dict[float, list[_Order]]] = {BUY: {}, SELL: {}}
-        self._prices: dict[str, list[float]] = {BUY: [], SELL: []}
-        self._orders: dict[int, _Order] = {}
-        self._accounts: dict[int, _Account] = {}
+    def __init__(self, capacity: int = 64) -> None:
+        self._money, self._index, self._meta = arrays.empty(max(1, capacity))
+
+    def reserve(self, n: int) -> None:
+        """Make room for `n` more resting orders (the arrays grow by doubling)."""
+        if self._meta[arrays.N_FREE] < n:
+            self._money, self._index = arrays.grown(self._money, self._index, self._meta, n)
 
     # ------------------------------------------------------------------ resting orders
 
@@ -178,33 +129,21 @@ class OrderBook:
         side = _check_side(side)
         price = _check_positive("price", price)
         quantity = _check_positive("quantity", quantity)
-        if order_id in self._orders:
+        self.reserve(1)
+        if not arrays.add(self._money, self._index, self._meta, order_id, account,
+                          _SIDE_CODE[side], price, quantity):
             raise ValueError(f"order_id {order_id} is already resting in the book")
-        order = _Order(order_id, account, side, price, quantity)
-        levels = self._levels[side]
-        level = levels.get(price)
-        if level is None:
-            levels[price] = [order]
-            insort(self._prices[side], price)
-        else:
-            level.append(order)
-        self._orders[order_id] = order
-        acct = self._accounts.get(account)
-        if acct is None:
-            acct = self._accounts[account] = _Account()
-        acct.orders[order_id] = order
-        if acct.totals is not None:
-            acct.totals[side].add(quantity)
 
     def cancel(self, order_id: int) -> tuple[int, str, float, float]:
         """Remove a resting order; return (account, side, price USD, remaining quantity).
 
         Raises ValueError naming ``order_id`` if it is not resting in the book.
         """
-        order = self._orders.get(order_id)
-        if order is None:
+        slot = self._find(order_id)
+        if slot < 0:
             raise ValueError(f"order_id {order_id!r} is not resting in the book")
-        self._remove(order)
+        order = self._order(slot)
+        arrays.remove(self._money, self._index, self._meta, slot)
         return order.account, order.side, order.price, order.quantity
 
     def cancel_account(self, account: int) -> list[tuple[int, str, float, float]]:
@@ -213,125 +152,76 @@ class OrderBook:
         Returns (order_id, side, price USD, remaining quantity) per cancelled order, in
         placement order; an account without resting orders gives ``[]``.
         """
-        acct = self._accounts.get(account)
-        if acct is None:
-            return []
-        cancelled = [(i, o.side, o.price, o.quantity) for i, o in acct.orders.items()]
-        self._replace_account(account, ())
+        account = _check_int("account", account)
+        cancelled = [(o.order_id, o.side, o.price, o.quantity)
+                     for o in self.account_orders(account)]
+        if cancelled:
+            self.replace_account(account, _NO_ORDERS, _NO_ORDERS, _NO_ORDERS.astype(float),
+                                 _NO_ORDERS.astype(float))
         return cancelled
 
-    def _replace_account(
-        self, account: int, orders: Sequence[tuple[int, str, float, float]]
-    ) -> None:
-        """Cancel every resting order of ``account`` and rest the already-checked
-        (order_id, side, price, quantity) ``orders`` in their place, in the order given,
-        each at the back of its level.
+    def replace_account(self, account: int, order_ids: np.ndarray, sides: np.ndarray,
+                        prices: np.ndarray, quantities: np.ndarray) -> None:
+        """Cancel every resting order of ``account`` and rest already-checked orders in
+        their place, in the order given, each at the back of its level: the same as
+        :meth:`cancel_account` and then :meth:`add` of each, in one call.
 
-        The same as :meth:`cancel_account` and then :meth:`add` of each order, but each
-        side's price list is brought up to date once, for all the levels that emptied or
-        opened (a requoted ladder moves most of them).
+        ``order_ids`` (int64, not resting), ``sides`` (int64 side codes of
+        :mod:`~perpabm.exchange.book_arrays`), ``prices`` USD and ``quantities`` base
+        units (float64, finite and > 0) are arrays of one length.
         """
-        levels_of, all_orders = self._levels, self._orders
-        old = self._accounts.pop(account, None)
-        cancelled = {} if old is None else old.orders
-        moved = len(cancelled) + len(orders)
-        if not moved:
-            return
-        # Each side's price list is brought up to date at the end: its level prices are
-        # re-sorted (fast for the shallow books of a simulation) or, for a few orders in a
-        # deep book, the prices they leave and take are bisected in or out one by one.
-        touched = {side: [o.price for o in cancelled.values() if o.side == side]
-                   for side, prices in self._prices.items() if 4 * moved < len(prices)}
-        for order_id, order in cancelled.items():
-            levels = levels_of[order.side]
-            level = levels[order.price]
-            if len(level) == 1:  # the order is the whole level
-                del levels[order.price]
-            else:
-                level.remove(order)
-            del all_orders[order_id]
-        if orders:
-            acct = self._accounts[account] = _Account()
-            by_id = acct.orders
-            spare = list(cancelled.values())
-            for order_id, side, price, quantity in orders:
-                if spare:  # reusing a cancelled order's record is cheaper than a new one
-                    order = spare.pop()
-                    order.order_id = order_id
-                    order.side = side
-                    order.price = price
-                    order.quantity = quantity
-                else:
-                    order = _Order(order_id, account, side, price, quantity)
-                levels = levels_of[side]
-                level = levels.get(price)
-                if level is None:
-                    levels[price] = [order]
-                else:
-                    level.append(order)
-                all_orders[order_id] = order
-                by_id[order_id] = order
-        for side, levels in levels_of.items():
-            if side not in touched:
-                self._prices[side] = sorted(levels)
-                continue
-            prices = self._prices[side]
-            touched[side] += [order[2] for order in orders if order[1] == side]
-            for price in touched[side]:  # its level may have emptied, opened, both or neither
-                i = bisect_left(prices, price)
-                listed = i < len(prices) and prices[i] == price
-                if price in levels:
-                    if not listed:
-                        prices.insert(i, price)
-                elif listed:
-                    del prices[i]
+        self.reserve(len(order_ids))
+        arrays.replace_account(self._money, self._index, self._meta, account, order_ids, sides,
+                               prices, quantities)
 
     def open_quantity(self, account: int) -> tuple[float, float]:
         """Total resting (buy, sell) quantity of ``account`` in base units ((0, 0) if none)."""
-        acct = self._accounts.get(account)
-        if acct is None:
-            return 0.0, 0.0
-        return acct.open_quantities()
+        return arrays.open_quantity(self._money, self._index, self._meta, account)
 
     def orders_of(self, account: int) -> list[int]:
         """Ids of the resting orders of ``account``, in placement order."""
-        acct = self._accounts.get(account)
-        return [] if acct is None else list(acct.orders)
+        slots = arrays.account_slots(self._index, self._meta, _check_int("account", account))
+        return self._index[arrays.ORDER_ID, slots].tolist()
+
+    def account_orders(self, account: int) -> list[RestingOrder]:
+        """The resting orders of ``account``, in placement order."""
+        slots = arrays.account_slots(self._index, self._meta, _check_int("account", account))
+        return self._orders(slots)
+
+    def orders(self, side: str) -> list[RestingOrder]:
+        """The resting orders of ``side`` in priority order: best price first, oldest first
+        within a price."""
+        code = _SIDE_CODE[_check_side(side)]
+        return self._orders(self._index[arrays.QUEUE + code, :self._meta[arrays.N_BUY + code]])
 
     def __len__(self) -> int:
         """Number of resting orders."""
-        return len(self._orders)
+        return int(self._meta[arrays.N_LIVE])
 
     def __contains__(self, order_id: object) -> bool:
         """Whether ``order_id`` is resting in the book."""
-        return order_id in self._orders
+        return self._find(order_id) >= 0
 
     # ------------------------------------------------------------------ market data
 
     def best_bid(self) -> float | None:
         """Highest bid price (USD), or None if there are no bids."""
-        prices = self._prices[BUY]
-        return prices[-1] if prices else None
+        if self._meta[arrays.N_BUY] == 0:
+            return None
+        return float(self._money[arrays.PRICE, self._index[arrays.QUEUE + arrays.BUY_SIDE, 0]])
 
     def best_ask(self) -> float | None:
         """Lowest ask price (USD), or None if there are no asks."""
-        prices = self._prices[SELL]
-        return prices[0] if prices else None
-
-    def _best_prices(self, exclude_account: int) -> tuple[float | None, float | None]:
-        """Best bid and best ask (USD, None for an empty side) among the orders of accounts
-        other than ``exclude_account``: the best prices once its orders are cancelled."""
-        return (_first_price_of_others(reversed(self._prices[BUY]), self._levels[BUY],
-                                       exclude_account),
-                _first_price_of_others(self._prices[SELL], self._levels[SELL],
-                                       exclude_account))
+        if self._meta[arrays.N_SELL] == 0:
+            return None
+        return float(self._money[arrays.PRICE, self._index[arrays.QUEUE + arrays.SELL_SIDE, 0]])
 
     def mid(self) -> float | None:
         """(best bid + best ask) / 2 in USD, or None if either side is empty."""
-        bids, asks = self._prices[BUY], self._prices[SELL]
-        if not bids or not asks:
+        bid, ask = self.best_bid(), self.best_ask()
+        if bid is None or ask is None:
             return None
-        return 0.5 * (bids[-1] + asks[0])
+        return 0.5 * (bid + ask)
 
     def depth(self, side: str, levels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(prices USD, volumes base units) of ``side``, from the best level outward.
@@ -339,35 +229,23 @@ class OrderBook:
         ``levels`` limits the number of levels returned (None = all). Bids come out in
         descending price order, asks ascending.
         """
-        side = _check_side(side)
-        if levels is not None:
+        code = _SIDE_CODE[_check_side(side)]
+        if levels is None:
+            levels = int(self._meta[arrays.N_BUY + code])
+        else:
             levels = _check_int("levels", levels)
             if levels < 0:
                 raise ValueError(f"levels must be >= 0 or None, got {levels!r}")
-        prices = self._prices[side]
-        n = len(prices) if levels is None else min(levels, len(prices))
-        if side == BUY:
-            selected = prices[len(prices) - n :][::-1]
-        else:
-            selected = prices[:n]
-        book = self._levels[side]
-        volumes = [math.fsum([o.quantity for o in book[p]]) for p in selected]
-        return np.array(selected, dtype=float), np.array(volumes, dtype=float)
+        return arrays.depth(self._money, self._index, self._meta, code, levels)
 
     def volume_within(self, side: str, price_limit: float) -> float:
         """Resting volume (base units) on ``side`` at prices at least as good as
         ``price_limit`` (USD) for a taker hitting that side: bids priced >= the limit,
         asks priced <= the limit. The result is the correctly rounded exact sum.
         """
-        side = _check_side(side)
+        code = _SIDE_CODE[_check_side(side)]
         price_limit = _check_positive("price_limit", price_limit)
-        prices = self._prices[side]
-        if side == BUY:
-            selected = prices[bisect_left(prices, price_limit) :]
-        else:
-            selected = prices[: bisect_right(prices, price_limit)]
-        book = self._levels[side]
-        return math.fsum([o.quantity for p in selected for o in book[p]])
+        return arrays.volume_within(self._money, self._index, self._meta, code, price_limit)
 
     # ------------------------------------------------------------------ matching
 
@@ -394,116 +272,96 @@ class OrderBook:
         """
         taker_side = _check_side(taker_side, "taker_side")
         quantity = _check_positive("quantity", quantity)
-        if limit_price is not None:
-            limit_price = _check_positive("limit_price", limit_price)
+        limit = math.nan if limit_price is None else _check_positive("limit_price", limit_price)
+        exclude = (arrays.NO_ACCOUNT if exclude_account is None
+                   else _check_int("exclude_account", exclude_account))
+        excluded = (np.fromiter(exclude_orders, dtype=np.int64, count=len(exclude_orders))
+                    if exclude_orders else _NO_ORDERS)
+        slots, taken = arrays.plan_market(self._money, self._index, self._meta,
+                                          _SIDE_CODE[taker_side], quantity, limit, exclude,
+                                          excluded)
+        return self.fills(slots, taken)
 
-        if taker_side == BUY:
-            prices = self._prices[SELL]
-            book = self._levels[SELL]
-            walk = iter(prices)
-        else:
-            prices = self._prices[BUY]
-            book = self._levels[BUY]
-            walk = reversed(prices)
-
-        remaining = _ExactSum()
-        remaining.add(quantity)
-        fills: list[Fill] = []
-        for price in walk:
-            if limit_price is not None and (
-                price > limit_price if taker_side == BUY else price < limit_price
-            ):
-                break
-            for order in book[price]:
-                if (exclude_account is not None and order.account == exclude_account) or (
-                    order.order_id in exclude_orders
-                ):
-                    continue
-                rem = remaining.value
-                if order.quantity <= rem:
-                    fills.append(Fill(order.order_id, order.account, price, order.quantity))
-                    remaining.add(-order.quantity)
-                    if remaining.value <= 0.0:
-                        return fills
-                else:
-                    fills.append(Fill(order.order_id, order.account, price, rem))
-                    return fills
-        return fills
+    def fills(self, slots: np.ndarray, quantities: np.ndarray) -> list[Fill]:
+        """Fills of `quantities` (base units) against the orders resting in `slots` (as
+        the matching kernels return them)."""
+        index = self._index
+        return list(map(Fill, index[arrays.ORDER_ID, slots].tolist(),
+                        index[arrays.ACCOUNT, slots].tolist(),
+                        self._money[arrays.PRICE, slots].tolist(), quantities.tolist()))
 
     def apply(self, fills: Sequence[Fill]) -> None:
         """Execute a plan from :meth:`plan_market` on the unchanged book.
 
         Reduces each maker order by its fill quantity and removes orders that are used
         up (including ones left with floating-point dust of at most ``DUST_REL_TOL`` of
-        their pre-fill quantity). Level volumes and account open quantities are updated
-        and empty levels removed. Several fills on one order are allowed and summed.
+        their pre-fill quantity). Empty levels vanish with their last order. Several
+        fills on one order are allowed and summed.
 
         Raises RuntimeError, changing nothing, if the plan does not match the book: an
         order is gone, its maker account or price differs, a fill quantity is not finite
         and > 0, or the fills on an order exceed its remaining quantity.
         """
-        per_order: dict[int, list[float]] = {}
-        for k, fill in enumerate(fills):
-            order = self._orders.get(fill.order_id)
-            if order is None:
-                raise RuntimeError(
-                    f"stale plan: fill {k} order_id {fill.order_id!r} is not resting in the book"
-                )
-            if fill.maker != order.account or fill.price != order.price:
-                raise RuntimeError(
-                    f"stale plan: fill {k} order_id {fill.order_id} has maker/price "
-                    f"{fill.maker!r}/{fill.price!r}, book has {order.account}/{order.price}"
-                )
-            q = fill.quantity
-            if not (type(q) is float and 0.0 < q < math.inf) and (
-                isinstance(q, bool)
-                or not isinstance(q, numbers.Real)
-                or not math.isfinite(q)
-                or q <= 0
-            ):
-                raise RuntimeError(f"bad plan: fill {k} quantity must be finite and > 0, got {q!r}")
-            per_order.setdefault(order.order_id, []).append(float(q))
-        for order_id, qs in per_order.items():
-            order = self._orders[order_id]
-            taken = qs[0] if len(qs) == 1 else math.fsum(qs)
-            if taken > order.quantity:
-                raise RuntimeError(
-                    f"stale plan: fills on order_id {order_id} total quantity {taken!r}, "
-                    f"exceeding its remaining quantity {order.quantity!r}"
-                )
+        if not fills:
+            return
+        problem, k = arrays.apply(self._money, self._index, self._meta,
+                                  *self.fill_arrays(fills), DUST_REL_TOL)
+        if problem:
+            self.raise_for(problem, fills, k)
 
-        for order_id, qs in per_order.items():
-            order = self._orders[order_id]
-            old = order.quantity
-            new = old - qs[0] if len(qs) == 1 else math.fsum([old, *(-q for q in qs)])
-            if new <= DUST_REL_TOL * old:
-                self._remove(order)
-                continue
-            order.quantity = new
-            totals = self._accounts[order.account].totals
-            if totals is not None:
-                totals[order.side].add(-old)
-                totals[order.side].add(new)
+    @staticmethod
+    def fill_arrays(fills: Sequence[Fill]) -> tuple[np.ndarray, ...]:
+        """(order ids, makers, prices, quantities) of `fills` as arrays, for the matching
+        kernels; RuntimeError if they are not numbers of the right kinds."""
+        order_ids, makers, prices, quantities = zip(*fills, strict=True)
+        for k, q in enumerate(quantities):
+            if not (type(q) is float or (isinstance(q, numbers.Real)
+                                         and not isinstance(q, bool))):
+                raise RuntimeError(
+                    f"bad plan: fill {k} quantity must be finite and > 0, got {q!r}")
+        try:
+            return (np.array(order_ids, dtype=np.int64), np.array(makers, dtype=np.int64),
+                    np.array(prices, dtype=float), np.array(quantities, dtype=float))
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise RuntimeError(f"stale plan: fills do not name resting orders ({exc})") from exc
+
+    def raise_for(self, problem: int, fills: Sequence[Fill], k: int) -> None:
+        """RuntimeError for the `problem` :func:`book_arrays.apply` found at fill `k`."""
+        fill = fills[k]
+        if problem == arrays.STALE_MISSING:
+            raise RuntimeError(
+                f"stale plan: fill {k} order_id {fill.order_id!r} is not resting in the book")
+        if problem == arrays.STALE_MISMATCH:
+            order = self._order(self._find(fill.order_id))
+            raise RuntimeError(
+                f"stale plan: fill {k} order_id {fill.order_id} has maker/price "
+                f"{fill.maker!r}/{fill.price!r}, book has {order.account}/{order.price}")
+        if problem == arrays.BAD_QUANTITY:
+            raise RuntimeError(
+                f"bad plan: fill {k} quantity must be finite and > 0, got {fill.quantity!r}")
+        order = self._order(self._find(fill.order_id))
+        taken = math.fsum(f.quantity for f in fills if f.order_id == fill.order_id)
+        raise RuntimeError(
+            f"stale plan: fills on order_id {fill.order_id} total quantity {taken!r}, "
+            f"exceeding its remaining quantity {order.quantity!r}")
 
     # ------------------------------------------------------------------ internals
 
-    def _remove(self, order: _Order) -> None:
-        """Take ``order`` out of its level (deleting the level, and its price, if it
-        empties), the id index and its account."""
-        levels = self._levels[order.side]
-        level = levels[order.price]
-        if len(level) == 1:  # the order is the whole level
-            del levels[order.price]
-            prices = self._prices[order.side]
-            del prices[bisect_left(prices, order.price)]
-        elif level[0] is order:
-            del level[0]
-        else:
-            level.remove(order)
-        del self._orders[order.order_id]
-        acct = self._accounts[order.account]
-        del acct.orders[order.order_id]
-        if not acct.orders:
-            del self._accounts[order.account]
-        elif acct.totals is not None:
-            acct.totals[order.side].add(-order.quantity)
+    def _find(self, order_id: object) -> int:
+        """The slot of resting order `order_id`, or −1 (also for what is no order id)."""
+        if isinstance(order_id, bool) or not isinstance(order_id, numbers.Integral):
+            return -1
+        if not _INT64.min <= int(order_id) <= _INT64.max:
+            return -1
+        return arrays.find(self._index, self._meta, int(order_id))
+
+    def _order(self, slot: int) -> RestingOrder:
+        return self._orders(np.array([slot]))[0]
+
+    def _orders(self, slots: np.ndarray) -> list[RestingOrder]:
+        index, money = self._index, self._money
+        return list(map(RestingOrder, index[arrays.ORDER_ID, slots].tolist(),
+                        index[arrays.ACCOUNT, slots].tolist(),
+                        [_SIDES[code] for code in index[arrays.SIDE, slots].tolist()],
+                        money[arrays.PRICE, slots].tolist(),
+                        money[arrays.QUANTITY, slots].tolist()))

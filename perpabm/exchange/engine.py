@@ -13,7 +13,9 @@ from numpy.typing import ArrayLike, NDArray
 from perpabm import mechanics
 from perpabm.config import ExchangeConfig
 from perpabm.errors import MarginError
-from perpabm.exchange.book import BUY, SELL, Fill, OrderBook
+from perpabm.exchange import margin, matching, quotes
+from perpabm.exchange.book import BUY, DUST_REL_TOL, SELL, Fill, OrderBook
+from perpabm.exchange.book_arrays import BUY_SIDE, SELL_SIDE
 from perpabm.exchange.events import Event, events_frame
 from perpabm.exchange.insurance import InsuranceFund
 from perpabm.exchange.ledger import Ledger
@@ -53,28 +55,6 @@ def _finite_positive(field: str, value: float) -> float:
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{field} must be a finite number > 0; got {value!r}")
     return value
-
-
-def _within_margin(before: float, after: float, equity: float, equity_before: float,
-                   required: float) -> bool:
-    """The initial-margin rule for an action that takes an account's worst position
-    (all resting orders on one side filled) from `before` to `after` units and its
-    equity from `equity_before` to `equity` USD: one that does not raise the worst
-    position is allowed unless it pushes equity below zero (and below where it was);
-    one that raises it needs equity ≥ `required`, the new worst position's initial
-    margin."""
-    if after <= before:
-        return not (equity < 0.0 and equity < equity_before)
-    return not equity < required
-
-
-def _worst_position(size: float, buys: float, sells: float, delta: float = 0.0,
-                    add_buys: float = 0.0, add_sells: float = 0.0) -> float:
-    """|size| (base units) an account holding `size` with resting `buys` / `sells` could
-    reach if its orders on one side all filled, after a trade of `delta` and new orders
-    of `add_buys` / `add_sells`."""
-    size = size + delta
-    return max(abs(size + buys + add_buys), abs(size - sells - add_sells))
 
 
 class Exchange:
@@ -350,13 +330,24 @@ class Exchange:
         side, qty = self._side("quantity", quantity)
         if limit_price is not None:
             limit_price = _finite_positive("limit_price", limit_price)
-        fills, stale = self._plan(side, qty, limit_price, exclude_account=acct)
-        if not fills:
+        led, book, cfg = self.ledger, self.book, self.config
+        outcome, order_ids, makers, prices, taken, notional = matching.market_order(
+            book._money, book._index, book._meta, led.size, led.entry_price, led.collateral,
+            acct, BUY_SIDE if side == BUY else SELL_SIDE, qty,
+            math.nan if limit_price is None else limit_price,
+            math.nan if self._mark is None else self._mark, cfg.taker_fee, cfg.maker_fee,
+            cfg.max_leverage, DUST_REL_TOL)
+        if outcome == matching.NO_FILLS:
             return []
+        fills = list(map(Fill, order_ids.tolist(), makers.tolist(), prices.tolist(),
+                         taken.tolist()))
         mark = fills[0].price if self._mark is None else self._mark
-        self._require_taker_margin(acct, side, fills, mark)
+        if outcome == matching.BELOW_MARGIN:
+            self._require_taker_margin(acct, side, fills, mark)  # raises the MarginError
+            raise InvariantError(f"account {acct}: the matching kernel and the engine's "
+                                 f"margin rule disagree on a market order")
         self._set_mark_if_unset(mark)
-        self._execute(acct, 1.0 if side == BUY else -1.0, fills, self.config.taker_fee, stale)
+        self._booked(acct, makers, notional, cfg.taker_fee, fills[-1].price)
         self._after_operation()
         return fills
 
@@ -408,86 +399,31 @@ class Exchange:
         whole ladder, so a maker's requote costs one call.
         """
         self._check_account(acct)
-        quantities = [float(q) for q in (quantities if isinstance(quantities, list)
-                                         else np.ravel(quantities))]
-        prices = [float(p) for p in (prices if isinstance(prices, list) else np.ravel(prices))]
+        try:
+            quantities = np.asarray(quantities, dtype=float).ravel()
+        except (TypeError, ValueError):
+            raise ValueError(f"quantities must be numbers; got {quantities!r}") from None
+        try:
+            prices = np.asarray(prices, dtype=float).ravel()
+        except (TypeError, ValueError):
+            raise ValueError(f"prices must be numbers; got {prices!r}") from None
         if len(quantities) != len(prices):
             raise ValueError(f"quantities and prices must have the same length; got "
                              f"{len(quantities)} and {len(prices)}")
-        if not all(math.isfinite(q) and q != 0.0 for q in quantities):
+        led, book = self.ledger, self.book
+        book.reserve(len(quantities))
+        problem, ids, mark, self._order_ids = quotes.requote(
+            book._money, book._index, book._meta, acct, quantities, prices,
+            led.size[acct], led.entry_price[acct], led.collateral[acct],
+            math.nan if self._mark is None else self._mark, self.config.max_leverage,
+            self._order_ids)
+        if problem == quotes.BAD_QUANTITY:
             raise ValueError("quantities must be finite and non-zero (+ buy, − sell)")
-        if not all(math.isfinite(p) and p > 0.0 for p in prices):
+        if problem == quotes.BAD_PRICE:
             raise ValueError("prices must be finite numbers > 0")
-        book, led = self.book, self.ledger
-        size, entry = float(led.size[acct]), float(led.entry_price[acct])
-        collateral, max_leverage = float(led.collateral[acct]), self.config.max_leverage
-        # The book as it will be once acct's orders are cancelled, which happens together
-        # with posting the new ones; an empty side is one no price crosses.
-        best_bid, best_ask = book._best_prices(exclude_account=acct)
-        best_bid = 0.0 if best_bid is None else best_bid
-        best_ask = math.inf if best_ask is None else best_ask
-        fsum = math.fsum
-        posted: list[tuple[int, str, float, float]] = []
-        buys: list[float] = []
-        sells: list[float] = []
-        # |size| if all posted buys (sells) filled: the two sides of _worst_position.
-        long_reach, short_reach = abs(size), abs(size)
-        resting_buys = resting_sells = 0.0  # exact sums of the orders posted so far
-        mark, order_id = self._mark, self._order_ids
-        equity_before = math.nan if mark is None else collateral + size * (mark - entry)
-        ids: list[int | None] = []
-        for qty, price in zip(quantities, prices, strict=True):
-            buy = qty > 0.0
-            if buy:
-                if price >= best_ask:  # would cross: not posted
-                    ids.append(None)
-                    continue
-            else:
-                qty = -qty
-                if price <= best_bid:
-                    ids.append(None)
-                    continue
-            if mark is None:  # no mark yet: the order's own price, as place_limit
-                order_mark = price
-                equity_before = collateral + size * (order_mark - entry)
-            else:
-                order_mark = mark
-            # The margin rule of _require_margin for an order resting at `price`.
-            before = long_reach if long_reach > short_reach else short_reach
-            if buy:
-                reach = abs(size + resting_buys + qty)
-                after = reach if reach > short_reach else short_reach
-                gap = price - order_mark
-            else:
-                reach = abs(size - resting_sells - qty)
-                after = long_reach if long_reach > reach else reach
-                gap = order_mark - price
-            equity = equity_before - qty * gap if gap > 0.0 else equity_before
-            if not _within_margin(before, after, equity, equity_before,
-                                  after * order_mark / max_leverage):
-                ids.append(None)
-                continue
-            mark = order_mark  # the first posted order sets a missing mark, as place_limit
-            order_id += 1
-            ids.append(order_id)
-            if buy:
-                posted.append((order_id, BUY, price, qty))
-                buys.append(qty)
-                resting_buys = fsum(buys)
-                long_reach = abs(size + resting_buys)
-                if price > best_bid:
-                    best_bid = price
-            else:
-                posted.append((order_id, SELL, price, qty))
-                sells.append(qty)
-                resting_sells = fsum(sells)
-                short_reach = abs(size - resting_sells)
-                if price < best_ask:
-                    best_ask = price
-        self._mark, self._order_ids = mark, order_id
-        book._replace_account(acct, posted)
+        self._mark = None if math.isnan(mark) else mark
         self._after_operation()
-        return ids
+        return [None if i < 0 else i for i in ids.tolist()]
 
     def cancel(self, order_id: int) -> float:
         """Cancel a resting order; returns the quantity that was still resting."""
@@ -597,7 +533,7 @@ class Exchange:
     def _order_margin(self, acct: int) -> float:
         """Initial margin reserved for resting orders beyond the position's own."""
         size = float(self.ledger.size[acct])
-        beyond = _worst_position(size, *self.book.open_quantity(acct)) - abs(size)
+        beyond = margin.worst_position(size, *self.book.open_quantity(acct)) - abs(size)
         return beyond * self._reference_price() / self.config.max_leverage
 
     def _plan(
@@ -611,25 +547,13 @@ class Exchange:
         longer margin: :meth:`_execute` cancels them when the plan is carried out.
         Nothing changes here.
         """
-        sign = 1.0 if side == BUY else -1.0
-        led, maker_fee = self.ledger, self.config.maker_fee
-        stale: list[int] = []
-        while True:
-            fills = self.book.plan_market(side, quantity, limit_price,
-                                          exclude_account=exclude_account, exclude_orders=stale)
-            change: dict[int, float] = {}
-            for f in fills:
-                mark = f.price if self._mark is None else self._mark
-                # The maker trades −sign·quantity at f.price.
-                delta = -sign * f.quantity * (mark - f.price) - maker_fee * f.quantity * f.price
-                change[f.maker] = change.get(f.maker, 0.0) + delta
-                equity = led.collateral[f.maker] + led.size[f.maker] * (
-                    mark - led.entry_price[f.maker])
-                if change[f.maker] < 0.0 and equity + change[f.maker] < 0.0:
-                    stale.append(f.order_id)
-                    break
-            else:
-                return fills, stale
+        led, book = self.ledger, self.book
+        slots, taken, stale = matching.plan(
+            book._money, book._index, book._meta, led.size, led.entry_price, led.collateral,
+            BUY_SIDE if side == BUY else SELL_SIDE, quantity,
+            math.nan if limit_price is None else limit_price, exclude_account,
+            math.nan if self._mark is None else self._mark, self.config.maker_fee)
+        return book.fills(slots, taken), stale.tolist()
 
     def _require_margin(
         self,
@@ -652,15 +576,13 @@ class Exchange:
         worst position's notional / max_leverage.
         """
         led = self.ledger
-        size = float(led.size[acct])
-        buys, sells = self.book.open_quantity(acct)
-        before = _worst_position(size, buys, sells)
-        after = _worst_position(size, buys, sells, delta, add_buys, add_sells)
-        equity_before = float(led.collateral[acct]) + size * (mark - float(led.entry_price[acct]))
-        equity = equity_before + equity_change
-        required = after * mark / self.config.max_leverage
-        if _within_margin(before, after, equity, equity_before, required):
+        allowed, after, equity, required = margin.check(
+            led.size[acct], led.entry_price[acct], led.collateral[acct],
+            *self.book.open_quantity(acct), float(mark), self.config.max_leverage,
+            float(delta), float(equity_change), float(add_buys), float(add_sells))
+        if allowed:
             return
+        before = margin.worst_position(led.size[acct], *self.book.open_quantity(acct))
         if after <= before:
             raise MarginError(
                 f"account {acct}: {action} at mark {mark:g} would leave equity "
@@ -704,20 +626,27 @@ class Exchange:
         """
         for order_id in stale:
             self.book.cancel(order_id)
-        self.book.apply(fills)
+        if not fills:
+            return
+        led, book, cfg = self.ledger, self.book, self.config
+        order_ids, makers, prices, quantities = book.fill_arrays(fills)
+        problem, k, notional = matching.execute(
+            book._money, book._index, book._meta, led.size, led.entry_price, led.collateral,
+            acct, sign, order_ids, makers, prices, quantities, taker_fee, cfg.maker_fee,
+            DUST_REL_TOL)
+        if problem:
+            book.raise_for(problem, fills, k)
+        self._booked(acct, makers, notional, taker_fee, fills[-1].price)
+
+    def _booked(self, acct: int, makers: np.ndarray, notional: float, taker_fee: float,
+                last_price: float) -> None:
+        """Book-keeping after fills of `notional` USD between taker `acct` and `makers`:
+        the accounts' liquidation prices to refresh, the fees, the last price."""
         led = self.ledger
-        maker_fee = self.config.maker_fee
-        filled = math.fsum([f.quantity for f in fills])
-        notional = math.fsum([f.quantity * f.price for f in fills])
-        for f in fills:
-            led.trade(f.maker, -sign * f.quantity, f.price,
-                      fee=-maker_fee * f.quantity * f.price)
-        size = float(led.size[acct])
-        closes_all = size * sign < 0 and abs(filled - abs(size)) <= 1e-12 * abs(size)
-        led.trade(acct, -size if closes_all else sign * filled, notional / filled,
-                  fee=-taker_fee * notional)
-        self.fees_collected += (taker_fee + maker_fee) * notional
-        self.last_price = fills[-1].price
+        for account in (*makers.tolist(), acct):
+            led._changed_to(account, led.size[account], led.collateral[account])
+        self.fees_collected += (taker_fee + self.config.maker_fee) * notional
+        self.last_price = last_price
 
     def _log(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
 from perpabm import mechanics
@@ -43,10 +44,12 @@ def position_after_fill(
     return new_size, new_entry, realized
 
 
-def _position_after_fill_scalar(size: float, entry: float, quantity: float,
-                                price: float) -> tuple[float, float, float]:
+@njit(cache=True)
+def position_after_fill_scalar(size: float, entry: float, quantity: float,
+                               price: float) -> tuple[float, float, float]:
     """:func:`position_after_fill` for one account in plain floats: the same operations
-    in the same order, so the same IEEE results, without numpy's per-call overhead."""
+    in the same order, so the same IEEE results, without numpy's per-call overhead
+    (compiled, so that the matching kernels book fills with it too)."""
     new_size = size + quantity
     adding = size == 0.0 or (quantity != 0.0 and (size > 0.0) == (quantity > 0.0))
     if adding:
@@ -130,7 +133,7 @@ class Ledger:
     def trade(self, acct: int, quantity: float, price: float, fee: float = 0.0) -> float:
         """Apply a fill of signed `quantity` at `price` to one account, then credit it
         `fee` USD (negative: a fee paid); returns realised P&L."""
-        new_size, new_entry, realized = _position_after_fill_scalar(
+        new_size, new_entry, realized = position_after_fill_scalar(
             float(self.size[acct]), float(self.entry_price[acct]), float(quantity), float(price)
         )
         self.size[acct] = new_size

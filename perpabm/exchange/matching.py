@@ -1,0 +1,162 @@
+"""Matching a taker against the book, compiled: the walk that skips makers who can no
+longer pay for their fills, the booking of every fill and fee in the ledger, and a
+whole market order in one call.
+
+The engine's ``_plan`` and ``_execute`` (which limit orders and the liquidation
+waterfall use) are :func:`plan` and :func:`execute`; :meth:`Exchange.market_order`
+is :func:`market_order`, which does the same steps with the margin rule of
+:mod:`perpabm.exchange.margin` in between. The ledger is passed as its three arrays
+``size`` (base units, signed), ``entry`` (USD) and ``collateral`` (USD), indexed by
+account; the book as :mod:`perpabm.exchange.book_arrays` lays it out.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from perpabm.exchange import book_arrays as arrays
+from perpabm.exchange import exact, margin
+from perpabm.exchange.ledger import position_after_fill_scalar
+
+FILLED, NO_FILLS, BELOW_MARGIN = 0, 1, 2
+
+
+@njit(cache=True)
+def plan(money: np.ndarray, index: np.ndarray, meta: np.ndarray, size: np.ndarray,
+         entry: np.ndarray, collateral: np.ndarray, taker_side: int, quantity: float,
+         limit_price: float, exclude_account: int, mark: float,
+         maker_fee: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The book's walk for a taker (:func:`book_arrays.plan_market`), skipping orders
+    whose makers could not pay for their fills: a fill that would leave its maker below
+    zero equity at the `mark` (NaN: none yet, the fill's own price) — a bid left above
+    a falling mark, say. Venues cancel such orders; :func:`execute`'s callers do.
+
+    Returns (slots, fill quantities, ids of the skipped orders). Nothing changes.
+    """
+    sign = 1.0 if taker_side == arrays.BUY_SIDE else -1.0
+    stale = np.empty(meta[arrays.N_BUY + 1 - taker_side], dtype=np.int64)
+    n_stale = 0
+    while True:
+        slots, taken = arrays.plan_market(money, index, meta, taker_side, quantity,
+                                          limit_price, exclude_account, stale[:n_stale])
+        change = np.zeros(len(slots))  # each fill's maker's equity change so far, USD
+        paying = True
+        for k in range(len(slots)):
+            maker, price = index[arrays.ACCOUNT, slots[k]], money[arrays.PRICE, slots[k]]
+            fill_mark = price if math.isnan(mark) else mark
+            for j in range(k):
+                if index[arrays.ACCOUNT, slots[j]] == maker:
+                    change[k] = change[j]
+            # The maker trades −sign·quantity at the fill's price.
+            change[k] = change[k] + (-sign * taken[k] * (fill_mark - price)
+                                     - maker_fee * taken[k] * price)
+            equity = collateral[maker] + size[maker] * (fill_mark - entry[maker])
+            if change[k] < 0.0 and equity + change[k] < 0.0:
+                stale[n_stale] = index[arrays.ORDER_ID, slots[k]]
+                n_stale += 1
+                paying = False
+                break
+        if paying:
+            return slots, taken, stale[:n_stale]
+
+
+@njit(cache=True)
+def _book_fill(size: np.ndarray, entry: np.ndarray, collateral: np.ndarray, account: int,
+               quantity: float, price: float, fee: float) -> None:
+    """``Ledger.trade``: a fill of signed `quantity` at `price`, then `fee` USD credited."""
+    new_size, new_entry, realized = position_after_fill_scalar(
+        size[account], entry[account], quantity, price)
+    size[account] = new_size
+    entry[account] = new_entry
+    balance = collateral[account] + realized
+    if fee:
+        balance += fee
+    collateral[account] = balance
+
+
+@njit(cache=True)
+def _exact_sums(quantities: np.ndarray, prices: np.ndarray) -> tuple[float, float]:
+    """(Σ quantity, Σ quantity × price), each the correctly rounded exact sum."""
+    partials = np.empty(exact.MAX_PARTIALS)
+    n = 0
+    for k in range(len(quantities)):
+        n = exact.add(partials, n, quantities[k])
+    filled = exact.rounded(partials, n)
+    n = 0
+    for k in range(len(quantities)):
+        n = exact.add(partials, n, quantities[k] * prices[k])
+    return filled, exact.rounded(partials, n)
+
+
+@njit(cache=True)
+def execute(money: np.ndarray, index: np.ndarray, meta: np.ndarray, size: np.ndarray,
+            entry: np.ndarray, collateral: np.ndarray, account: int, sign: float,
+            order_ids: np.ndarray, makers: np.ndarray, prices: np.ndarray,
+            quantities: np.ndarray, taker_fee: float, maker_fee: float,
+            dust: float) -> tuple[int, int, float]:
+    """Carry out fills (order id, maker, price USD, quantity): the book's orders shrink
+    (:func:`book_arrays.apply`, which checks the plan first), each maker trades
+    −sign·quantity at its price and pays `maker_fee` on the notional, and taker
+    `account` trades sign·(Σ quantity) at the average price and pays `taker_fee`.
+
+    The taker's side is one trade at the average price (the same mark-to-market as
+    fill by fill); a total within rounding of the taker's whole position closes it
+    exactly, so no dust is left. Returns (problem, fill number, notional USD): the
+    problem and fill of :func:`book_arrays.apply` (nothing booked then), or (0, 0, Σ
+    quantity × price).
+    """
+    problem, k = arrays.apply(money, index, meta, order_ids, makers, prices, quantities, dust)
+    if problem:
+        return problem, k, 0.0
+    filled, notional = _exact_sums(quantities, prices)
+    for k in range(len(quantities)):
+        _book_fill(size, entry, collateral, makers[k], -sign * quantities[k], prices[k],
+                   -maker_fee * quantities[k] * prices[k])
+    held = size[account]
+    closes_all = held * sign < 0 and abs(filled - abs(held)) <= 1e-12 * abs(held)
+    _book_fill(size, entry, collateral, account, -held if closes_all else sign * filled,
+               notional / filled, -taker_fee * notional)
+    return 0, 0, notional
+
+
+@njit(cache=True)
+def market_order(money: np.ndarray, index: np.ndarray, meta: np.ndarray, size: np.ndarray,
+                 entry: np.ndarray, collateral: np.ndarray, account: int, taker_side: int,
+                 quantity: float, limit_price: float, mark: float, taker_fee: float,
+                 maker_fee: float, max_leverage: float, dust: float):
+    """Buy (`taker_side` BUY_SIDE) or sell `quantity` base units for `account` against the
+    book, up to `limit_price` (USD; NaN for none), skipping its own orders: :func:`plan`,
+    then the taker's initial margin at the `mark` (NaN: none yet, the first fill's price)
+    with all its resting orders filled, then the skipped orders cancelled and
+    :func:`execute`.
+
+    Returns (outcome, order ids, makers, prices, quantities, notional): outcome is
+    :data:`FILLED`, :data:`NO_FILLS` or :data:`BELOW_MARGIN` (nothing changed: the caller
+    raises the engine's MarginError); the fills as arrays; notional USD (0 unless filled).
+    """
+    slots, taken, stale = plan(money, index, meta, size, entry, collateral, taker_side,
+                               quantity, limit_price, account, mark, maker_fee)
+    order_ids = index[arrays.ORDER_ID][slots]
+    makers = index[arrays.ACCOUNT][slots]
+    prices = money[arrays.PRICE][slots]
+    if len(slots) == 0:
+        return NO_FILLS, order_ids, makers, prices, taken, 0.0
+    if math.isnan(mark):
+        mark = prices[0]
+    sign = 1.0 if taker_side == arrays.BUY_SIDE else -1.0
+    filled, notional = _exact_sums(taken, prices)
+    buys, sells = arrays.open_quantity(money, index, meta, account)
+    allowed = margin.check(size[account], entry[account], collateral[account], buys, sells,
+                           mark, max_leverage, sign * filled,
+                           sign * (filled * mark - notional) - taker_fee * notional,
+                           0.0, 0.0)[0]
+    if not allowed:
+        return BELOW_MARGIN, order_ids, makers, prices, taken, 0.0
+    for order_id in stale:
+        arrays.remove(money, index, meta, arrays.find(index, meta, order_id))
+    execute(money, index, meta, size, entry, collateral, account, sign, order_ids, makers,
+            prices, taken, taker_fee, maker_fee, dust)
+    return FILLED, order_ids, makers, prices, taken, notional

@@ -1,0 +1,110 @@
+"""A maker's requote as one compiled kernel: the crossing check, the initial-margin
+rule (:mod:`perpabm.exchange.margin`) and the swap of the whole ladder in the book.
+
+:meth:`perpabm.exchange.Exchange.replace_quotes` calls :func:`requote`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from perpabm.exchange import book_arrays as arrays
+from perpabm.exchange import exact
+from perpabm.exchange.margin import within_margin
+
+BAD_QUANTITY, BAD_PRICE = 1, 2
+
+
+@njit(cache=True)
+def requote(money: np.ndarray, index: np.ndarray, meta: np.ndarray, account: int,
+            quantities: np.ndarray, prices: np.ndarray, size: float, entry: float,
+            collateral: float, mark: float, max_leverage: float,
+            last_order_id: int) -> tuple[int, np.ndarray, float, int]:
+    """Cancel `account`'s resting orders and post the ladder of `quantities` (base units,
+    + buy, − sell) at `prices` (USD) as post-only orders, in the order given.
+
+    An order that would cross the book as it is without `account`'s orders, or whose
+    initial margin the account (`size`, `entry` price, `collateral` USD) cannot cover at
+    the `mark` with all the orders posted before it, is skipped. A NaN `mark` (none yet)
+    is each order's own price until the first posted order sets it.
+
+    Returns (problem, ids, mark, last order id): problem is 0, or :data:`BAD_QUANTITY` /
+    :data:`BAD_PRICE` when a quantity is not finite and non-zero or a price not finite
+    and > 0 (nothing is changed then); ids are the posted orders' ids, −1 where skipped.
+    """
+    n = len(quantities)
+    ids = np.full(n, -1, dtype=np.int64)
+    for k in range(n):
+        if not (math.isfinite(quantities[k]) and quantities[k] != 0.0):
+            return BAD_QUANTITY, ids, mark, last_order_id
+    for k in range(n):
+        if not (math.isfinite(prices[k]) and prices[k] > 0.0):
+            return BAD_PRICE, ids, mark, last_order_id
+    best_bid, best_ask = arrays.best_excluding(money, index, meta, account)
+    if math.isnan(best_bid):
+        best_bid = 0.0  # an empty side is one no price crosses
+    if math.isnan(best_ask):
+        best_ask = math.inf
+    sides = np.empty(n, dtype=np.int64)
+    posted_prices = np.empty(n)
+    posted_quantities = np.empty(n)
+    buys = np.empty(exact.MAX_PARTIALS)
+    sells = np.empty(exact.MAX_PARTIALS)
+    n_buys = n_sells = n_posted = 0
+    # |size| if all posted buys (sells) filled: the two sides of the worst position.
+    long_reach = short_reach = abs(size)
+    resting_buys = resting_sells = 0.0  # exact sums of the orders posted so far
+    equity_before = math.nan if math.isnan(mark) else collateral + size * (mark - entry)
+    for k in range(n):
+        qty, price = quantities[k], prices[k]
+        buy = qty > 0.0
+        if buy:
+            if price >= best_ask:  # would cross: not posted
+                continue
+        else:
+            qty = -qty
+            if price <= best_bid:
+                continue
+        if math.isnan(mark):  # no mark yet: the order's own price, as place_limit
+            order_mark = price
+            equity_before = collateral + size * (order_mark - entry)
+        else:
+            order_mark = mark
+        before = max(long_reach, short_reach)
+        if buy:
+            reach = abs(size + resting_buys + qty)
+            after = max(reach, short_reach)
+            gap = price - order_mark
+        else:
+            reach = abs(size - resting_sells - qty)
+            after = max(long_reach, reach)
+            gap = order_mark - price
+        equity = equity_before - qty * gap if gap > 0.0 else equity_before
+        if not within_margin(before, after, equity, equity_before,
+                             after * order_mark / max_leverage):
+            continue
+        mark = order_mark  # the first posted order sets a missing mark, as place_limit
+        last_order_id += 1
+        ids[k] = last_order_id
+        posted_prices[n_posted] = price
+        posted_quantities[n_posted] = qty
+        if buy:
+            sides[n_posted] = arrays.BUY_SIDE
+            n_buys = exact.add(buys, n_buys, qty)
+            resting_buys = exact.rounded(buys, n_buys)
+            long_reach = abs(size + resting_buys)
+            best_bid = max(best_bid, price)
+        else:
+            sides[n_posted] = arrays.SELL_SIDE
+            n_sells = exact.add(sells, n_sells, qty)
+            resting_sells = exact.rounded(sells, n_sells)
+            short_reach = abs(size - resting_sells)
+            best_ask = min(best_ask, price)
+        n_posted += 1
+    posted_ids = ids[ids >= 0]
+    arrays.replace_account(money, index, meta, account, posted_ids, sides[:n_posted],
+                           posted_prices[:n_posted], posted_quantities[:n_posted])
+    return 0, ids, mark, last_order_id
