@@ -21,9 +21,11 @@ Hyperliquid docs (margining, margin-tiers), BitMEX liquidation pages
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
+from numba import njit, vectorize
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
@@ -182,15 +184,23 @@ def liquidation_price(
                                      mmr, _as_float(cum)))
 
 
-def _liquidation_root(size: NDArray[np.float64], entry_price: NDArray[np.float64],
-                      collateral: NDArray[np.float64], mmr: NDArray[np.float64],
-                      cum: NDArray[np.float64]) -> NDArray[np.float64]:
-    """:func:`liquidation_price` of checked float arrays, broadcast together."""
+def _root(size: float, entry_price: float, collateral: float, mmr: float,
+          cum: float) -> float:
+    """The price (USD) where equity = size·mmr·price − cum, for one account and tier;
+    NaN for a flat account (no such price)."""
     # s·q = size, so the textbook numerator/denominator simplify to these:
-    numerator = collateral + cum - size * entry_price
-    denominator = np.abs(size) * mmr - size
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denominator != 0, numerator / denominator, np.nan)
+    denominator = abs(size) * mmr - size
+    if denominator == 0.0:
+        return math.nan
+    return (collateral + cum - size * entry_price) / denominator
+
+
+_liquidation_root = vectorize(["float64(float64, float64, float64, float64, float64)"],
+                              cache=True)(_root)
+""":func:`_root` as a ufunc: :func:`liquidation_price` of float arrays, broadcast together."""
+
+liquidation_root = njit(cache=True)(_root)
+""":func:`_root` for compiled callers (the ledger's refresh of changed accounts)."""
 
 
 def tier_table(

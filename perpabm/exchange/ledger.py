@@ -70,6 +70,26 @@ def position_after_fill_scalar(size: float, entry: float, quantity: float,
     return new_size, new_entry, realized
 
 
+@njit(cache=True)
+def _refresh_liquidation_prices(accts: NDArray[np.intp], size: NDArray, entry: NDArray,
+                                collateral: NDArray, mmrs: NDArray, cums: NDArray,
+                                long_lp: NDArray, short_lp: NDArray) -> None:
+    """Set the liquidation prices of `accts`: a long's in `long_lp`, a short's in
+    `short_lp` (−inf / +inf where the account has no such position), each the
+    :func:`perpabm.mechanics.liquidation_price_from_table` of the account under the
+    tier table (`mmrs`, `cums`): the largest tier root for a long, the smallest for a
+    short."""
+    for acct in accts:
+        s = size[acct]
+        lp = mechanics.liquidation_root(s, entry[acct], collateral[acct], mmrs[0], cums[0])
+        for k in range(1, len(mmrs)):
+            root = mechanics.liquidation_root(s, entry[acct], collateral[acct], mmrs[k],
+                                              cums[k])
+            lp = max(lp, root) if s > 0 else min(lp, root)
+        long_lp[acct] = lp if s > 0 else -np.inf
+        short_lp[acct] = lp if s < 0 else np.inf
+
+
 class Ledger:
     """Collateral, signed size, entry price and flags of every account, in growable arrays.
 
@@ -210,12 +230,8 @@ class Ledger:
             return
         self._all_changed = False
         self._changed.clear()
-        size = self.size[accts]
-        lp = mechanics.liquidation_price_from_table(
-            size, self.entry_price[accts], self.collateral[accts], self._mmrs, self._cums
-        )
-        self.long_lp[accts] = np.where(size > 0, lp, -np.inf)
-        self.short_lp[accts] = np.where(size < 0, lp, np.inf)
+        _refresh_liquidation_prices(accts, self.size, self.entry_price, self.collateral,
+                                    self._mmrs, self._cums, self.long_lp, self.short_lp)
 
     def near_liquidation(self, mark_price: float, rtol: float = 1e-9) -> NDArray[np.intp]:
         """Accounts within `rtol` of their liquidation price at `mark_price` (a superset
