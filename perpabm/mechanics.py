@@ -21,11 +21,10 @@ Hyperliquid docs (margining, margin-tiers), BitMEX liquidation pages
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
-from numba import njit, vectorize
+from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
@@ -184,23 +183,30 @@ def liquidation_price(
                                      mmr, _as_float(cum)))
 
 
-def _root(size: float, entry_price: float, collateral: float, mmr: float,
-          cum: float) -> float:
-    """The price (USD) where equity = size·mmr·price − cum, for one account and tier;
-    NaN for a flat account (no such price)."""
+FloatArg = float | NDArray[np.float64]
+
+
+def _root(size: FloatArg, entry_price: FloatArg, collateral: FloatArg, mmr: FloatArg,
+          cum: FloatArg) -> FloatArg:
+    """The price (USD) where equity = |size|·mmr·price − cum, for one tier: plain
+    arithmetic, so that numpy broadcasts it and numba compiles it for scalars."""
     # s·q = size, so the textbook numerator/denominator simplify to these:
-    denominator = abs(size) * mmr - size
-    if denominator == 0.0:
-        return math.nan
-    return (collateral + cum - size * entry_price) / denominator
+    return (collateral + cum - size * entry_price) / (abs(size) * mmr - size)
 
 
-_liquidation_root = vectorize(["float64(float64, float64, float64, float64, float64)"],
-                              cache=True)(_root)
-""":func:`_root` as a ufunc: :func:`liquidation_price` of float arrays, broadcast together."""
+def _liquidation_root(size: NDArray[np.float64], entry_price: NDArray[np.float64],
+                      collateral: NDArray[np.float64], mmr: NDArray[np.float64],
+                      cum: NDArray[np.float64]) -> NDArray[np.float64]:
+    """:func:`liquidation_price` of checked float arrays, broadcast together (NaN for a
+    flat position: no price liquidates it)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.abs(size) * mmr - size != 0,
+                        _root(size, entry_price, collateral, mmr, cum), np.nan)
 
-liquidation_root = njit(cache=True)(_root)
-""":func:`_root` for compiled callers (the ledger's refresh of changed accounts)."""
+
+liquidation_root = njit(cache=True, error_model="numpy")(_root)
+""":func:`_root` compiled for scalars (the ledger's refresh of changed accounts); a flat
+position's root is ±inf or NaN, which callers never use."""
 
 
 def tier_table(
