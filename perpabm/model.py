@@ -30,6 +30,7 @@ from typing import Any
 import mesa
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from perpabm.agents import Arbitrageur, LeveragedTrader, MarketMaker, Vault
 from perpabm.config.scenario import STRATEGIES, ScenarioConfig
@@ -54,6 +55,34 @@ def _std(x: np.ndarray) -> float:
     deviations, mean), without ``ndarray.std``'s per-call overhead."""
     deviations = x - np.add.reduce(x) / len(x)
     return math.sqrt(float(np.add.reduce(deviations * deviations)) / len(x))
+
+
+@njit(cache=True)
+def _due_exits(n: int, step: float, index: float, exit_step: np.ndarray,
+               exit_above: np.ndarray, exit_below: np.ndarray) -> np.ndarray:
+    """Accounts among the first `n` whose holding time ran out by `step` or whose exit
+    prices the `index` reached (at or above `exit_above`, at or below `exit_below`)."""
+    due = np.empty(n, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        if exit_step[i] <= step or exit_above[i] <= index or exit_below[i] >= index:
+            due[k] = i
+            k += 1
+    return due[:k]
+
+
+@njit(cache=True)
+def _leavers(n: int, is_trader: np.ndarray, size: np.ndarray, collateral: np.ndarray,
+             capital: np.ndarray) -> np.ndarray:
+    """Traders among the first `n` accounts who are flat with less than
+    :data:`LEAVE_BELOW` of their starting capital left."""
+    gone = np.empty(n, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        if is_trader[i] and size[i] == 0.0 and collateral[i] < LEAVE_BELOW * capital[i]:
+            gone[k] = i
+            k += 1
+    return gone[:k]
 
 
 def seed_streams(rng: Any) -> dict[str, np.random.SeedSequence]:
@@ -209,11 +238,9 @@ class PerpMarketModel(mesa.Model):
 
     def _traders_exit(self) -> None:
         """Close the positions whose holding time ran out or whose TP/SL was hit."""
-        n = self.exchange.ledger.n
         size = self.exchange.ledger.size
-        due = np.flatnonzero((self._exit_step[:n] <= self.step_index)
-                             | (self._exit_above[:n] <= self.index)
-                             | (self._exit_below[:n] >= self.index))
+        due = _due_exits(self.exchange.ledger.n, float(self.step_index), self.index,
+                         self._exit_step, self._exit_above, self._exit_below)
         for account in due.tolist():
             if size[account] == 0.0:  # closed already (by a liquidation or ADL, say)
                 self._clear_exit_triggers(account)
@@ -248,9 +275,8 @@ class PerpMarketModel(mesa.Model):
     def _traders_renew(self) -> None:
         """Wiped-out traders leave; new ones arrive at the configured rate."""
         led = self.exchange.ledger
-        n = led.n
-        gone = np.flatnonzero(self._is_trader[:n] & (led.size[:n] == 0.0) & (
-            led.collateral[:n] < LEAVE_BELOW * self._capital[:n])).tolist()
+        gone = _leavers(led.n, self._is_trader, led.size, led.collateral,
+                        self._capital).tolist()
         for account in gone:
             trader = self.traders.pop(account)
             self._is_trader[account] = False

@@ -331,9 +331,9 @@ class Exchange:
         if limit_price is not None:
             limit_price = _finite_positive("limit_price", limit_price)
         led, book, cfg = self.ledger, self.book, self.config
-        outcome, order_ids, makers, prices, taken, notional = matching.market_order(
+        outcome, order_ids, makers, prices, taken, notional, deficit = matching.market_order(
             book._money, book._index, book._meta, led.size, led.entry_price, led.collateral,
-            acct, BUY_SIDE if side == BUY else SELL_SIDE, qty,
+            led.changed, acct, BUY_SIDE if side == BUY else SELL_SIDE, qty,
             math.nan if limit_price is None else limit_price,
             math.nan if self._mark is None else self._mark, cfg.taker_fee, cfg.maker_fee,
             cfg.max_leverage, DUST_REL_TOL)
@@ -347,7 +347,7 @@ class Exchange:
             raise InvariantError(f"account {acct}: the matching kernel and the engine's "
                                  f"margin rule disagree on a market order")
         self._set_mark_if_unset(mark)
-        self._booked(acct, makers, notional, cfg.taker_fee, fills[-1].price)
+        self._booked(acct, makers, notional, cfg.taker_fee, fills[-1].price, deficit)
         self._after_operation()
         return fills
 
@@ -630,21 +630,23 @@ class Exchange:
             return
         led, book, cfg = self.ledger, self.book, self.config
         order_ids, makers, prices, quantities = book.fill_arrays(fills)
-        problem, k, notional = matching.execute(
+        problem, k, notional, deficit = matching.execute(
             book._money, book._index, book._meta, led.size, led.entry_price, led.collateral,
-            acct, sign, order_ids, makers, prices, quantities, taker_fee, cfg.maker_fee,
-            DUST_REL_TOL)
+            led.changed, acct, sign, order_ids, makers, prices, quantities, taker_fee,
+            cfg.maker_fee, DUST_REL_TOL)
         if problem:
             book.raise_for(problem, fills, k)
-        self._booked(acct, makers, notional, taker_fee, fills[-1].price)
+        self._booked(acct, makers, notional, taker_fee, fills[-1].price, deficit)
 
     def _booked(self, acct: int, makers: np.ndarray, notional: float, taker_fee: float,
-                last_price: float) -> None:
+                last_price: float, deficit: bool) -> None:
         """Book-keeping after fills of `notional` USD between taker `acct` and `makers`:
-        the accounts' liquidation prices to refresh, the fees, the last price."""
+        accounts left flat with a deficit (if the kernel saw any) to settle, the fees,
+        the last price."""
         led = self.ledger
-        for account in (*makers.tolist(), acct):
-            led._changed_to(account, led.size[account], led.collateral[account])
+        if deficit:
+            for account in (*makers.tolist(), acct):
+                led._changed_to(account, led.size[account], led.collateral[account])
         self.fees_collected += (taker_fee + self.config.maker_fee) * notional
         self.last_price = last_price
 

@@ -71,23 +71,35 @@ def position_after_fill_scalar(size: float, entry: float, quantity: float,
 
 
 @njit(cache=True)
-def _refresh_liquidation_prices(accts: NDArray[np.intp], size: NDArray, entry: NDArray,
-                                collateral: NDArray, mmrs: NDArray, cums: NDArray,
-                                long_lp: NDArray, short_lp: NDArray) -> None:
-    """Set the liquidation prices of `accts`: a long's in `long_lp`, a short's in
-    `short_lp` (−inf / +inf where the account has no such position), each the
-    :func:`perpabm.mechanics.liquidation_price_from_table` of the account under the
-    tier table (`mmrs`, `cums`): the largest tier root for a long, the smallest for a
-    short."""
-    for acct in accts:
-        s = size[acct]
-        lp = mechanics.liquidation_root(s, entry[acct], collateral[acct], mmrs[0], cums[0])
-        for k in range(1, len(mmrs)):
-            root = mechanics.liquidation_root(s, entry[acct], collateral[acct], mmrs[k],
-                                              cums[k])
-            lp = max(lp, root) if s > 0 else min(lp, root)
-        long_lp[acct] = lp if s > 0 else -np.inf
-        short_lp[acct] = lp if s < 0 else np.inf
+def _scan(n: int, changed: NDArray[np.bool_], size: NDArray, entry: NDArray,
+          collateral: NDArray, mmrs: NDArray, cums: NDArray, long_lp: NDArray,
+          short_lp: NDArray, above: float, below: float) -> NDArray[np.int64]:
+    """Refresh the liquidation prices of the `changed` accounts among the first `n`, then
+    return those whose long is liquidated above `above` or whose short below `below`.
+
+    A long's price goes in `long_lp`, a short's in `short_lp` (−inf / +inf where the
+    account has no such position): :func:`perpabm.mechanics.liquidation_price_from_table`
+    under the tier table (`mmrs`, `cums`), the largest tier root for a long, the
+    smallest for a short.
+    """
+    near = np.empty(n, dtype=np.int64)
+    k = 0
+    for acct in range(n):
+        if changed[acct]:
+            changed[acct] = False
+            s = size[acct]
+            lp = mechanics.liquidation_root(s, entry[acct], collateral[acct], mmrs[0],
+                                            cums[0])
+            for tier in range(1, len(mmrs)):
+                root = mechanics.liquidation_root(s, entry[acct], collateral[acct],
+                                                  mmrs[tier], cums[tier])
+                lp = max(lp, root) if s > 0 else min(lp, root)
+            long_lp[acct] = lp if s > 0 else -np.inf
+            short_lp[acct] = lp if s < 0 else np.inf
+        if long_lp[acct] > above or short_lp[acct] < below:
+            near[k] = acct
+            k += 1
+    return near[:k]
 
 
 class Ledger:
@@ -103,7 +115,7 @@ class Ledger:
     """
 
     _ARRAYS = ("collateral", "size", "entry_price", "is_open", "adl_exempt", "long_lp",
-               "short_lp")
+               "short_lp", "changed")
 
     def __init__(self, mm_tiers: tuple[tuple[float, float], ...], capacity: int = 1024) -> None:
         self.mm_tiers = mm_tiers
@@ -119,8 +131,8 @@ class Ledger:
         # short_lp; −inf / +inf where the account has no such position.
         self.long_lp = np.full(capacity, -np.inf)
         self.short_lp = np.full(capacity, np.inf)
-        self._changed: set[int] = set()
-        self._all_changed = False
+        # Accounts changed since the last scan: their liquidation prices are stale.
+        self.changed = np.zeros(capacity, dtype=bool)
         # Flat accounts whose collateral went negative: bankrupt with nothing to liquidate.
         self.flat_deficits: set[int] = set()
 
@@ -188,7 +200,7 @@ class Ledger:
     def credit_all(self, amounts: NDArray) -> None:
         """Add `amounts` (one per account) to every account's collateral (funding)."""
         self.collateral[: self.n] += amounts
-        self._all_changed = True
+        self.changed[: self.n] = True
 
     def close(self, acct: int) -> float:
         """Close a flat account; returns the collateral paid out."""
@@ -196,7 +208,7 @@ class Ledger:
         self.collateral[acct] = 0.0
         self.entry_price[acct] = 0.0
         self.is_open[acct] = False
-        self._changed.add(int(acct))
+        self.changed[acct] = True
         return paid
 
     def _touch(self, acct: int) -> None:
@@ -204,13 +216,12 @@ class Ledger:
 
     def _changed_to(self, acct: int, size: float, collateral: float) -> None:
         """Note that `acct` now holds `size` and `collateral` (flat with a deficit: to settle)."""
-        acct = int(acct)
-        self._changed.add(acct)
+        self.changed[acct] = True
         if size == 0.0 and collateral < 0.0:
-            self.flat_deficits.add(acct)
+            self.flat_deficits.add(int(acct))
 
     def _touch_many(self, accts: NDArray[np.intp]) -> None:
-        self._changed.update(accts.tolist())
+        self.changed[accts] = True
         bankrupt = (self.size[accts] == 0.0) & (self.collateral[accts] < 0.0)
         self.flat_deficits.update(accts[bankrupt].tolist())
 
@@ -221,25 +232,9 @@ class Ledger:
         n = self.n
         return self.collateral[:n] + self.size[:n] * (mark_price - self.entry_price[:n])
 
-    def _refresh_liquidation_prices(self) -> None:
-        if self._all_changed:
-            accts = np.arange(self.n)
-        elif self._changed:
-            accts = np.fromiter(self._changed, dtype=np.intp, count=len(self._changed))
-        else:
-            return
-        self._all_changed = False
-        self._changed.clear()
-        _refresh_liquidation_prices(accts, self.size, self.entry_price, self.collateral,
-                                    self._mmrs, self._cums, self.long_lp, self.short_lp)
-
     def near_liquidation(self, mark_price: float, rtol: float = 1e-9) -> NDArray[np.intp]:
         """Accounts within `rtol` of their liquidation price at `mark_price` (a superset
         of the liquidatable ones, to be confirmed exactly)."""
-        self._refresh_liquidation_prices()
-        n = self.n
-        long_lp, short_lp = self.long_lp[:n], self.short_lp[:n]
-        above, below = mark_price * (1 - rtol), mark_price * (1 + rtol)
-        if n == 0 or (long_lp.max() <= above and short_lp.min() >= below):
-            return np.empty(0, dtype=np.intp)  # the usual mark: nobody near
-        return np.flatnonzero((long_lp > above) | (short_lp < below))
+        return _scan(self.n, self.changed, self.size, self.entry_price, self.collateral,
+                     self._mmrs, self._cums, self.long_lp, self.short_lp,
+                     mark_price * (1 - rtol), mark_price * (1 + rtol))

@@ -93,10 +93,10 @@ def _exact_sums(quantities: np.ndarray, prices: np.ndarray) -> tuple[float, floa
 
 @njit(cache=True)
 def execute(money: np.ndarray, index: np.ndarray, meta: np.ndarray, size: np.ndarray,
-            entry: np.ndarray, collateral: np.ndarray, account: int, sign: float,
-            order_ids: np.ndarray, makers: np.ndarray, prices: np.ndarray,
+            entry: np.ndarray, collateral: np.ndarray, changed: np.ndarray, account: int,
+            sign: float, order_ids: np.ndarray, makers: np.ndarray, prices: np.ndarray,
             quantities: np.ndarray, taker_fee: float, maker_fee: float,
-            dust: float) -> tuple[int, int, float]:
+            dust: float) -> tuple[int, int, float, bool]:
     """Carry out fills (order id, maker, price USD, quantity): the book's orders shrink
     (:func:`book_arrays.apply`, which checks the plan first), each maker trades
     −sign·quantity at its price and pays `maker_fee` on the notional, and taker
@@ -104,13 +104,16 @@ def execute(money: np.ndarray, index: np.ndarray, meta: np.ndarray, size: np.nda
 
     The taker's side is one trade at the average price (the same mark-to-market as
     fill by fill); a total within rounding of the taker's whole position closes it
-    exactly, so no dust is left. Returns (problem, fill number, notional USD): the
-    problem and fill of :func:`book_arrays.apply` (nothing booked then), or (0, 0, Σ
-    quantity × price).
+    exactly, so no dust is left. The accounts booked are marked in the ledger's
+    `changed` flags.
+
+    Returns (problem, fill number, notional USD, deficit): the problem and fill of
+    :func:`book_arrays.apply` (nothing booked then), or (0, 0, Σ quantity × price,
+    whether an account booked is now flat with negative collateral).
     """
     problem, k = arrays.apply(money, index, meta, order_ids, makers, prices, quantities, dust)
     if problem:
-        return problem, k, 0.0
+        return problem, k, 0.0, False
     filled, notional = _exact_sums(quantities, prices)
     for k in range(len(quantities)):
         _book_fill(size, entry, collateral, makers[k], -sign * quantities[k], prices[k],
@@ -119,12 +122,18 @@ def execute(money: np.ndarray, index: np.ndarray, meta: np.ndarray, size: np.nda
     closes_all = held * sign < 0 and abs(filled - abs(held)) <= 1e-12 * abs(held)
     _book_fill(size, entry, collateral, account, -held if closes_all else sign * filled,
                notional / filled, -taker_fee * notional)
-    return 0, 0, notional
+    deficit = False
+    for k in range(len(makers) + 1):
+        booked = makers[k] if k < len(makers) else account
+        changed[booked] = True
+        deficit |= size[booked] == 0.0 and collateral[booked] < 0.0
+    return 0, 0, notional, deficit
 
 
 @njit(cache=True)
 def market_order(money: np.ndarray, index: np.ndarray, meta: np.ndarray, size: np.ndarray,
-                 entry: np.ndarray, collateral: np.ndarray, account: int, taker_side: int,
+                 entry: np.ndarray, collateral: np.ndarray, changed: np.ndarray,
+                 account: int, taker_side: int,
                  quantity: float, limit_price: float, mark: float, taker_fee: float,
                  maker_fee: float, max_leverage: float, dust: float):
     """Buy (`taker_side` BUY_SIDE) or sell `quantity` base units for `account` against the
@@ -133,9 +142,10 @@ def market_order(money: np.ndarray, index: np.ndarray, meta: np.ndarray, size: n
     with all its resting orders filled, then the skipped orders cancelled and
     :func:`execute`.
 
-    Returns (outcome, order ids, makers, prices, quantities, notional): outcome is
-    :data:`FILLED`, :data:`NO_FILLS` or :data:`BELOW_MARGIN` (nothing changed: the caller
-    raises the engine's MarginError); the fills as arrays; notional USD (0 unless filled).
+    Returns (outcome, order ids, makers, prices, quantities, notional, deficit): outcome
+    is :data:`FILLED`, :data:`NO_FILLS` or :data:`BELOW_MARGIN` (nothing changed: the
+    caller raises the engine's MarginError); the fills as arrays; notional USD and
+    deficit as :func:`execute` (0 and False unless filled).
     """
     slots, taken, stale = plan(money, index, meta, size, entry, collateral, taker_side,
                                quantity, limit_price, account, mark, maker_fee)
@@ -143,7 +153,7 @@ def market_order(money: np.ndarray, index: np.ndarray, meta: np.ndarray, size: n
     makers = index[arrays.ACCOUNT][slots]
     prices = money[arrays.PRICE][slots]
     if len(slots) == 0:
-        return NO_FILLS, order_ids, makers, prices, taken, 0.0
+        return NO_FILLS, order_ids, makers, prices, taken, 0.0, False
     if math.isnan(mark):
         mark = prices[0]
     sign = 1.0 if taker_side == arrays.BUY_SIDE else -1.0
@@ -154,9 +164,9 @@ def market_order(money: np.ndarray, index: np.ndarray, meta: np.ndarray, size: n
                            sign * (filled * mark - notional) - taker_fee * notional,
                            0.0, 0.0)[0]
     if not allowed:
-        return BELOW_MARGIN, order_ids, makers, prices, taken, 0.0
+        return BELOW_MARGIN, order_ids, makers, prices, taken, 0.0, False
     for order_id in stale:
         arrays.remove(money, index, meta, arrays.find(index, meta, order_id))
-    execute(money, index, meta, size, entry, collateral, account, sign, order_ids, makers,
-            prices, taken, taker_fee, maker_fee, dust)
-    return FILLED, order_ids, makers, prices, taken, notional
+    deficit = execute(money, index, meta, size, entry, collateral, changed, account, sign,
+                      order_ids, makers, prices, taken, taker_fee, maker_fee, dust)[3]
+    return FILLED, order_ids, makers, prices, taken, notional, deficit
