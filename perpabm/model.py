@@ -25,6 +25,7 @@ exogenous index path (common random numbers).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import mesa
@@ -34,7 +35,8 @@ from numba import njit
 
 from perpabm.agents import Arbitrageur, LeveragedTrader, MarketMaker, Vault
 from perpabm.config.scenario import STRATEGIES, ScenarioConfig
-from perpabm.exchange import Exchange
+from perpabm.exchange import Event, Exchange
+from perpabm.exchange.events import event_columns
 from perpabm.exchange.pricing import ema_weight, funding_rate, mark_price
 from perpabm.market import index_log_returns
 
@@ -83,6 +85,14 @@ def _leavers(n: int, is_trader: np.ndarray, size: np.ndarray, collateral: np.nda
             gone[k] = i
             k += 1
     return gone[:k]
+
+
+def _notional(events: Sequence[Event]) -> float:
+    """Σ |quantity| × price over `events` (USD), as pandas sums that column of the events
+    frame: NaN counted as 0, the float64 array added pairwise by ``np.add.reduce``."""
+    products = np.array([abs(e.quantity) * e.price for e in events], dtype=np.float64)
+    products[np.isnan(products)] = 0.0
+    return float(np.add.reduce(products))
 
 
 def seed_streams(rng: Any) -> dict[str, np.random.SeedSequence]:
@@ -380,44 +390,65 @@ class PerpMarketModel(mesa.Model):
         """Every liquidation, backstop, fund, ADL, bad-debt and funding event, with what
         holds ``account`` and ``counterparty`` (``account_type``, ``counterparty_type``:
         one of :data:`ACCOUNT_TYPES`, missing where there is no account)."""
-        events = self.exchange.events
+        return pd.DataFrame(self._event_columns())
+
+    def keyed_events(self, **keys: int) -> pd.DataFrame:
+        """:attr:`events` after leading int64 columns: one per keyword, its value on every
+        row (``path=3``: a column ``path`` of 3s), then ``event``, each event's number
+        in the log (0, 1, …)."""
+        columns = self._event_columns()
+        taken = {"event", *columns}
+        if not taken.isdisjoint(keys):
+            raise ValueError(f"key columns {sorted(taken.intersection(keys))} would replace "
+                             f"event columns")
+        n = len(columns["time"])
+        return pd.DataFrame({**{name: np.full(n, value, dtype=np.int64)
+                                for name, value in keys.items()},
+                             "event": np.arange(n), **columns})
+
+    def _event_columns(self) -> dict[str, Any]:
+        """The event log's typed columns (:func:`event_columns`), then ``account_type``
+        and ``counterparty_type``."""
+        columns = event_columns(self.exchange.event_log)
         for column in ("account", "counterparty"):
-            events[f"{column}_type"] = self.account_types(events[column].to_numpy())
-        return events
+            columns[f"{column}_type"] = self._account_type_labels(columns[column])
+        return columns
 
     def account_types(self, accounts: np.ndarray) -> pd.Series:
         """What holds each of `accounts` (ids; −1 for none), as a string Series."""
+        return pd.Series(self._account_type_labels(accounts))
+
+    def _account_type_labels(self, accounts: np.ndarray) -> pd.api.extensions.ExtensionArray:
+        """What holds each of `accounts` (ids; −1 for none), as a pandas string array:
+        one of :data:`ACCOUNT_TYPES`, missing where there is no account."""
         accounts = np.asarray(accounts, dtype=np.int64)
         codes = np.full(len(accounts), -1, dtype=np.int64)
         known = (accounts >= 0) & (accounts < len(self._account_type))
         codes[known] = self._account_type[accounts[known]]
         labels = np.array([*ACCOUNT_TYPES, None], dtype=object)  # code −1 → missing
-        return pd.Series(labels[codes], dtype="string")
+        return pd.array(labels[codes], dtype="string")
 
     def summary(self) -> dict[str, float]:
         """One row of path metrics: liquidations, ADL, vault and fund outcomes."""
         ex = self.exchange
-        events = ex.events
-        kinds = events["kind"]
-        adl = events[kinds == "adl"]
-        liquidations = events[kinds == "liquidation"]
+        log = ex.event_log
+        adl = [e for e in log if e.kind == "adl"]
+        adl_times = [e.time for e in adl if not math.isnan(e.time)]
+        episodes = {e.liquidation for e in log if e.kind != "funding"} - {-1}  # −1: none
         index = self._index_history[: self.step_index + 1]
         vault_equity = self._series[: self.step_index, SERIES_COLUMNS.index("vault_equity")]
         return {
             "steps": float(self.step_index),
             "index_return": float(index[-1] / index[0] - 1.0),
             "index_max_drawdown": float(1.0 - (index / np.maximum.accumulate(index)).min()),
-            "liquidation_episodes": float(events.loc[kinds != "funding", "liquidation"]
-                                          .replace(-1, np.nan).nunique()),
-            "liquidated_notional": float((liquidations["quantity"].abs()
-                                          * liquidations["price"]).sum()),
-            "backstop_notional": float((events.loc[kinds == "backstop", "quantity"].abs()
-                                        * events.loc[kinds == "backstop", "price"]).sum()),
+            "liquidation_episodes": float(len(episodes)),
+            "liquidated_notional": _notional([e for e in log if e.kind == "liquidation"]),
+            "backstop_notional": _notional([e for e in log if e.kind == "backstop"]),
             "adl_fired": float(len(adl) > 0),
             "adl_fills": float(len(adl)),
-            "adl_notional": float((adl["quantity"].abs() * adl["price"]).sum()),
-            "adl_accounts": float(adl["account"].nunique()),
-            "first_adl_step": float(adl["time"].min()) if len(adl) else math.nan,
+            "adl_notional": _notional(adl),
+            "adl_accounts": float(len({e.account for e in adl})),
+            "first_adl_step": float(min(adl_times)) if adl_times else math.nan,
             "vault_pnl": (self.vault.equity - self._vault_start) if self.vault else math.nan,
             "vault_min_equity": float(np.nanmin(vault_equity)) if self.vault else math.nan,
             "insurance_fund_change": ex.insurance_fund - self._fund_start,

@@ -58,10 +58,7 @@ def run_path(config: ScenarioConfig, seed: int, path: int, point: int = 0,
     model = PerpMarketModel(config, rng=path_seed(seed, path)).run()
     row = {"point": point, "path": path, "seed_entropy": str(seed),
            "seed_spawn_key": str(path), **model.summary()}
-    events = model.events
-    events.insert(0, "event", np.arange(len(events)))
-    events.insert(0, "path", path)
-    events.insert(0, "point", point)
+    events = model.keyed_events(point=point, path=path)
     series = None
     if with_series:
         series = model.series.reset_index()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perpabm import Exchange, ExchangeConfig, MarginError
-from perpabm.exchange.events import EVENT_COLUMNS
+from perpabm.exchange.events import EVENT_COLUMNS, EVENT_KINDS, Event, events_frame
 from perpabm.exchange.ledger import position_after_fill, position_after_fill_scalar
 
 NO_FEES = ExchangeConfig(max_leverage=10.0, mm_tiers=((0.0, 0.01),), taker_fee=0.0,
@@ -236,6 +237,27 @@ def test_events_frame_has_the_documented_columns_even_when_empty():
     ex, _, _ = pair()
     assert tuple(ex.events.columns) == EVENT_COLUMNS
     assert len(ex.events) == 0
+    assert ex.events.dtypes.astype(str).tolist() == list(EVENT_DTYPES.values())
+    assert ex.event_log == ()
+
+
+EVENT_DTYPES = {name: "string" if name == "kind" else
+                "int64" if name in ("liquidation", "account", "counterparty", "rank")
+                else "float64" for name in EVENT_COLUMNS}
+floats = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.0, -0.0])
+ids = st.integers(-1, 2**40)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.builds(Event, floats, st.sampled_from(EVENT_KINDS), ids, ids, ids, floats,
+                          floats, floats, floats, floats, floats, ids, floats, floats),
+                max_size=40))
+def test_events_frame_is_the_records_typed_column_by_column(events):
+    expected = pd.DataFrame.from_records(events, columns=EVENT_COLUMNS).astype(EVENT_DTYPES)
+    frame = events_frame(events)
+    pd.testing.assert_frame_equal(frame, expected, check_exact=True, check_index_type=True,
+                                  check_column_type=True)
+    assert frame.dtypes.astype(str).tolist() == list(EVENT_DTYPES.values())
 
 
 def test_debug_mode_checks_invariants_after_every_operation():

@@ -311,3 +311,46 @@ def test_events_say_what_holds_each_account():
     expected = [model.traders[a].strategy for a in traders["account"]]
     assert traders["account_type"].tolist() == expected
     assert events.loc[events["kind"] == "funding", "account_type"].isna().all()
+
+
+def test_keyed_events_lead_with_the_keys_and_each_events_number():
+    model = PerpMarketModel(short("crash"), rng=3).run()
+    events = model.events
+    keyed = model.keyed_events(point=2, path=5)
+    assert list(keyed.columns) == ["point", "path", "event", *events.columns]
+    assert (keyed["point"] == 2).all() and (keyed["path"] == 5).all()
+    assert keyed["event"].tolist() == list(range(len(events)))
+    assert keyed[["point", "path", "event"]].dtypes.eq("int64").all()
+    pd.testing.assert_frame_equal(keyed[events.columns], events, check_exact=True)
+    with pytest.raises(ValueError, match="event"):
+        model.keyed_events(event=1)
+
+
+@pytest.mark.parametrize("case", ["backstop", "adl", "quiet"])
+def test_summary_event_figures_are_those_of_the_events_frame(case):
+    """The summary counts and sums the event log directly; the same figures from the
+    events frame by pandas, bit for bit (sums pairwise, NaN as 0; NaN ignored)."""
+    config = {
+        "backstop": lambda: short("crash", steps=160, traders=500, shock_at=100),
+        "adl": lambda: short("oct10_2025", steps=120, traders=300).replace("vault.cap", 0.0),
+        "quiet": lambda: short("calm", steps=120),
+    }[case]()
+    model = PerpMarketModel(config, rng=1).run()
+    events = model.exchange.events
+    kinds = events["kind"]
+    adl, liquidations = events[kinds == "adl"], events[kinds == "liquidation"]
+    backstop = events[kinds == "backstop"]
+    expected = {
+        "liquidation_episodes": float(events.loc[kinds != "funding", "liquidation"]
+                                      .replace(-1, np.nan).nunique()),
+        "liquidated_notional": float((liquidations["quantity"].abs()
+                                      * liquidations["price"]).sum()),
+        "backstop_notional": float((backstop["quantity"].abs() * backstop["price"]).sum()),
+        "adl_fired": float(len(adl) > 0),
+        "adl_fills": float(len(adl)),
+        "adl_notional": float((adl["quantity"].abs() * adl["price"]).sum()),
+        "adl_accounts": float(adl["account"].nunique()),
+        "first_adl_step": float(adl["time"].min()) if len(adl) else np.nan,
+    }
+    summary = model.summary()
+    assert repr({name: summary[name] for name in expected}) == repr(expected)

@@ -237,6 +237,12 @@ class Exchange:
         return events_frame(self._events)
 
     @property
+    def event_log(self) -> tuple[Event, ...]:
+        """The rows of :attr:`events` as :class:`Event` tuples, oldest first (a copy of
+        the log, without building a DataFrame)."""
+        return tuple(self._events)
+
+    @property
     def bad_debt(self) -> float:
         """Deficits no stage could cover, left on flat accounts (USD, ≥ 0): the sum of
         the ``bad_debt`` events' amounts."""

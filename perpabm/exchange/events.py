@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 
 EVENT_KINDS = (
@@ -70,9 +72,19 @@ _DTYPES = {
     "insurance_fund": "float64",
     "leverage": "float64",
 }
+"""The dtype of each column of :func:`events_frame`."""
 
 
-def events_frame(events: list[Event]) -> pd.DataFrame:
+def event_columns(events: Sequence[Event]) -> dict[str, Any]:
+    """The fields of `events` as typed columns: field name → one array of every event's
+    value (a numpy array, or a pandas string array for ``kind``), in the order of
+    :data:`EVENT_COLUMNS` and with the dtypes of :func:`events_frame`."""
+    fields = zip(*events, strict=True) if events else ((),) * len(EVENT_COLUMNS)
+    return {name: pd.array(values, dtype="string") if _DTYPES[name] == "string"
+            else np.array(values, dtype=_DTYPES[name])
+            for name, values in zip(EVENT_COLUMNS, fields, strict=True)}
+
+
+def events_frame(events: Sequence[Event]) -> pd.DataFrame:
     """A typed DataFrame of `events` (an empty one keeps the columns and dtypes)."""
-    frame = pd.DataFrame.from_records(events, columns=EVENT_COLUMNS)
-    return frame.astype(_DTYPES)
+    return pd.DataFrame(event_columns(events))
