@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import mesa
+import numpy as np
+from numba import njit
 
 from perpabm.config.scenario import MakerConfig
 
@@ -31,22 +33,39 @@ def post_ladder(model: PerpMarketModel, account: int, config: MakerConfig) -> No
     sigma = model.realised_volatility(config.vol_window_minutes)
     stress = 1.0 + config.withdrawal * max(sigma / config.calm_volatility - 1.0, 0.0)
     fair = index * (1.0 - config.inventory_skew * inventory / limit)
-    base_quantity = config.depth / stress / index
-    half_spread, spacing = config.half_spread, config.level_spacing
-    quantities, prices = [], []
-    for side in (1.0, -1.0):
-        room = 1.0 - max(side * inventory, 0.0) / limit  # 1 when reducing, 0 at the limit
-        if room <= 0.0:
-            continue
-        quantity = side * base_quantity * room
-        for level in range(config.levels):
-            price = fair * (1.0 - side * (half_spread + level * spacing) * stress)
-            if price > 0.0:  # a bid this far down in extreme stress is not posted
-                quantities.append(quantity)
-                prices.append(price)
+    quantities, prices = ladder(fair, stress, config.depth / stress / index, inventory, limit,
+                                config.half_spread, config.level_spacing, config.levels)
     # Levels that would cross another maker's quote, or that margin cannot cover, are
     # left out (Exchange.replace_quotes).
     ex.replace_quotes(account, quantities, prices)
+
+
+@njit(cache=True)
+def ladder(fair: float, stress: float, base_quantity: float, inventory: float, limit: float,
+           half_spread: float, spacing: float, levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """(quantities, prices) of a ladder: `levels` bids then `levels` asks around `fair`
+    (USD), nearest first; quantities signed (+ buy, − sell) in base units.
+
+    Level k sits (`half_spread` + k·`spacing`)·`stress` of `fair` away and holds
+    `base_quantity` times the side's room: 1 when quoting reduces `inventory`, falling
+    to 0 (the side not quoted) as inventory reaches `limit` (base units). A bid so far
+    down in extreme stress that its price is not positive is not posted.
+    """
+    quantities = np.empty(2 * levels)
+    prices = np.empty(2 * levels)
+    n = 0
+    for side in (1.0, -1.0):
+        room = 1.0 - max(side * inventory, 0.0) / limit
+        if room <= 0.0:
+            continue
+        quantity = side * base_quantity * room
+        for level in range(levels):
+            price = fair * (1.0 - side * (half_spread + level * spacing) * stress)
+            if price > 0.0:
+                quantities[n] = quantity
+                prices[n] = price
+                n += 1
+    return quantities[:n], prices[:n]
 
 
 class MarketMaker(mesa.Agent):

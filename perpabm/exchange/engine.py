@@ -337,7 +337,7 @@ class Exchange:
         if limit_price is not None:
             limit_price = _finite_positive("limit_price", limit_price)
         led, book, cfg = self.ledger, self.book, self.config
-        outcome, order_ids, makers, prices, taken, notional, deficit = matching.market_order(
+        outcome, ids, booked, notional, deficit = matching.market_order(
             book._money, book._index, book._meta, led.size, led.entry_price, led.collateral,
             led.changed, acct, BUY_SIDE if side == BUY else SELL_SIDE, qty,
             math.nan if limit_price is None else limit_price,
@@ -345,8 +345,8 @@ class Exchange:
             cfg.max_leverage, DUST_REL_TOL)
         if outcome == matching.NO_FILLS:
             return []
-        fills = list(map(Fill, order_ids.tolist(), makers.tolist(), prices.tolist(),
-                         taken.tolist()))
+        order_ids, makers = ids.tolist()
+        fills = list(map(Fill, order_ids, makers, *booked.tolist()))
         mark = fills[0].price if self._mark is None else self._mark
         if outcome == matching.BELOW_MARGIN:
             self._require_taker_margin(acct, side, fills, mark)  # raises the MarginError
@@ -642,16 +642,16 @@ class Exchange:
             cfg.maker_fee, DUST_REL_TOL)
         if problem:
             book.raise_for(problem, fills, k)
-        self._booked(acct, makers, notional, taker_fee, fills[-1].price, deficit)
+        self._booked(acct, makers.tolist(), notional, taker_fee, fills[-1].price, deficit)
 
-    def _booked(self, acct: int, makers: np.ndarray, notional: float, taker_fee: float,
+    def _booked(self, acct: int, makers: list[int], notional: float, taker_fee: float,
                 last_price: float, deficit: bool) -> None:
         """Book-keeping after fills of `notional` USD between taker `acct` and `makers`:
         accounts left flat with a deficit (if the kernel saw any) to settle, the fees,
         the last price."""
         led = self.ledger
         if deficit:
-            for account in (*makers.tolist(), acct):
+            for account in (*makers, acct):
                 led._changed_to(account, led.size[account], led.collateral[account])
         self.fees_collected += (taker_fee + self.config.maker_fee) * notional
         self.last_price = last_price

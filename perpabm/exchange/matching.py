@@ -142,18 +142,26 @@ def market_order(money: np.ndarray, index: np.ndarray, meta: np.ndarray, size: n
     with all its resting orders filled, then the skipped orders cancelled and
     :func:`execute`.
 
-    Returns (outcome, order ids, makers, prices, quantities, notional, deficit): outcome
-    is :data:`FILLED`, :data:`NO_FILLS` or :data:`BELOW_MARGIN` (nothing changed: the
-    caller raises the engine's MarginError); the fills as arrays; notional USD and
-    deficit as :func:`execute` (0 and False unless filled).
+    Returns (outcome, ids, fills, notional, deficit): outcome is :data:`FILLED`,
+    :data:`NO_FILLS` or :data:`BELOW_MARGIN` (nothing changed: the caller raises the
+    engine's MarginError); the fills' order ids and makers (rows of `ids`) and prices
+    and quantities (rows of `fills`); notional USD and deficit as :func:`execute` (0 and
+    False unless filled).
     """
     slots, taken, stale = plan(money, index, meta, size, entry, collateral, taker_side,
                                quantity, limit_price, account, mark, maker_fee)
-    order_ids = index[arrays.ORDER_ID][slots]
-    makers = index[arrays.ACCOUNT][slots]
-    prices = money[arrays.PRICE][slots]
+    # Two arrays back to Python rather than four: returning an array costs more than
+    # filling it.
+    ids = np.empty((2, len(slots)), dtype=np.int64)
+    fills = np.empty((2, len(slots)))
+    for k in range(len(slots)):
+        ids[0, k] = index[arrays.ORDER_ID, slots[k]]
+        ids[1, k] = index[arrays.ACCOUNT, slots[k]]
+        fills[0, k] = money[arrays.PRICE, slots[k]]
+        fills[1, k] = taken[k]
+    order_ids, makers, prices = ids[0], ids[1], fills[0]
     if len(slots) == 0:
-        return NO_FILLS, order_ids, makers, prices, taken, 0.0, False
+        return NO_FILLS, ids, fills, 0.0, False
     if math.isnan(mark):
         mark = prices[0]
     sign = 1.0 if taker_side == arrays.BUY_SIDE else -1.0
@@ -164,9 +172,9 @@ def market_order(money: np.ndarray, index: np.ndarray, meta: np.ndarray, size: n
                            sign * (filled * mark - notional) - taker_fee * notional,
                            0.0, 0.0)[0]
     if not allowed:
-        return BELOW_MARGIN, order_ids, makers, prices, taken, 0.0, False
+        return BELOW_MARGIN, ids, fills, 0.0, False
     for order_id in stale:
         arrays.remove(money, index, meta, arrays.find(index, meta, order_id))
     deficit = execute(money, index, meta, size, entry, collateral, changed, account, sign,
                       order_ids, makers, prices, taken, taker_fee, maker_fee, dust)[3]
-    return FILLED, order_ids, makers, prices, taken, notional, deficit
+    return FILLED, ids, fills, notional, deficit
