@@ -228,8 +228,8 @@ class PerpMarketModel(mesa.Model):
     def set_exit_triggers(self, account: int, rng: np.random.Generator) -> None:
         """Holding time, take-profit and stop-loss prices for a position just opened."""
         cfg = self.config.traders
-        size = self.exchange.position(account)
-        entry = self.exchange.entry_price(account)
+        led = self.exchange.ledger
+        size, entry = float(led.size[account]), float(led.entry_price[account])
         hold = rng.exponential(cfg.holding_minutes / self.step_minutes)
         self._exit_step[account] = self.step_index + hold
         side = 1.0 if size > 0.0 else -1.0 if size < 0.0 else 0.0
