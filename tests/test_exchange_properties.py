@@ -145,7 +145,9 @@ def check_waterfall(ex: Exchange, before: pd.DataFrame, after: pd.DataFrame,
       liquidated account's position when ADL began. Positions are replayed from the
       events up to that moment, not taken from before the update: during the
       waterfall a flat maker or the backstop vault can take on a position and then
-      be ADL'd, and a liquidated account can have grown as a maker first.
+      be ADL'd, and a liquidated account can have grown as a maker first. The
+      liquidated account's side of its book, fund or ADL fills is replayed as the
+      engine books it, as one trade (see :func:`replay_booked`).
     - Every position change is an event row (replaying the rows reproduces the ledger).
     - Afterwards no account is left in deficit: with adl_trigger "unfilled" no account
       is below maintenance margin; with "negative_equity" an account may wait below it
@@ -161,7 +163,13 @@ def check_waterfall(ex: Exchange, before: pd.DataFrame, after: pd.DataFrame,
     touched: set[int] = set()
     adl_episodes: dict[int, list] = {}  # episode -> [liquidated |size| when ADL began, closed]
     at_adl = positions
+    booking, booked = None, 0.0  # (episode, kind, account) of a one-trade side, its change
     for e in events:
+        side = BOOKED_AS_ONE_TRADE.get(e.kind) if e.quantity != 0.0 else None
+        key = (e.liquidation, e.kind, getattr(e, side)) if side else None
+        if booking is not None and key != booking:
+            replay_booked(positions, booking[2], booked)
+            booking, booked = None, 0.0
         if e.kind == "adl":
             if e.liquidation not in adl_episodes:
                 at_adl = positions.copy()  # an episode's ADL fills are applied together
@@ -175,9 +183,15 @@ def check_waterfall(ex: Exchange, before: pd.DataFrame, after: pd.DataFrame,
                 f"ADL row {e} does not reduce account {e.account}'s position {hit}")
             adl_episodes[e.liquidation][1] += abs(e.quantity)
         for acct, change in ((e.account, e.quantity), (e.counterparty, -e.quantity)):
-            if acct >= 0:
+            if acct < 0:
+                continue
+            touched.add(acct)
+            if key is not None and acct == key[2]:
+                booking, booked = key, booked + change
+            else:
                 positions[acct] += change
-                touched.add(acct)
+    if booking is not None:
+        replay_booked(positions, booking[2], booked)
 
     for episode, (liquidated, closed) in adl_episodes.items():
         assert closed <= liquidated * (1 + RTOL), (
@@ -206,6 +220,29 @@ def check_waterfall(ex: Exchange, before: pd.DataFrame, after: pd.DataFrame,
     negative = [a for a in sorted(touched) if is_open[a] and flat[a] and equity[a] < -money_tol
                 and a not in bad_debtors]
     assert not negative, f"flat accounts left in deficit by the waterfall: {rows(after, negative)}"
+
+
+# Rows of which one side is a single trade in the ledger, split into a row per fill:
+# the liquidated account's order in the book or the fund's walk ("account" takes
+# every fill), and its side of an ADL round ("counterparty" on every row).
+BOOKED_AS_ONE_TRADE = {"liquidation": "account", "insurance_fund": "account",
+                       "adl": "counterparty"}
+
+
+def replay_booked(positions: np.ndarray, acct: int, change: float) -> None:
+    """Apply the summed `change` of one trade split over several rows to `acct`.
+
+    The engine books that side as one trade and closes a position exactly when the
+    trade is within rounding of the whole of it (``Exchange._execute``,
+    ``Liquidator._close_liquidated``): the account is left flat, not holding dust.
+    Adding the rows one by one instead leaves the rounding of the large amounts
+    summed (1.5e-8 after closing 528,040,133.89 by six ADL fills), which a position
+    the account takes on later in the same update — a backstop vault taking over
+    another liquidation, say — would otherwise wrongly inherit.
+    """
+    start = positions[acct]
+    end = start + change
+    positions[acct] = 0.0 if abs(end) <= RTOL * abs(start) else end
 
 
 def rows(accounts: pd.DataFrame, ids) -> dict:
@@ -351,6 +388,65 @@ def test_adl_against_the_last_rounding_remainder_leaves_no_dusty_deficit(preset)
     assert ex.position(small_short) == 0.0
     check_waterfall(ex, before, ex.accounts(), events)
     check_invariants(ex)
+
+
+def vault_adl_twice() -> tuple[Exchange, pd.DataFrame, list, int]:
+    """Hyperliquid with an empty book and fund; a vault short 1,364.3 + 2,166.6 + 664.4
+    = 4,195.299999999999 at 100 (collateral 42,000) against three longs; a short of
+    0.0002 (collateral 0.003) against the third long. At a mark of 120:
+
+    1. the vault (equity 42,000 − 4,195.3 · 20 = −41,906) is ADL'd at its bankruptcy price
+       against 2,166.6, 1,364.3 and 4,195.299999999999 − 3,530.8999999999996 =
+       664.3999999999996 of the longs, which closes it to exactly 0;
+    2. the short (equity 0.003 − 0.004 = −0.001) is half taken over by the vault,
+       0.0001 at its bankruptcy price 100 + 0.003 / 0.0002 = 115, the rest ADL'd;
+    3. the vault, short 0.0001 at 115 with nothing left to pay its 0.0005 loss, is
+       ADL'd: 0.0001 closed against the third long.
+
+    Returns the exchange, the accounts before the update, its events and the vault."""
+    ex = new_exchange("hyperliquid", 0.0, 0)
+    vault_account = ex.open_account(42_000.0)
+    ex.register_backstop(vault_account, vault(ex, 0.5))
+    longs = [ex.open_account(50_000.0) for _ in range(3)]
+    short = ex.open_account(0.003)
+    for long_, quantity in zip(longs, (1364.3, 2166.6, 664.4), strict=True):
+        ex.fill(long_, vault_account, quantity, MARK0)
+    ex.fill(longs[2], short, 0.0002, MARK0)
+    before = ex.accounts()
+    return ex, before, ex.update_mark(120.0), vault_account
+
+
+def test_adl_of_a_position_taken_over_after_a_whole_adl_close_is_that_position():
+    """ADL closes the vault whole, the vault takes over 0.0001 of another liquidation,
+    and its second ADL round closes exactly that 0.0001 — not more. Replaying the
+    first round's rows one by one, −4,195.299999999999 + 2,166.6 + 1,364.3 +
+    664.3999999999996 gives 2.3e-13, not the 0 the ledger holds; the check must not
+    carry that onto the 0.0001 (2.3e-9 of it, above RTOL) and call the close too
+    large. (Found by ``test_random_extreme_paths_keep_the_books_sound``: a vault
+    short 528,040,133.89 closed by six ADL fills, 1.5e-8 carried onto its takeover of
+    4.3e-6.)"""
+    ex, before, events, vault_account = vault_adl_twice()
+    adl = [e for e in events if e.kind == "adl" and e.counterparty == vault_account]
+    assert [e.liquidation for e in adl] == [1, 1, 1, 3]
+    assert [-e.quantity for e in adl[:3]] == [2166.6, 1364.3, 664.3999999999996]
+    taken = [e.quantity for e in events if e.kind == "backstop"]
+    assert taken == [0.0001]  # the short's position change: the vault's is −0.0001
+    assert -adl[3].quantity == 0.0001
+    assert ex.position(vault_account) == 0.0
+    check_waterfall(ex, before, ex.accounts(), events)
+
+
+def test_an_adl_close_larger_than_a_position_taken_over_is_still_caught():
+    """The same update with the vault's second ADL fill made 3e-13 larger than the
+    0.0001 it took over (3e-9 of it, above RTOL): the waterfall check rejects it."""
+    ex, before, events, vault_account = vault_adl_twice()
+    last = max(i for i, e in enumerate(events)
+               if e.kind == "adl" and e.counterparty == vault_account)
+    events = list(events)
+    events[last] = events[last]._replace(quantity=events[last].quantity - 3e-13)
+    with pytest.raises(AssertionError, match=r"(?m)^ADL episode 3 closed 0\.0001000000003 "
+                                             r"against a liquidated position of 0\.0001$"):
+        check_waterfall(ex, before, ex.accounts(), events)
 
 
 def test_a_stale_order_is_cancelled_rather_than_filled_into_a_deficit():
