@@ -343,8 +343,8 @@ class PerpMarketModel(mesa.Model):
 
     def run(self) -> PerpMarketModel:
         """Run all steps of the path; returns the model."""
-        while self.step_index < self.n_steps:
-            self.step()
+        if self.step_index < self.n_steps:  # one Mesa time unit a step
+            self.run_for(self.n_steps - self.step_index)
         self.running = False
         return self
 
