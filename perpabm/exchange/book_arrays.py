@@ -262,14 +262,18 @@ def open_quantity(money: np.ndarray, index: np.ndarray, meta: np.ndarray,
 def best_excluding(money: np.ndarray, index: np.ndarray, meta: np.ndarray,
                    account: int) -> tuple[float, float]:
     """Best bid and best ask (USD; NaN for none) among other accounts' orders."""
-    best = np.full(2, np.nan)
-    for side in range(2):
-        queue = index[QUEUE + side]
-        for i in range(meta[N_BUY + side]):
-            if index[ACCOUNT, queue[i]] != account:
-                best[side] = money[PRICE, queue[i]]
-                break
-    return best[BUY_SIDE], best[SELL_SIDE]
+    return (_first_price_excluding(money, index, meta, BUY_SIDE, account),
+            _first_price_excluding(money, index, meta, SELL_SIDE, account))
+
+
+@njit(cache=True)
+def _first_price_excluding(money: np.ndarray, index: np.ndarray, meta: np.ndarray, side: int,
+                           account: int) -> float:
+    queue = index[QUEUE + side]
+    for i in range(meta[N_BUY + side]):
+        if index[ACCOUNT, queue[i]] != account:
+            return money[PRICE, queue[i]]
+    return np.nan
 
 
 @njit(cache=True)

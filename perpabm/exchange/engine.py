@@ -57,6 +57,16 @@ def _finite_positive(field: str, value: float) -> float:
     return value
 
 
+def _float_vector(field: str, values: ArrayLike) -> NDArray[np.float64]:
+    """`values` as a flat float64 array (a flat float64 array as it is)."""
+    if type(values) is np.ndarray and values.dtype == np.float64 and values.ndim == 1:
+        return values
+    try:
+        return np.asarray(values, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise ValueError(f"{field} must be numbers; got {values!r}") from None
+
+
 class Exchange:
     """One linear USD-margined perpetual with a conserved ledger.
 
@@ -405,14 +415,8 @@ class Exchange:
         whole ladder, so a maker's requote costs one call.
         """
         self._check_account(acct)
-        try:
-            quantities = np.asarray(quantities, dtype=float).ravel()
-        except (TypeError, ValueError):
-            raise ValueError(f"quantities must be numbers; got {quantities!r}") from None
-        try:
-            prices = np.asarray(prices, dtype=float).ravel()
-        except (TypeError, ValueError):
-            raise ValueError(f"prices must be numbers; got {prices!r}") from None
+        quantities = _float_vector("quantities", quantities)
+        prices = _float_vector("prices", prices)
         if len(quantities) != len(prices):
             raise ValueError(f"quantities and prices must have the same length; got "
                              f"{len(quantities)} and {len(prices)}")

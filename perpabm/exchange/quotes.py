@@ -48,6 +48,7 @@ def requote(money: np.ndarray, index: np.ndarray, meta: np.ndarray, account: int
         best_bid = 0.0  # an empty side is one no price crosses
     if math.isnan(best_ask):
         best_ask = math.inf
+    posted_ids = np.empty(n, dtype=np.int64)
     sides = np.empty(n, dtype=np.int64)
     posted_prices = np.empty(n)
     posted_quantities = np.empty(n)
@@ -88,7 +89,7 @@ def requote(money: np.ndarray, index: np.ndarray, meta: np.ndarray, account: int
             continue
         mark = order_mark  # the first posted order sets a missing mark, as place_limit
         last_order_id += 1
-        ids[k] = last_order_id
+        ids[k] = posted_ids[n_posted] = last_order_id
         posted_prices[n_posted] = price
         posted_quantities[n_posted] = qty
         if buy:
@@ -104,7 +105,6 @@ def requote(money: np.ndarray, index: np.ndarray, meta: np.ndarray, account: int
             short_reach = abs(size - resting_sells)
             best_ask = min(best_ask, price)
         n_posted += 1
-    posted_ids = ids[ids >= 0]
-    arrays.replace_account(money, index, meta, account, posted_ids, sides[:n_posted],
+    arrays.replace_account(money, index, meta, account, posted_ids[:n_posted], sides[:n_posted],
                            posted_prices[:n_posted], posted_quantities[:n_posted])
     return 0, ids, mark, last_order_id
