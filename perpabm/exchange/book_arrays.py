@@ -188,6 +188,35 @@ def remove(money: np.ndarray, index: np.ndarray, meta: np.ndarray, slot: int) ->
 
 
 @njit(cache=True)
+def _remove_slots(index: np.ndarray, meta: np.ndarray, slots: np.ndarray) -> None:
+    """Take the orders in `slots` out of the book in one pass a list (a walk that
+    empties many orders would otherwise shift the lists once an order)."""
+    if len(slots) == 0:
+        return
+    for slot in slots:
+        index[SEQ, slot] = -1  # marked; a slot gets a new arrival number when reused
+    for side in range(2):
+        queue = index[QUEUE + side]
+        kept = 0
+        for i in range(meta[N_BUY + side]):
+            if index[SEQ, queue[i]] >= 0:
+                queue[kept] = queue[i]
+                kept += 1
+        meta[N_BUY + side] = kept
+    by_id = index[BY_ID]
+    kept = 0
+    for i in range(meta[N_LIVE]):
+        slot = by_id[i]
+        if index[SEQ, slot] >= 0:
+            by_id[kept] = slot
+            kept += 1
+        else:
+            index[FREE, meta[N_FREE]] = slot
+            meta[N_FREE] += 1
+    meta[N_LIVE] = kept
+
+
+@njit(cache=True)
 def _drop_account(index: np.ndarray, meta: np.ndarray, account: int) -> None:
     """Take every resting order of `account` out of the book, in one pass a list."""
     for side in range(2):
@@ -374,6 +403,19 @@ STALE_MISSING, STALE_MISMATCH, BAD_QUANTITY, OVERFILLED = 1, 2, 3, 4
 
 
 @njit(cache=True)
+def _taken(quantities: np.ndarray, next_fill: np.ndarray, k: int,
+           partials: np.ndarray) -> float:
+    """The exact total of fill `k` and the fills chained after it on the same order."""
+    if next_fill[k] < 0:
+        return quantities[k]
+    n = 0
+    while k >= 0:
+        n = exact.add(partials, n, quantities[k])
+        k = next_fill[k]
+    return exact.rounded(partials, n)
+
+
+@njit(cache=True)
 def apply(money: np.ndarray, index: np.ndarray, meta: np.ndarray, order_ids: np.ndarray,
           makers: np.ndarray, prices: np.ndarray, quantities: np.ndarray,
           dust: float) -> tuple[int, int]:
@@ -385,8 +427,6 @@ def apply(money: np.ndarray, index: np.ndarray, meta: np.ndarray, order_ids: np.
     :data:`OVERFILLED` (then the fill number is that order's first fill)."""
     k_fills = len(order_ids)
     slots = np.empty(k_fills, dtype=np.int64)
-    first = np.empty(k_fills, dtype=np.int64)  # each fill's order's first fill
-    repeated = False
     for k in range(k_fills):
         slot = find(index, meta, order_ids[k])
         if slot < 0:
@@ -397,39 +437,38 @@ def apply(money: np.ndarray, index: np.ndarray, meta: np.ndarray, order_ids: np.
         if not (0.0 < q < math.inf):
             return BAD_QUANTITY, k
         slots[k] = slot
-        first[k] = k
-        for j in range(k):  # only a hand-made plan fills one order twice
-            if slots[j] == slot:
-                first[k] = first[j]
-                repeated = True
-                break
+    # Fills on one order (only a hand-made plan has several) are chained in fill order.
+    next_fill = np.full(k_fills, -1, dtype=np.int64)
+    first = np.ones(k_fills, dtype=np.bool_)
+    by_slot = np.argsort(slots, kind="mergesort")  # stable: fill order within an order
+    for i in range(1, k_fills):
+        if slots[by_slot[i]] == slots[by_slot[i - 1]]:
+            next_fill[by_slot[i - 1]] = by_slot[i]
+            first[by_slot[i]] = False
     partials = np.empty(exact.MAX_PARTIALS)
     for k in range(k_fills):
-        if first[k] != k:
-            continue
-        taken = quantities[k]
-        if repeated:
-            n = 0
-            for j in range(k, k_fills):
-                if first[j] == k:
-                    n = exact.add(partials, n, quantities[j])
-            taken = exact.rounded(partials, n)
-        if taken > money[QUANTITY, slots[k]]:
+        if first[k] and _taken(quantities, next_fill, k, partials) > money[QUANTITY, slots[k]]:
             return OVERFILLED, k
+    removed = np.empty(k_fills, dtype=np.int64)
+    n_removed = 0
     for k in range(k_fills):
-        if first[k] != k:
-            continue
         slot = slots[k]
+        if not first[k]:
+            continue
         old = money[QUANTITY, slot]
-        new = old - quantities[k]
-        if repeated:
+        if next_fill[k] < 0:
+            new = old - quantities[k]
+        else:
             n = exact.add(partials, 0, old)
-            for j in range(k, k_fills):
-                if first[j] == k:
-                    n = exact.add(partials, n, -quantities[j])
+            j = k
+            while j >= 0:
+                n = exact.add(partials, n, -quantities[j])
+                j = next_fill[j]
             new = exact.rounded(partials, n)
         if new <= dust * old:
-            remove(money, index, meta, slot)
+            removed[n_removed] = slot
+            n_removed += 1
         else:
             money[QUANTITY, slot] = new
+    _remove_slots(index, meta, removed[:n_removed])
     return 0, 0

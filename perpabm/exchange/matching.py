@@ -42,17 +42,25 @@ def plan(money: np.ndarray, index: np.ndarray, meta: np.ndarray, size: np.ndarra
     while True:
         slots, taken = arrays.plan_market(money, index, meta, taker_side, quantity,
                                           limit_price, exclude_account, stale[:n_stale])
-        change = np.zeros(len(slots))  # each fill's maker's equity change so far, USD
-        paying = True
-        for k in range(len(slots)):
-            maker, price = index[arrays.ACCOUNT, slots[k]], money[arrays.PRICE, slots[k]]
+        n = len(slots)
+        makers = index[arrays.ACCOUNT][slots]
+        # Each fill's maker's equity change over its fills so far, USD, summed in fill
+        # order (a stable sort keeps that order within a maker).
+        change = np.empty(n)
+        by_maker = np.argsort(makers, kind="mergesort")
+        for i in range(n):
+            k = by_maker[i]
+            price = money[arrays.PRICE, slots[k]]
             fill_mark = price if math.isnan(mark) else mark
-            for j in range(k):
-                if index[arrays.ACCOUNT, slots[j]] == maker:
-                    change[k] = change[j]
+            same_maker = i > 0 and makers[by_maker[i - 1]] == makers[k]
+            before = change[by_maker[i - 1]] if same_maker else 0.0
             # The maker trades −sign·quantity at the fill's price.
-            change[k] = change[k] + (-sign * taken[k] * (fill_mark - price)
-                                     - maker_fee * taken[k] * price)
+            change[k] = before + (-sign * taken[k] * (fill_mark - price)
+                                  - maker_fee * taken[k] * price)
+        paying = True
+        for k in range(n):
+            maker, price = makers[k], money[arrays.PRICE, slots[k]]
+            fill_mark = price if math.isnan(mark) else mark
             equity = collateral[maker] + size[maker] * (fill_mark - entry[maker])
             if change[k] < 0.0 and equity + change[k] < 0.0:
                 stale[n_stale] = index[arrays.ORDER_ID, slots[k]]
