@@ -71,35 +71,64 @@ def position_after_fill_scalar(size: float, entry: float, quantity: float,
 
 
 @njit(cache=True)
-def _scan(n: int, changed: NDArray[np.bool_], size: NDArray, entry: NDArray,
+def mark_changed(changed: NDArray[np.int64], acct: int) -> None:
+    """Note that `acct` changed: `changed` holds the count in ``changed[0]`` and the
+    accounts after it (an account may be listed twice); a count of −1 means every
+    account, which is what a list with no room left turns into."""
+    count = changed[0]
+    if count < 0:
+        return
+    if count + 1 < len(changed):
+        changed[count + 1] = acct
+        changed[0] = count + 1
+    else:
+        changed[0] = -1
+
+
+@njit(cache=True)
+def _refresh(acct: int, size: NDArray, entry: NDArray, collateral: NDArray, mmrs: NDArray,
+             cums: NDArray, long_lp: NDArray, short_lp: NDArray) -> None:
+    """Set `acct`'s liquidation price: a long's in `long_lp`, a short's in `short_lp`
+    (−inf / +inf where the account has no such position), each the
+    :func:`perpabm.mechanics.liquidation_price_from_table` of the account under the
+    tier table (`mmrs`, `cums`): the largest tier root for a long, the smallest for a
+    short."""
+    s = size[acct]
+    lp = mechanics.liquidation_root(s, entry[acct], collateral[acct], mmrs[0], cums[0])
+    for tier in range(1, len(mmrs)):
+        root = mechanics.liquidation_root(s, entry[acct], collateral[acct], mmrs[tier],
+                                          cums[tier])
+        lp = max(lp, root) if s > 0 else min(lp, root)
+    long_lp[acct] = lp if s > 0 else -np.inf
+    short_lp[acct] = lp if s < 0 else np.inf
+
+
+@njit(cache=True)
+def _scan(n: int, changed: NDArray[np.int64], size: NDArray, entry: NDArray,
           collateral: NDArray, mmrs: NDArray, cums: NDArray, long_lp: NDArray,
           short_lp: NDArray, above: float, below: float) -> NDArray[np.int64]:
-    """Refresh the liquidation prices of the `changed` accounts among the first `n`, then
-    return those whose long is liquidated above `above` or whose short below `below`.
-
-    A long's price goes in `long_lp`, a short's in `short_lp` (−inf / +inf where the
-    account has no such position): :func:`perpabm.mechanics.liquidation_price_from_table`
-    under the tier table (`mmrs`, `cums`), the largest tier root for a long, the
-    smallest for a short.
-    """
-    near = np.empty(n, dtype=np.int64)
-    k = 0
+    """Refresh the liquidation prices of the `changed` accounts (:func:`mark_changed`;
+    the first `n` if all) and clear the list, then return the accounts whose long is
+    liquidated above `above` or whose short below `below`."""
+    if changed[0] < 0:
+        for acct in range(n):
+            _refresh(acct, size, entry, collateral, mmrs, cums, long_lp, short_lp)
+    else:
+        for i in range(1, changed[0] + 1):
+            _refresh(changed[i], size, entry, collateral, mmrs, cums, long_lp, short_lp)
+    changed[0] = 0
+    # Counted without branches first (a loop the compiler vectorises): nobody is near
+    # at almost every mark.
+    hits = 0
     for acct in range(n):
-        if changed[acct]:
-            changed[acct] = False
-            s = size[acct]
-            lp = mechanics.liquidation_root(s, entry[acct], collateral[acct], mmrs[0],
-                                            cums[0])
-            for tier in range(1, len(mmrs)):
-                root = mechanics.liquidation_root(s, entry[acct], collateral[acct],
-                                                  mmrs[tier], cums[tier])
-                lp = max(lp, root) if s > 0 else min(lp, root)
-            long_lp[acct] = lp if s > 0 else -np.inf
-            short_lp[acct] = lp if s < 0 else np.inf
+        hits += (long_lp[acct] > above) | (short_lp[acct] < below)
+    near = np.empty(hits, dtype=np.int64)
+    k = 0
+    for acct in range(n if hits else 0):
         if long_lp[acct] > above or short_lp[acct] < below:
             near[k] = acct
             k += 1
-    return near[:k]
+    return near
 
 
 class Ledger:
@@ -115,7 +144,7 @@ class Ledger:
     """
 
     _ARRAYS = ("collateral", "size", "entry_price", "is_open", "adl_exempt", "long_lp",
-               "short_lp", "changed")
+               "short_lp")
 
     def __init__(self, mm_tiers: tuple[tuple[float, float], ...], capacity: int = 1024) -> None:
         self.mm_tiers = mm_tiers
@@ -131,8 +160,9 @@ class Ledger:
         # short_lp; −inf / +inf where the account has no such position.
         self.long_lp = np.full(capacity, -np.inf)
         self.short_lp = np.full(capacity, np.inf)
-        # Accounts changed since the last scan: their liquidation prices are stale.
-        self.changed = np.zeros(capacity, dtype=bool)
+        # Accounts changed since the last scan, whose liquidation prices are stale: a
+        # count, then the accounts (see mark_changed).
+        self.changed = np.zeros(capacity + 1, dtype=np.int64)
         # Flat accounts whose collateral went negative: bankrupt with nothing to liquidate.
         self.flat_deficits: set[int] = set()
 
@@ -144,6 +174,9 @@ class Ledger:
             new = np.full(capacity, fill, dtype=old.dtype)
             new[: self.n] = old[: self.n]
             setattr(self, name, new)
+        changed = np.zeros(capacity + 1, dtype=np.int64)
+        changed[: len(self.changed)] = self.changed
+        self.changed = changed
 
     def open(self, collateral: float, adl_exempt: bool = False) -> int:
         """A new account with `collateral` USD; returns its id."""
@@ -200,7 +233,7 @@ class Ledger:
     def credit_all(self, amounts: NDArray) -> None:
         """Add `amounts` (one per account) to every account's collateral (funding)."""
         self.collateral[: self.n] += amounts
-        self.changed[: self.n] = True
+        self.changed[0] = -1
 
     def close(self, acct: int) -> float:
         """Close a flat account; returns the collateral paid out."""
@@ -208,7 +241,7 @@ class Ledger:
         self.collateral[acct] = 0.0
         self.entry_price[acct] = 0.0
         self.is_open[acct] = False
-        self.changed[acct] = True
+        mark_changed(self.changed, acct)
         return paid
 
     def _touch(self, acct: int) -> None:
@@ -216,12 +249,13 @@ class Ledger:
 
     def _changed_to(self, acct: int, size: float, collateral: float) -> None:
         """Note that `acct` now holds `size` and `collateral` (flat with a deficit: to settle)."""
-        self.changed[acct] = True
+        mark_changed(self.changed, acct)
         if size == 0.0 and collateral < 0.0:
             self.flat_deficits.add(int(acct))
 
     def _touch_many(self, accts: NDArray[np.intp]) -> None:
-        self.changed[accts] = True
+        for acct in accts.tolist():
+            mark_changed(self.changed, acct)
         bankrupt = (self.size[accts] == 0.0) & (self.collateral[accts] < 0.0)
         self.flat_deficits.update(accts[bankrupt].tolist())
 

@@ -19,7 +19,7 @@ from numba import njit
 
 from perpabm.exchange import book_arrays as arrays
 from perpabm.exchange import exact, margin
-from perpabm.exchange.ledger import position_after_fill_scalar
+from perpabm.exchange.ledger import mark_changed, position_after_fill_scalar
 
 FILLED, NO_FILLS, BELOW_MARGIN = 0, 1, 2
 
@@ -112,8 +112,8 @@ def execute(money: np.ndarray, index: np.ndarray, meta: np.ndarray, size: np.nda
 
     The taker's side is one trade at the average price (the same mark-to-market as
     fill by fill); a total within rounding of the taker's whole position closes it
-    exactly, so no dust is left. The accounts booked are marked in the ledger's
-    `changed` flags.
+    exactly, so no dust is left. The accounts booked are listed in the ledger's
+    `changed` (:func:`perpabm.exchange.ledger.mark_changed`).
 
     Returns (problem, fill number, notional USD, deficit): the problem and fill of
     :func:`book_arrays.apply` (nothing booked then), or (0, 0, Σ quantity × price,
@@ -133,7 +133,7 @@ def execute(money: np.ndarray, index: np.ndarray, meta: np.ndarray, size: np.nda
     deficit = False
     for k in range(len(makers) + 1):
         booked = makers[k] if k < len(makers) else account
-        changed[booked] = True
+        mark_changed(changed, booked)
         deficit |= size[booked] == 0.0 and collateral[booked] < 0.0
     return 0, 0, notional, deficit
 
