@@ -4,11 +4,15 @@ Run by the suite (``benchmarks/run.py``) for the scaling and memory sections;
 prints one JSON line:
 
 - ``import_seconds``: wall-clock seconds (time.perf_counter) of ``import perpabm``
-  (with numpy, pandas, mesa, joblib…) and ``perpabm.runner``;
+  (with numpy, pandas, mesa, joblib, numba…) and ``perpabm.runner``;
+- ``import_kib``: resident set size after the imports and the config are loaded
+  (``VmRSS`` of ``/proc/self/status``, KiB);
+- ``warmup_seconds``: wall-clock seconds of a first short path (100 traders, 20
+  steps), which loads the compiled kernels from their cache, as the first path of
+  any process does (each loky worker once);
 - ``seconds``: wall-clock seconds of ``perpabm.runner.run_path`` — model
-  construction, every step, the summary row and the event table;
-- ``baseline_kib``: resident set size after the imports and the config are
-  loaded (``VmRSS`` of ``/proc/self/status``, KiB), before the path;
+  construction, every step, the summary row and the event table — after that;
+- ``baseline_kib``: resident set size after the short path, before the path;
 - ``peak_kib``: the peak resident set size during the path (``VmHWM``, KiB),
   after its high-water mark was reset to the baseline (``/proc/self/clear_refs``);
   ``peak_kib − baseline_kib`` is the path's own share;
@@ -72,15 +76,22 @@ def main(argv: list[str] | None = None) -> int:
     config = config.replace("run.steps", args.steps)
     gc.collect()
     import_peak = status_kib("VmHWM")
+    import_rss = status_kib("VmRSS")
+    start = time.perf_counter()
+    run_path(config.replace("traders.count", min(args.traders, 100)).replace("run.steps", 20),
+             args.seed, 1)
+    warmup_seconds = time.perf_counter() - start
+    gc.collect()
     baseline = status_kib("VmRSS")
     proc = baseline is not None and reset_peak()
     if not proc:
-        baseline = import_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        baseline = import_peak = import_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     row, events, _ = run_path(config, args.seed, 0)
     seconds = time.perf_counter() - start
     peak = status_kib("VmHWM") if proc else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"seconds": seconds, "import_seconds": import_seconds,
+                      "warmup_seconds": warmup_seconds, "import_kib": import_rss,
                       "baseline_kib": baseline, "peak_kib": peak,
                       "import_peak_kib": import_peak,
                       "source": "VmHWM" if proc else "ru_maxrss",
