@@ -64,13 +64,16 @@ def _due_exits(n: int, step: float, index: float, exit_step: np.ndarray,
                exit_above: np.ndarray, exit_below: np.ndarray) -> np.ndarray:
     """Accounts among the first `n` whose holding time ran out by `step` or whose exit
     prices the `index` reached (at or above `exit_above`, at or below `exit_below`)."""
-    due = np.empty(n, dtype=np.int64)
-    k = 0
+    count = 0  # counted without branches first: a loop the compiler vectorises
     for i in range(n):
+        count += (exit_step[i] <= step) | (exit_above[i] <= index) | (exit_below[i] >= index)
+    due = np.empty(count, dtype=np.int64)
+    k = 0
+    for i in range(n if count else 0):
         if exit_step[i] <= step or exit_above[i] <= index or exit_below[i] >= index:
             due[k] = i
             k += 1
-    return due[:k]
+    return due
 
 
 @njit(cache=True)
@@ -78,13 +81,16 @@ def _leavers(n: int, is_trader: np.ndarray, size: np.ndarray, collateral: np.nda
              capital: np.ndarray) -> np.ndarray:
     """Traders among the first `n` accounts who are flat with less than
     :data:`LEAVE_BELOW` of their starting capital left."""
-    gone = np.empty(n, dtype=np.int64)
-    k = 0
+    count = 0  # counted without branches first: a loop the compiler vectorises
     for i in range(n):
+        count += is_trader[i] & (size[i] == 0.0) & (collateral[i] < LEAVE_BELOW * capital[i])
+    gone = np.empty(count, dtype=np.int64)
+    k = 0
+    for i in range(n if count else 0):
         if is_trader[i] and size[i] == 0.0 and collateral[i] < LEAVE_BELOW * capital[i]:
             gone[k] = i
             k += 1
-    return gone[:k]
+    return gone
 
 
 def _notional(events: Sequence[Event]) -> float:

@@ -347,6 +347,10 @@ class Exchange:
         if limit_price is not None:
             limit_price = _finite_positive("limit_price", limit_price)
         led, book, cfg = self.ledger, self.book, self.config
+        best = book.best_ask() if side == BUY else book.best_bid()
+        if best is None or (limit_price is not None and (
+                best > limit_price if side == BUY else best < limit_price)):
+            return []  # nothing within reach: the usual fate of a crowd of takers in a thin book
         outcome, ids, booked, notional, deficit = matching.market_order(
             book._money, book._index, book._meta, led.size, led.entry_price, led.collateral,
             led.changed, acct, BUY_SIDE if side == BUY else SELL_SIDE, qty,
