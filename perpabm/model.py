@@ -176,7 +176,7 @@ class PerpMarketModel(mesa.Model):
         self._add_traders(config.traders.count)
         self._vault_start = self.vault.equity if self.vault else 0.0
         self._fund_start = self.exchange.insurance_fund
-        self._rows: list[tuple[float, ...]] = []  # the series, a row a step
+        self._series = np.full((run.steps, len(SERIES_COLUMNS)), np.nan)
         self._traders_left = 0
 
     # ------------------------------------------------------------------ observations
@@ -345,7 +345,7 @@ class PerpMarketModel(mesa.Model):
                                           ex.config.funding_cap))
             self._premium_sum, self._premium_count = 0.0, 0
         self._traders_renew()
-        self._record(mark, events)
+        self._record(t, mark, events)
 
     def run(self) -> PerpMarketModel:
         """Run all steps of the path; returns the model."""
@@ -356,7 +356,7 @@ class PerpMarketModel(mesa.Model):
 
     # ------------------------------------------------------------------ recording
 
-    def _record(self, mark: float, events: list) -> None:
+    def _record(self, t: int, mark: float, events: list) -> None:
         ex = self.exchange
         liquidated = backstop = adl_notional = 0.0
         flow, self._step_liquidation_flow = self._step_liquidation_flow, 0.0
@@ -372,7 +372,8 @@ class PerpMarketModel(mesa.Model):
         self._net_liquidation_flow = flow
         bid, ask = ex.book.best_bid(), ex.book.best_ask()
         mid = 0.5 * (bid + ask) if bid is not None and ask is not None else self.index
-        self._rows.append((
+        row = self._series[t]
+        row[:] = (
             self.index, mark, ex.last_price or np.nan,
             bid if bid is not None else np.nan, ask if ask is not None else np.nan,
             ex.book.volume_within("buy", mid * (1 - DEPTH_BAND)),
@@ -380,17 +381,13 @@ class PerpMarketModel(mesa.Model):
             ex.open_interest, ex.insurance_fund,
             self.vault.equity if self.vault else np.nan,
             liquidated, backstop, adl_notional, len(self.traders),
-        ))
-
-    def _series_array(self) -> np.ndarray:
-        """The recorded rows as a float array of shape (steps so far, series columns)."""
-        return np.array(self._rows, dtype=float).reshape(len(self._rows), len(SERIES_COLUMNS))
+        )
 
     @property
     def series(self) -> pd.DataFrame:
         """Per-step series (every ``run.record_every`` steps), indexed by step."""
         every = self.config.run.record_every
-        frame = pd.DataFrame(self._series_array(), columns=SERIES_COLUMNS)
+        frame = pd.DataFrame(self._series[: self.step_index], columns=SERIES_COLUMNS)
         frame.index = pd.RangeIndex(1, self.step_index + 1, name="step")
         return frame.iloc[every - 1:: every]
 
@@ -445,7 +442,7 @@ class PerpMarketModel(mesa.Model):
         adl_times = [e.time for e in adl if not math.isnan(e.time)]
         episodes = {e.liquidation for e in log if e.kind != "funding"} - {-1}  # −1: none
         index = self._index_history[: self.step_index + 1]
-        vault_equity = self._series_array()[:, SERIES_COLUMNS.index("vault_equity")]
+        vault_equity = self._series[: self.step_index, SERIES_COLUMNS.index("vault_equity")]
         return {
             "steps": float(self.step_index),
             "index_return": float(index[-1] / index[0] - 1.0),
