@@ -86,6 +86,13 @@ def mark_changed(changed: NDArray[np.int64], acct: int) -> None:
 
 
 @njit(cache=True)
+def _mark_all_changed(changed: NDArray[np.int64], accts: NDArray[np.int64]) -> None:
+    """:func:`mark_changed` for each of `accts`."""
+    for acct in accts:
+        mark_changed(changed, acct)
+
+
+@njit(cache=True)
 def _refresh(acct: int, size: NDArray, entry: NDArray, collateral: NDArray, mmrs: NDArray,
              cums: NDArray, long_lp: NDArray, short_lp: NDArray) -> None:
     """Set `acct`'s liquidation price: a long's in `long_lp`, a short's in `short_lp`
@@ -254,8 +261,7 @@ class Ledger:
             self.flat_deficits.add(int(acct))
 
     def _touch_many(self, accts: NDArray[np.intp]) -> None:
-        for acct in accts.tolist():
-            mark_changed(self.changed, acct)
+        _mark_all_changed(self.changed, np.asarray(accts, dtype=np.int64))
         bankrupt = (self.size[accts] == 0.0) & (self.collateral[accts] < 0.0)
         self.flat_deficits.update(accts[bankrupt].tolist())
 
