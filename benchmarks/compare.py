@@ -2,8 +2,8 @@
 
 Run: ``.venv/bin/python benchmarks/compare.py benchmarks/results/before.json
 benchmarks/results/bench.json --labels before after`` — one row per figure
-(section and case), one column per report, and, with two reports, the second
-over the first. Figures and targets are the suite's own (see ``run.py``); a
+(section and case), one column per report, and, with two reports or more, the
+last over the one before it. Figures and targets are the suite's own (see ``run.py``); a
 figure one report lacks is left blank.
 """
 
@@ -28,10 +28,10 @@ def markdown(reports: list[dict[str, Any]], labels: list[str]) -> str:
     """One markdown table of every figure of `reports`, one column per report."""
     tables = [figures(r) for r in reports]
     keys = list(dict.fromkeys(k for t in tables for k in t))
-    ratio = len(reports) == 2
+    ratio = len(reports) >= 2
     head = ["section", "figure", "unit", "target", *labels]
     if ratio:
-        head.append(f"{labels[1]} / {labels[0]}")
+        head.append(f"{labels[-1]} / {labels[-2]}")
     lines = ["| " + " | ".join(head) + " |",
              "|" + "|".join(["---"] * 4 + ["---:"] * (len(head) - 4)) + "|"]
     for key in keys:
@@ -45,7 +45,7 @@ def markdown(reports: list[dict[str, Any]], labels: list[str]) -> str:
             mark = {True: " ✓", False: " ✗", None: ""}[row["passed"]]
             cells.append(format_value(row["value"]) + mark)
         if ratio:
-            a, b = rows
+            a, b = rows[-2:]
             cells.append(format_value(b["value"] / a["value"])
                          if a is not None and b is not None and a["value"] else "")
         lines.append("| " + " | ".join(cells) + " |")
