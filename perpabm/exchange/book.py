@@ -110,6 +110,12 @@ class OrderBook:
     def __init__(self, capacity: int = 64) -> None:
         self._money, self._index, self._meta = arrays.empty(max(1, capacity))
 
+    @property
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The book's state as the kernels of :mod:`~perpabm.exchange.book_arrays` take it:
+        (money, index, meta). For compiled callers; change it through kernels only."""
+        return self._money, self._index, self._meta
+
     def reserve(self, n: int) -> None:
         """Make room for `n` more resting orders (the arrays grow by doubling)."""
         if self._meta[arrays.N_FREE] < n:

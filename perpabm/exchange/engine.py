@@ -352,7 +352,7 @@ class Exchange:
                 best > limit_price if side == BUY else best < limit_price)):
             return []  # nothing within reach: the usual fate of a crowd of takers in a thin book
         outcome, ids, booked, notional, deficit = matching.market_order(
-            book._money, book._index, book._meta, led.size, led.entry_price, led.collateral,
+            *book.arrays, led.size, led.entry_price, led.collateral,
             led.changed, acct, BUY_SIDE if side == BUY else SELL_SIDE, qty,
             math.nan if limit_price is None else limit_price,
             math.nan if self._mark is None else self._mark, cfg.taker_fee, cfg.maker_fee,
@@ -427,7 +427,7 @@ class Exchange:
         led, book = self.ledger, self.book
         book.reserve(len(quantities))
         problem, ids, mark, self._order_ids = quotes.requote(
-            book._money, book._index, book._meta, acct, quantities, prices,
+            *book.arrays, acct, quantities, prices,
             led.size[acct], led.entry_price[acct], led.collateral[acct],
             math.nan if self._mark is None else self._mark, self.config.max_leverage,
             self._order_ids)
@@ -563,7 +563,7 @@ class Exchange:
         """
         led, book = self.ledger, self.book
         slots, taken, stale = matching.plan(
-            book._money, book._index, book._meta, led.size, led.entry_price, led.collateral,
+            *book.arrays, led.size, led.entry_price, led.collateral,
             BUY_SIDE if side == BUY else SELL_SIDE, quantity,
             math.nan if limit_price is None else limit_price, exclude_account,
             math.nan if self._mark is None else self._mark, self.config.maker_fee)
@@ -645,7 +645,7 @@ class Exchange:
         led, book, cfg = self.ledger, self.book, self.config
         order_ids, makers, prices, quantities = book.fill_arrays(fills)
         problem, k, notional, deficit = matching.execute(
-            book._money, book._index, book._meta, led.size, led.entry_price, led.collateral,
+            *book.arrays, led.size, led.entry_price, led.collateral,
             led.changed, acct, sign, order_ids, makers, prices, quantities, taker_fee,
             cfg.maker_fee, DUST_REL_TOL)
         if problem:
