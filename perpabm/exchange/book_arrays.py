@@ -69,7 +69,7 @@ def grown(money: np.ndarray, index: np.ndarray, meta: np.ndarray,
 
 
 @njit(cache=True)
-def _ahead(money: np.ndarray, side: int, slot_price: float, price: float) -> bool:
+def _ahead(side: int, slot_price: float, price: float) -> bool:
     """Whether an order resting at `slot_price` is ahead of a new order at `price`
     (a better price, or the same: the new one joins the back of its level)."""
     return slot_price >= price if side == BUY_SIDE else slot_price <= price
@@ -85,7 +85,7 @@ def _queue_insert(money: np.ndarray, index: np.ndarray, meta: np.ndarray, slot: 
     lo, hi = 0, n
     while lo < hi:
         mid = (lo + hi) // 2
-        if _ahead(money, side, money[PRICE, queue[mid]], price):
+        if _ahead(side, money[PRICE, queue[mid]], price):
             lo = mid + 1
         else:
             hi = mid
