@@ -194,7 +194,24 @@ def _remove_slots(index: np.ndarray, meta: np.ndarray, slots: np.ndarray) -> Non
     if len(slots) == 0:
         return
     for slot in slots:
-        index[SEQ, slot] = -1  # marked; a slot gets a new arrival number when reused
+        index[SEQ, slot] = -1
+    _drop_marked(index, meta)
+
+
+@njit(cache=True)
+def _drop_account(index: np.ndarray, meta: np.ndarray, account: int) -> None:
+    """Take every resting order of `account` out of the book, in one pass a list."""
+    by_id = index[BY_ID]
+    for i in range(meta[N_LIVE]):
+        if index[ACCOUNT, by_id[i]] == account:
+            index[SEQ, by_id[i]] = -1
+    _drop_marked(index, meta)
+
+
+@njit(cache=True)
+def _drop_marked(index: np.ndarray, meta: np.ndarray) -> None:
+    """Take out of the lists the orders marked with a negative arrival number, and free
+    their slots (a slot gets a new arrival number when it is reused)."""
     for side in range(2):
         queue = index[QUEUE + side]
         kept = 0
@@ -208,30 +225,6 @@ def _remove_slots(index: np.ndarray, meta: np.ndarray, slots: np.ndarray) -> Non
     for i in range(meta[N_LIVE]):
         slot = by_id[i]
         if index[SEQ, slot] >= 0:
-            by_id[kept] = slot
-            kept += 1
-        else:
-            index[FREE, meta[N_FREE]] = slot
-            meta[N_FREE] += 1
-    meta[N_LIVE] = kept
-
-
-@njit(cache=True)
-def _drop_account(index: np.ndarray, meta: np.ndarray, account: int) -> None:
-    """Take every resting order of `account` out of the book, in one pass a list."""
-    for side in range(2):
-        queue = index[QUEUE + side]
-        kept = 0
-        for i in range(meta[N_BUY + side]):
-            if index[ACCOUNT, queue[i]] != account:
-                queue[kept] = queue[i]
-                kept += 1
-        meta[N_BUY + side] = kept
-    by_id = index[BY_ID]
-    kept = 0
-    for i in range(meta[N_LIVE]):
-        slot = by_id[i]
-        if index[ACCOUNT, slot] != account:
             by_id[kept] = slot
             kept += 1
         else:
