@@ -65,13 +65,3 @@ def rounded(partials: np.ndarray, n: int) -> float:
         if y == x - hi:
             hi = x
     return hi
-
-
-@njit(cache=True)
-def fsum(values: np.ndarray) -> float:
-    """``math.fsum(values)`` of a float64 array."""
-    partials = np.empty(MAX_PARTIALS)
-    n = 0
-    for x in values:
-        n = add(partials, n, x)
-    return rounded(partials, n)
