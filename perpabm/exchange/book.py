@@ -41,6 +41,7 @@ _SIDE_CODE = {BUY: arrays.BUY_SIDE, SELL: arrays.SELL_SIDE}
 _SIDES = (BUY, SELL)  # by side code
 _INT64 = np.iinfo(np.int64)
 _NO_ORDERS = np.empty(0, dtype=np.int64)
+_NO_PRICES = np.empty(0)
 
 
 class Fill(NamedTuple):
@@ -162,8 +163,7 @@ class OrderBook:
         cancelled = [(o.order_id, o.side, o.price, o.quantity)
                      for o in self.account_orders(account)]
         if cancelled:
-            self.replace_account(account, _NO_ORDERS, _NO_ORDERS, _NO_ORDERS.astype(float),
-                                 _NO_ORDERS.astype(float))
+            self.replace_account(account, _NO_ORDERS, _NO_ORDERS, _NO_PRICES, _NO_PRICES)
         return cancelled
 
     def replace_account(self, account: int, order_ids: np.ndarray, sides: np.ndarray,

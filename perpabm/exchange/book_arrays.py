@@ -69,29 +69,32 @@ def grown(money: np.ndarray, index: np.ndarray, meta: np.ndarray,
 
 
 @njit(cache=True)
-def _ahead(side: int, slot_price: float, price: float) -> bool:
-    """Whether an order resting at `slot_price` is ahead of a new order at `price`
-    (a better price, or the same: the new one joins the back of its level)."""
-    return slot_price >= price if side == BUY_SIDE else slot_price <= price
+def _level_edge(money: np.ndarray, queue: np.ndarray, n: int, side: int, price: float,
+                after: bool) -> int:
+    """Where the level at `price` begins in a side's queue of `n` slots (`after`: where
+    it ends — the back of the level, where a new order at `price` joins)."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        p = money[PRICE, queue[mid]]
+        better = p > price if side == BUY_SIDE else p < price
+        if better or (after and p == price):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 @njit(cache=True)
 def _queue_insert(money: np.ndarray, index: np.ndarray, meta: np.ndarray, slot: int) -> None:
     """Put `slot` at the back of its price level in its side's queue."""
     side = index[SIDE, slot]
-    price = money[PRICE, slot]
     queue = index[QUEUE + side]
     n = meta[N_BUY + side]
-    lo, hi = 0, n
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if _ahead(side, money[PRICE, queue[mid]], price):
-            lo = mid + 1
-        else:
-            hi = mid
-    for i in range(n, lo, -1):
+    at = _level_edge(money, queue, n, side, money[PRICE, slot], True)
+    for i in range(n, at, -1):
         queue[i] = queue[i - 1]
-    queue[lo] = slot
+    queue[at] = slot
     meta[N_BUY + side] = n + 1
 
 
@@ -99,20 +102,12 @@ def _queue_insert(money: np.ndarray, index: np.ndarray, meta: np.ndarray, slot: 
 def _queue_remove(money: np.ndarray, index: np.ndarray, meta: np.ndarray, slot: int) -> None:
     """Take `slot` out of its side's queue."""
     side = index[SIDE, slot]
-    price = money[PRICE, slot]
     queue = index[QUEUE + side]
     n = meta[N_BUY + side]
-    lo, hi = 0, n  # the first order of the slot's level
-    while lo < hi:
-        mid = (lo + hi) // 2
-        p = money[PRICE, queue[mid]]
-        if (p > price) if side == BUY_SIDE else (p < price):
-            lo = mid + 1
-        else:
-            hi = mid
-    while queue[lo] != slot:
-        lo += 1
-    for i in range(lo, n - 1):
+    at = _level_edge(money, queue, n, side, money[PRICE, slot], False)
+    while queue[at] != slot:
+        at += 1
+    for i in range(at, n - 1):
         queue[i] = queue[i + 1]
     meta[N_BUY + side] = n - 1
 
