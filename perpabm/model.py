@@ -61,9 +61,15 @@ def _std(x: np.ndarray) -> float:
 
 @njit(cache=True)
 def _due_exits(n: int, step: float, index: float, exit_step: np.ndarray,
-               exit_above: np.ndarray, exit_below: np.ndarray) -> np.ndarray:
-    """Accounts among the first `n` whose holding time ran out by `step` or whose exit
-    prices the `index` reached (at or above `exit_above`, at or below `exit_below`)."""
+               exit_above: np.ndarray, exit_below: np.ndarray, size: np.ndarray,
+               is_trader: np.ndarray) -> np.ndarray:
+    """Traders among the first `n` accounts whose holding time ran out by `step` or whose
+    exit prices the `index` reached (at or above `exit_above`, at or below
+    `exit_below`), in account order; their holding times are used up (set to ∞).
+
+    An account whose triggers fired while it is flat (closed by a liquidation or ADL,
+    say) has its triggers cleared instead.
+    """
     count = 0  # counted without branches first: a loop the compiler vectorises
     for i in range(n):
         count += (exit_step[i] <= step) | (exit_above[i] <= index) | (exit_below[i] >= index)
@@ -71,9 +77,15 @@ def _due_exits(n: int, step: float, index: float, exit_step: np.ndarray,
     k = 0
     for i in range(n if count else 0):
         if exit_step[i] <= step or exit_above[i] <= index or exit_below[i] >= index:
-            due[k] = i
-            k += 1
-    return due
+            if size[i] == 0.0:
+                exit_step[i] = np.inf
+                exit_above[i] = np.nan
+                exit_below[i] = np.nan
+            elif is_trader[i]:
+                exit_step[i] = np.inf
+                due[k] = i
+                k += 1
+    return due[:k]
 
 
 @njit(cache=True)
@@ -254,22 +266,10 @@ class PerpMarketModel(mesa.Model):
 
     def _traders_exit(self) -> None:
         """Close the positions whose holding time ran out or whose TP/SL was hit."""
-        size = self.exchange.ledger.size
-        due = _due_exits(self.exchange.ledger.n, float(self.step_index), self.index,
-                         self._exit_step, self._exit_above, self._exit_below)
-        for account in due.tolist():
-            if size[account] == 0.0:  # closed already (by a liquidation or ADL, say)
-                self._clear_exit_triggers(account)
-                continue
-            trader = self.traders.get(account)
-            if trader is not None:
-                trader.close_position()
-                self._exit_step[account] = np.inf
-
-    def _clear_exit_triggers(self, account: int) -> None:
-        self._exit_step[account] = np.inf
-        self._exit_above[account] = np.nan
-        self._exit_below[account] = np.nan
+        led = self.exchange.ledger
+        due = _due_exits(led.n, float(self.step_index), self.index, self._exit_step,
+                         self._exit_above, self._exit_below, led.size, self._is_trader)
+        LeveragedTrader.close_positions(self, due)
 
     def _traders_enter(self) -> None:
         """A sparse random draw (the model's rng) of traders who look for an entry."""

@@ -133,6 +133,72 @@ def test_market_order_over_initial_margin_is_rejected_whole():
     assert ex.position(taker) == 0.0 and len(ex.book) == 2
 
 
+def batch_exchange(debug: bool) -> tuple[Exchange, list[int]]:
+    """A maker's ladder of asks 101..105 and bids 99..95 (5 each), and four takers:
+    two with 10,000 USD, one with 100 (room for 10 units at 10x), one long 20."""
+    config = NO_FEES.replace(taker_fee=0.001, maker_fee=0.0002, debug=debug)
+    ex = Exchange(config, mark_price=100.0)
+    maker = ex.open_account(1e6)
+    takers = [ex.open_account(c) for c in (10_000.0, 10_000.0, 100.0, 10_000.0)]
+    ex.fill(takers[3], maker, 20.0, 100.0)
+    for k in range(5):
+        ex.place_limit(maker, -5.0, 101.0 + k)
+        ex.place_limit(maker, 5.0, 99.0 - k)
+    return ex, takers
+
+
+BATCH = (  # account index, quantity, limit price
+    (0, 8.0, 102.0),    # 5 at 101 and 3 at 102
+    (1, 4.0, 100.5),    # nothing within 100.5
+    (2, 20.0, 110.0),   # 20 units need 200 USD at 10x: margin rejects it
+    (3, -20.0, 96.0),   # closes the long: 5 at 99, 98, 97 and 96
+    (1, 6.0, 103.0),    # 2 left at 102, then 4 at 103
+)
+
+
+def test_market_orders_do_what_market_order_does_order_by_order():
+    batch, takers = batch_exchange(debug=False)
+    one_by_one, _ = batch_exchange(debug=False)
+    filled = batch.market_orders([takers[i] for i, _, _ in BATCH], [q for _, q, _ in BATCH],
+                                 [p for _, _, p in BATCH])
+    for i, quantity, limit in BATCH:
+        try:
+            one_by_one.market_order(takers[i], quantity, limit_price=limit)
+        except MarginError:
+            pass
+    assert filled.tolist() == [8.0, 0.0, 0.0, -20.0, 6.0]
+    pd.testing.assert_frame_equal(batch.accounts(), one_by_one.accounts())
+    assert [a.tolist() for a in batch.book.depth("sell")] == [
+        a.tolist() for a in one_by_one.book.depth("sell")]
+    assert [a.tolist() for a in batch.book.depth("buy")] == [
+        a.tolist() for a in one_by_one.book.depth("buy")]
+    assert batch.fees_collected == one_by_one.fees_collected
+    assert batch.last_price == one_by_one.last_price == 103.0
+
+
+def test_market_orders_in_debug_mode_go_one_by_one_to_the_same_result():
+    fast, takers = batch_exchange(debug=False)
+    checked, _ = batch_exchange(debug=True)
+    args = ([takers[i] for i, _, _ in BATCH], [q for _, q, _ in BATCH], [p for _, _, p in BATCH])
+    np.testing.assert_array_equal(fast.market_orders(*args), checked.market_orders(*args))
+    pd.testing.assert_frame_equal(fast.accounts(), checked.accounts())
+    assert fast.fees_collected == checked.fees_collected
+
+
+def test_market_orders_with_no_orders_change_nothing():
+    ex, _ = batch_exchange(debug=False)
+    before = ex.accounts()
+    assert ex.market_orders([], [], []).tolist() == []
+    pd.testing.assert_frame_equal(ex.accounts(), before)
+
+
+def test_positions_are_position_of_each_account():
+    ex, takers = batch_exchange(debug=False)
+    assert ex.positions(np.array(takers)).tolist() == [0.0, 0.0, 0.0, 20.0]
+    with pytest.raises(ValueError, match="accounts"):
+        ex.positions([takers[0], 99])
+
+
 def test_marketable_limit_order_trades_then_rests_the_rest():
     ex, maker, taker = pair()
     ex.place_limit(maker, -5.0, 100.5)

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
+from numba import njit
+from numpy.typing import NDArray
 
 from perpabm.config.scenario import STRATEGIES, TraderConfig
 from perpabm.errors import MarginError
@@ -73,14 +75,24 @@ class LeveragedTrader(mesa.Agent):
         if fills:
             model.set_exit_triggers(self.account, rng)
 
-    def close_position(self) -> None:
-        """Close the whole position with a market order (what the book allows)."""
-        ex = self.model.exchange
-        size = ex.position(self.account)
-        if size == 0.0:
-            return
-        limit = self.model.index * (1.0 - math.copysign(MAX_SLIPPAGE, size))
-        try:
-            ex.market_order(self.account, -size, limit_price=limit)
-        except MarginError:
-            pass
+    @staticmethod
+    def close_positions(model: PerpMarketModel, accounts: NDArray[np.int64]) -> None:
+        """Close the whole positions of `accounts` (traders' ids, in order) with market
+        orders, as far as the book allows within :data:`MAX_SLIPPAGE` of the index."""
+        if len(accounts):
+            orders = closing_orders(accounts, model.exchange.ledger.size, model.index)
+            model.exchange.market_orders(accounts, orders[0], orders[1])
+
+
+@njit(cache=True)
+def closing_orders(accounts: NDArray[np.int64], size: NDArray[np.float64],
+                   index: float) -> NDArray[np.float64]:
+    """Market orders that close `accounts`' positions (`size`, base units, signed, by
+    account): rows of quantities (−size) and limit prices (USD), :data:`MAX_SLIPPAGE`
+    from the `index` on the side the order trades."""
+    orders = np.empty((2, len(accounts)))
+    for k in range(len(accounts)):
+        held = size[accounts[k]]
+        orders[0, k] = -held
+        orders[1, k] = index * (1.0 - math.copysign(MAX_SLIPPAGE, held))
+    return orders

@@ -276,6 +276,12 @@ def open_quantity(money: np.ndarray, index: np.ndarray, meta: np.ndarray,
 
 
 @njit(cache=True)
+def best(money: np.ndarray, index: np.ndarray, meta: np.ndarray, side: int) -> float:
+    """`side`'s best price (USD): its first order's in priority; NaN if it has none."""
+    return money[PRICE, index[QUEUE + side, 0]] if meta[N_BUY + side] else math.nan
+
+
+@njit(cache=True)
 def best_excluding(money: np.ndarray, index: np.ndarray, meta: np.ndarray,
                    account: int) -> tuple[float, float]:
     """Best bid and best ask (USD; NaN for none) among other accounts' orders."""

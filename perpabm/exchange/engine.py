@@ -67,6 +67,16 @@ def _float_vector(field: str, values: ArrayLike) -> NDArray[np.float64]:
         raise ValueError(f"{field} must be numbers; got {values!r}") from None
 
 
+def _account_vector(accounts: ArrayLike) -> NDArray[np.int64]:
+    """`accounts` as a flat int64 array of ids (a flat int64 array as it is)."""
+    if type(accounts) is np.ndarray and accounts.dtype == np.int64 and accounts.ndim == 1:
+        return accounts
+    array = np.asarray(accounts)
+    if array.ndim != 1 or (array.dtype.kind not in "iu" and len(array)):
+        raise ValueError(f"accounts must be a flat array of account ids; got {accounts!r}")
+    return array.astype(np.int64)
+
+
 class Exchange:
     """One linear USD-margined perpetual with a conserved ledger.
 
@@ -194,6 +204,13 @@ class Exchange:
         """Signed position size of an account, base units."""
         self._check_account(acct, allow_closed=True)
         return float(self.ledger.size[acct])
+
+    def positions(self, accounts: ArrayLike) -> NDArray[np.float64]:
+        """Signed position sizes of `accounts` (ids), base units: :meth:`position` of many."""
+        accounts = _account_vector(accounts)
+        if len(accounts) and not (accounts.min() >= 0 and accounts.max() < self.ledger.n):
+            raise ValueError(f"accounts must be ids 0..{self.ledger.n - 1}; got {accounts!r}")
+        return self.ledger.size[accounts]
 
     def entry_price(self, acct: int) -> float:
         self._check_account(acct, allow_closed=True)
@@ -370,6 +387,66 @@ class Exchange:
         self._booked(acct, makers, notional, cfg.taker_fee, fills[-1].price, deficit)
         self._after_operation()
         return fills
+
+    def market_orders(self, accounts: ArrayLike, quantities: ArrayLike,
+                      limit_prices: ArrayLike) -> NDArray[np.float64]:
+        """:meth:`market_order` for each of `accounts` in turn, in one call: buy
+        (quantity > 0) or sell signed `quantities` (base units), each up to its
+        `limit_prices` entry (USD).
+
+        An order initial margin cannot cover is skipped, where :meth:`market_order`
+        would raise MarginError for it, and the next goes on. Returns the signed
+        quantity each order filled (0.0 where nothing did). All orders are checked
+        before any is placed; with ``config.debug`` they are placed one by one through
+        :meth:`market_order`, so the invariants are checked after each.
+        """
+        accounts, quantities, limit_prices = self._order_batch(accounts, quantities,
+                                                               limit_prices)
+        if self.config.debug:
+            return np.array([self._filled(*order) for order in zip(
+                accounts.tolist(), quantities.tolist(), limit_prices.tolist(), strict=True)])
+        led, book, cfg = self.ledger, self.book, self.config
+        filled, deficits, mark, self.fees_collected, last_price = matching.market_orders(
+            *book.arrays, led.size, led.entry_price, led.collateral, led.changed,
+            accounts, quantities, limit_prices, math.nan if self._mark is None else self._mark,
+            self.fees_collected, cfg.taker_fee, cfg.maker_fee, cfg.max_leverage, DUST_REL_TOL)
+        if not math.isnan(last_price):
+            self._set_mark_if_unset(mark)
+            self.last_price = last_price
+        led.flat_deficits.update(deficits.tolist())
+        return filled
+
+    def _order_batch(self, accounts: ArrayLike, quantities: ArrayLike, limit_prices: ArrayLike
+                     ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+        """:meth:`market_orders`' arguments checked, as int64 and float64 arrays."""
+        accounts = _account_vector(accounts)
+        quantities = _float_vector("quantities", quantities)
+        limit_prices = _float_vector("limit_prices", limit_prices)
+        if not len(accounts) == len(quantities) == len(limit_prices):
+            raise ValueError(f"accounts, quantities and limit_prices must have the same length; "
+                             f"got {len(accounts)}, {len(quantities)} and {len(limit_prices)}")
+        led = self.ledger
+        problem, k = matching.check_orders(accounts, quantities, limit_prices, led.is_open, led.n)
+        if problem == matching.NOT_AN_ACCOUNT:
+            raise ValueError(f"accounts: {accounts[k]} is not an account "
+                             f"(ids are 0..{led.n - 1})")
+        if problem == matching.CLOSED_ACCOUNT:
+            raise ValueError(f"accounts: account {accounts[k]} is closed")
+        if problem == matching.BAD_QUANTITY:
+            raise ValueError(f"quantities must be finite and non-zero (+ buy, − sell); "
+                             f"got {quantities[k]} for order {k}")
+        if problem == matching.BAD_LIMIT_PRICE:
+            raise ValueError(f"limit_prices must be finite numbers > 0; "
+                             f"got {limit_prices[k]} for order {k}")
+        return accounts, quantities, limit_prices
+
+    def _filled(self, acct: int, quantity: float, limit_price: float) -> float:
+        """The signed quantity a :meth:`market_order` filled; 0.0 if margin rejected it."""
+        try:
+            fills = self.market_order(acct, quantity, limit_price=limit_price)
+        except MarginError:
+            return 0.0
+        return math.copysign(math.fsum(f.quantity for f in fills), quantity) if fills else 0.0
 
     def place_limit(
         self, acct: int, quantity: float, price: float, *, post_only: bool = False

@@ -22,6 +22,7 @@ from perpabm.exchange import exact, margin
 from perpabm.exchange.ledger import mark_changed, position_after_fill_scalar
 
 FILLED, NO_FILLS, BELOW_MARGIN = 0, 1, 2
+NOT_AN_ACCOUNT, CLOSED_ACCOUNT, BAD_QUANTITY, BAD_LIMIT_PRICE = 1, 2, 3, 4
 
 
 @njit(cache=True)
@@ -186,3 +187,71 @@ def market_order(money: np.ndarray, index: np.ndarray, meta: np.ndarray, size: n
     deficit = execute(money, index, meta, size, entry, collateral, changed, account, sign,
                       order_ids, makers, prices, taken, taker_fee, maker_fee, dust)[3]
     return FILLED, ids, fills, notional, deficit
+
+
+@njit(cache=True)
+def check_orders(accounts: np.ndarray, quantities: np.ndarray, limit_prices: np.ndarray,
+                 is_open: np.ndarray, n_accounts: int) -> tuple[int, int]:
+    """The first of a batch of orders that cannot be placed, as (problem, order number),
+    or (0, −1): problem :data:`NOT_AN_ACCOUNT` (an id outside 0..`n_accounts` − 1),
+    :data:`CLOSED_ACCOUNT` (`is_open` false), :data:`BAD_QUANTITY` (not finite and
+    non-zero) or :data:`BAD_LIMIT_PRICE` (not finite and > 0)."""
+    for k in range(len(accounts)):
+        if not 0 <= accounts[k] < n_accounts:
+            return NOT_AN_ACCOUNT, k
+        if not is_open[accounts[k]]:
+            return CLOSED_ACCOUNT, k
+        if not (math.isfinite(quantities[k]) and quantities[k] != 0.0):
+            return BAD_QUANTITY, k
+        if not (math.isfinite(limit_prices[k]) and limit_prices[k] > 0.0):
+            return BAD_LIMIT_PRICE, k
+    return 0, -1
+
+
+@njit(cache=True)
+def market_orders(money: np.ndarray, index: np.ndarray, meta: np.ndarray, size: np.ndarray,
+                  entry: np.ndarray, collateral: np.ndarray, changed: np.ndarray,
+                  accounts: np.ndarray, quantities: np.ndarray, limit_prices: np.ndarray,
+                  mark: float, fees_collected: float, taker_fee: float, maker_fee: float,
+                  max_leverage: float, dust: float):
+    """:func:`market_order` for each of `accounts` in turn: buy (quantity > 0) or sell
+    signed `quantities` (base units) up to `limit_prices` (USD; NaN for none). An order
+    the taker's initial margin cannot cover is skipped, nothing of it booked.
+
+    `mark` is NaN until there is one (the first fill's price sets it then), and
+    `fees_collected` (USD) gains (`taker_fee` + `maker_fee`) × notional order by order,
+    as the engine adds them.
+
+    Returns (filled, deficits, mark, fees collected, last price): the signed quantity
+    each order filled (0 where nothing did or it was skipped); the accounts an order
+    left flat with negative collateral (to settle); the mark; the fees; the last
+    fill's price (NaN if none).
+    """
+    n = len(accounts)
+    filled = np.zeros(n)
+    deficits = np.empty(0, dtype=np.int64)
+    last_price = math.nan
+    for k in range(n):
+        quantity = quantities[k]
+        taker_side = arrays.BUY_SIDE if quantity > 0.0 else arrays.SELL_SIDE
+        best = arrays.best(money, index, meta, 1 - taker_side)
+        if math.isnan(best) or (best > limit_prices[k] if quantity > 0.0
+                                else best < limit_prices[k]):
+            continue  # nothing within reach: the usual fate of a crowd of takers
+        outcome, ids, fills, notional, deficit = market_order(
+            money, index, meta, size, entry, collateral, changed, accounts[k], taker_side,
+            abs(quantity),
+            limit_prices[k], mark, taker_fee, maker_fee, max_leverage, dust)
+        if outcome != FILLED:
+            continue
+        if math.isnan(mark):
+            mark = fills[0, 0]
+        fees_collected += (taker_fee + maker_fee) * notional
+        last_price = fills[0, -1]
+        total = _exact_sums(fills[1], fills[0])[0]
+        filled[k] = total if quantity > 0.0 else -total
+        if deficit:  # rare: listed as the engine lists them, account by account
+            booked = np.append(ids[1], accounts[k])
+            flat = (size[booked] == 0.0) & (collateral[booked] < 0.0)
+            deficits = np.append(deficits, booked[flat])
+    return filled, deficits, mark, fees_collected, last_price
