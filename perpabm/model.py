@@ -325,8 +325,8 @@ class PerpMarketModel(mesa.Model):
             self.vault.unwind()
         self._traders_exit()
         self._traders_enter()
-        if self.makers:
-            self.agents_by_type[MarketMaker].do("quote")
+        for maker in self.makers:
+            maker.quote()
         if self.vault is not None:
             self.vault.quote()
 
@@ -370,14 +370,10 @@ class PerpMarketModel(mesa.Model):
             elif e.kind == "adl":
                 adl_notional += notional
         self._net_liquidation_flow = flow
-        bid, ask = ex.book.best_bid(), ex.book.best_ask()
-        mid = 0.5 * (bid + ask) if bid is not None and ask is not None else self.index
+        bid, ask, bid_depth, ask_depth = ex.book.near_mid(DEPTH_BAND, self.index)
         row = self._series[t]
         row[:] = (
-            self.index, mark, ex.last_price or np.nan,
-            bid if bid is not None else np.nan, ask if ask is not None else np.nan,
-            ex.book.volume_within("buy", mid * (1 - DEPTH_BAND)),
-            ex.book.volume_within("sell", mid * (1 + DEPTH_BAND)),
+            self.index, mark, ex.last_price or np.nan, bid, ask, bid_depth, ask_depth,
             ex.open_interest, ex.insurance_fund,
             self.vault.equity if self.vault else np.nan,
             liquidated, backstop, adl_notional, len(self.traders),

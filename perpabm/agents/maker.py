@@ -33,26 +33,25 @@ def post_ladder(model: PerpMarketModel, account: int, config: MakerConfig) -> No
     sigma = model.realised_volatility(config.vol_window_minutes)
     stress = 1.0 + config.withdrawal * max(sigma / config.calm_volatility - 1.0, 0.0)
     fair = index * (1.0 - config.inventory_skew * inventory / limit)
-    quantities, prices = ladder(fair, stress, config.depth / stress / index, inventory, limit,
-                                config.half_spread, config.level_spacing, config.levels)
+    orders = ladder(fair, stress, config.depth / stress / index, inventory, limit,
+                    config.half_spread, config.level_spacing, config.levels)
     # Levels that would cross another maker's quote, or that margin cannot cover, are
     # left out (Exchange.replace_quotes).
-    ex.replace_quotes(account, quantities, prices)
+    ex.replace_quotes(account, orders[0], orders[1])
 
 
 @njit(cache=True)
 def ladder(fair: float, stress: float, base_quantity: float, inventory: float, limit: float,
-           half_spread: float, spacing: float, levels: int) -> tuple[np.ndarray, np.ndarray]:
-    """(quantities, prices) of a ladder: `levels` bids then `levels` asks around `fair`
-    (USD), nearest first; quantities signed (+ buy, − sell) in base units.
+           half_spread: float, spacing: float, levels: int) -> np.ndarray:
+    """A ladder of `levels` bids then `levels` asks around `fair` (USD), nearest first:
+    rows of quantities, signed (+ buy, − sell) in base units, and prices (USD).
 
     Level k sits (`half_spread` + k·`spacing`)·`stress` of `fair` away and holds
     `base_quantity` times the side's room: 1 when quoting reduces `inventory`, falling
     to 0 (the side not quoted) as inventory reaches `limit` (base units). A bid so far
     down in extreme stress that its price is not positive is not posted.
     """
-    quantities = np.empty(2 * levels)
-    prices = np.empty(2 * levels)
+    orders = np.empty((2, 2 * levels))  # one array back to Python: each costs a boxing
     n = 0
     for side in (1.0, -1.0):
         room = 1.0 - max(side * inventory, 0.0) / limit
@@ -62,10 +61,10 @@ def ladder(fair: float, stress: float, base_quantity: float, inventory: float, l
         for level in range(levels):
             price = fair * (1.0 - side * (half_spread + level * spacing) * stress)
             if price > 0.0:
-                quantities[n] = quantity
-                prices[n] = price
+                orders[0, n] = quantity
+                orders[1, n] = price
                 n += 1
-    return quantities[:n], prices[:n]
+    return orders[:, :n]
 
 
 class MarketMaker(mesa.Agent):

@@ -253,6 +253,15 @@ class OrderBook:
         price_limit = _check_positive("price_limit", price_limit)
         return arrays.volume_within(self._money, self._index, self._meta, code, price_limit)
 
+    def near_mid(self, band: float, fallback_mid: float) -> tuple[float, float, float, float]:
+        """(best bid, best ask, bid volume, ask volume): the best prices (USD; NaN for an
+        empty side), and the resting volume (base units) on each side within `band` (a
+        fraction) of the mid — the best prices' midpoint, or `fallback_mid` (USD) while a
+        side is empty — as :meth:`volume_within` sums it."""
+        band = _check_positive("band", band)
+        fallback_mid = _check_positive("fallback_mid", fallback_mid)
+        return arrays.near_mid(self._money, self._index, self._meta, band, fallback_mid)
+
     # ------------------------------------------------------------------ matching
 
     def plan_market(

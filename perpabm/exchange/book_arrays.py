@@ -317,6 +317,18 @@ def volume_within(money: np.ndarray, index: np.ndarray, meta: np.ndarray, side: 
 
 
 @njit(cache=True)
+def near_mid(money: np.ndarray, index: np.ndarray, meta: np.ndarray, band: float,
+             fallback_mid: float) -> tuple[float, float, float, float]:
+    """(best bid, best ask, bid volume, ask volume): the best prices (USD; NaN for an empty
+    side) and each side's exact resting volume (base units) within `band` (a fraction) of
+    the mid — the best prices' midpoint, or `fallback_mid` (USD) with a side empty."""
+    bid, ask = best(money, index, meta, BUY_SIDE), best(money, index, meta, SELL_SIDE)
+    mid = fallback_mid if math.isnan(bid) or math.isnan(ask) else 0.5 * (bid + ask)
+    return (bid, ask, volume_within(money, index, meta, BUY_SIDE, mid * (1 - band)),
+            volume_within(money, index, meta, SELL_SIDE, mid * (1 + band)))
+
+
+@njit(cache=True)
 def depth(money: np.ndarray, index: np.ndarray, meta: np.ndarray, side: int,
           levels: int) -> tuple[np.ndarray, np.ndarray]:
     """(prices, exact volumes) of `side`'s first `levels` price levels, best first."""

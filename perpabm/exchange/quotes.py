@@ -20,14 +20,15 @@ BAD_QUANTITY, BAD_PRICE = 1, 2
 
 @njit(cache=True)
 def requote(money: np.ndarray, index: np.ndarray, meta: np.ndarray, account: int,
-            quantities: np.ndarray, prices: np.ndarray, size: float, entry: float,
-            collateral: float, mark: float, max_leverage: float,
+            quantities: np.ndarray, prices: np.ndarray, sizes: np.ndarray,
+            entries: np.ndarray, collaterals: np.ndarray, mark: float, max_leverage: float,
             last_order_id: int) -> tuple[int, np.ndarray, float, int]:
     """Cancel `account`'s resting orders and post the ladder of `quantities` (base units,
     + buy, − sell) at `prices` (USD) as post-only orders, in the order given.
 
     An order that would cross the book as it is without `account`'s orders, or whose
-    initial margin the account (`size`, `entry` price, `collateral` USD) cannot cover at
+    initial margin the account (its entry of the ledger's `sizes`, `entries` (USD) and
+    `collaterals` (USD), indexed by account) cannot cover at
     the `mark` with all the orders posted before it, is skipped. A NaN `mark` (none yet)
     is each order's own price until the first posted order sets it.
 
@@ -35,6 +36,7 @@ def requote(money: np.ndarray, index: np.ndarray, meta: np.ndarray, account: int
     :data:`BAD_PRICE` when a quantity is not finite and non-zero or a price not finite
     and > 0 (nothing is changed then); ids are the posted orders' ids, −1 where skipped.
     """
+    size, entry, collateral = sizes[account], entries[account], collaterals[account]
     n = len(quantities)
     ids = np.full(n, -1, dtype=np.int64)
     for k in range(n):
