@@ -149,6 +149,23 @@ def test_volume_within_counts_levels_at_least_as_good_as_the_limit_inclusive():
     assert book.volume_within(BUY, 1.0) == 6.0
 
 
+def test_near_mid_gives_the_best_prices_and_the_volume_within_a_band_of_their_mid():
+    # Mid (99 + 101) / 2 = 100; within 2%: bids ≥ 98 (1.5 + 0.5 + 4) and asks ≤ 102 (1 + 2 + 3).
+    assert make_book().near_mid(0.02, 50.0) == (99.0, 101.0, 6.0, 6.0)
+    # Within 1%: bids ≥ 99 (2.0), asks ≤ 101 (3.0).
+    assert make_book().near_mid(0.01, 50.0) == (99.0, 101.0, 2.0, 3.0)
+
+
+def test_near_mid_falls_back_to_the_given_mid_while_a_side_is_empty():
+    book = OrderBook()
+    book.add(1, account=10, side=SELL, price=101.0, quantity=1.0)
+    bid, ask, bid_volume, ask_volume = book.near_mid(0.01, 100.0)
+    # No bids: the mid is 100, and asks ≤ 101 count.
+    assert math.isnan(bid) and (ask, bid_volume, ask_volume) == (101.0, 0.0, 1.0)
+    with pytest.raises(ValueError, match="fallback_mid"):
+        book.near_mid(0.01, float("nan"))
+
+
 # ---------------------------------------------------------------- planning
 
 
