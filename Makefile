@@ -43,3 +43,4 @@ figures: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	find perpabm -name '*.nbi' -delete -o -name '*.nbc' -delete  # compiled kernels

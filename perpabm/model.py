@@ -37,6 +37,7 @@ from perpabm.agents import Arbitrageur, LeveragedTrader, MarketMaker, Vault
 from perpabm.config.scenario import STRATEGIES, ScenarioConfig
 from perpabm.exchange import Event, Exchange
 from perpabm.exchange.events import event_columns
+from perpabm.exchange.pairwise import numpy_sum
 from perpabm.exchange.pricing import ema_weight, funding_rate, mark_price
 from perpabm.market import index_log_returns
 
@@ -52,11 +53,14 @@ DEPTH_BAND = 0.01  # book depth is recorded within 1% of the mid
 LEAVE_BELOW = 0.05  # a flat trader with less than this share of its capital leaves
 
 
-def _std(x: np.ndarray) -> float:
-    """``float(x.std())`` by the same ufunc steps (so the same value: mean, squared
-    deviations, mean), without ``ndarray.std``'s per-call overhead."""
-    deviations = x - np.add.reduce(x) / len(x)
-    return math.sqrt(float(np.add.reduce(deviations * deviations)) / len(x))
+@njit(cache=True)
+def _log_return_std(logs: np.ndarray) -> float:
+    """Standard deviation of the differences of `logs` (log prices): the float
+    ``np.diff(logs).std()`` gives, by the same steps — mean, squared deviations, mean —
+    with numpy's sums (:func:`~perpabm.exchange.pairwise.numpy_sum`)."""
+    returns = logs[1:] - logs[:-1]
+    deviations = returns - numpy_sum(returns) / len(returns)
+    return math.sqrt(numpy_sum(deviations * deviations) / len(returns))
 
 
 @njit(cache=True)
@@ -103,6 +107,46 @@ def _leavers(n: int, is_trader: np.ndarray, size: np.ndarray, collateral: np.nda
             gone[k] = i
             k += 1
     return gone
+
+
+@njit(cache=True)
+def _draw_distinct(drawn: np.ndarray, population: np.ndarray,
+                   uniforms: np.ndarray) -> np.ndarray:
+    """`drawn` followed by the members of `population` that `uniforms` (in [0, 1)) pick,
+    in order, each member at most once: uniform k picks member ⌊k·len(population)⌋,
+    or nothing if it is drawn already. Drawing until there are as many as wanted
+    samples without replacement, in a uniformly random order."""
+    n = len(population)
+    out = np.empty(len(drawn) + len(uniforms), dtype=np.int64)
+    out[: len(drawn)] = drawn
+    m = len(drawn)
+    for u in uniforms:
+        pick = population[min(int(u * n), n - 1)]
+        if pick not in out[:m]:
+            out[m] = pick
+            m += 1
+    return out[:m]
+
+
+@njit(cache=True)
+def _set_exit_triggers(accounts: np.ndarray, filled: np.ndarray, holding_steps: np.ndarray,
+                       step: float, size: np.ndarray, entry: np.ndarray, take_profit: float,
+                       stop_loss: float, exit_step: np.ndarray, exit_above: np.ndarray,
+                       exit_below: np.ndarray) -> None:
+    """Exit triggers of the positions `accounts` opened where `filled` is not 0: exit at
+    `step` + its `holding_steps`, or once the index reaches the take-profit or stop-loss
+    price (`take_profit`, `stop_loss`: fractions of the `entry` price)."""
+    for k in range(len(accounts)):
+        if filled[k] == 0.0:
+            continue
+        account = accounts[k]
+        held = size[account]
+        exit_step[account] = step + holding_steps[k]
+        side = 1.0 if held > 0.0 else -1.0 if held < 0.0 else 0.0
+        profit_price = entry[account] * (1.0 + side * take_profit)
+        loss_price = entry[account] * (1.0 - side * stop_loss)
+        exit_above[account] = profit_price if held > 0.0 else loss_price
+        exit_below[account] = loss_price if held > 0.0 else profit_price
 
 
 def _notional(events: Sequence[Event]) -> float:
@@ -162,6 +206,7 @@ class PerpMarketModel(mesa.Model):
         self._lookback = max(1, round(config.traders.lookback_minutes / market.step_minutes))
         self._net_liquidation_flow = 0.0
         self._volatility_cache: tuple[tuple[int, int] | None, float] = (None, math.nan)
+        self._annualise = math.sqrt(market.step_years ** -1)  # a step's std to a year's
         self._step_liquidation_flow = 0.0
 
         capacity = self.exchange.ledger.size.shape[0]
@@ -172,6 +217,7 @@ class PerpMarketModel(mesa.Model):
         self._exit_above = np.full(capacity, np.nan)
         self._exit_below = np.full(capacity, np.nan)
         self._capital = np.zeros(capacity)
+        self._leverage = np.zeros(capacity)  # a trader's leverage, by account
         self._account_type = np.full(capacity, -1, dtype=np.int8)  # index into ACCOUNT_TYPES
         self._is_trader = np.zeros(capacity, dtype=bool)  # holds a trader now
         self.makers = [MarketMaker(self, config.makers) for _ in range(config.makers.count)]
@@ -210,9 +256,8 @@ class PerpMarketModel(mesa.Model):
             return self.config.makers.calm_volatility
         key = (t, window)
         if self._volatility_cache[0] != key:  # every maker asks the same in one step
-            returns = np.diff(np.log(self._index_history[t - window: t + 1]))
-            self._volatility_cache = (key, _std(returns) * math.sqrt(
-                self.config.market.step_years ** -1))
+            logs = np.log(self._index_history[t - window: t + 1])  # numpy's log, not libm's
+            self._volatility_cache = (key, _log_return_std(logs) * self._annualise)
         return self._volatility_cache[1]
 
     def add_liquidation_flow(self, signed_notional: float) -> None:
@@ -228,6 +273,7 @@ class PerpMarketModel(mesa.Model):
             self.traders[trader.account] = trader
             self._trader_ids = None
             self._capital[trader.account] = trader.capital
+            self._leverage[trader.account] = trader.leverage
             self._is_trader[trader.account] = True
             self._account_type[trader.account] = ACCOUNT_TYPES.index(trader.strategy)
 
@@ -239,23 +285,21 @@ class PerpMarketModel(mesa.Model):
         self._exit_above = np.concatenate([self._exit_above, np.full(grow, np.nan)])
         self._exit_below = np.concatenate([self._exit_below, np.full(grow, np.nan)])
         self._capital = np.concatenate([self._capital, np.zeros(grow)])
+        self._leverage = np.concatenate([self._leverage, np.zeros(grow)])
         self._account_type = np.concatenate(
             [self._account_type, np.full(grow, -1, dtype=np.int8)])
         self._is_trader = np.concatenate([self._is_trader, np.zeros(grow, dtype=bool)])
 
-    def set_exit_triggers(self, account: int, rng: np.random.Generator) -> None:
-        """Holding time, take-profit and stop-loss prices for a position just opened."""
+    def set_exit_triggers(self, accounts: np.ndarray, filled: np.ndarray,
+                          holding_steps: np.ndarray) -> None:
+        """Holding times (`holding_steps` from now), take-profit and stop-loss prices for
+        the positions `accounts` just opened, where `filled` (their orders' filled
+        quantities) is not 0."""
         cfg = self.config.traders
         led = self.exchange.ledger
-        size, entry = float(led.size[account]), float(led.entry_price[account])
-        hold = rng.exponential(cfg.holding_minutes / self.step_minutes)
-        self._exit_step[account] = self.step_index + hold
-        side = 1.0 if size > 0.0 else -1.0 if size < 0.0 else 0.0
-        take_profit = entry * (1.0 + side * cfg.take_profit)
-        stop_loss = entry * (1.0 - side * cfg.stop_loss)
-        above, below = (take_profit, stop_loss) if size > 0 else (stop_loss, take_profit)
-        self._exit_above[account] = above
-        self._exit_below[account] = below
+        _set_exit_triggers(accounts, filled, holding_steps, float(self.step_index), led.size,
+                           led.entry_price, cfg.take_profit, cfg.stop_loss, self._exit_step,
+                           self._exit_above, self._exit_below)
 
     def _trader_accounts(self) -> np.ndarray:
         """The traders' account ids in arrival order (accounts are opened in that order),
@@ -272,7 +316,8 @@ class PerpMarketModel(mesa.Model):
         LeveragedTrader.close_positions(self, due)
 
     def _traders_enter(self) -> None:
-        """A sparse random draw (the model's rng) of traders who look for an entry."""
+        """A sparse random draw (the model's rng) of traders who look for an entry; they
+        act as one batch (:meth:`LeveragedTrader.open_positions`)."""
         if not self.traders:
             return
         cfg = self.config.traders
@@ -281,12 +326,11 @@ class PerpMarketModel(mesa.Model):
         k = self.rng.binomial(len(accounts), p)
         if k == 0:
             return
-        chosen = self.rng.choice(accounts, size=k, replace=False)
-        size = self.exchange.ledger.size
-        rng = self._rngs["traders"]
-        for account in chosen.tolist():
-            if size[account] == 0.0:
-                self.traders[account].open_position(rng)
+        chosen = np.empty(0, dtype=np.int64)
+        while len(chosen) < k:  # a second round only when a trader was drawn twice
+            chosen = _draw_distinct(chosen, accounts, self.rng.random(k - len(chosen)))
+        LeveragedTrader.open_positions(self, chosen, self._leverage, self._account_type,
+                                       self._rngs["traders"])
 
     def _traders_renew(self) -> None:
         """Wiped-out traders leave; new ones arrive at the configured rate."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from perpabm.agents.trader import MAX_SLIPPAGE, closing_orders
+from perpabm.agents.trader import MAX_SLIPPAGE, MOMENTUM, NOISE, closing_orders, entry_orders
 
 
 def test_closing_orders_trade_against_each_position_within_the_slippage_limit():
@@ -14,3 +14,35 @@ def test_closing_orders_trade_against_each_position_within_the_slippage_limit():
     assert MAX_SLIPPAGE == 0.02
     assert orders[0].tolist() == [3.0, -2.0]
     assert orders[1].tolist() == [100.0 * (1 + 0.02), 100.0 * (1 - 0.02)]
+
+
+def test_entry_orders_size_each_flat_trader_at_its_leverage_and_side():
+    # Accounts 0..3: 0 is long already, 1 noise (coin 0.7: sell), 2 momentum, 3 contrarian.
+    size = np.array([1.0, 0.0, 0.0, 0.0])
+    collateral = np.array([500.0, 1_000.0, 2_000.0, 100.0])
+    leverage = np.array([5.0, 4.0, 2.0, 10.0])
+    strategy = np.array([0, NOISE, MOMENTUM, 2], dtype=np.int8)
+    takers, orders = entry_orders(np.array([0, 1, 2, 3]), size, collateral, np.zeros(4), 100.0,
+                                  leverage, strategy, 1.0, np.array([0.1, 0.7, 0.2, 0.3]),
+                                  np.array([10.0, 20.0, 30.0, 40.0]), 100.0)
+    assert takers.tolist() == [1, 2, 3]
+    # Equity × leverage / index: 1,000·4/100 = 40 sold, 2,000·2/100 = 40 bought with the
+    # trend, 100·10/100 = 10 sold against it; limits 2% from the index on the side traded.
+    assert orders[0].tolist() == [-40.0, 40.0, -10.0]
+    assert orders[1].tolist() == [100.0 * (1 - 0.02), 100.0 * (1 + 0.02), 100.0 * (1 - 0.02)]
+    assert orders[2].tolist() == [20.0, 30.0, 40.0]
+
+
+def test_without_a_trend_every_trader_follows_its_coin():
+    strategy = np.array([MOMENTUM, 2], dtype=np.int8)
+    _, orders = entry_orders(np.array([0, 1]), np.zeros(2), np.full(2, 100.0), np.zeros(2),
+                             100.0, np.ones(2), strategy, 0.0, np.array([0.2, 0.9]),
+                             np.ones(2), 100.0)
+    assert np.sign(orders[0]).tolist() == [1.0, -1.0]
+
+
+def test_a_trader_with_no_equity_sends_no_order():
+    takers, _ = entry_orders(np.array([0]), np.zeros(1), np.array([-5.0]), np.zeros(1), 100.0,
+                             np.ones(1), np.zeros(1, dtype=np.int8), 1.0, np.zeros(1),
+                             np.ones(1), 100.0)
+    assert len(takers) == 0

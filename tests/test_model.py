@@ -93,15 +93,21 @@ def test_a_generator_is_refused_as_seed_because_paths_need_child_streams():
 def test_only_a_sparse_draw_of_traders_acts_each_step(monkeypatch):
     from perpabm.agents import LeveragedTrader
 
-    calls = []
-    original = LeveragedTrader.open_position
-    monkeypatch.setattr(LeveragedTrader, "open_position",
-                        lambda self, rng: calls.append(self.account) or original(self, rng))
+    drawn = []
+    original = LeveragedTrader.open_positions
+
+    def spy(model, accounts, *args):
+        drawn.append(accounts.tolist())
+        return original(model, accounts, *args)
+
+    monkeypatch.setattr(LeveragedTrader, "open_positions", staticmethod(spy))
     config = short("calm", steps=30, traders=500)
     PerpMarketModel(config, rng=1).run()
-    # 4 entries a day per trader: p = 4/1440 a minute, so 500·30·4/1440 ≈ 41.7 calls in
-    # 30 steps (binomial sd ≈ 6.4), not 500 a step: within 4 sd of the mean.
-    assert 41.7 - 4 * 6.4 < len(calls) < 41.7 + 4 * 6.4
+    # 4 entries a day per trader: p = 4/1440 a minute, so 500·30·4/1440 ≈ 41.7 traders
+    # drawn in 30 steps (binomial sd ≈ 6.4), not 500 a step: within 4 sd of the mean,
+    # and no trader twice in one step.
+    assert 41.7 - 4 * 6.4 < sum(map(len, drawn)) < 41.7 + 4 * 6.4
+    assert all(len(set(accounts)) == len(accounts) for accounts in drawn)
 
 
 def test_series_has_one_row_per_recorded_step():
@@ -354,3 +360,25 @@ def test_summary_event_figures_are_those_of_the_events_frame(case):
     }
     summary = model.summary()
     assert repr({name: summary[name] for name in expected}) == repr(expected)
+
+
+def test_draw_distinct_keeps_draw_order_and_skips_a_member_drawn_twice():
+    from perpabm.model import _draw_distinct
+
+    population = np.arange(100, 110)
+    # Uniforms pick member ⌊u·10⌋: 0, 0 (again: skipped), 9, 5.
+    picked = _draw_distinct(np.array([104]), population, np.array([0.0, 0.05, 0.99, 0.51]))
+    assert picked.tolist() == [104, 100, 109, 105]
+
+
+def test_draw_distinct_picks_every_member_equally_often():
+    from scipy.stats import chisquare
+
+    from perpabm.model import _draw_distinct
+
+    rng = np.random.default_rng(11)
+    counts = np.zeros(10)
+    for _ in range(20_000):
+        chosen = _draw_distinct(np.empty(0, dtype=np.int64), np.arange(10), rng.random(3))
+        counts[chosen[:1]] += 1  # the first pick of a draw: uniform over the population
+    assert chisquare(counts).pvalue > 1e-4

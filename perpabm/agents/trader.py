@@ -11,7 +11,6 @@ from numba import njit
 from numpy.typing import NDArray
 
 from perpabm.config.scenario import STRATEGIES, TraderConfig
-from perpabm.errors import MarginError
 
 if TYPE_CHECKING:
     from perpabm.model import PerpMarketModel
@@ -50,30 +49,30 @@ class LeveragedTrader(mesa.Agent):
         return [cls(model, float(c), float(lev), STRATEGIES[s])
                 for c, lev, s in zip(capital, leverage, strategy, strict=True)]
 
-    def side(self, rng: np.random.Generator) -> float:
-        """+1 to buy, −1 to sell: a coin for noise traders, the recent trend for
-        momentum traders, against it for contrarians (a coin when there is none)."""
-        trend = self.model.trend()
-        if self.strategy == "noise" or trend == 0.0:
-            return 1.0 if rng.random() < 0.5 else -1.0
-        return trend if self.strategy == "momentum" else -trend
+    @staticmethod
+    def open_positions(model: PerpMarketModel, accounts: NDArray[np.int64],
+                       leverage: NDArray[np.float64], strategy: NDArray[np.int8],
+                       rng: np.random.Generator) -> None:
+        """Traders `accounts` (ids, in the order drawn) look for an entry: each flat one
+        with equity takes a position of equity × its `leverage` notional with a market
+        order (:func:`entry_orders`), and those filled get exit triggers.
 
-    def open_position(self, rng: np.random.Generator) -> None:
-        """Take a position of equity × leverage notional with a market order."""
-        ex, model = self.model.exchange, self.model
-        equity = ex.equity(self.account)
-        if equity <= 0.0:
-            return
-        side = self.side(rng)
-        index = model.index
-        quantity = side * equity * self.leverage / index
-        limit = index * (1.0 + side * MAX_SLIPPAGE)
-        try:
-            fills = ex.market_order(self.account, quantity, limit_price=limit)
-        except MarginError:
-            return
-        if fills:
-            model.set_exit_triggers(self.account, rng)
+        Each draws a coin (its side, for a noise trader or when there is no trend) and
+        a holding time from `rng` whether or not it trades, as two vectors: one call
+        for all instead of one per trader. `leverage` and `strategy` (an index into
+        STRATEGIES) are by account.
+        """
+        coins = rng.random(len(accounts))
+        holds = rng.exponential(model.config.traders.holding_minutes / model.step_minutes,
+                                len(accounts))
+        ex = model.exchange
+        led = ex.ledger
+        takers, orders = entry_orders(accounts, led.size, led.collateral, led.entry_price,
+                                      ex.mark_price, leverage, strategy, model.trend(), coins,
+                                      holds, model.index)
+        if len(takers):
+            filled = ex.market_orders(takers, orders[0], orders[1])
+            model.set_exit_triggers(takers, filled, orders[2])
 
     @staticmethod
     def close_positions(model: PerpMarketModel, accounts: NDArray[np.int64]) -> None:
@@ -96,3 +95,45 @@ def closing_orders(accounts: NDArray[np.int64], size: NDArray[np.float64],
         orders[0, k] = -held
         orders[1, k] = index * (1.0 - math.copysign(MAX_SLIPPAGE, held))
     return orders
+
+
+NOISE, MOMENTUM = STRATEGIES.index("noise"), STRATEGIES.index("momentum")
+
+
+@njit(cache=True)
+def entry_orders(accounts: NDArray[np.int64], size: NDArray[np.float64],
+                 collateral: NDArray[np.float64], entry: NDArray[np.float64], mark: float,
+                 leverage: NDArray[np.float64], strategy: NDArray[np.int8], trend: float,
+                 coins: NDArray[np.float64], holds: NDArray[np.float64],
+                 index: float) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """The market orders of traders `accounts` looking for an entry, and who sends them.
+
+    A trader sends one if it is flat (`size`, base units, by account) with equity
+    (`collateral` + size × (`mark` − `entry`), USD) above zero: equity × `leverage`
+    notional at the `index`, up to :data:`MAX_SLIPPAGE` from it. Its side is +1 (buy)
+    or −1: the sign of the `trend` for momentum traders, against it for contrarians,
+    and its coin (< 0.5: buy) for noise traders or when the trend is 0.
+
+    Returns (takers, orders): the accounts that send one and rows of their quantities
+    (signed, base units), limit prices (USD) and holding times (their `holds`).
+    """
+    takers = np.empty(len(accounts), dtype=np.int64)
+    orders = np.empty((3, len(accounts)))
+    m = 0
+    for k in range(len(accounts)):
+        account = accounts[k]
+        if size[account] != 0.0:
+            continue
+        equity = collateral[account] + size[account] * (mark - entry[account])
+        if equity <= 0.0:
+            continue
+        if strategy[account] == NOISE or trend == 0.0:
+            side = 1.0 if coins[k] < 0.5 else -1.0
+        else:
+            side = trend if strategy[account] == MOMENTUM else -trend
+        takers[m] = account
+        orders[0, m] = side * equity * leverage[account] / index
+        orders[1, m] = index * (1.0 + side * MAX_SLIPPAGE)
+        orders[2, m] = holds[k]
+        m += 1
+    return takers[:m], orders[:, :m]
