@@ -50,6 +50,7 @@ SERIES_COLUMNS = (
 ACCOUNT_TYPES = (*STRATEGIES, "maker", "arbitrageur", "vault")
 """What holds an account: a trader's strategy, or the agent class."""
 DEPTH_BAND = 0.01  # book depth is recorded within 1% of the mid
+_NO_ACCOUNTS = np.empty(0, dtype=np.int64)
 LEAVE_BELOW = 0.05  # a flat trader with less than this share of its capital leaves
 
 
@@ -326,7 +327,7 @@ class PerpMarketModel(mesa.Model):
         k = self.rng.binomial(len(accounts), p)
         if k == 0:
             return
-        chosen = np.empty(0, dtype=np.int64)
+        chosen = _NO_ACCOUNTS
         while len(chosen) < k:  # a second round only when a trader was drawn twice
             chosen = _draw_distinct(chosen, accounts, self.rng.random(k - len(chosen)))
         LeveragedTrader.open_positions(self, chosen, self._leverage, self._account_type,
@@ -369,8 +370,8 @@ class PerpMarketModel(mesa.Model):
             self.vault.unwind()
         self._traders_exit()
         self._traders_enter()
-        for maker in self.makers:
-            maker.quote()
+        if self.makers:
+            MarketMaker.quote_all(self, self.makers)
         if self.vault is not None:
             self.vault.quote()
 

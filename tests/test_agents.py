@@ -46,3 +46,15 @@ def test_a_trader_with_no_equity_sends_no_order():
                              np.ones(1), np.zeros(1, dtype=np.int8), 1.0, np.zeros(1),
                              np.ones(1), 100.0)
     assert len(takers) == 0
+
+
+def test_a_maker_whose_equity_is_gone_quotes_nothing():
+    from perpabm.agents.maker import ladder_for
+    from perpabm.model import PerpMarketModel
+    from perpabm.scenarios import load_scenario
+
+    model = PerpMarketModel(load_scenario("calm").replace("traders.count", 10), rng=1)
+    maker = model.makers[0]
+    assert ladder_for(model, maker.account, maker.config).shape[1] > 0
+    model.exchange.ledger.collateral[maker.account] = 0.0  # flat, so equity is 0
+    assert ladder_for(model, maker.account, maker.config).shape == (2, 0)

@@ -379,6 +379,49 @@ def test_replace_quotes_posts_what_one_by_one_post_only_orders_would(collateral,
     assert bulk.book.open_quantity(maker) == single.book.open_quantity(maker)
 
 
+@settings(max_examples=100, deadline=None)
+@given(collateral=st.floats(26.0, 500.0),
+       ladders=st.lists(st.lists(st.tuples(st.sampled_from([1.0, -1.0]), st.floats(0.1, 3.0),
+                                           st.floats(95.0, 105.0)), max_size=6),
+                        min_size=1, max_size=4))
+def test_replace_quotes_of_is_replace_quotes_for_each_account_in_turn(collateral, ladders):
+    # Ladders alternate between the maker and its rival, so each meets the other's new ones.
+    bulk, maker, rival = quoting_exchange(collateral)
+    single, _, _ = quoting_exchange(collateral)
+    accounts = [(maker, rival)[k % 2] for k in range(len(ladders))]
+    orders = [(side * q, p) for ladder in ladders for side, q, p in ladder]
+    ids = bulk.replace_quotes_of(accounts, [len(ladder) for ladder in ladders],
+                                 [q for q, _ in orders], [p for _, p in orders])
+    expected = []
+    for account, ladder in zip(accounts, ladders, strict=True):
+        expected += single.replace_quotes(account, [side * q for side, q, _ in ladder],
+                                          [p for _, _, p in ladder])
+    assert [None if i < 0 else i for i in ids.tolist()] == expected
+    for side in ("buy", "sell"):
+        for a, b in zip(bulk.book.depth(side), single.book.depth(side), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_replace_quotes_of_with_a_count_of_zero_cancels_that_account_s_quotes():
+    ex, maker, rival = quoting_exchange(1_000.0)
+    ids = ex.replace_quotes_of([maker, rival], [0, 1], [-1.0], [101.0])
+    assert ex.book.orders_of(maker) == [] and len(ids) == 1 and ids[0] > 0
+    # The rival's ladder of one ask replaced both its quotes.
+    assert (ex.book.best_bid(), ex.book.best_ask()) == (None, 101.0)
+
+
+def test_replace_quotes_of_checks_every_ladder_before_posting_any():
+    ex, maker, rival = quoting_exchange(1_000.0)
+    before = [ex.book.orders_of(a) for a in (maker, rival)]
+    with pytest.raises(ValueError, match="prices"):
+        ex.replace_quotes_of([maker, rival], [1, 1], [1.0, -1.0], [97.0, float("nan")])
+    with pytest.raises(ValueError, match="counts"):
+        ex.replace_quotes_of([maker, rival], [1, 2], [1.0, -1.0], [97.0, 103.0])
+    with pytest.raises(ValueError, match="accounts: 9"):
+        ex.replace_quotes_of([maker, 9], [1, 1], [1.0, -1.0], [97.0, 103.0])
+    assert [ex.book.orders_of(a) for a in (maker, rival)] == before
+
+
 def test_replace_quotes_rejects_a_ladder_with_a_bad_price_and_changes_nothing():
     ex, maker, _ = quoting_exchange(1_000.0)
     before = ex.book.orders_of(maker)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import mesa
@@ -14,8 +15,27 @@ if TYPE_CHECKING:
     from perpabm.model import PerpMarketModel
 
 
-def post_ladder(model: PerpMarketModel, account: int, config: MakerConfig) -> None:
-    """Replace `account`'s quotes with a ladder around its fair value, as `config` says.
+NO_ORDERS = np.empty((2, 0))
+
+
+def quote_ladders(model: PerpMarketModel, quoters: Sequence[tuple[int, MakerConfig]]) -> None:
+    """Each (account, config) of `quoters` in turn replaces its quotes with its ladder
+    (:func:`ladder_for`), all in one exchange call (:meth:`Exchange.replace_quotes_of`):
+    a requote does not trade, so no ladder depends on another's posting.
+
+    Levels that would cross another's quotes, or that margin cannot cover, are left
+    out; an account whose equity is gone cancels its quotes.
+    """
+    ladders = [ladder_for(model, account, config) for account, config in quoters]
+    orders = np.concatenate(ladders, axis=1) if len(ladders) > 1 else ladders[0]
+    model.exchange.replace_quotes_of(
+        np.array([account for account, _ in quoters], dtype=np.int64),
+        np.array([ladder.shape[1] for ladder in ladders], dtype=np.int64), orders[0], orders[1])
+
+
+def ladder_for(model: PerpMarketModel, account: int, config: MakerConfig) -> np.ndarray:
+    """The ladder `account` quotes now, as `config` says (:func:`ladder`): none if its
+    equity is gone.
 
     Fair value is the index skewed against inventory; spread and depth follow
     realised volatility (liquidity withdraws in stress); depth on the side that
@@ -26,18 +46,14 @@ def post_ladder(model: PerpMarketModel, account: int, config: MakerConfig) -> No
     index = model.index
     equity = ex.equity(account)
     if equity <= 0.0:
-        ex.book.cancel_account(account)
-        return
+        return NO_ORDERS
     limit = config.inventory_limit * equity * ex.config.max_leverage / index
     inventory = ex.position(account)
     sigma = model.realised_volatility(config.vol_window_minutes)
     stress = 1.0 + config.withdrawal * max(sigma / config.calm_volatility - 1.0, 0.0)
     fair = index * (1.0 - config.inventory_skew * inventory / limit)
-    orders = ladder(fair, stress, config.depth / stress / index, inventory, limit,
-                    config.half_spread, config.level_spacing, config.levels)
-    # Levels that would cross another maker's quote, or that margin cannot cover, are
-    # left out (Exchange.replace_quotes).
-    ex.replace_quotes(account, orders[0], orders[1])
+    return ladder(fair, stress, config.depth / stress / index, inventory, limit,
+                  config.half_spread, config.level_spacing, config.levels)
 
 
 @njit(cache=True)
@@ -68,7 +84,7 @@ def ladder(fair: float, stress: float, base_quantity: float, inventory: float, l
 
 
 class MarketMaker(mesa.Agent):
-    """Quotes `levels` levels a side around its fair value, every step (:func:`post_ladder`).
+    """Quotes `levels` levels a side around its fair value, every step (:func:`ladder_for`).
 
     A maker has finite capital and can itself be liquidated.
     """
@@ -80,4 +96,9 @@ class MarketMaker(mesa.Agent):
 
     def quote(self) -> None:
         """Replace all quotes with a fresh ladder."""
-        post_ladder(self.model, self.account, self.config)
+        quote_ladders(self.model, [(self.account, self.config)])
+
+    @staticmethod
+    def quote_all(model: PerpMarketModel, makers: Sequence[MarketMaker]) -> None:
+        """Every one of `makers` replaces its quotes, in turn, in one exchange call."""
+        quote_ladders(model, [(maker.account, maker.config) for maker in makers])

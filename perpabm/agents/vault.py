@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import mesa
 
-from perpabm.agents.maker import post_ladder
+from perpabm.agents.maker import quote_ladders
 from perpabm.config.scenario import VaultConfig
 from perpabm.errors import MarginError
 from perpabm.exchange import BackstopOffer
@@ -65,7 +65,7 @@ class Vault(mesa.Agent):
     def quote(self) -> None:
         """Make markets like a maker, if the vault is configured to."""
         if self.config.quotes:
-            post_ladder(self.model, self.account, self.maker_config)
+            quote_ladders(self.model, [(self.account, self.maker_config)])
 
     @property
     def equity(self) -> float:

@@ -67,13 +67,13 @@ def _float_vector(field: str, values: ArrayLike) -> NDArray[np.float64]:
         raise ValueError(f"{field} must be numbers; got {values!r}") from None
 
 
-def _account_vector(accounts: ArrayLike) -> NDArray[np.int64]:
-    """`accounts` as a flat int64 array of ids (a flat int64 array as it is)."""
+def _account_vector(accounts: ArrayLike, field: str = "accounts") -> NDArray[np.int64]:
+    """`accounts` as a flat int64 array of whole numbers (a flat int64 array as it is)."""
     if type(accounts) is np.ndarray and accounts.dtype == np.int64 and accounts.ndim == 1:
         return accounts
     array = np.asarray(accounts)
     if array.ndim != 1 or (array.dtype.kind not in "iu" and len(array)):
-        raise ValueError(f"accounts must be a flat array of account ids; got {accounts!r}")
+        raise ValueError(f"{field} must be a flat array of whole numbers; got {accounts!r}")
     return array.astype(np.int64)
 
 
@@ -400,36 +400,49 @@ class Exchange:
         before any is placed; with ``config.debug`` they are placed one by one through
         :meth:`market_order`, so the invariants are checked after each.
         """
-        accounts, quantities, limit_prices = self._order_batch(accounts, quantities,
-                                                               limit_prices)
-        if self.config.debug:
+        accounts, quantities, limit_prices = self._order_arrays(accounts, quantities,
+                                                                limit_prices)
+        led, book, cfg = self.ledger, self.book, self.config
+        if cfg.debug:
+            self._raise_for_order(*matching.check_orders(accounts, quantities, limit_prices,
+                                                         led.is_open, led.n), accounts,
+                                  quantities, limit_prices)
             return np.array([self._filled(*order) for order in zip(
                 accounts.tolist(), quantities.tolist(), limit_prices.tolist(), strict=True)])
-        led, book, cfg = self.ledger, self.book, self.config
-        filled, deficits, mark, self.fees_collected, last_price = matching.market_orders(
-            *book.arrays, led.size, led.entry_price, led.collateral, led.changed,
-            accounts, quantities, limit_prices, math.nan if self._mark is None else self._mark,
-            self.fees_collected, cfg.taker_fee, cfg.maker_fee, cfg.max_leverage, DUST_REL_TOL)
+        problem, k, filled, deficits, mark, fees, last_price = matching.market_orders(
+            *book.arrays, led.size, led.entry_price, led.collateral, led.changed, led.is_open,
+            led.n, accounts, quantities, limit_prices,
+            math.nan if self._mark is None else self._mark, self.fees_collected, cfg.taker_fee,
+            cfg.maker_fee, cfg.max_leverage, DUST_REL_TOL)
+        self._raise_for_order(problem, k, accounts, quantities, limit_prices)
+        self.fees_collected = fees
         if not math.isnan(last_price):
             self._set_mark_if_unset(mark)
             self.last_price = last_price
-        led.flat_deficits.update(deficits.tolist())
+        if len(deficits):
+            led.flat_deficits.update(deficits.tolist())
         return filled
 
-    def _order_batch(self, accounts: ArrayLike, quantities: ArrayLike, limit_prices: ArrayLike
-                     ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
-        """:meth:`market_orders`' arguments checked, as int64 and float64 arrays."""
+    @staticmethod
+    def _order_arrays(accounts: ArrayLike, quantities: ArrayLike, limit_prices: ArrayLike
+                      ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+        """:meth:`market_orders`' arguments as int64 and float64 arrays of one length."""
         accounts = _account_vector(accounts)
         quantities = _float_vector("quantities", quantities)
         limit_prices = _float_vector("limit_prices", limit_prices)
         if not len(accounts) == len(quantities) == len(limit_prices):
             raise ValueError(f"accounts, quantities and limit_prices must have the same length; "
                              f"got {len(accounts)}, {len(quantities)} and {len(limit_prices)}")
-        led = self.ledger
-        problem, k = matching.check_orders(accounts, quantities, limit_prices, led.is_open, led.n)
+        return accounts, quantities, limit_prices
+
+    def _raise_for_order(self, problem: int, k: int, accounts: NDArray[np.int64],
+                         quantities: NDArray[np.float64],
+                         limit_prices: NDArray[np.float64]) -> None:
+        """The one-line error for order `k` of a batch that :func:`matching.check_orders`
+        found a `problem` with (none if 0)."""
         if problem == matching.NOT_AN_ACCOUNT:
             raise ValueError(f"accounts: {accounts[k]} is not an account "
-                             f"(ids are 0..{led.n - 1})")
+                             f"(ids are 0..{self.ledger.n - 1})")
         if problem == matching.CLOSED_ACCOUNT:
             raise ValueError(f"accounts: account {accounts[k]} is closed")
         if problem == matching.BAD_QUANTITY:
@@ -438,7 +451,6 @@ class Exchange:
         if problem == matching.BAD_LIMIT_PRICE:
             raise ValueError(f"limit_prices must be finite numbers > 0; "
                              f"got {limit_prices[k]} for order {k}")
-        return accounts, quantities, limit_prices
 
     def _filled(self, acct: int, quantity: float, limit_price: float) -> float:
         """The signed quantity a :meth:`market_order` filled; 0.0 if margin rejected it."""
@@ -517,6 +529,41 @@ class Exchange:
         if self._order_ids - last_order_id == len(ids):  # all posted, as a ladder usually is
             return ids.tolist()
         return [None if i < 0 else i for i in ids.tolist()]
+
+    def replace_quotes_of(self, accounts: ArrayLike, counts: ArrayLike, quantities: ArrayLike,
+                          prices: ArrayLike) -> NDArray[np.int64]:
+        """:meth:`replace_quotes` for each of `accounts` in turn, in one call: account k's
+        ladder is the next ``counts[k]`` of `quantities` (base units, + buy, − sell) and
+        `prices` (USD); a count of 0 cancels the account's quotes.
+
+        All ladders are checked before any is posted. Returns every order's id in
+        turn, −1 where it was skipped.
+        """
+        accounts = _account_vector(accounts)
+        counts = _account_vector(counts, "counts")
+        quantities = _float_vector("quantities", quantities)
+        prices = _float_vector("prices", prices)
+        led, book = self.ledger, self.book
+        book.reserve(len(quantities))
+        problem, k, ids, mark, self._order_ids = quotes.requote_many(
+            *book.arrays, accounts, counts, quantities, prices, led.size, led.entry_price,
+            led.collateral, led.is_open[: led.n], math.nan if self._mark is None else self._mark,
+            self.config.max_leverage, self._order_ids)
+        if problem == quotes.NOT_AN_ACCOUNT:
+            raise ValueError(f"accounts: {accounts[k]} is not an account "
+                             f"(ids are 0..{led.n - 1})")
+        if problem == quotes.CLOSED_ACCOUNT:
+            raise ValueError(f"accounts: account {accounts[k]} is closed")
+        if problem == quotes.BAD_COUNTS:
+            raise ValueError(f"counts must be one whole number ≥ 0 per account, adding up to "
+                             f"the {len(quantities)} quantities and prices; got {counts!r}")
+        if problem == quotes.BAD_QUANTITY:
+            raise ValueError("quantities must be finite and non-zero (+ buy, − sell)")
+        if problem == quotes.BAD_PRICE:
+            raise ValueError("prices must be finite numbers > 0")
+        self._mark = None if math.isnan(mark) else mark
+        self._after_operation()
+        return ids
 
     def cancel(self, order_id: int) -> float:
         """Cancel a resting order; returns the quantity that was still resting."""

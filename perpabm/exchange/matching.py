@@ -211,18 +211,22 @@ def check_orders(accounts: np.ndarray, quantities: np.ndarray, limit_prices: np.
 @njit(cache=True)
 def market_orders(money: np.ndarray, index: np.ndarray, meta: np.ndarray, size: np.ndarray,
                   entry: np.ndarray, collateral: np.ndarray, changed: np.ndarray,
-                  accounts: np.ndarray, quantities: np.ndarray, limit_prices: np.ndarray,
-                  mark: float, fees_collected: float, taker_fee: float, maker_fee: float,
+                  is_open: np.ndarray, n_accounts: int, accounts: np.ndarray,
+                  quantities: np.ndarray, limit_prices: np.ndarray, mark: float,
+                  fees_collected: float, taker_fee: float, maker_fee: float,
                   max_leverage: float, dust: float):
     """:func:`market_order` for each of `accounts` in turn: buy (quantity > 0) or sell
-    signed `quantities` (base units) up to `limit_prices` (USD; NaN for none). An order
-    the taker's initial margin cannot cover is skipped, nothing of it booked.
+    signed `quantities` (base units) up to `limit_prices` (USD). An order the taker's
+    initial margin cannot cover is skipped, nothing of it booked. The batch is checked
+    first (:func:`check_orders`, with the ledger's `is_open` and `n_accounts`): if an
+    order cannot be placed, none is.
 
     `mark` is NaN until there is one (the first fill's price sets it then), and
     `fees_collected` (USD) gains (`taker_fee` + `maker_fee`) × notional order by order,
     as the engine adds them.
 
-    Returns (filled, deficits, mark, fees collected, last price): the signed quantity
+    Returns (problem, order, filled, deficits, mark, fees collected, last price): the
+    problem and order of :func:`check_orders` ((0, −1) if none); the signed quantity
     each order filled (0 where nothing did or it was skipped); the accounts an order
     left flat with negative collateral (to settle); the mark; the fees; the last
     fill's price (NaN if none).
@@ -231,6 +235,9 @@ def market_orders(money: np.ndarray, index: np.ndarray, meta: np.ndarray, size: 
     filled = np.zeros(n)
     deficits = np.empty(0, dtype=np.int64)
     last_price = math.nan
+    problem, order = check_orders(accounts, quantities, limit_prices, is_open, n_accounts)
+    if problem:
+        return problem, order, filled, deficits, mark, fees_collected, last_price
     for k in range(n):
         quantity = quantities[k]
         taker_side = arrays.BUY_SIDE if quantity > 0.0 else arrays.SELL_SIDE
@@ -254,4 +261,4 @@ def market_orders(money: np.ndarray, index: np.ndarray, meta: np.ndarray, size: 
             booked = np.append(ids[1], accounts[k])
             flat = (size[booked] == 0.0) & (collateral[booked] < 0.0)
             deficits = np.append(deficits, booked[flat])
-    return filled, deficits, mark, fees_collected, last_price
+    return 0, -1, filled, deficits, mark, fees_collected, last_price

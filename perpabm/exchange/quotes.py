@@ -15,7 +15,7 @@ from perpabm.exchange import book_arrays as arrays
 from perpabm.exchange import exact
 from perpabm.exchange.margin import within_margin
 
-BAD_QUANTITY, BAD_PRICE = 1, 2
+BAD_QUANTITY, BAD_PRICE, NOT_AN_ACCOUNT, CLOSED_ACCOUNT, BAD_COUNTS = 1, 2, 3, 4, 5
 
 
 @njit(cache=True)
@@ -110,3 +110,48 @@ def requote(money: np.ndarray, index: np.ndarray, meta: np.ndarray, account: int
     arrays.replace_account(money, index, meta, account, posted_ids[:n_posted], sides[:n_posted],
                            posted_prices[:n_posted], posted_quantities[:n_posted])
     return 0, ids, mark, last_order_id
+
+
+@njit(cache=True)
+def requote_many(money: np.ndarray, index: np.ndarray, meta: np.ndarray, accounts: np.ndarray,
+                 counts: np.ndarray, quantities: np.ndarray, prices: np.ndarray,
+                 sizes: np.ndarray, entries: np.ndarray, collaterals: np.ndarray,
+                 is_open: np.ndarray, mark: float, max_leverage: float,
+                 last_order_id: int) -> tuple[int, int, np.ndarray, float, int]:
+    """:func:`requote` for each of `accounts` in turn, its ladder the next `counts` of
+    `quantities` and `prices`; the ledger as there, with its `is_open`.
+
+    Everything is checked before anything changes. Returns (problem, account number,
+    ids, mark, last order id): problem 0, or :data:`NOT_AN_ACCOUNT` /
+    :data:`CLOSED_ACCOUNT` for that account, :data:`BAD_COUNTS` (a negative count, or
+    counts that do not add up to the orders given) or :data:`BAD_QUANTITY` /
+    :data:`BAD_PRICE` as :func:`requote`; ids of all the orders in turn, −1 where
+    skipped.
+    """
+    n = len(quantities)
+    ids = np.full(n, -1, dtype=np.int64)
+    total = 0
+    for j in range(len(accounts)):
+        if not 0 <= accounts[j] < len(is_open):
+            return NOT_AN_ACCOUNT, j, ids, mark, last_order_id
+        if not is_open[accounts[j]]:
+            return CLOSED_ACCOUNT, j, ids, mark, last_order_id
+        if counts[j] < 0:
+            return BAD_COUNTS, j, ids, mark, last_order_id
+        total += counts[j]
+    if total != n or len(prices) != n or len(counts) != len(accounts):
+        return BAD_COUNTS, -1, ids, mark, last_order_id
+    for k in range(n):
+        if not (math.isfinite(quantities[k]) and quantities[k] != 0.0):
+            return BAD_QUANTITY, -1, ids, mark, last_order_id
+        if not (math.isfinite(prices[k]) and prices[k] > 0.0):
+            return BAD_PRICE, -1, ids, mark, last_order_id
+    start = 0
+    for j in range(len(accounts)):
+        end = start + counts[j]
+        posted, mark, last_order_id = requote(
+            money, index, meta, accounts[j], quantities[start:end], prices[start:end], sizes,
+            entries, collaterals, mark, max_leverage, last_order_id)[1:]
+        ids[start:end] = posted
+        start = end
+    return 0, -1, ids, mark, last_order_id
