@@ -8,7 +8,10 @@ Step order, every step (one ``market.step_minutes``):
    inventory, traders whose exit triggers fired close, a sparse random set of
    flat traders opens positions; then makers requote, so that the book the
    mark and the liquidations see is replenished (trades within the step meet
-   the previous step's quotes, as takers meet quotes a moment old);
+   the previous step's quotes, as takers meet quotes a moment old). Traders
+   and makers act as batches: the exits, the entries and the makers' requotes
+   are one exchange call each (:meth:`Exchange.market_orders`,
+   :meth:`Exchange.replace_quotes_of`), their orders taken in turn as one by one;
 3. **mark price** — from the venue's rule (index, index + EMA basis, or median);
 4. **liquidation waterfall** — :meth:`Exchange.update_mark` runs it to completion;
 5. **funding** — at the venue's interval, from the mean premium; wiped-out
@@ -205,6 +208,7 @@ class PerpMarketModel(mesa.Model):
         self._funding_every = max(1, round(exchange_config.funding_interval_minutes
                                            / market.step_minutes))
         self._lookback = max(1, round(config.traders.lookback_minutes / market.step_minutes))
+        self._arrival_rate = config.traders.arrivals_per_day * market.step_minutes / 1440.0
         self._net_liquidation_flow = 0.0
         self._volatility_cache: tuple[tuple[int, int] | None, float] = (None, math.nan)
         self._annualise = math.sqrt(market.step_years ** -1)  # a step's std to a year's
@@ -346,8 +350,7 @@ class PerpMarketModel(mesa.Model):
                 self.exchange.close_account(account)
             trader.remove()
         self._traders_left += len(gone)
-        rate = self.config.traders.arrivals_per_day * self.step_minutes / 1440.0
-        arrivals = self._rngs["traders"].poisson(rate)
+        arrivals = self._rngs["traders"].poisson(self._arrival_rate)
         if arrivals:
             self._add_traders(int(arrivals))
 

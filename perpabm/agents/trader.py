@@ -23,7 +23,11 @@ class LeveragedTrader(mesa.Agent):
 
     Account state (collateral, position) lives in the exchange; exit triggers
     (time, take-profit, stop-loss prices) live in the model's arrays so that a
-    step checks them for all traders at once and calls only those that exit.
+    step checks them for all traders at once. Traders act as batches: those whose
+    exit fired close together (:meth:`close_positions`) and those drawn to look
+    for an entry open together (:meth:`open_positions`), each batch one call of
+    compiled order arithmetic and one :meth:`Exchange.market_orders` — a Python
+    call per trader would cost more than the matching.
     """
 
     def __init__(self, model: PerpMarketModel, capital: float, leverage: float,

@@ -643,6 +643,8 @@ class Exchange:
             self._mark = price
 
     def _amount(self, field: str, value: float, allow_zero: bool = False) -> float:
+        if type(value) is float and 0.0 < value < math.inf:  # the common case, checked fast
+            return value
         if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
             raise ValueError(f"{field} must be a number; got {value!r}")
         value = float(value)

@@ -48,6 +48,8 @@ class Liquidator:
         where no stage could do anything this mark (an empty book and a stage
         that waits) is deferred to the next mark.
         """
+        if not len(self.ex.liquidatable()) and not self.led.flat_deficits:
+            return  # the usual mark: nothing to do
         deferred: set[int] = set()
         self._offered: set[int] = set()
         for _ in range(MAX_PASSES):
