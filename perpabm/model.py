@@ -53,8 +53,8 @@ SERIES_COLUMNS = (
 ACCOUNT_TYPES = (*STRATEGIES, "maker", "arbitrageur", "vault")
 """What holds an account: a trader's strategy, or the agent class."""
 DEPTH_BAND = 0.01  # book depth is recorded within 1% of the mid
-_NO_ACCOUNTS = np.empty(0, dtype=np.int64)
 LEAVE_BELOW = 0.05  # a flat trader with less than this share of its capital leaves
+_NO_ACCOUNTS = np.empty(0, dtype=np.int64)  # a draw's start: nobody drawn yet
 
 
 @njit(cache=True)
@@ -117,9 +117,9 @@ def _leavers(n: int, is_trader: np.ndarray, size: np.ndarray, collateral: np.nda
 def _draw_distinct(drawn: np.ndarray, population: np.ndarray,
                    uniforms: np.ndarray) -> np.ndarray:
     """`drawn` followed by the members of `population` that `uniforms` (in [0, 1)) pick,
-    in order, each member at most once: uniform k picks member ⌊k·len(population)⌋,
-    or nothing if it is drawn already. Drawing until there are as many as wanted
-    samples without replacement, in a uniformly random order."""
+    in order, each member at most once: a uniform u picks member ⌊u·len(population)⌋,
+    or nothing if that member is drawn already. Drawing again until there are as many
+    as wanted samples without replacement, in a uniformly random order."""
     n = len(population)
     out = np.empty(len(drawn) + len(uniforms), dtype=np.int64)
     out[: len(drawn)] = drawn

@@ -192,13 +192,6 @@ def test_market_orders_with_no_orders_change_nothing():
     pd.testing.assert_frame_equal(ex.accounts(), before)
 
 
-def test_positions_are_position_of_each_account():
-    ex, takers = batch_exchange(debug=False)
-    assert ex.positions(np.array(takers)).tolist() == [0.0, 0.0, 0.0, 20.0]
-    with pytest.raises(ValueError, match="accounts"):
-        ex.positions([takers[0], 99])
-
-
 def test_marketable_limit_order_trades_then_rests_the_rest():
     ex, maker, taker = pair()
     ex.place_limit(maker, -5.0, 100.5)

@@ -18,7 +18,7 @@ from perpabm.exchange.book import BUY, DUST_REL_TOL, SELL, Fill, OrderBook
 from perpabm.exchange.book_arrays import BUY_SIDE, SELL_SIDE
 from perpabm.exchange.events import Event, events_frame
 from perpabm.exchange.insurance import InsuranceFund
-from perpabm.exchange.ledger import Ledger
+from perpabm.exchange.ledger import CLOSED_ACCOUNT, NOT_AN_ACCOUNT, Ledger
 
 
 class BackstopOffer(NamedTuple):
@@ -67,13 +67,13 @@ def _float_vector(field: str, values: ArrayLike) -> NDArray[np.float64]:
         raise ValueError(f"{field} must be numbers; got {values!r}") from None
 
 
-def _account_vector(accounts: ArrayLike, field: str = "accounts") -> NDArray[np.int64]:
-    """`accounts` as a flat int64 array of whole numbers (a flat int64 array as it is)."""
-    if type(accounts) is np.ndarray and accounts.dtype == np.int64 and accounts.ndim == 1:
-        return accounts
-    array = np.asarray(accounts)
+def _int_vector(field: str, values: ArrayLike) -> NDArray[np.int64]:
+    """`values` as a flat int64 array of whole numbers (a flat int64 array as it is)."""
+    if type(values) is np.ndarray and values.dtype == np.int64 and values.ndim == 1:
+        return values
+    array = np.asarray(values)
     if array.ndim != 1 or (array.dtype.kind not in "iu" and len(array)):
-        raise ValueError(f"{field} must be a flat array of whole numbers; got {accounts!r}")
+        raise ValueError(f"{field} must be a flat array of whole numbers; got {values!r}")
     return array.astype(np.int64)
 
 
@@ -204,13 +204,6 @@ class Exchange:
         """Signed position size of an account, base units."""
         self._check_account(acct, allow_closed=True)
         return float(self.ledger.size[acct])
-
-    def positions(self, accounts: ArrayLike) -> NDArray[np.float64]:
-        """Signed position sizes of `accounts` (ids), base units: :meth:`position` of many."""
-        accounts = _account_vector(accounts)
-        if len(accounts) and not (accounts.min() >= 0 and accounts.max() < self.ledger.n):
-            raise ValueError(f"accounts must be ids 0..{self.ledger.n - 1}; got {accounts!r}")
-        return self.ledger.size[accounts]
 
     def entry_price(self, acct: int) -> float:
         self._check_account(acct, allow_closed=True)
@@ -427,7 +420,7 @@ class Exchange:
     def _order_arrays(accounts: ArrayLike, quantities: ArrayLike, limit_prices: ArrayLike
                       ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
         """:meth:`market_orders`' arguments as int64 and float64 arrays of one length."""
-        accounts = _account_vector(accounts)
+        accounts = _int_vector("accounts", accounts)
         quantities = _float_vector("quantities", quantities)
         limit_prices = _float_vector("limit_prices", limit_prices)
         if not len(accounts) == len(quantities) == len(limit_prices):
@@ -440,17 +433,22 @@ class Exchange:
                          limit_prices: NDArray[np.float64]) -> None:
         """The one-line error for order `k` of a batch that :func:`matching.check_orders`
         found a `problem` with (none if 0)."""
-        if problem == matching.NOT_AN_ACCOUNT:
-            raise ValueError(f"accounts: {accounts[k]} is not an account "
-                             f"(ids are 0..{self.ledger.n - 1})")
-        if problem == matching.CLOSED_ACCOUNT:
-            raise ValueError(f"accounts: account {accounts[k]} is closed")
+        self._raise_for_account(problem, k, accounts)
         if problem == matching.BAD_QUANTITY:
             raise ValueError(f"quantities must be finite and non-zero (+ buy, − sell); "
                              f"got {quantities[k]} for order {k}")
         if problem == matching.BAD_LIMIT_PRICE:
             raise ValueError(f"limit_prices must be finite numbers > 0; "
                              f"got {limit_prices[k]} for order {k}")
+
+    def _raise_for_account(self, problem: int, k: int, accounts: NDArray[np.int64]) -> None:
+        """The one-line error for `accounts[k]` if :func:`ledger.check_accounts` found a
+        `problem` with it (nothing otherwise)."""
+        if problem == NOT_AN_ACCOUNT:
+            raise ValueError(f"accounts: {accounts[k]} is not an account "
+                             f"(ids are 0..{self.ledger.n - 1})")
+        if problem == CLOSED_ACCOUNT:
+            raise ValueError(f"accounts: account {accounts[k]} is closed")
 
     def _filled(self, acct: int, quantity: float, limit_price: float) -> float:
         """The signed quantity a :meth:`market_order` filled; 0.0 if margin rejected it."""
@@ -539,8 +537,8 @@ class Exchange:
         All ladders are checked before any is posted. Returns every order's id in
         turn, −1 where it was skipped.
         """
-        accounts = _account_vector(accounts)
-        counts = _account_vector(counts, "counts")
+        accounts = _int_vector("accounts", accounts)
+        counts = _int_vector("counts", counts)
         quantities = _float_vector("quantities", quantities)
         prices = _float_vector("prices", prices)
         led, book = self.ledger, self.book
@@ -549,11 +547,7 @@ class Exchange:
             *book.arrays, accounts, counts, quantities, prices, led.size, led.entry_price,
             led.collateral, led.is_open[: led.n], math.nan if self._mark is None else self._mark,
             self.config.max_leverage, self._order_ids)
-        if problem == quotes.NOT_AN_ACCOUNT:
-            raise ValueError(f"accounts: {accounts[k]} is not an account "
-                             f"(ids are 0..{led.n - 1})")
-        if problem == quotes.CLOSED_ACCOUNT:
-            raise ValueError(f"accounts: account {accounts[k]} is closed")
+        self._raise_for_account(problem, k, accounts)
         if problem == quotes.BAD_COUNTS:
             raise ValueError(f"counts must be one whole number ≥ 0 per account, adding up to "
                              f"the {len(quantities)} quantities and prices; got {counts!r}")

@@ -70,6 +70,23 @@ def position_after_fill_scalar(size: float, entry: float, quantity: float,
     return new_size, new_entry, realized
 
 
+NOT_AN_ACCOUNT, CLOSED_ACCOUNT = 1, 2  # check_accounts' problems
+
+
+@njit(cache=True)
+def check_accounts(accounts: NDArray[np.int64], is_open: NDArray[np.bool_],
+                   n_accounts: int) -> tuple[int, int]:
+    """The first of `accounts` that is not an open account, as (problem, its place), or
+    (0, −1): :data:`NOT_AN_ACCOUNT` for an id outside 0..`n_accounts` − 1,
+    :data:`CLOSED_ACCOUNT` where `is_open` is false."""
+    for k in range(len(accounts)):
+        if not 0 <= accounts[k] < n_accounts:
+            return NOT_AN_ACCOUNT, k
+        if not is_open[accounts[k]]:
+            return CLOSED_ACCOUNT, k
+    return 0, -1
+
+
 @njit(cache=True)
 def mark_changed(changed: NDArray[np.int64], acct: int) -> None:
     """Note that `acct` changed: `changed` holds the count in ``changed[0]`` and the

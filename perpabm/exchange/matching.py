@@ -19,10 +19,10 @@ from numba import njit
 
 from perpabm.exchange import book_arrays as arrays
 from perpabm.exchange import exact, margin
-from perpabm.exchange.ledger import mark_changed, position_after_fill_scalar
+from perpabm.exchange.ledger import check_accounts, mark_changed, position_after_fill_scalar
 
 FILLED, NO_FILLS, BELOW_MARGIN = 0, 1, 2
-NOT_AN_ACCOUNT, CLOSED_ACCOUNT, BAD_QUANTITY, BAD_LIMIT_PRICE = 1, 2, 3, 4
+BAD_QUANTITY, BAD_LIMIT_PRICE = 3, 4  # check_orders' problems, after the ledger's 1 and 2
 
 
 @njit(cache=True)
@@ -192,15 +192,14 @@ def market_order(money: np.ndarray, index: np.ndarray, meta: np.ndarray, size: n
 @njit(cache=True)
 def check_orders(accounts: np.ndarray, quantities: np.ndarray, limit_prices: np.ndarray,
                  is_open: np.ndarray, n_accounts: int) -> tuple[int, int]:
-    """The first of a batch of orders that cannot be placed, as (problem, order number),
-    or (0, −1): problem :data:`NOT_AN_ACCOUNT` (an id outside 0..`n_accounts` − 1),
-    :data:`CLOSED_ACCOUNT` (`is_open` false), :data:`BAD_QUANTITY` (not finite and
-    non-zero) or :data:`BAD_LIMIT_PRICE` (not finite and > 0)."""
+    """The first problem with a batch of orders, as (problem, order number), or (0, −1):
+    an account that is not open (:func:`~perpabm.exchange.ledger.check_accounts`), else
+    :data:`BAD_QUANTITY` (not finite and non-zero) or :data:`BAD_LIMIT_PRICE` (not
+    finite and > 0)."""
+    problem, k = check_accounts(accounts, is_open, n_accounts)
+    if problem:
+        return problem, k
     for k in range(len(accounts)):
-        if not 0 <= accounts[k] < n_accounts:
-            return NOT_AN_ACCOUNT, k
-        if not is_open[accounts[k]]:
-            return CLOSED_ACCOUNT, k
         if not (math.isfinite(quantities[k]) and quantities[k] != 0.0):
             return BAD_QUANTITY, k
         if not (math.isfinite(limit_prices[k]) and limit_prices[k] > 0.0):

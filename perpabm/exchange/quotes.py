@@ -13,9 +13,10 @@ from numba import njit
 
 from perpabm.exchange import book_arrays as arrays
 from perpabm.exchange import exact
+from perpabm.exchange.ledger import check_accounts
 from perpabm.exchange.margin import within_margin
 
-BAD_QUANTITY, BAD_PRICE, NOT_AN_ACCOUNT, CLOSED_ACCOUNT, BAD_COUNTS = 1, 2, 3, 4, 5
+BAD_QUANTITY, BAD_PRICE, BAD_COUNTS = 3, 4, 5  # after the ledger's account problems 1, 2
 
 
 @njit(cache=True)
@@ -122,20 +123,19 @@ def requote_many(money: np.ndarray, index: np.ndarray, meta: np.ndarray, account
     `quantities` and `prices`; the ledger as there, with its `is_open`.
 
     Everything is checked before anything changes. Returns (problem, account number,
-    ids, mark, last order id): problem 0, or :data:`NOT_AN_ACCOUNT` /
-    :data:`CLOSED_ACCOUNT` for that account, :data:`BAD_COUNTS` (a negative count, or
-    counts that do not add up to the orders given) or :data:`BAD_QUANTITY` /
+    ids, mark, last order id): problem 0, or an account that is not open
+    (:func:`~perpabm.exchange.ledger.check_accounts`), :data:`BAD_COUNTS` (a negative
+    count, or counts that do not add up to the orders given) or :data:`BAD_QUANTITY` /
     :data:`BAD_PRICE` as :func:`requote`; ids of all the orders in turn, −1 where
     skipped.
     """
     n = len(quantities)
     ids = np.full(n, -1, dtype=np.int64)
+    problem, j = check_accounts(accounts, is_open, len(is_open))
+    if problem:
+        return problem, j, ids, mark, last_order_id
     total = 0
     for j in range(len(accounts)):
-        if not 0 <= accounts[j] < len(is_open):
-            return NOT_AN_ACCOUNT, j, ids, mark, last_order_id
-        if not is_open[accounts[j]]:
-            return CLOSED_ACCOUNT, j, ids, mark, last_order_id
         if counts[j] < 0:
             return BAD_COUNTS, j, ids, mark, last_order_id
         total += counts[j]
