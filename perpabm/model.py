@@ -464,10 +464,6 @@ class PerpMarketModel(mesa.Model):
             columns[f"{column}_type"] = self._account_type_labels(columns[column])
         return columns
 
-    def account_types(self, accounts: np.ndarray) -> pd.Series:
-        """What holds each of `accounts` (ids; −1 for none), as a string Series."""
-        return pd.Series(self._account_type_labels(accounts))
-
     def _account_type_labels(self, accounts: np.ndarray) -> pd.api.extensions.ExtensionArray:
         """What holds each of `accounts` (ids; −1 for none), as a pandas string array:
         one of :data:`ACCOUNT_TYPES`, missing where there is no account."""

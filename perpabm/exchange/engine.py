@@ -511,21 +511,8 @@ class Exchange:
         if len(quantities) != len(prices):
             raise ValueError(f"quantities and prices must have the same length; got "
                              f"{len(quantities)} and {len(prices)}")
-        led, book = self.ledger, self.book
-        book.reserve(len(quantities))
-        last_order_id = self._order_ids
-        problem, ids, mark, self._order_ids = quotes.requote(
-            *book.arrays, acct, quantities, prices, led.size, led.entry_price, led.collateral,
-            math.nan if self._mark is None else self._mark, self.config.max_leverage,
-            last_order_id)
-        if problem == quotes.BAD_QUANTITY:
-            raise ValueError("quantities must be finite and non-zero (+ buy, − sell)")
-        if problem == quotes.BAD_PRICE:
-            raise ValueError("prices must be finite numbers > 0")
-        self._mark = None if math.isnan(mark) else mark
-        self._after_operation()
-        if self._order_ids - last_order_id == len(ids):  # all posted, as a ladder usually is
-            return ids.tolist()
+        ids = self.replace_quotes_of(np.array([acct]), np.array([len(quantities)]),
+                                     quantities, prices)
         return [None if i < 0 else i for i in ids.tolist()]
 
     def replace_quotes_of(self, accounts: ArrayLike, counts: ArrayLike, quantities: ArrayLike,

@@ -1,7 +1,8 @@
 """A maker's requote as one compiled kernel: the crossing check, the initial-margin
 rule (:mod:`perpabm.exchange.margin`) and the swap of the whole ladder in the book.
 
-:meth:`perpabm.exchange.Exchange.replace_quotes` calls :func:`requote`.
+:meth:`perpabm.exchange.Exchange.replace_quotes_of` (and so ``replace_quotes``) calls
+:func:`requote_many`, a :func:`requote` for each account in turn.
 """
 
 from __future__ import annotations
