@@ -41,7 +41,6 @@ from perpabm.config.scenario import STRATEGIES, ScenarioConfig
 from perpabm.exchange import Event, Exchange
 from perpabm.exchange.events import event_columns
 from perpabm.exchange.pairwise import numpy_sum
-from perpabm.exchange.pricing import ema_weight, funding_rate, mark_price
 from perpabm.market import index_log_returns
 
 STREAMS = ("index", "order_flow", "traders", "makers", "arbitrageur", "vault", "exchange")
@@ -193,7 +192,8 @@ class PerpMarketModel(mesa.Model):
         exchange_config = config.exchange.replace(debug=config.exchange.debug or run.debug)
         self.exchange = Exchange(exchange_config, mark_price=market.start_price,
                                  rng=np.random.default_rng(streams["exchange"]),
-                                 capacity=config.traders.count + 64)
+                                 capacity=config.traders.count + 64,
+                                 time_unit_minutes=market.step_minutes)
         self.step_minutes = market.step_minutes
         self.n_steps = run.steps
         self.step_index = 0
@@ -202,11 +202,6 @@ class PerpMarketModel(mesa.Model):
                                               np.random.default_rng(streams["index"]))
         self._index_history = np.empty(run.steps + 1)
         self._index_history[0] = market.start_price
-        self._ema_basis = 0.0
-        self._ema_weight = ema_weight(market.step_minutes, exchange_config.mark_ema_minutes)
-        self._premium_sum, self._premium_count = 0.0, 0
-        self._funding_every = max(1, round(exchange_config.funding_interval_minutes
-                                           / market.step_minutes))
         self._lookback = max(1, round(config.traders.lookback_minutes / market.step_minutes))
         self._arrival_rate = config.traders.arrivals_per_day * market.step_minutes / 1440.0
         self._net_liquidation_flow = 0.0
@@ -378,22 +373,9 @@ class PerpMarketModel(mesa.Model):
         if self.vault is not None:
             self.vault.quote()
 
-        bid, ask = ex.book.best_bid(), ex.book.best_ask()
-        if bid is not None and ask is not None:
-            basis = 0.5 * (bid + ask) / self.index - 1.0
-            self._ema_basis += self._ema_weight * (basis - self._ema_basis)
-        mark = mark_price(ex.config.mark_rule, self.index, self._ema_basis, bid, ask,
-                          ex.last_price)
-        events = ex.update_mark(mark, time=float(self.step_index))
-
-        self._premium_sum += mark / self.index - 1.0
-        self._premium_count += 1
-        if self.step_index % self._funding_every == 0:
-            ex.apply_funding(funding_rate(self._premium_sum / self._premium_count,
-                                          ex.config.funding_cap))
-            self._premium_sum, self._premium_count = 0.0, 0
+        events = ex.update_index(self.index, time=float(self.step_index))
         self._traders_renew()
-        self._record(t, mark, events)
+        self._record(t, ex.mark_price, events)
 
     def run(self) -> PerpMarketModel:
         """Run all steps of the path; returns the model."""

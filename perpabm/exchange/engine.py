@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike, NDArray
 from perpabm import mechanics
 from perpabm.config import ExchangeConfig
 from perpabm.errors import MarginError
-from perpabm.exchange import margin, matching, pairwise, quotes
+from perpabm.exchange import margin, matching, pairwise, pricing, quotes
 from perpabm.exchange.book import BUY, DUST_REL_TOL, SELL, Fill, OrderBook
 from perpabm.exchange.book_arrays import BUY_SIDE, SELL_SIDE
 from perpabm.exchange.events import Event, events_frame
@@ -99,12 +99,14 @@ class Exchange:
         mark_price: float | None = None,
         rng: np.random.Generator | int | None = None,
         capacity: int = 1024,
+        time_unit_minutes: float = 1.0,
     ) -> None:
         if not isinstance(config, ExchangeConfig):
             raise TypeError(f"config must be an ExchangeConfig; got {type(config).__name__}")
         if isinstance(capacity, bool) or not isinstance(capacity, int | np.integer) or capacity < 1:
             raise ValueError(f"capacity must be a whole number of accounts ≥ 1; got {capacity!r}")
         self.config = config
+        self.time_unit_minutes = _finite_positive("time_unit_minutes", time_unit_minutes)
         self.rng = np.random.default_rng(rng)
         self.ledger = Ledger(config.mm_tiers, capacity)
         self.book = OrderBook()
@@ -120,6 +122,14 @@ class Exchange:
         self._events: list[Event] = []
         self._order_ids = 0
         self._episodes = 0
+        # The venue's mark and funding rules (update_index): the EMA of the perp's basis,
+        # the premium summed since the last funding, and when funding is next due.
+        self._ema_basis = 0.0
+        self._ema_weight = (math.nan, math.nan)  # (elapsed time, its EMA weight)
+        self._premium_sum, self._premium_count = 0.0, 0
+        self._funding_every = max(1, round(config.funding_interval_minutes
+                                           / self.time_unit_minutes))
+        self._funding_due = float(self._funding_every)
         self.backstop_account: int | None = None
         self._backstop_handler: BackstopHandler | None = None
         from perpabm.exchange.liquidation import Liquidator
@@ -593,6 +603,45 @@ class Exchange:
         start = len(self._events)
         self._liquidator.run()
         self._after_operation()
+        return self._events[start:]
+
+    def update_index(self, index: float, time: float | None = None) -> list[Event]:
+        """Take the oracle's `index` (USD) and run the venue's price rules: the mark by
+        ``config.mark_rule``, then :meth:`update_mark` (the liquidation waterfall), then
+        funding when it is due.
+
+        The mark (:func:`~perpabm.exchange.pricing.mark_price`) is the index, the index
+        plus an EMA of the perp's basis (its book mid over the index, the EMA's time
+        constant ``config.mark_ema_minutes``), or the median of that fair price, the mid
+        and the last trade. Each call adds the premium mark / index − 1 to the funding
+        interval's mean; every ``config.funding_interval_minutes`` (rounded to whole
+        units of time, at least one) the mean premium, clamped to ±``config.funding_cap``,
+        is paid (:meth:`apply_funding`). `time` is in units of ``time_unit_minutes``
+        minutes and defaults to the previous time plus one. Returns the events of this
+        call (the waterfall's, then the funding round's).
+        """
+        index = _finite_positive("index", index)
+        cfg = self.config
+        bid, ask = self.book.best_bid(), self.book.best_ask()
+        if bid is not None and ask is not None:
+            elapsed = (self.time + 1.0 if time is None else time) - self.time
+            if elapsed != self._ema_weight[0]:
+                self._ema_weight = (elapsed, pricing.ema_weight(
+                    elapsed * self.time_unit_minutes, cfg.mark_ema_minutes))
+            basis = 0.5 * (bid + ask) / index - 1.0
+            self._ema_basis += self._ema_weight[1] * (basis - self._ema_basis)
+        mark = pricing.mark_price(cfg.mark_rule, index, self._ema_basis, bid, ask,
+                                  self.last_price)
+        start = len(self._events)
+        self.update_mark(mark, time)
+        self._premium_sum += mark / index - 1.0
+        self._premium_count += 1
+        if self.time >= self._funding_due:
+            self.apply_funding(pricing.funding_rate(self._premium_sum / self._premium_count,
+                                                    cfg.funding_cap))
+            self._premium_sum, self._premium_count = 0.0, 0
+            self._funding_due = (math.floor(self.time / self._funding_every) + 1.0) * (
+                self._funding_every)
         return self._events[start:]
 
     def liquidatable(self) -> NDArray[np.intp]:
