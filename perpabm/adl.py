@@ -1,38 +1,58 @@
-"""Auto-deleveraging (ADL): ranking scores, queue allocation, indicator lights, haircuts.
-
-Pure, vectorised functions over arrays of positions (one entry per account).
-Conventions as in :mod:`perpabm.mechanics`: ``size`` signed in base-asset units
-(+ long, − short), prices in USD per base unit, money in USD.
+"""Auto-deleveraging (ADL): all of its arithmetic, as pure, vectorised functions.
 
 When a liquidation leaves a loss that neither the book, a backstop nor the insurance
 fund absorbs, the venue closes profitable opposite positions against the bankrupt
-one. Venues differ in *who* is hit first (the ranking :func:`score`), and in *how
-much* each is hit (:func:`queue_close` for the queue every CEX uses;
-:func:`haircuts` for the allocation policies of Chitra 2025).
+one. Venues differ in *who* is hit first — the ranking (:func:`score`, then
+:func:`queue_order`) — and in *how much* each is hit: the queue every CEX uses
+(:func:`queue_close`), pro rata in contracts (:func:`pro_rata_close`), or a loss
+socialised over all open interest (Drift: :func:`open_units`,
+:func:`socialized_charges`). Before either, each counterparty is closed only as far as
+its own equity pays for the price it is closed at (:func:`affordable`,
+:func:`close_solvent_first`), so a solvent winner is not made bankrupt while solvent
+capacity is left. The exchange's liquidator orchestrates these and does no ADL
+arithmetic of its own; :func:`indicator_lights` is what a venue shows its traders.
+
+Conventions as in :mod:`perpabm.mechanics`: ``size`` signed in base-asset units
+(+ long, − short), prices in USD per base unit, money in USD; arrays hold one entry
+per position.
+
+Ranking rules are built in (:func:`rules`) or custom: a custom rule is a function
+given in the exchange config (``ExchangeConfig.adl_rules``), never registered in
+module state, so every process ranks alike from the config alone.
 
 Sources: BitMEX auto-deleveraging pages; Binance FAQ 360033525471; OKX ADL
 introduction; Bybit help 900000031623 and API "adl-alert"; Hyperliquid docs
 (trading/auto-deleveraging); dydxprotocol/v4-chain x/clob keeper deleveraging.go;
-Chitra, "Autodeleveraging: Impossibilities and Optimization", arXiv 2512.01112.
+Drift protocol-v2 (socialised loss); ``docs/venues.md`` gathers them with examples.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from perpabm import mechanics
+from perpabm.mechanics import REL_ROUNDING
+
 __all__ = [
-    "haircuts",
+    "affordable",
+    "allocate",
+    "close_solvent_first",
     "indicator_lights",
-    "overshoot",
-    "policies",
+    "open_units",
+    "pro_rata_close",
+    "profit_and_leverage",
     "queue_close",
-    "register_rule",
+    "queue_order",
+    "resolve_rule",
     "rules",
     "score",
+    "socialized_charges",
+    "top_winner",
 ]
 
 #: A custom rule: ``fn(size, entry_price, mark_price, collateral, mmr, rng) -> scores``.
@@ -40,6 +60,10 @@ __all__ = [
 type RuleFn = Callable[..., ArrayLike]
 
 type FloatResult = np.float64 | NDArray[np.float64]
+
+ALLOCATIONS = ("queue", "pro_rata")
+"""How an ADL round splits the quantity to close over the ranked positions
+(:func:`allocate`); Drift's socialised loss is its own procedure."""
 
 
 def _unknown_name(argument: str, name: object, known: tuple[str, ...]) -> ValueError:
@@ -66,12 +90,9 @@ def _pnl_percent(size, entry_price, mark_price):
     return np.sign(size) * (mark_price - entry_price) / entry_price
 
 
-def _equity(size, entry_price, mark_price, collateral):
-    return collateral + size * (mark_price - entry_price)
-
-
 def _leverage(size, entry_price, mark_price, collateral):
-    return np.abs(size * mark_price) / _equity(size, entry_price, mark_price, collateral)
+    return np.abs(size * mark_price) / mechanics.equity_at(collateral, size, entry_price,
+                                                           mark_price)
 
 
 def _rule_pnl_leverage(size, entry_price, mark_price, collateral, mmr, rng):
@@ -81,7 +102,7 @@ def _rule_pnl_leverage(size, entry_price, mark_price, collateral, mmr, rng):
 
 
 def _rule_binance(size, entry_price, mark_price, collateral, mmr, rng):
-    upnl = size * (mark_price - entry_price)
+    upnl = mechanics.pnl_at(size, entry_price, mark_price)
     pnl_percent = np.maximum(upnl, 0.0) / np.maximum(collateral, 1.0)
     margin_ratio = np.abs(size) * mark_price * mmr / (collateral + upnl)
     return pnl_percent * margin_ratio
@@ -93,7 +114,7 @@ def _rule_hyperliquid(size, entry_price, mark_price, collateral, mmr, rng):
 
 
 def _rule_profit(size, entry_price, mark_price, collateral, mmr, rng):
-    return size * (mark_price - entry_price)
+    return mechanics.pnl_at(size, entry_price, mark_price)
 
 
 def _rule_leverage(size, entry_price, mark_price, collateral, mmr, rng):
@@ -120,55 +141,52 @@ _BUILTIN_RULES: dict[str, RuleFn] = {
     "random": _rule_random,
 }
 
-# The registry of known rules. Module state by necessity (register_rule is a
-# plug-in point); it only ever grows or has entries replaced on request.
-_RULES: dict[str, RuleFn] = dict(_BUILTIN_RULES)
-
 
 def rules() -> tuple[str, ...]:
-    """The sorted names of every known ADL ranking rule (built-in and registered)."""
-    return tuple(sorted(_RULES))
+    """The sorted names of the built-in ADL ranking rules."""
+    return tuple(sorted(_BUILTIN_RULES))
 
 
-def custom_rules() -> dict[str, RuleFn]:
-    """The rules added or replaced by :func:`register_rule`, name → function: what another
-    process (a parallel worker, which starts with the built-in rules only) must register
-    to rank as this one does."""
-    return {name: fn for name, fn in _RULES.items() if _BUILTIN_RULES.get(name) is not fn}
+def is_import_path(name: object) -> bool:
+    """Whether `name` reads as ``"package.module:function"`` (the form a custom rule takes
+    in a TOML file)."""
+    if not isinstance(name, str) or name.count(":") != 1:
+        return False
+    module, attr = name.split(":")
+    return all(part.isidentifier() for part in (*module.split("."), *attr.split(".")))
 
 
-def register_rule(name: str, fn: RuleFn, *, replace: bool = False) -> None:
-    """Add a custom ADL ranking rule usable as ``score(name, ...)``.
+def resolve_rule(name: str, custom: tuple[tuple[str, RuleFn | str], ...] = ()) -> RuleFn:
+    """The ranking function called `name`: a built-in rule, or one of `custom` (pairs of
+    name and function, or name and ``"package.module:function"``, imported now).
 
-    Parameters
-    ----------
-    name : the rule's name; a non-empty string.
-    fn : called as ``fn(size, entry_price, mark_price, collateral, mmr, rng)`` with
-        float arrays broadcast to one shape (and ``rng`` as given to :func:`score`,
-        possibly None); must return scores of that same shape, higher = deleveraged
-        first. Flat and bankrupt positions are set to −inf afterwards, whatever fn
-        returns for them.
-    replace : allow replacing an existing rule (built-in or registered) of that name.
-
-    Raises
-    ------
-    ValueError naming ``name`` if it is not a non-empty string or is already known and
-    ``replace`` is False; naming ``fn`` if it is not callable.
+    Raises ValueError naming ``adl_rule`` for an unknown name, and naming
+    ``adl_rules`` for an import path that does not import or a value that is not
+    callable.
     """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name must be a non-empty string; got {name!r}")
-    if not callable(fn):
-        raise ValueError(
-            f"fn must be callable as fn(size, entry_price, mark_price, "
-            f"collateral, mmr, rng); got {fn!r}"
-        )
-    if name in _RULES and not replace:
-        raise ValueError(f"name {name!r} is already an ADL rule; pass replace=True to replace it")
-    _RULES[name] = fn
+    given = dict(custom)
+    if name in given:
+        fn = given[name]
+        if isinstance(fn, str):
+            module, attr = fn.split(":")
+            try:
+                fn = importlib.import_module(module)
+                for part in attr.split("."):
+                    fn = getattr(fn, part)
+            except (ImportError, AttributeError) as exc:
+                raise ValueError(f"adl_rules[{name!r}]: cannot import {given[name]!r} "
+                                 f"({exc})") from None
+        if not callable(fn):
+            raise ValueError(f"adl_rules[{name!r}] must be callable as fn(size, entry_price, "
+                             f"mark_price, collateral, mmr, rng); got {fn!r}")
+        return fn
+    if name in _BUILTIN_RULES:
+        return _BUILTIN_RULES[name]
+    raise _unknown_name("adl_rule", name, tuple(sorted({*_BUILTIN_RULES, *given})))
 
 
 def score(
-    rule: str,
+    rule: str | RuleFn,
     size: ArrayLike,
     entry_price: ArrayLike,
     mark_price: ArrayLike,
@@ -214,9 +232,13 @@ def score(
     they have no profit to give up and cannot absorb anyone's position.
     :func:`queue_close` never closes a −inf position.
 
+    A custom rule (a function, see :data:`RuleFn`) gets float arrays broadcast to one
+    shape and the `rng`, and must return scores of that shape; flat and bankrupt
+    positions are set to −inf afterwards, whatever it returns for them.
+
     Parameters
     ----------
-    rule : a name from :func:`rules`.
+    rule : a name from :func:`rules`, or a ranking function.
     size : signed position in base-asset units; any shape.
     entry_price : USD per base unit, > 0 where ``size ≠ 0``.
     mark_price : USD per base unit, > 0.
@@ -233,11 +255,15 @@ def score(
     ValueError naming ``rule``, ``rng``, ``mark_price``, ``entry_price``, ``mmr`` or
     ``fn`` (a custom rule returning the wrong shape).
     """
-    if rule not in _RULES:
+    if callable(rule):
+        fn = rule
+    elif isinstance(rule, str) and rule in _BUILTIN_RULES:
+        fn = _BUILTIN_RULES[rule]
+    else:
         raise _unknown_name("rule", rule, rules())
     if rng is not None and not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator or None; got {rng!r}")
-    if rng is None and _RULES[rule] is _rule_random:
+    if rng is None and fn is _rule_random:
         raise ValueError(f"rng must be a numpy.random.Generator for rule {rule!r}; got None")
 
     arrays = np.broadcast_arrays(
@@ -252,14 +278,12 @@ def score(
         raise ValueError(f"mmr must be in [0, 1); got values in [{mmr.min()!r}, {mmr.max()!r}]")
 
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        raw = np.asarray(
-            _RULES[rule](size, entry_price, mark_price, collateral, mmr, rng), dtype=np.float64
-        )
+        raw = np.asarray(fn(size, entry_price, mark_price, collateral, mmr, rng), dtype=np.float64)
     if raw.shape != size.shape:
         raise ValueError(
             f"fn for rule {rule!r} must return scores of shape {size.shape}; got shape {raw.shape}"
         )
-    dead = (size == 0) | (_equity(size, entry_price, mark_price, collateral) <= 0)
+    dead = (size == 0) | (mechanics.equity_at(collateral, size, entry_price, mark_price) <= 0)
     return _result(np.where(dead, -np.inf, raw))
 
 
@@ -375,174 +399,141 @@ def indicator_lights(
     return lights.reshape(quantities.shape)
 
 
-# ------------------------------------------------------------------------ haircuts
-
-_POLICIES = ("capped_pro_rata", "leverage_pro_rata", "pro_rata", "queue")
+# ---------------------------------------------------------------- an ADL round, in steps
 
 
-def policies() -> tuple[str, ...]:
-    """The sorted names of the haircut policies :func:`haircuts` knows."""
-    return _POLICIES
+def queue_order(scores: NDArray[np.float64], exempt: NDArray[np.bool_],
+                ids: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The places of positions in ADL order: exempt accounts (a venue's own vault) last,
+    then by score, highest first (NaN counts as −inf), ties by account id.
 
-
-def _water_fill(
-    weights: NDArray[np.float64],
-    caps: NDArray[np.float64],
-    rates: NDArray[np.float64],
-    budget: float,
-) -> NDArray[np.float64]:
-    """Exact water-filling: ``h_i = min(caps_i, λ·rates_i)`` with ``Σ h_i·w_i = budget``.
-
-    All inputs 1-D with ``weights > 0``, ``rates > 0``, ``caps ≥ 0``. Entry ``i``
-    saturates at ``λ_i = caps_i/rates_i``; sorted by ``λ_i``, the filled amount
-    ``G(λ) = Σ_{λ_i ≤ λ} caps_i·w_i + λ·Σ_{λ_i > λ} rates_i·w_i`` is piecewise linear
-    and non-decreasing, so λ is solved exactly on the segment where ``G`` crosses the
-    budget. If the budget reaches the capacity ``Σ caps_i·w_i``, every entry is capped.
+    Scores [1, 3, 3] of accounts [7, 9, 8], none exempt → order [2, 1, 0] (accounts 8,
+    9, 7: the tie at 3 goes to the lower id).
     """
-    breakpoints = caps / rates
-    order = np.argsort(breakpoints, kind="stable")
-    w, c, r, lam = weights[order], caps[order], rates[order], breakpoints[order]
-    capped_mass = np.cumsum(c * w)  # Σ_{i ≤ j} c_i·w_i
-    if capped_mass[-1] <= budget:
-        return caps.copy()
-    rate_mass_from = np.cumsum((r * w)[::-1])[::-1]  # Σ_{i ≥ j} r_i·w_i
-    rate_mass_after = np.append(rate_mass_from[1:], 0.0)  # Σ_{i > j} r_i·w_i
-    filled_at_breakpoint = capped_mass + lam * rate_mass_after  # G(λ_j)
-    j = int(np.argmax(filled_at_breakpoint >= budget))  # exists: G(λ_last) > budget
-    capped_before = capped_mass[j - 1] if j > 0 else 0.0
-    level = (budget - capped_before) / rate_mass_from[j]
-    h_sorted = np.empty_like(w)
-    h_sorted[:j] = c[:j]
-    h_sorted[j:] = np.minimum(level * r[j:], c[j:])
-    h = np.empty_like(h_sorted)
-    h[order] = h_sorted
-    return h
+    key_score = np.where(np.isnan(scores), -np.inf, scores)
+    return np.lexsort((ids, -key_score, exempt))
 
 
-def haircuts(
-    profits: ArrayLike,
-    budget: float,
-    policy: str,
-    scores: ArrayLike | None = None,
-    caps: ArrayLike | None = None,
-) -> NDArray[np.float64]:
-    """Fraction ``h_i ∈ [0, 1]`` of each winner's profit taken to cover ``budget``.
+def affordable(size: NDArray[np.float64], entry_price: NDArray[np.float64],
+               collateral: NDArray[np.float64], mark_price: float,
+               price: float) -> NDArray[np.float64]:
+    """Quantity (base units) each position can be closed at `price` before its equity at
+    the mark turns negative: the solvency cap of an ADL round. Closing q of a position
+    of sign s at `price` changes its equity by q·s·(price − mark); where that costs
+    nothing (closing at or beyond the mark in its favour), the cap is +inf.
 
-    Only positive profits are cut (``h = 0`` where profit ≤ 0). With ``w_i =
-    max(profit_i, 0)`` and capacity ``U = Σ w_i``, every policy satisfies
-    ``Σ h_i·w_i = min(budget, capacity)`` where capacity is ``U`` except as noted.
-    Policies (Chitra, arXiv 2512.01112; budget ``B = θ·D`` for severity θ and
-    deficit D):
-
-    ``"queue"``
-        haircut 100% in descending ``scores`` (ties: lower index first) until ``B`` is
-        met, the last winner partially — the allocation a CEX ADL queue makes. Winners
-        scored −inf are skipped (capacity is then the other winners' profit).
-    ``"pro_rata"`` (wealth pro-rata)
-        ``h_i = min(1, B/U)`` for every winner.
-    ``"leverage_pro_rata"``
-        ``h_i = min(1, λ·s_i)`` with weights ``s_i = scores_i ≥ 0`` (e.g. leverage)
-        and λ water-filled so that ``Σ h_i·w_i = B``. Winners with ``s_i = 0`` are
-        never cut; capacity is ``Σ_{s_i > 0} w_i``.
-    ``"capped_pro_rata"``
-        ``h_i = min(η, β_i)`` with ``β_i = caps_i`` (default 1) and η water-filled so
-        that ``Σ h_i·w_i = B``; capacity is ``Σ β_i·w_i``.
-
-    The water-filling is exact: breakpoints are sorted and the piecewise-linear
-    equation solved on the segment where it crosses ``B`` (no iteration). With ``B``
-    at or above capacity every winner is at its cap; with ``B = 0`` or no winners,
-    every ``h`` is 0.
-
-    Parameters
-    ----------
-    profits : unrealised profit per position in USD (losers allowed); any shape.
-    budget : USD to raise, a scalar ≥ 0.
-    policy : one of :func:`policies`.
-    scores : same shape as ``profits``; the queue ranking (``"queue"``, not NaN) or
-        the weights (``"leverage_pro_rata"``, finite and ≥ 0).
-    caps : per-winner caps β in [0, 1] for ``"capped_pro_rata"``; broadcast to the
-        shape of ``profits``; default 1.
-
-    Returns
-    -------
-    float array of the shape of ``profits``, values in [0, 1].
-
-    Raises
-    ------
-    ValueError naming ``policy``, ``profits``, ``budget``, ``scores`` or ``caps``.
+    A short of 10 at entry 100, collateral 50, mark 90 (equity 150), closed at the
+    bankruptcy price 95 of a long: each unit costs 95 − 90 = 5, so 150 / 5 = 30 ≥ 10.
     """
-    if policy not in _POLICIES:
-        raise _unknown_name("policy", policy, _POLICIES)
-    profits = np.asarray(profits, dtype=np.float64)
-    if np.any(np.isnan(profits)):
-        raise ValueError("profits must not be NaN (USD)")
-    budget = _check_amount("budget", budget)
-    needs_scores = policy in ("queue", "leverage_pro_rata")
-    if needs_scores and scores is None:
-        raise ValueError(f"scores are required for policy {policy!r}")
-    if needs_scores:
-        scores = _check_scores(scores, profits.shape, "profits").ravel()
-        if policy == "leverage_pro_rata" and not np.all(np.isfinite(scores) & (scores >= 0)):
-            raise ValueError(
-                "scores must be finite and >= 0 for policy 'leverage_pro_rata' "
-                "(they are the weights)"
-            )
-    if caps is not None:
-        caps = np.asarray(caps, dtype=np.float64)
-        try:
-            caps = np.broadcast_to(caps, profits.shape)
-        except ValueError:
-            raise ValueError(
-                f"caps must broadcast to the shape of profits {profits.shape}; got {caps.shape}"
-            ) from None
-        if not np.all((caps >= 0) & (caps <= 1)):
-            raise ValueError("caps must be in [0, 1] (fractions of profit)")
-
-    winnings = np.maximum(profits, 0.0).ravel()
-    h = np.zeros(winnings.shape)
-    if budget == 0 or not np.any(winnings > 0):
-        return h.reshape(profits.shape)
-
-    if policy == "queue":
-        taken = queue_close(winnings, scores, budget)
-        winners = winnings > 0
-        h[winners] = taken[winners] / winnings[winners]
-    elif policy == "pro_rata":
-        h[winnings > 0] = min(1.0, budget / winnings.sum())
-    elif policy == "leverage_pro_rata":
-        winners = (winnings > 0) & (scores > 0)
-        if np.any(winners):
-            h[winners] = _water_fill(
-                winnings[winners], np.ones(np.count_nonzero(winners)), scores[winners], budget
-            )
-    else:  # capped_pro_rata
-        betas = np.ones(winnings.shape) if caps is None else caps.ravel()
-        winners = winnings > 0
-        h[winners] = _water_fill(
-            winnings[winners], betas[winners], np.ones(np.count_nonzero(winners)), budget
-        )
-    return np.clip(h, 0.0, 1.0).reshape(profits.shape)
+    loss_per_unit = np.sign(size) * (mark_price - price)
+    equity = mechanics.equity_at(collateral, size, entry_price, mark_price)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(loss_per_unit > 0.0, np.maximum(equity, 0.0) / loss_per_unit, np.inf)
 
 
-def overshoot(closed_profit: ArrayLike, deficit: ArrayLike) -> FloatResult:
-    """Profit taken from winners minus the deficit it was needed for, in USD.
+def pro_rata_close(quantities: NDArray[np.float64], exempt: NDArray[np.bool_],
+                   amount: float) -> NDArray[np.float64]:
+    """Close `amount` in proportion to `quantities` (base units), from non-exempt
+    positions first, then the exempt ones.
 
-    ``Σ closed_profit − deficit`` (Chitra, arXiv 2512.01112): positive when ADL took
-    more from winners than the deficit required (a queue closing whole positions at
-    the bankruptcy price does), 0 for an exact allocation such as pro-rata, negative
-    when the deficit was not covered. Not clipped.
-
-    Parameters
-    ----------
-    closed_profit : USD taken per closed position; summed over the last axis
-        (positions), so a scalar is a total and shape ``(paths, positions)`` gives one
-        value per path.
-    deficit : USD needed; broadcasts against the summed result.
-
-    Returns
-    -------
-    USD, with the broadcast shape of the summed ``closed_profit`` and ``deficit``.
+    The rounding remainder goes to the largest close, so the closes add up to
+    min(amount, Σ quantities) and the books stay balanced; an amount within
+    :data:`~perpabm.mechanics.REL_ROUNDING` of a group's total closes all of it.
+    Quantities [1, 3] and an amount of 2 → [0.5, 1.5].
     """
-    closed_profit = np.asarray(closed_profit, dtype=np.float64)
-    taken = closed_profit.sum(axis=-1) if closed_profit.ndim else closed_profit
-    return _result(np.asarray(taken - np.asarray(deficit, dtype=np.float64)))
+    closes = np.zeros_like(quantities)
+    for group in (~exempt, exempt):
+        available = quantities[group].sum()
+        if amount <= 0.0 or available <= 0.0:
+            continue
+        if amount >= available * (1.0 - REL_ROUNDING):
+            closes[group] = quantities[group]
+        else:
+            part = quantities[group] * (amount / available)
+            largest = np.argmax(part)
+            part[largest] = min(quantities[group][largest],
+                                part[largest] + amount - part.sum())
+            closes[group] = part
+        amount -= closes[group].sum()
+    return closes
+
+
+def allocate(allocation: str, quantities: NDArray[np.float64], exempt: NDArray[np.bool_],
+             amount: float) -> NDArray[np.float64]:
+    """Split `amount` (base units) over `quantities`, which are in ADL order
+    (:func:`queue_order`): ``"queue"`` closes them in that order, each fully but the
+    last (:func:`queue_close`); ``"pro_rata"`` closes all in proportion
+    (:func:`pro_rata_close`, exempt accounts last)."""
+    if allocation == "queue":
+        return queue_close(quantities, -np.arange(len(quantities), dtype=float), amount)
+    if allocation == "pro_rata":
+        return pro_rata_close(quantities, exempt, amount)
+    raise _unknown_name("allocation", allocation, ALLOCATIONS)
+
+
+def close_solvent_first(allocation: str, quantities: NDArray[np.float64],
+                        solvent: NDArray[np.float64], exempt: NDArray[np.bool_],
+                        amount: float) -> NDArray[np.float64]:
+    """The quantity closed per position to cover `amount`: first within each position's
+    `solvent` quantity (:func:`affordable`, at most its quantity), by `allocation`;
+    only if that falls short, the rest beyond it, in the same order. A close within
+    rounding of a whole position closes it whole, so no dust is left.
+
+    Queue, quantities [4, 4], solvent [1, 4], amount 5 → first [1, 4], enough.
+    Amount 6 → [1, 4] then the shortfall 1 from what is left: [2, 4].
+    """
+    closes = allocate(allocation, solvent, exempt, amount)
+    shortfall = amount - closes.sum()
+    if shortfall > REL_ROUNDING * amount:
+        closes += allocate(allocation, quantities - closes, exempt, shortfall)
+        closes = np.where(closes >= quantities * (1.0 - REL_ROUNDING), quantities, closes)
+    return closes
+
+
+def profit_and_leverage(size: NDArray[np.float64], entry_price: NDArray[np.float64],
+                        collateral: NDArray[np.float64], mark_price: float,
+                        closes: NDArray[np.float64]
+                        ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Unrealised profit at the mark of the quantities about to be closed (USD), and each
+    position's effective leverage before the close.
+
+    A short of 10 at 100, collateral 50, mark 90, closing 4: profit 4·10 = 40 USD;
+    leverage 900 / 150 = 6.
+    """
+    per_unit = np.sign(size) * (mark_price - entry_price)
+    equity = mechanics.equity_at(collateral, size, entry_price, mark_price)
+    leverage = mechanics.effective_leverage(size, mark_price, equity)
+    return closes * per_unit, np.asarray(leverage, dtype=float)
+
+
+def top_winner(ids: NDArray[np.int64], size: NDArray[np.float64],
+               entry_price: NDArray[np.float64], mark_price: float) -> int:
+    """The id of the position with the largest unrealised profit at the mark (the first
+    on a tie), or −1 if none is in profit: whose profit left after an ADL round is the
+    numerator of PTSR (Chitra 2025)."""
+    if len(ids) == 0:
+        return -1
+    profit = mechanics.pnl_at(size, entry_price, mark_price)
+    best = int(np.argmax(profit))
+    return int(ids[best]) if profit[best] > 0.0 else -1
+
+
+def open_units(size: NDArray[np.float64], exclude: int) -> NDArray[np.float64]:
+    """|size| of every position but place `exclude` (the bankrupt one): the units a
+    socialised loss is spread over, on both sides. Positions of rounding size
+    (:data:`~perpabm.mechanics.REL_ROUNDING` of the largest) count as 0."""
+    units = np.abs(size)
+    units[exclude] = 0.0
+    units[units < REL_ROUNDING * units.max(initial=0.0)] = 0.0
+    return units
+
+
+def socialized_charges(units: NDArray[np.float64], deficit: float
+                       ) -> tuple[float, NDArray[np.int64], NDArray[np.float64]]:
+    """Drift's socialised loss: `deficit` (USD) spread over open `units` as
+    δ = deficit / Σ units per unit. Returns (δ, the places charged, each one's charge
+    −δ·units, USD). Units [2, 0, 6] and a deficit of 4: δ = 0.5, places [0, 2],
+    charges [−1, −3]."""
+    per_unit = deficit / units.sum()
+    charged = np.flatnonzero(units)
+    return per_unit, charged, -per_unit * units[charged]

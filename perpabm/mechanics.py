@@ -4,7 +4,8 @@ Pure, vectorised formulas with no state. Every function accepts Python scalars o
 numpy arrays and broadcasts its arguments against each other (numpy rules); it
 returns a numpy scalar when every input is a scalar and an array otherwise.
 
-Conventions (see ``DESIGN.md`` and ``reference/mechanics.md``):
+Conventions (``docs/mechanics.md`` derives every formula with the venues' worked
+examples):
 
 * ``size`` is the signed position in base-asset units (+ long, − short);
 * prices (``entry_price``, ``mark_price``) are positive floats in USD per base unit;
@@ -17,6 +18,13 @@ Conventions (see ``DESIGN.md`` and ``reference/mechanics.md``):
 Sources: Binance FAQ 360033525271 (liquidation price, tiered maintenance margin),
 Hyperliquid docs (margining, margin-tiers), BitMEX liquidation pages
 (bankruptcy price), dYdX v4 x/clob liquidations.go (isolated short example).
+
+One definition of each rule. :func:`pnl_at`, :func:`equity_at` and
+:func:`margin_from_table` are plain arithmetic that numpy broadcasts over arrays and
+that compiled kernels call on scalars (numba's ``register_jitable``): the engine's
+numpy code and its kernels compute equity and tiered maintenance margin with the
+very same operations, so they agree to the last bit. The public functions below
+check and convert their inputs, then apply these.
 """
 
 from __future__ import annotations
@@ -25,28 +33,43 @@ from collections.abc import Sequence
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
+    "REL_ROUNDING",
     "bankruptcy_price",
     "effective_leverage",
     "equity",
+    "equity_at",
     "initial_margin",
     "liquidation_price",
     "liquidation_price_from_table",
     "liquidation_price_tiered",
     "maintenance_margin",
+    "margin_from_table",
     "max_notional_for_margin",
+    "pnl_at",
     "tier_of",
     "tier_table",
     "unrealized_pnl",
 ]
+
+REL_ROUNDING = 1e-12
+"""Floating-point rounding noise, as a fraction: a quantity or an amount within this
+fraction of another is taken to equal it (a fill that leaves a resting order with
+dust, a close that is the whole position but for rounding, a deficit of rounding
+size). About 4,500 units in the last place of a float64: far above what rounding
+leaves, far below any amount a trader means."""
 
 #: A float result: a numpy scalar for scalar inputs, an array otherwise.
 type FloatResult = np.float64 | NDArray[np.float64]
 
 #: A tier table: ``[(notional_floor_usd, mmr), ...]`` ascending from 0, or one float mmr.
 type Tiers = Sequence[tuple[float, float]] | NDArray[np.float64] | float
+
+#: A float or an array of them: what the plain-arithmetic rules take and give.
+type FloatArg = float | NDArray[np.float64]
 
 
 def _as_float(x: ArrayLike) -> NDArray[np.float64]:
@@ -71,6 +94,23 @@ def _check_nonnegative(name: str, values: NDArray[np.float64]) -> None:
         raise ValueError(f"{name} must be >= 0 (USD); got a minimum of {values.min()!r}")
 
 
+@register_jitable
+def pnl_at(size: FloatArg, entry_price: FloatArg, mark_price: FloatArg) -> FloatArg:
+    """Unrealised P&L ``size·(mark_price − entry_price)`` (USD) as plain arithmetic, for
+    floats or arrays alike and callable from kernels; :func:`unrealized_pnl` checks its
+    inputs first. Long 2 at 100, mark 110: 2·(110 − 100) = 20 USD."""
+    return size * (mark_price - entry_price)
+
+
+@register_jitable
+def equity_at(collateral: FloatArg, size: FloatArg, entry_price: FloatArg,
+              mark_price: FloatArg) -> FloatArg:
+    """Equity ``collateral + size·(mark_price − entry_price)`` (USD) as plain arithmetic,
+    for floats or arrays alike and callable from kernels; :func:`equity` checks its
+    inputs first. 10 USD of collateral, short 1 at 100, mark 104: 10 − 4 = 6 USD."""
+    return collateral + pnl_at(size, entry_price, mark_price)
+
+
 def unrealized_pnl(size: ArrayLike, entry_price: ArrayLike, mark_price: ArrayLike) -> FloatResult:
     """Unrealised P&L in USD: ``size·(mark_price − entry_price)``.
 
@@ -83,10 +123,9 @@ def unrealized_pnl(size: ArrayLike, entry_price: ArrayLike, mark_price: ArrayLik
     -------
     USD, with the broadcast shape of the inputs.
 
-    Source: linear USD-margined perpetual, ``reference/mechanics.md`` ("Formulas").
+    Source: linear USD-margined perpetual, ``docs/mechanics.md`` ("Equity and P&L").
     """
-    size = _as_float(size)
-    return _result(size * (_as_float(mark_price) - _as_float(entry_price)))
+    return _result(pnl_at(_as_float(size), _as_float(entry_price), _as_float(mark_price)))
 
 
 def equity(
@@ -104,10 +143,10 @@ def equity(
     -------
     USD, with the broadcast shape of the inputs.
 
-    Source: ``reference/mechanics.md`` ("Formulas": ``e = collateral + size·(P − entry)``).
+    Source: ``docs/mechanics.md`` ("Equity and P&L": ``e = collateral + size·(P − entry)``).
     """
-    size = _as_float(size)
-    return _result(_as_float(collateral) + size * (_as_float(mark_price) - _as_float(entry_price)))
+    return _result(equity_at(_as_float(collateral), _as_float(size), _as_float(entry_price),
+                             _as_float(mark_price)))
 
 
 def bankruptcy_price(size: ArrayLike, entry_price: ArrayLike, collateral: ArrayLike) -> FloatResult:
@@ -130,8 +169,8 @@ def bankruptcy_price(size: ArrayLike, entry_price: ArrayLike, collateral: ArrayL
     -------
     USD per base unit, with the broadcast shape of the inputs.
 
-    Source: BitMEX liquidation pages; ``reference/mechanics.md`` (vector 4: long 20 at
-    1,000 with collateral 10,000 → 500).
+    Source: BitMEX liquidation pages; ``docs/mechanics.md`` (long 20 at 1,000 with
+    collateral 10,000 → 500).
     """
     size = _as_float(size)
     shift = _divide_or_nan(_as_float(collateral), size)
@@ -183,8 +222,6 @@ def liquidation_price(
                                      mmr, _as_float(cum)))
 
 
-FloatArg = float | NDArray[np.float64]
-
 
 def _root(size: FloatArg, entry_price: FloatArg, collateral: FloatArg, mmr: FloatArg,
           cum: FloatArg) -> FloatArg:
@@ -210,18 +247,21 @@ position's root is ±inf or NaN, which callers never use."""
 
 
 def tier_table(
-    tiers: Tiers,
+    tiers: Tiers, name: str = "tiers"
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Validate a tier table and return ``(floors, mmrs, cums)`` as 1-D arrays.
 
     ``cum_0 = 0`` and ``cum_k = cum_{k−1} + floor_k·(mmr_k − mmr_{k−1})``, the
     "maintenance amount" that makes the tiered maintenance margin continuous.
+    This is the one check of a tier table: :class:`perpabm.ExchangeConfig` applies it
+    to ``mm_tiers`` too.
 
     Parameters
     ----------
     tiers : a non-empty sequence of ``(notional_floor, mmr)`` pairs (floors in USD
         notional, first floor 0, strictly ascending; mmr in (0, 1), non-decreasing),
-        or a single float mmr meaning one tier from 0.
+        or a single float mmr meaning one tier from 0. True and False are not numbers.
+    name : what to call the table in error messages (``"exchange.mm_tiers"``, say).
 
     Returns
     -------
@@ -229,14 +269,14 @@ def tier_table(
 
     Raises
     ------
-    ValueError naming ``tiers`` if the table breaks any rule above.
+    ValueError starting with `name` if the table breaks any rule above.
 
     Source: Binance leverage-and-margin tiers; Hyperliquid margin-tiers
-    (BTC: [(0, 1.25%), (150M, 2.5%)]).
+    (BTC: [(0, 1.25%), (150M, 2.5%)] → cums [0, 150M·1.25% = 1.875M]).
     """
     table = None
-    if not isinstance(tiers, str | bytes):  # numpy would parse "0.01" as a number
-        try:
+    if not isinstance(tiers, str | bytes) and not _holds_bool(tiers):
+        try:  # numpy would parse "0.01" as a number, and True as 1.0
             table = np.asarray(tiers, dtype=np.float64)
         except (TypeError, ValueError):
             table = None
@@ -244,22 +284,51 @@ def tier_table(
         table = np.array([[0.0, float(table)]])
     if table is None or table.ndim != 2 or table.shape[0] == 0 or table.shape[1] != 2:
         raise ValueError(
-            f"tiers must be a float mmr or a non-empty sequence of (notional_floor, mmr) "
+            f"{name} must be a float mmr or a non-empty sequence of (notional_floor, mmr) "
             f"pairs; got {tiers!r}"
         )
     floors, mmrs = table[:, 0].copy(), table[:, 1].copy()
     if floors[0] != 0:
-        raise ValueError(f"tiers must start at notional_floor 0; got first floor {floors[0]!r}")
+        raise ValueError(f"{name} must start at notional_floor 0; got first floor {floors[0]!r}")
     if not (np.all(np.isfinite(floors)) and np.all(np.diff(floors) > 0)):
         raise ValueError(
-            f"tiers floors must be finite and strictly ascending; got {floors.tolist()}"
+            f"{name} floors must be finite and strictly ascending; got {floors.tolist()}"
         )
     if not np.all((mmrs > 0) & (mmrs < 1)):
-        raise ValueError(f"tiers mmr values must be in (0, 1); got {mmrs.tolist()}")
+        raise ValueError(f"{name} mmr values must be in (0, 1); got {mmrs.tolist()}")
     if np.any(np.diff(mmrs) < 0):
-        raise ValueError(f"tiers mmr values must be non-decreasing; got {mmrs.tolist()}")
+        raise ValueError(f"{name} mmr values must be non-decreasing; got {mmrs.tolist()}")
     cums = np.concatenate(([0.0], np.cumsum(floors[1:] * np.diff(mmrs))))
     return floors, mmrs, cums
+
+
+def _holds_bool(tiers: object) -> bool:
+    """Whether `tiers` is, or its pairs hold, a bool (never a margin rate or a floor)."""
+    if isinstance(tiers, bool | np.bool_):
+        return True
+    if isinstance(tiers, np.ndarray):
+        return tiers.dtype == np.bool_
+    try:
+        return any(isinstance(x, bool | np.bool_) for pair in tiers for x in pair)
+    except TypeError:
+        return False
+
+
+@register_jitable
+def margin_from_table(notional: FloatArg, mmrs: NDArray[np.float64],
+                      cums: NDArray[np.float64]) -> FloatArg:
+    """Tiered maintenance margin ``max_k(notional·mmr_k − cum_k)`` (USD) for a table
+    already checked by :func:`tier_table`, as plain arithmetic: for floats or arrays
+    alike and callable from kernels (:func:`maintenance_margin` checks its inputs
+    first). With one tier it is ``notional·mmr_0``.
+
+    Hyperliquid BTC, mmrs [1.25%, 2.5%], cums [0, 1.875M]: 200M of notional →
+    max(2.5M, 5M − 1.875M) = 3.125M USD.
+    """
+    margin = notional * mmrs[0]  # cum_0 = 0
+    for k in range(1, len(mmrs)):
+        margin = np.maximum(margin, notional * mmrs[k] - cums[k])
+    return margin
 
 
 def maintenance_margin(notional: ArrayLike, tiers: Tiers) -> FloatResult:
@@ -272,8 +341,8 @@ def maintenance_margin(notional: ArrayLike, tiers: Tiers) -> FloatResult:
 
         MM = max_k (notional·mmr_k − cum_k)
 
-    which is what is computed (one vector pass per tier, no search): this is on the
-    engine's hot path.
+    which is what is computed (:func:`margin_from_table`: one vector pass per tier, no
+    search).
 
     Parameters
     ----------
@@ -284,17 +353,13 @@ def maintenance_margin(notional: ArrayLike, tiers: Tiers) -> FloatResult:
     -------
     USD, same shape as ``notional``.
 
-    Source: Binance FAQ 360033525271; Hyperliquid margin-tiers (vector 3: 200M with
+    Source: Binance FAQ 360033525271; Hyperliquid margin-tiers (200M with
     [(0, 1.25%), (150M, 2.5%)] → 3,125,000).
     """
     notional = _as_float(notional)
     _check_nonnegative("notional", notional)
     _, mmrs, cums = tier_table(tiers)
-    # out= keeps 0-d inputs as writable 0-d arrays (ufuncs would return scalars).
-    margin = np.multiply(notional, mmrs[0], out=np.empty_like(notional))  # cum_0 = 0
-    for mmr, cum in zip(mmrs[1:], cums[1:], strict=True):
-        np.maximum(margin, notional * mmr - cum, out=margin)
-    return _result(margin)
+    return _result(np.asarray(margin_from_table(notional, mmrs, cums)))
 
 
 def tier_of(notional: ArrayLike, tiers: Tiers) -> tuple[FloatResult, FloatResult]:
@@ -409,7 +474,7 @@ def effective_leverage(size: ArrayLike, mark_price: ArrayLike, equity: ArrayLike
     Leverage, with the broadcast shape of the inputs.
 
     Source: BitMEX ADL page (mark value / (mark value − bankrupt value) is the same
-    number); ``reference/mechanics.md``.
+    number); ``docs/mechanics.md``.
     """
     size = _as_float(size)
     equity = _as_float(equity)

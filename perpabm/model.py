@@ -40,7 +40,7 @@ from perpabm.agents import Arbitrageur, LeveragedTrader, MarketMaker, Vault
 from perpabm.config.scenario import STRATEGIES, ScenarioConfig
 from perpabm.exchange import Event, Exchange
 from perpabm.exchange.events import event_columns
-from perpabm.exchange.pairwise import numpy_sum
+from perpabm.exchange.kernels.pairwise import numpy_sum
 from perpabm.market import index_log_returns
 
 STREAMS = ("index", "order_flow", "traders", "makers", "arbitrageur", "vault", "exchange")
@@ -60,7 +60,7 @@ _NO_ACCOUNTS = np.empty(0, dtype=np.int64)  # a draw's start: nobody drawn yet
 def _log_return_std(logs: np.ndarray) -> float:
     """Standard deviation of the differences of `logs` (log prices): the float
     ``np.diff(logs).std()`` gives, by the same steps — mean, squared deviations, mean —
-    with numpy's sums (:func:`~perpabm.exchange.pairwise.numpy_sum`)."""
+    with numpy's sums (:func:`~perpabm.exchange.kernels.pairwise.numpy_sum`)."""
     returns = logs[1:] - logs[:-1]
     deviations = returns - numpy_sum(returns) / len(returns)
     return math.sqrt(numpy_sum(deviations * deviations) / len(returns))

@@ -34,7 +34,6 @@ from joblib import Parallel, delayed, parallel_config
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 from tqdm import tqdm
 
-from perpabm import adl
 from perpabm.config.scenario import ScenarioConfig
 from perpabm.errors import ConfigError, StorageError, one_of
 from perpabm.market import index_log_returns
@@ -67,13 +66,11 @@ def run_path(config: ScenarioConfig, seed: int, path: int, point: int = 0,
     return row, events, series
 
 
-def _run_batch(tasks: list[tuple[ScenarioConfig, int, int]], seed: int, with_series: bool,
-               rules: Mapping[str, Any] | None = None) -> list[tuple[str, Any]]:
+def _run_batch(tasks: list[tuple[ScenarioConfig, int, int]], seed: int,
+               with_series: bool) -> list[tuple[str, Any]]:
     """Run a batch of (config, point, path); a path that raises becomes a failure record.
-    `rules` are custom ADL rules the configs use, registered first: a worker process
-    starts with the built-in ones only."""
-    for name, fn in (rules or {}).items():
-        adl.register_rule(name, fn, replace=True)
+    A config carries its custom ADL rules (``exchange.adl_rules``), so a worker process
+    ranks as this one does."""
     out: list[tuple[str, Any]] = []
     for config, point, path in tasks:
         try:
@@ -86,9 +83,13 @@ def _run_batch(tasks: list[tuple[ScenarioConfig, int, int]], seed: int, with_ser
     return out
 
 
-def _check_run_args(n_paths: Any, seed: Any, n_jobs: Any, backend: Any, batch_size: Any,
-                    with_series: Any = False, progress: Any = False, out: Any = None,
-                    scheduler: Any = None) -> None:
+def _check_run_args(config: Any, n_paths: Any, seed: Any, n_jobs: Any, backend: Any,
+                    batch_size: Any, with_series: Any, progress: Any, out: Any,
+                    scheduler: Any) -> None:
+    """The one check of the arguments :func:`run_paths` and :func:`sweep` share: a
+    ConfigError naming the first bad one."""
+    if not isinstance(config, ScenarioConfig):
+        raise ConfigError(f"config must be a ScenarioConfig; got {type(config).__name__}")
     for name, value, low in (("n_paths", n_paths, 1), ("batch_size", batch_size, 1)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
             raise ConfigError(f"{name} must be a whole number ≥ {low}; got {value!r}")
@@ -166,10 +167,7 @@ def _dispatch(tasks: list[tuple[ScenarioConfig, int, int]], collector: _Collecto
     """Run `tasks` in batches into `collector`; returns None, or — when a loky worker
     process died, which loses every batch not yet collected — what killed it."""
     batches = [tasks[i:i + batch_size] for i in range(0, len(tasks), batch_size)]
-    custom = adl.custom_rules()
-    rules = {rule: custom[rule] for rule in {config.exchange.adl_rule for config, _, _ in tasks}
-             if rule in custom}
-    jobs = (delayed(_run_batch)(batch, seed, with_series, rules) for batch in batches)
+    jobs = (delayed(_run_batch)(batch, seed, with_series) for batch in batches)
     if backend == "sequential" or (n_jobs == 1 and backend != "dask"):
         for batch in batches:
             collector.add(_run_batch(batch, seed, with_series))
@@ -359,10 +357,8 @@ def run_paths(config: ScenarioConfig, n_paths: int, seed: int, *, n_jobs: int = 
     `out`, results go to Parquet as they finish (see :mod:`perpabm.storage`) and
     a re-run resumes.
     """
-    if not isinstance(config, ScenarioConfig):
-        raise ConfigError(f"config must be a ScenarioConfig; got {type(config).__name__}")
-    _check_run_args(n_paths, seed, n_jobs, backend, batch_size, with_series, progress, out,
-                    scheduler)
+    _check_run_args(config, n_paths, seed, n_jobs, backend, batch_size, with_series, progress,
+                    out, scheduler)
     _check_inputs([config])
     points = pd.DataFrame({"point": [0]})
     store = None if out is None else RunStore(out, {
@@ -458,11 +454,11 @@ def sweep(config: ScenarioConfig, grid: Mapping[str, Any], n_paths: int, seed: i
     Parquet as they finish and re-running the same sweep resumes; a different
     sweep into the same folder is refused.
     """
-    if not isinstance(config, ScenarioConfig):
-        raise ConfigError(f"config must be a ScenarioConfig; got {type(config).__name__}")
-    _check_run_args(n_paths, seed, n_jobs, backend, batch_size)
+    _check_run_args(config, n_paths, seed, n_jobs, backend, batch_size, with_series, progress,
+                    out, scheduler)
     points = design_points(grid, design, n_points, int(seed))
     configs = [point_config(config, point) for point in points]
+    _check_inputs(configs)
     table = pd.DataFrame(points)
     table.insert(0, "point", np.arange(len(points)))
     store = None if out is None else RunStore(out, {

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from perpabm.exchange import book_arrays as arrays
 from perpabm.exchange.book import BUY, DUST_REL_TOL, SELL, Fill, OrderBook
+from perpabm.exchange.kernels import book as arrays
 
 # ---------------------------------------------------------------- helpers
 

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from perpabm import Exchange, ExchangeConfig, MarginError
 from perpabm.exchange.events import EVENT_COLUMNS, EVENT_KINDS, Event, events_frame
-from perpabm.exchange.ledger import position_after_fill, position_after_fill_scalar
+from perpabm.exchange.kernels import accounts
+from perpabm.exchange.ledger import position_after_fill
 
 NO_FEES = ExchangeConfig(max_leverage=10.0, mm_tiers=((0.0, 0.01),), taker_fee=0.0,
                          maker_fee=0.0, debug=True)
@@ -57,15 +58,16 @@ def test_a_fill_changes_equity_by_exactly_its_mark_to_market():
     np.testing.assert_allclose(after - before, qty * (mark - price), atol=1e-9)
 
 
-@settings(max_examples=300, deadline=None)
-@given(size=st.sampled_from([0.0, 1.0, -1.0, 3.5, -7.25]) | st.floats(-1e6, 1e6),
-       entry=st.floats(0.0, 1e6), quantity=st.floats(-1e6, 1e6),
-       price=st.floats(1e-6, 1e6))
-def test_one_account_fill_gives_the_same_floats_as_the_vectorised_formula(size, entry,
-                                                                          quantity, price):
-    # The ledger books one account's fill in plain floats; it must agree bit for bit.
-    expected = tuple(float(x) for x in position_after_fill(size, entry, quantity, price))
-    assert position_after_fill_scalar(size, entry, quantity, price) == expected
+def test_the_vectorised_form_broadcasts_the_one_booking_rule():
+    # Longs of 1 and 2 at 100, each buying 1 and selling 1 at 110: (2, 100 + 10/2 = 105, 0),
+    # (0, 0, 10), (3, 106.66…, 0), (1, 100, 10) — each what the compiled rule gives.
+    size, entry, realized = position_after_fill(np.array([[1.0], [2.0]]), 100.0,
+                                                np.array([1.0, -1.0]), 110.0)
+    assert size.shape == entry.shape == realized.shape == (2, 2)
+    for i, j in np.ndindex(2, 2):
+        expected = accounts.position_after_fill([1.0, 2.0][i], 100.0, [1.0, -1.0][j], 110.0)
+        assert (size[i, j], entry[i, j], realized[i, j]) == expected
+    assert (size[0, 0], entry[0, 0], realized[0, 1]) == (2.0, 105.0, 10.0)
 
 
 # ---------------------------------------------------------------- trading

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from perpabm.exchange.pairwise import BLOCK, numpy_sum, positive_sum
+from perpabm.exchange.kernels.pairwise import BLOCK, numpy_sum, positive_sum
 
 finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e300, max_value=1e300)
 

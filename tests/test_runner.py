@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perpabm import ConfigError, adl
+from perpabm import ConfigError
 from perpabm.runner import design_points, path_seed, run_paths, sweep
 
 
@@ -99,12 +99,11 @@ def test_a_sweep_over_an_unknown_setting_names_it(tiny):
         sweep(tiny, {"traders.cuont": [1, 2]}, n_paths=1, seed=1, n_jobs=1)
 
 
-def test_a_custom_adl_rule_ranks_in_worker_processes_too(tiny, monkeypatch):
-    """Worker processes start with the built-in rules only; a registered rule goes along."""
-    monkeypatch.setattr(adl, "_RULES", dict(adl._RULES))
-    adl.register_rule("largest_first",
-                      lambda size, entry, mark, collateral, mmr, rng: np.abs(size))
-    config = tiny.replace("exchange.adl_rule", "largest_first")
+def test_a_custom_adl_rule_ranks_in_worker_processes_too(tiny):
+    """A custom rule travels with the config it is named in, to any worker process."""
+    config = tiny.replace("exchange.adl_rules", {
+        "largest_first": lambda size, entry, mark, collateral, mmr, rng: np.abs(size)})
+    config = config.replace("exchange.adl_rule", "largest_first")
     serial = run_paths(config, n_paths=2, seed=5, n_jobs=1)
     parallel = run_paths(config, n_paths=2, seed=5, n_jobs=2)
     assert len(parallel.failures) == 0

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+from perpabm import adl, mechanics
 from perpabm.config.checks import choice, in_range, is_number
 from perpabm.errors import ConfigError, closest, one_of
 
@@ -21,31 +21,42 @@ MARK_RULES = ("index", "index_ema_basis", "median")
 
 
 def _check_tiers(path: str, tiers: Any) -> tuple[tuple[float, float], ...]:
-    """Maintenance-margin tiers: ((notional_floor, mmr), ...) from floor 0, ascending."""
-    if is_number(tiers):
-        tiers = ((0.0, tiers),)
-    shape = "a non-empty sequence of (notional_floor, mmr) pairs, or one mmr"
-    if isinstance(tiers, str | bytes | Set | Mapping):
-        raise ConfigError(f"{path} must be {shape}; got {tiers!r}")
+    """Maintenance-margin tiers as ((notional_floor, mmr), ...) floats, checked by the one
+    tier-table check (:func:`perpabm.mechanics.tier_table`)."""
+    if isinstance(tiers, Set | Mapping):  # a set has no order, a mapping no pairs
+        raise ConfigError(f"{path} must be a float mmr or a non-empty sequence of "
+                          f"(notional_floor, mmr) pairs; got {tiers!r}")
     try:
-        pairs = [tuple(t) for t in tiers]
+        floors, mmrs, _ = mechanics.tier_table(tiers, path)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return tuple(zip(floors.tolist(), mmrs.tolist(), strict=True))
+
+
+def _check_rules(path: str, rules: Any) -> tuple[tuple[str, Any], ...]:
+    """Custom ADL ranking rules as (name, function or "package.module:function") pairs."""
+    if isinstance(rules, Mapping):
+        rules = tuple(rules.items())
+    try:
+        pairs = tuple(tuple(pair) for pair in rules)
     except TypeError:
-        raise ConfigError(f"{path} must be {shape}; got {tiers!r}") from None
-    if not pairs or any(len(p) != 2 for p in pairs):
-        raise ConfigError(f"{path} must be {shape}; got {tiers!r}")
-    out = []
-    for k, (floor, mmr) in enumerate(pairs):
-        floor = in_range(f"{path}[{k}].notional_floor", floor, 0.0, high_open=True)
-        mmr = in_range(f"{path}[{k}].mmr", mmr, 0.0, 1.0, low_open=True, high_open=True)
-        out.append((floor, mmr))
-    if out[0][0] != 0.0:
-        raise ConfigError(f"{path} must start at notional_floor 0; got {out[0][0]:g}")
-    for (f0, m0), (f1, m1) in itertools.pairwise(out):
-        if f1 <= f0:
-            raise ConfigError(f"{path} floors must be strictly ascending; got {f0:g} then {f1:g}")
-        if m1 < m0:
-            raise ConfigError(f"{path} mmr must not decrease between tiers; got {m0:g} then {m1:g}")
-    return tuple(out)
+        pairs = None
+    if pairs is None or isinstance(rules, str | bytes) or any(len(p) != 2 for p in pairs):
+        raise ConfigError(f"{path} must map rule names to functions or to "
+                          f"'package.module:function' paths; got {rules!r}")
+    for name, fn in pairs:
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{path} names must be non-empty strings; got {name!r}")
+        if name in adl.rules():
+            raise ConfigError(f"{path}[{name!r}]: {name!r} is a built-in ADL rule; give "
+                              f"yours another name")
+        if not (callable(fn) or adl.is_import_path(fn)):
+            raise ConfigError(f"{path}[{name!r}] must be a function fn(size, entry_price, "
+                              f"mark_price, collateral, mmr, rng) or a "
+                              f"'package.module:function' path; got {fn!r}")
+    if len({name for name, _ in pairs}) != len(pairs):
+        raise ConfigError(f"{path} names a rule twice: {[name for name, _ in pairs]}")
+    return pairs
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +88,10 @@ class ExchangeConfig:
       account. ``fund_drawdown_trigger`` (Bybit/OKX) stops it once its balance
       has fallen that fraction from its peak within ``fund_drawdown_window``.
     - ``"adl"``: what is still open is closed against opposite-side positions
-      ranked by ``adl_rule`` (:func:`perpabm.adl.score`), allocated by
+      ranked by ``adl_rule`` (:func:`perpabm.adl.score`: a built-in rule, or one
+      named in ``adl_rules``, which maps names to ranking functions or to
+      ``"package.module:function"`` paths resolved when the exchange is built),
+      allocated by
       ``adl_allocation`` at ``adl_price``. ``adl_trigger="unfilled"`` runs ADL for
       any remainder; ``"negative_equity"`` (Hyperliquid) only once the account's
       equity at the mark is negative, otherwise the rest waits for the next mark.
@@ -126,6 +140,7 @@ class ExchangeConfig:
     fund_drawdown_window: float = 480.0
     adl_trigger: str = "unfilled"
     adl_rule: str = "pnl_leverage"
+    adl_rules: tuple[tuple[str, Any], ...] = ()
     adl_allocation: str = "queue"
     adl_price: str = "bankruptcy"
     mark_rule: str = "median"
@@ -210,9 +225,8 @@ class ExchangeConfig:
                                                         self.fund_drawdown_window, 0.0,
                                                         low_open=True))
         choice(f"{p}.adl_trigger", self.adl_trigger, ADL_TRIGGERS)
-        from perpabm import adl  # late: adl is a leaf module, but keeps config importable alone
-
-        choice(f"{p}.adl_rule", self.adl_rule, adl.rules())
+        set_(self, "adl_rules", _check_rules(f"{p}.adl_rules", self.adl_rules))
+        choice(f"{p}.adl_rule", self.adl_rule, (*adl.rules(), *(n for n, _ in self.adl_rules)))
         choice(f"{p}.adl_allocation", self.adl_allocation, ADL_ALLOCATIONS)
         choice(f"{p}.adl_price", self.adl_price, ADL_PRICES)
         choice(f"{p}.mark_rule", self.mark_rule, MARK_RULES)
@@ -250,6 +264,9 @@ class ExchangeConfig:
             value = getattr(self, f.name)
             if f.name == "mm_tiers":
                 value = [list(t) for t in value]
+            elif f.name == "adl_rules":
+                value = {name: fn if isinstance(fn, str) else _import_path(fn)
+                         for name, fn in value}
             elif isinstance(value, tuple):
                 value = list(value)
             out[f.name] = value
@@ -272,10 +289,235 @@ class ExchangeConfig:
         return dataclasses.replace(base, **data)
 
 
+def _import_path(fn: Any) -> str:
+    """Where a function is defined, as ``"package.module:qualified.name"``."""
+    return f"{fn.__module__}:{fn.__qualname__}"
+
+
 def _preset(path: str, name: Any) -> ExchangeConfig:
     """The preset called `name`; ConfigError naming `path` and the choices otherwise."""
-    from perpabm import presets
+    if not isinstance(name, str) or name not in PRESETS:
+        raise ConfigError(one_of(path, name, PRESETS))
+    return PRESETS[name]()
 
-    if not isinstance(name, str) or name not in presets.names():
-        raise ConfigError(one_of(path, name, presets.names()))
-    return presets.get(name)
+
+# --------------------------------------------------------------------------- venue presets
+#
+# The rules of real exchanges, for one BTC perpetual. They are defined here, beside the
+# class, because ExchangeConfig.preset and the "preset" key of a scenario need them;
+# perpabm.presets is their public module.
+def binance() -> ExchangeConfig:
+    """Binance USDⓈ-M BTCUSDT.
+
+    Models: tiered maintenance margin in Binance's (floor, rate, cumulative
+    amount) form; liquidation orders go to the book as IOC at the bankruptcy
+    price; a liquidation clearance fee of 0.3% of notional (the historic BTCUSDT
+    figure) and the rest of a liquidated account's margin go to the insurance
+    fund; what the book does not take, the fund closes; when it cannot, ADL
+    closes the rest in queue order by PnL% × margin ratio at the bankruptcy
+    price, with no fee (Binance FAQ 360033525471, 360033525271).
+
+    Simplifies: the fund does not hold positions and unwind them slowly — it
+    closes them in the book at once, up to 5% from the mark, paying the
+    difference, so with an empty book the rest goes to ADL even while the fund
+    has money (a backstop handler funded like the fund models a fund that
+    takes positions over); the net-notional cap on what the fund accepts is
+    not modelled.
+    """
+    return ExchangeConfig(
+        name="binance",
+        max_leverage=125.0,
+        mm_tiers=(
+            (0.0, 0.004),
+            (50_000.0, 0.005),
+            (600_000.0, 0.01),
+            (3_000_000.0, 0.025),
+            (12_000_000.0, 0.05),
+            (70_000_000.0, 0.1),
+            (100_000_000.0, 0.125),
+            (200_000_000.0, 0.15),
+            (300_000_000.0, 0.25),
+            (500_000_000.0, 0.5),
+        ),
+        taker_fee=0.0005,
+        maker_fee=0.0002,
+        liquidation_fee=0.003,
+        waterfall=("book", "insurance_fund", "adl"),
+        surplus_to="insurance_fund",
+        adl_trigger="unfilled",
+        adl_rule="binance",
+        adl_allocation="queue",
+        adl_price="bankruptcy",
+        mark_rule="median",
+        mark_ema_minutes=5.0,
+        funding_interval_minutes=480.0,
+        funding_cap=0.0075,
+        description="Binance USDⓈ-M: book (IOC at bankruptcy) → insurance fund → ADL queue",
+    )
+
+
+def bitmex() -> ExchangeConfig:
+    """BitMEX XBTUSD-style linear perpetual.
+
+    Models: the liquidation engine takes the position at the bankruptcy price
+    and closes it in the book; what it gets better than bankruptcy goes to the
+    insurance fund (the whole maintenance margin is forfeited); when the fund is
+    depleted, ADL closes the rest in queue order by PnL% × effective leverage,
+    longs and shorts ranked separately, at the bankruptcy price (BitMEX
+    auto-deleveraging pages).
+
+    Simplifies: one flat maintenance rate (0.35% plus a liquidation buffer,
+    0.5% in all) instead of BitMEX's risk-limit steps; inverse contracts are
+    modelled as linear; the liquidation engine does not hold positions, so
+    with an empty book the rest goes to ADL even while the fund has money.
+    """
+    return ExchangeConfig(
+        name="bitmex",
+        max_leverage=100.0,
+        mm_tiers=((0.0, 0.005),),
+        taker_fee=0.00075,
+        maker_fee=-0.0001,
+        liquidation_fee=0.0,
+        waterfall=("book", "insurance_fund", "adl"),
+        surplus_to="insurance_fund",
+        adl_trigger="unfilled",
+        adl_rule="pnl_leverage",
+        adl_allocation="queue",
+        adl_price="bankruptcy",
+        mark_rule="index_ema_basis",
+        mark_ema_minutes=30.0,
+        funding_interval_minutes=480.0,
+        funding_cap=0.0075,
+        description="BitMEX: book → insurance fund → ADL queue by PnL% × leverage",
+    )
+
+
+def hyperliquid() -> ExchangeConfig:
+    """Hyperliquid BTC perpetual with the liquidator vault (HLP) as backstop.
+
+    Models: BTC margin tiers (40x to 150M notional, 20x above; maintenance =
+    half the initial margin at max leverage); liquidation orders go to the book,
+    positions above 100k USDC in 20% slices, stopping once the account is back
+    above maintenance margin (partial liquidation); once equity < 2/3 of
+    maintenance margin the registered backstop (the vault) takes over the rest
+    of the position with its remaining margin; ADL runs only once an account's
+    value is negative, in queue order by (mark/entry)·(notional/account value)
+    (Hyperliquid docs: liquidations, auto-deleveraging, margining,
+    margin-tiers). There is no separate insurance fund: the vault is it.
+
+    Simplifies: the 30-second pause between slices is collapsed into one mark
+    update; ADL fills at the bankruptcy price rather than the previous mark, so
+    that the loss lands on the ADL'd winners and no negative account is left;
+    the sort index for shorts, which the docs do not state, mirrors the long one.
+    """
+    return ExchangeConfig(
+        name="hyperliquid",
+        max_leverage=40.0,
+        mm_tiers=((0.0, 0.0125), (150_000_000.0, 0.025)),
+        taker_fee=0.00045,
+        maker_fee=0.00015,
+        liquidation_fee=0.0,
+        waterfall=("book", "backstop", "adl"),
+        partial_liquidation=True,
+        liquidation_slice_fraction=0.2,
+        liquidation_slice_min_notional=100_000.0,
+        surplus_to="account",
+        backstop_trigger=2.0 / 3.0,
+        backstop_price="bankruptcy",
+        adl_trigger="negative_equity",
+        adl_rule="hyperliquid",
+        adl_allocation="queue",
+        adl_price="bankruptcy",
+        mark_rule="median",
+        mark_ema_minutes=2.5,
+        funding_interval_minutes=60.0,
+        funding_cap=0.04,
+        description="Hyperliquid: book (sliced) → liquidator vault → ADL on negative equity",
+    )
+
+
+def dydx() -> ExchangeConfig:
+    """dYdX v4 BTC-USD.
+
+    Models: 5% initial / 3% maintenance margin; liquidation orders fill in the
+    book, the insurance fund paying fills worse than the bankruptcy price while
+    it can; a liquidation penalty of up to 1.5% of notional goes to the fund and
+    the rest of the margin stays with the trader; deleveraging when the fund
+    cannot cover walks the opposite positions in pseudo-random order, with no
+    ranking, at the bankruptcy price (v4-chain x/clob keeper liquidations.go,
+    deleveraging.go).
+
+    Simplifies: the "fillable price" is a fixed 5% band around the mark; the
+    pseudo-random walk is a seeded random order.
+    """
+    return ExchangeConfig(
+        name="dydx",
+        max_leverage=20.0,
+        mm_tiers=((0.0, 0.03),),
+        taker_fee=0.0005,
+        maker_fee=0.0001,
+        liquidation_fee=0.015,
+        waterfall=("book", "insurance_fund", "adl"),
+        surplus_to="account",
+        fund_max_slippage=0.05,
+        adl_trigger="unfilled",
+        adl_rule="random",
+        adl_allocation="queue",
+        adl_price="bankruptcy",
+        mark_rule="index",
+        funding_interval_minutes=60.0,
+        funding_cap=0.04,
+        description="dYdX v4: book with fund-paid slippage → random-walk deleveraging",
+    )
+
+
+def drift() -> ExchangeConfig:
+    """Drift protocol v2 BTC-PERP.
+
+    Models: liquidation at the oracle (mark) price with a liquidator fee to the
+    insurance fund; the fund covers bankruptcies while it can; past it, the loss
+    is socialised: every open unit on both sides pays δ = loss/(|OI long| + |OI
+    short|) (protocol-v2 controller/liquidation.rs, resolve_perp_bankruptcy).
+
+    Simplifies: the liquidator is the order book; the market's fee pool is
+    merged into the insurance fund; δ is charged to collateral at once rather
+    than through cumulative funding.
+    """
+    return ExchangeConfig(
+        name="drift",
+        max_leverage=20.0,
+        mm_tiers=((0.0, 0.03),),
+        taker_fee=0.001,
+        maker_fee=0.0,
+        liquidation_fee=0.01,
+        waterfall=("book", "insurance_fund", "adl"),
+        surplus_to="account",
+        adl_trigger="unfilled",
+        adl_rule="size",
+        adl_allocation="socialized_loss",
+        adl_price="mark",
+        mark_rule="index",
+        funding_interval_minutes=60.0,
+        funding_cap=0.0125,
+        description="Drift: liquidator at oracle → insurance fund → socialised loss",
+    )
+
+
+PRESETS: dict[str, Callable[[], ExchangeConfig]] = {
+    "binance": binance,
+    "bitmex": bitmex,
+    "hyperliquid": hyperliquid,
+    "dydx": dydx,
+    "drift": drift,
+}
+
+
+def get(name: str) -> ExchangeConfig:
+    """The preset called `name`; an unknown name raises ConfigError naming the choices."""
+    return _preset("exchange.preset", name)
+
+
+def names() -> tuple[str, ...]:
+    """Names of the bundled venue presets."""
+    return tuple(PRESETS)
+

@@ -1,9 +1,13 @@
-"""L2 limit order book for one perpetual swap, with price-time priority.
+"""The limit order book of one perpetual swap: individual resting orders in price-time
+priority.
 
-The book only keeps resting orders and plans/applies matches against them. It knows
-nothing about margin, balances or fees: the exchange engine matches a marketable order
-with :meth:`OrderBook.plan_market` + :meth:`OrderBook.apply` and then rests whatever is
-left with :meth:`OrderBook.add`.
+The book keeps resting orders and matches against them; it knows nothing about
+margin, balances or fees. The exchange's clearing core plans a taker's walk and
+carries it out with the matching kernels (:mod:`perpabm.exchange.kernels.matching`),
+which skip makers who can no longer pay and book the fills in the ledger; this class
+is the readable wrapper a user or a test reads the book through, and its
+:meth:`OrderBook.plan_market` / :meth:`OrderBook.apply` walk and apply a plan on the
+book alone.
 
 Units: prices are USD per base unit (positive floats), quantities are base units
 (positive floats). Sides are the strings ``"buy"`` (bids) and ``"sell"`` (asks).
@@ -13,9 +17,11 @@ Floating-point bookkeeping is exact: level volumes, per-account open quantities 
 orders' quantities (``math.fsum`` of those quantities, taken when asked for, so that
 adds, cancels and fills cost no running sums and the figures never drift).
 
-The orders live in arrays (:mod:`perpabm.exchange.book_arrays`), each side kept in
-priority order, and every search, insert and walk is a compiled kernel: a maker's
-requote or a taker's walk is one call, whatever the number of orders it moves.
+The orders live in arrays (:mod:`perpabm.exchange.kernels.book` documents the
+layout), each side kept in priority order, and every search, insert and walk is a
+compiled kernel: a maker's requote or a taker's walk is one call, whatever the number
+of orders it moves. The book also numbers the orders: ids count up from 1
+(:meth:`OrderBook.new_order_id`).
 """
 
 import math
@@ -25,17 +31,19 @@ from typing import NamedTuple
 
 import numpy as np
 
-from perpabm.exchange import book_arrays as arrays
+from perpabm.exchange.kernels import book as arrays
+from perpabm.exchange.kernels.status import Status
+from perpabm.mechanics import REL_ROUNDING
 
 __all__ = ["BUY", "DUST_REL_TOL", "SELL", "Fill", "OrderBook", "RestingOrder"]
 
 BUY = "buy"
 SELL = "sell"
 
-DUST_REL_TOL = 1e-12
+DUST_REL_TOL = REL_ROUNDING
 """When a fill leaves a maker order with at most this fraction of its pre-fill quantity
-(floating-point dust such as 1e-17), :meth:`OrderBook.apply` removes the order instead of
-leaving the dust resting."""
+(floating-point dust such as 1e-17), the order is removed instead of leaving the dust
+resting (:data:`perpabm.mechanics.REL_ROUNDING`, the engine's one rounding tolerance)."""
 
 _SIDE_CODE = {BUY: arrays.BUY_SIDE, SELL: arrays.SELL_SIDE}
 _SIDES = (BUY, SELL)  # by side code
@@ -112,10 +120,15 @@ class OrderBook:
         self._money, self._index, self._meta = arrays.empty(max(1, capacity))
 
     @property
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The book's state as the kernels of :mod:`~perpabm.exchange.book_arrays` take it:
+    def arrays(self) -> arrays.BookArrays:
+        """The book bundle as the kernels of :mod:`~perpabm.exchange.kernels.book` take it:
         (money, index, meta). For compiled callers; change it through kernels only."""
         return self._money, self._index, self._meta
+
+    def new_order_id(self) -> int:
+        """The next order id (ids count up from 1, whoever posts the order)."""
+        self._meta[arrays.LAST_ORDER_ID] += 1
+        return int(self._meta[arrays.LAST_ORDER_ID])
 
     def reserve(self, n: int) -> None:
         """Make room for `n` more resting orders (the arrays grow by doubling)."""
@@ -173,7 +186,7 @@ class OrderBook:
         :meth:`cancel_account` and then :meth:`add` of each, in one call.
 
         ``order_ids`` (int64, not resting), ``sides`` (int64 side codes of
-        :mod:`~perpabm.exchange.book_arrays`), ``prices`` USD and ``quantities`` base
+        :mod:`~perpabm.exchange.kernels.book`), ``prices`` USD and ``quantities`` base
         units (float64, finite and > 0) are arrays of one length.
         """
         self.reserve(len(order_ids))
@@ -319,10 +332,10 @@ class OrderBook:
         """
         if not fills:
             return
-        problem, k = arrays.apply(self._money, self._index, self._meta,
-                                  *self.fill_arrays(fills), DUST_REL_TOL)
-        if problem:
-            self.raise_for(problem, fills, k)
+        status, k = arrays.apply(self._money, self._index, self._meta,
+                                 *self.fill_arrays(fills), DUST_REL_TOL)
+        if status:
+            self.raise_for(Status(status), fills, k)
 
     @staticmethod
     def fill_arrays(fills: Sequence[Fill]) -> tuple[np.ndarray, ...]:
@@ -340,18 +353,19 @@ class OrderBook:
         except (TypeError, ValueError, OverflowError) as exc:
             raise RuntimeError(f"stale plan: fills do not name resting orders ({exc})") from exc
 
-    def raise_for(self, problem: int, fills: Sequence[Fill], k: int) -> None:
-        """RuntimeError for the `problem` :func:`book_arrays.apply` found at fill `k`."""
+    def raise_for(self, status: Status, fills: Sequence[Fill], k: int) -> None:
+        """RuntimeError for what :func:`~perpabm.exchange.kernels.book.apply` found at fill
+        `k` (`status`)."""
         fill = fills[k]
-        if problem == arrays.STALE_MISSING:
+        if status == Status.STALE_MISSING:
             raise RuntimeError(
                 f"stale plan: fill {k} order_id {fill.order_id!r} is not resting in the book")
-        if problem == arrays.STALE_MISMATCH:
+        if status == Status.STALE_MISMATCH:
             order = self._order(self._find(fill.order_id))
             raise RuntimeError(
                 f"stale plan: fill {k} order_id {fill.order_id} has maker/price "
                 f"{fill.maker!r}/{fill.price!r}, book has {order.account}/{order.price}")
-        if problem == arrays.BAD_QUANTITY:
+        if status == Status.BAD_FILL:
             raise RuntimeError(
                 f"bad plan: fill {k} quantity must be finite and > 0, got {fill.quantity!r}")
         order = self._order(self._find(fill.order_id))

@@ -1,49 +1,36 @@
-"""The exchange: accounts, order book, fees, funding, mark price and the liquidation waterfall."""
+"""The exchange: one perpetual's validated public API — accounts, orders, funding, the
+venue's mark price and the liquidation waterfall.
+
+:class:`Exchange` checks every argument, then acts on its clearing core
+(:class:`~perpabm.exchange.clearing.Clearing`), which it shares with its
+:class:`~perpabm.exchange.liquidation.Liquidator` and with nothing else.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from perpabm import mechanics
 from perpabm.config import ExchangeConfig
 from perpabm.errors import MarginError
-from perpabm.exchange import margin, matching, pairwise, pricing, quotes
-from perpabm.exchange.book import BUY, DUST_REL_TOL, SELL, Fill, OrderBook
-from perpabm.exchange.book_arrays import BUY_SIDE, SELL_SIDE
+from perpabm.exchange import pricing
+from perpabm.exchange.book import BUY, SELL, Fill, OrderBook
+from perpabm.exchange.clearing import BackstopHandler, Clearing, InvariantError
 from perpabm.exchange.events import Event, events_frame
 from perpabm.exchange.insurance import InsuranceFund
-from perpabm.exchange.ledger import CLOSED_ACCOUNT, NOT_AN_ACCOUNT, Ledger
+from perpabm.exchange.kernels import matching, pairwise, quotes
+from perpabm.exchange.kernels.book import BUY_SIDE, SELL_SIDE
+from perpabm.exchange.kernels.margin import check, taker_equity_change, worst_position
+from perpabm.exchange.kernels.market import LAST_PRICE, MARK
+from perpabm.exchange.kernels.status import Status
+from perpabm.exchange.ledger import Ledger
+from perpabm.exchange.liquidation import Liquidator
+from perpabm.mechanics import REL_ROUNDING
 
-
-class BackstopOffer(NamedTuple):
-    """A position offered to the backstop during a liquidation.
-
-    ``size`` is the liquidated account's signed position (base units) that the
-    backstop would take on with the same sign, at ``price`` (USD); ``equity`` and
-    ``maintenance_margin`` are the liquidated account's, at ``mark_price``.
-    """
-
-    account: int
-    size: float
-    price: float
-    mark_price: float
-    equity: float
-    maintenance_margin: float
-
-
-BackstopHandler = Callable[[BackstopOffer], float]
-"""Returns the quantity (base units, 0 ≤ q ≤ |offer.size|) the backstop takes over.
-It is called inside :meth:`Exchange.update_mark` and must not trade itself."""
-
-
-class InvariantError(AssertionError):
-    """Money or open interest is not conserved: always a bug in the engine."""
+__all__ = ["Exchange", "InvariantError"]
 
 
 def _finite_positive(field: str, value: float) -> float:
@@ -82,14 +69,20 @@ class Exchange:
 
     Account state (collateral, signed size, average entry price) lives in numpy
     arrays indexed by account id; margin checks and the liquidation scan are
-    array operations over all accounts. The mark price is set by the caller with
-    :meth:`update_mark`, which runs the liquidation waterfall of
+    array operations over all accounts. The venue's price rules run in
+    :meth:`update_index` (the mark from an oracle index by ``config.mark_rule``,
+    then funding when due); a caller who sets the mark itself uses
+    :meth:`update_mark`. Either runs the liquidation waterfall of
     ``config.waterfall`` to completion (see :class:`~perpabm.ExchangeConfig`).
 
     Money: deposits enter, withdrawals leave; in between, the sum of collateral,
     unrealised P&L, the insurance fund and collected fees never changes
     (:meth:`conservation_error`). Until the first :meth:`update_mark`, the mark
-    is ``mark_price`` if given, else the first trade's price.
+    is ``mark_price`` if given, else the first trade's price. Time is in units of
+    ``time_unit_minutes`` minutes (the model's step).
+
+    ``config.debug`` runs the same code and checks the invariants after every
+    operation (after every order of a batch).
     """
 
     def __init__(
@@ -105,23 +98,10 @@ class Exchange:
             raise TypeError(f"config must be an ExchangeConfig; got {type(config).__name__}")
         if isinstance(capacity, bool) or not isinstance(capacity, int | np.integer) or capacity < 1:
             raise ValueError(f"capacity must be a whole number of accounts ≥ 1; got {capacity!r}")
-        self.config = config
+        mark = None if mark_price is None else _finite_positive("mark_price", mark_price)
         self.time_unit_minutes = _finite_positive("time_unit_minutes", time_unit_minutes)
-        self.rng = np.random.default_rng(rng)
-        self.ledger = Ledger(config.mm_tiers, capacity)
-        self.book = OrderBook()
-        self.fund = InsuranceFund(
-            config.insurance_fund, config.fund_drawdown_trigger, config.fund_drawdown_window
-        )
-        self.money_in = config.insurance_fund
-        self.fees_collected = 0.0
-        self.time = 0.0
-        self.last_price: float | None = None
-        self._mark = None if mark_price is None else _finite_positive("mark_price", mark_price)
-        _, self._mmrs, self._cums = mechanics.tier_table(config.mm_tiers)
-        self._events: list[Event] = []
-        self._order_ids = 0
-        self._episodes = 0
+        self.core = Clearing(config, mark, np.random.default_rng(rng), int(capacity))
+        self._liquidator = Liquidator(self.core)
         # The venue's mark and funding rules (update_index): the EMA of the perp's basis,
         # the premium summed since the last funding, and when funding is next due.
         self._ema_basis = 0.0
@@ -130,11 +110,58 @@ class Exchange:
         self._funding_every = max(1, round(config.funding_interval_minutes
                                            / self.time_unit_minutes))
         self._funding_due = float(self._funding_every)
-        self.backstop_account: int | None = None
-        self._backstop_handler: BackstopHandler | None = None
-        from perpabm.exchange.liquidation import Liquidator
 
-        self._liquidator = Liquidator(self)
+    # ------------------------------------------------------------------ the core's parts
+
+    @property
+    def config(self) -> ExchangeConfig:
+        """The venue's rules."""
+        return self.core.config
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The exchange's random stream (the "random" ADL rule draws from it)."""
+        return self.core.rng
+
+    @property
+    def ledger(self) -> Ledger:
+        """Every account's state (read it; change it through the methods here)."""
+        return self.core.ledger
+
+    @property
+    def book(self) -> OrderBook:
+        """The order book (read it; change it through the methods here)."""
+        return self.core.book
+
+    @property
+    def fund(self) -> InsuranceFund:
+        """The insurance fund."""
+        return self.core.fund
+
+    @property
+    def money_in(self) -> float:
+        """Money that entered the exchange (deposits and the fund's start), USD."""
+        return self.core.money_in
+
+    @property
+    def fees_collected(self) -> float:
+        """Taker and maker fees on fills through the book, USD."""
+        return self.core.fees_collected
+
+    @property
+    def time(self) -> float:
+        """The time of the last mark update, in units of ``time_unit_minutes``."""
+        return self.core.time
+
+    @property
+    def last_price(self) -> float | None:
+        """The last price traded (USD), or None before the first trade."""
+        return self.core.last_price
+
+    @property
+    def backstop_account(self) -> int | None:
+        """The account registered as the backstop, if any."""
+        return self.core.backstop_account
 
     # ------------------------------------------------------------------ accounts
 
@@ -148,8 +175,8 @@ class Exchange:
         if not isinstance(adl_exempt, bool | np.bool_):
             raise ValueError(f"adl_exempt must be true or false; got {adl_exempt!r}")
         acct = self.ledger.open(collateral, adl_exempt=bool(adl_exempt))
-        self.money_in += collateral
-        self._after_operation()
+        self.core.money_in += collateral
+        self.core.after_operation()
         return acct
 
     def deposit(self, acct: int, amount: float) -> None:
@@ -157,8 +184,8 @@ class Exchange:
         self._check_account(acct)
         amount = self._amount("amount", amount)
         self.ledger.credit(acct, amount)
-        self.money_in += amount
-        self._after_operation()
+        self.core.money_in += amount
+        self.core.after_operation()
 
     def withdraw(self, acct: int, amount: float) -> None:
         """Take `amount` USD out; the account must keep its initial margin."""
@@ -173,8 +200,8 @@ class Exchange:
                 f"withdraw amount {amount:g} exceeds account {acct}'s free margin {free:g}"
             )
         self.ledger.credit(acct, -amount)
-        self.money_in -= amount
-        self._after_operation()
+        self.core.money_in -= amount
+        self.core.after_operation()
 
     def close_account(self, acct: int) -> float:
         """Withdraw everything from a flat account with no orders and close it; returns USD paid."""
@@ -183,8 +210,8 @@ class Exchange:
             raise ValueError(f"account {acct} has an open position; close it before the account")
         self.book.cancel_account(acct)
         paid = self.ledger.close(acct)
-        self.money_in -= paid
-        self._after_operation()
+        self.core.money_in -= paid
+        self.core.after_operation()
         return paid
 
     def register_backstop(self, acct: int, handler: BackstopHandler) -> None:
@@ -192,18 +219,20 @@ class Exchange:
         self._check_account(acct)
         if not callable(handler):
             raise ValueError("handler must be callable as handler(offer) -> quantity")
-        self.backstop_account = acct
-        self._backstop_handler = handler
+        self.core.backstop_account = acct
+        self.core.backstop_handler = handler
 
     # ------------------------------------------------------------------ state
 
     @property
     def n_accounts(self) -> int:
+        """Accounts opened so far (open or closed): ids are 0 … n_accounts − 1."""
         return self.ledger.n
 
     @property
     def mark_price(self) -> float | None:
-        return self._mark
+        """The mark price (USD), or None before there is one."""
+        return self.core.mark
 
     @property
     def insurance_fund(self) -> float:
@@ -227,28 +256,26 @@ class Exchange:
     def equity(self, acct: int) -> float:
         """Collateral plus unrealised P&L at the mark, USD."""
         self._check_account(acct, allow_closed=True)
-        led = self.ledger
-        mark = self._reference_price()
-        return float(led.collateral[acct] + led.size[acct] * (mark - led.entry_price[acct]))
+        return self.core.equity(acct)
 
     def maintenance_margin(self, acct: int) -> float:
         """Maintenance margin of an account's position at the mark, USD."""
-        return float(self._mm(abs(self.position(acct)) * self._reference_price()))
+        return float(self.core.maintenance_margin(
+            abs(self.position(acct)) * self.core.reference_price()))
 
     def initial_margin(self, acct: int) -> float:
         """Initial margin of an account's position at the mark, USD."""
-        return abs(self.position(acct)) * self._reference_price() / self.config.max_leverage
+        return abs(self.position(acct)) * self.core.reference_price() / self.config.max_leverage
 
     def bankruptcy_price(self, acct: int) -> float:
         """Price at which the account's equity is zero (NaN when flat), USD."""
-        led = self.ledger
-        return float(mechanics.bankruptcy_price(
-            led.size[acct], led.entry_price[acct], led.collateral[acct]))
+        self._check_account(acct, allow_closed=True)
+        return self.core.bankruptcy_price(acct)
 
     def accounts(self) -> pd.DataFrame:
         """A snapshot of every account: collateral, size, entry price, equity, margins, flags."""
         led = self.ledger
-        mark = self._reference_price()
+        mark = self.core.reference_price()
         equity = led.equity(mark)
         notional = np.abs(led.view("size")) * mark
         return pd.DataFrame({
@@ -256,7 +283,7 @@ class Exchange:
             "size": led.view("size").copy(),
             "entry_price": led.view("entry_price").copy(),
             "equity": equity,
-            "maintenance_margin": self._mm(notional),
+            "maintenance_margin": self.core.maintenance_margin(notional),
             "is_open": led.view("is_open").copy(),
             "adl_exempt": led.view("adl_exempt").copy(),
         }).rename_axis("account")
@@ -264,19 +291,19 @@ class Exchange:
     @property
     def events(self) -> pd.DataFrame:
         """Every liquidation, takeover, fund flow, ADL fill and funding round so far."""
-        return events_frame(self._events)
+        return events_frame(self.core.events)
 
     @property
     def event_log(self) -> tuple[Event, ...]:
         """The rows of :attr:`events` as :class:`Event` tuples, oldest first (a copy of
         the log, without building a DataFrame)."""
-        return tuple(self._events)
+        return tuple(self.core.events)
 
     @property
     def bad_debt(self) -> float:
         """Deficits no stage could cover, left on flat accounts (USD, ≥ 0): the sum of
         the ``bad_debt`` events' amounts."""
-        return float(sum(self._liquidator.bad_debt.values()))
+        return self._liquidator.total_bad_debt
 
     @property
     def open_interest(self) -> float:
@@ -292,41 +319,19 @@ class Exchange:
         In the system: all collateral, all unrealised P&L at the mark, the
         insurance fund and the fees collected.
         """
-        led = self.ledger
-        mark = self._mark if self._mark is not None else 0.0
-        held = (
-            led.view("collateral").sum()
-            + (led.view("size") * (mark - led.view("entry_price"))).sum()
-            + self.fund.balance
-            + self.fees_collected
-        )
-        return float(held - self.money_in)
+        return self.core.conservation_error()
 
     def open_interest_imbalance(self) -> float:
         """Sum of all signed sizes (long OI − short OI), base units (0 when balanced)."""
-        return float(self.ledger.view("size").sum())
+        return self.core.open_interest_imbalance()
 
-    def check_invariants(self, rtol: float = 1e-9) -> None:
-        """Raise InvariantError if money or open interest is not conserved to `rtol`."""
-        scale = max(abs(self.money_in), 1.0)
-        error = self.conservation_error()
-        if abs(error) > rtol * scale:
-            raise InvariantError(
-                f"money not conserved: error {error:.6g} USD on {self.money_in:.6g} USD in"
-            )
-        size = self.ledger.view("size")
-        # Rounding leaves dust of order ε × the positions held, which outlives them when
-        # they close; so the scale is at least the units all the money in buys at the
-        # mark (a floor in the asset's own units: 1 unit of a 0.0001 USD coin is not 1 BTC).
-        floor = abs(self.money_in) / self._mark if self._mark else 1.0
-        oi_scale = max(float(np.abs(size).sum()), floor, 1e-300)
-        imbalance = self.open_interest_imbalance()
-        if abs(imbalance) > rtol * oi_scale:
-            raise InvariantError(f"open interest unbalanced: long − short = {imbalance:.6g}")
-
-    def _after_operation(self) -> None:
-        if self.config.debug:
-            self.check_invariants()
+    def check_invariants(self, rtol: float | None = None) -> None:
+        """Raise InvariantError if money or open interest is not conserved to `rtol`
+        (default :data:`~perpabm.exchange.clearing.INVARIANT_RTOL`)."""
+        if rtol is None:
+            self.core.check_invariants()
+        else:
+            self.core.check_invariants(rtol)
 
     # ------------------------------------------------------------------ trading
 
@@ -342,15 +347,16 @@ class Exchange:
             raise ValueError(f"buyer and seller must differ; both are account {buyer}")
         quantity = _finite_positive("quantity", quantity)
         price = _finite_positive("price", price)
-        mark = price if self._mark is None else self._mark
+        core = self.core
+        mark = price if core.mark is None else core.mark
         for acct, delta in ((buyer, quantity), (seller, -quantity)):
             self._require_margin(acct, mark, f"trade of {delta:+g} at {price:g}", delta=delta,
                                  equity_change=delta * (mark - price))
-        self._set_mark_if_unset(price)
+        core.set_mark_if_unset(price)
         self.ledger.trade(buyer, quantity, price)
         self.ledger.trade(seller, -quantity, price)
-        self.last_price = price
-        self._after_operation()
+        core.market[LAST_PRICE] = price
+        core.after_operation()
 
     def market_order(
         self, acct: int, quantity: float, limit_price: float | None = None
@@ -366,29 +372,25 @@ class Exchange:
         side, qty = self._side("quantity", quantity)
         if limit_price is not None:
             limit_price = _finite_positive("limit_price", limit_price)
-        led, book, cfg = self.ledger, self.book, self.config
+        core, book = self.core, self.book
         best = book.best_ask() if side == BUY else book.best_bid()
         if best is None or (limit_price is not None and (
                 best > limit_price if side == BUY else best < limit_price)):
             return []  # nothing within reach: the usual fate of a crowd of takers in a thin book
-        outcome, ids, booked, notional, deficit = matching.market_order(
-            *book.arrays, led.size, led.entry_price, led.collateral,
-            led.changed, acct, BUY_SIDE if side == BUY else SELL_SIDE, qty,
-            math.nan if limit_price is None else limit_price,
-            math.nan if self._mark is None else self._mark, cfg.taker_fee, cfg.maker_fee,
-            cfg.max_leverage, DUST_REL_TOL)
-        if outcome == matching.NO_FILLS:
+        status, ids, booked, _ = matching.market_order(
+            book.arrays, self.ledger.arrays, core.market, core.terms, acct,
+            BUY_SIDE if side == BUY else SELL_SIDE, qty,
+            math.nan if limit_price is None else limit_price)
+        if status == Status.NO_FILLS:
             return []
         order_ids, makers = ids.tolist()
         fills = list(map(Fill, order_ids, makers, *booked.tolist()))
-        mark = fills[0].price if self._mark is None else self._mark
-        if outcome == matching.BELOW_MARGIN:
+        if status == Status.BELOW_MARGIN:
+            mark = fills[0].price if core.mark is None else core.mark
             self._require_taker_margin(acct, side, fills, mark)  # raises the MarginError
             raise InvariantError(f"account {acct}: the matching kernel and the engine's "
                                  f"margin rule disagree on a market order")
-        self._set_mark_if_unset(mark)
-        self._booked(acct, makers, notional, cfg.taker_fee, fills[-1].price, deficit)
-        self._after_operation()
+        core.after_operation()
         return fills
 
     def market_orders(self, accounts: ArrayLike, quantities: ArrayLike,
@@ -400,30 +402,27 @@ class Exchange:
         An order initial margin cannot cover is skipped, where :meth:`market_order`
         would raise MarginError for it, and the next goes on. Returns the signed
         quantity each order filled (0.0 where nothing did). All orders are checked
-        before any is placed; with ``config.debug`` they are placed one by one through
-        :meth:`market_order`, so the invariants are checked after each.
+        before any is placed; with ``config.debug`` the same kernel places them one
+        order at a time, with the invariants checked after each.
         """
         accounts, quantities, limit_prices = self._order_arrays(accounts, quantities,
                                                                 limit_prices)
-        led, book, cfg = self.ledger, self.book, self.config
-        if cfg.debug:
-            self._raise_for_order(*matching.check_orders(accounts, quantities, limit_prices,
-                                                         led.is_open, led.n), accounts,
-                                  quantities, limit_prices)
-            return np.array([self._filled(*order) for order in zip(
-                accounts.tolist(), quantities.tolist(), limit_prices.tolist(), strict=True)])
-        problem, k, filled, deficits, mark, fees, last_price = matching.market_orders(
-            *book.arrays, led.size, led.entry_price, led.collateral, led.changed, led.is_open,
-            led.n, accounts, quantities, limit_prices,
-            math.nan if self._mark is None else self._mark, self.fees_collected, cfg.taker_fee,
-            cfg.maker_fee, cfg.max_leverage, DUST_REL_TOL)
-        self._raise_for_order(problem, k, accounts, quantities, limit_prices)
-        self.fees_collected = fees
-        if not math.isnan(last_price):
-            self._set_mark_if_unset(mark)
-            self.last_price = last_price
-        if len(deficits):
-            led.flat_deficits.update(deficits.tolist())
+        core, led = self.core, self.ledger
+        if not self.config.debug:
+            status, k, filled = matching.market_orders(
+                self.book.arrays, led.arrays, core.market, core.terms, led.n, accounts,
+                quantities, limit_prices)
+            self._raise_for_order(status, k, accounts, quantities, limit_prices)
+            return filled
+        status, k = matching.check_orders(led.arrays[1], led.n, accounts, quantities,
+                                          limit_prices)
+        self._raise_for_order(status, k, accounts, quantities, limit_prices)
+        filled = np.zeros(len(accounts))
+        for k in range(len(accounts)):
+            filled[k] = matching.market_orders(
+                self.book.arrays, led.arrays, core.market, core.terms, led.n,
+                accounts[k: k + 1], quantities[k: k + 1], limit_prices[k: k + 1])[2][0]
+            core.after_operation()
         return filled
 
     @staticmethod
@@ -438,26 +437,30 @@ class Exchange:
                              f"got {len(accounts)}, {len(quantities)} and {len(limit_prices)}")
         return accounts, quantities, limit_prices
 
-    def _raise_for_order(self, problem: int, k: int, accounts: NDArray[np.int64],
+    def _raise_for_order(self, status: int, k: int, accounts: NDArray[np.int64],
                          quantities: NDArray[np.float64],
                          limit_prices: NDArray[np.float64]) -> None:
-        """The one-line error for order `k` of a batch that :func:`matching.check_orders`
-        found a `problem` with (none if 0)."""
-        self._raise_for_account(problem, k, accounts)
-        if problem == matching.BAD_QUANTITY:
+        """The one-line error for order `k` of a batch that
+        :func:`~perpabm.exchange.kernels.matching.check_orders` found a problem with
+        (`status`; nothing if OK)."""
+        if not status:
+            return
+        self._raise_for_account(status, k, accounts)
+        if status == Status.BAD_QUANTITY:
             raise ValueError(f"quantities must be finite and non-zero (+ buy, − sell); "
                              f"got {quantities[k]} for order {k}")
-        if problem == matching.BAD_LIMIT_PRICE:
+        if status == Status.BAD_PRICE:
             raise ValueError(f"limit_prices must be finite numbers > 0; "
                              f"got {limit_prices[k]} for order {k}")
 
-    def _raise_for_account(self, problem: int, k: int, accounts: NDArray[np.int64]) -> None:
-        """The one-line error for `accounts[k]` if :func:`ledger.check_accounts` found a
-        `problem` with it (nothing otherwise)."""
-        if problem == NOT_AN_ACCOUNT:
+    def _raise_for_account(self, status: int, k: int, accounts: NDArray[np.int64]) -> None:
+        """The one-line error for `accounts[k]` if
+        :func:`~perpabm.exchange.kernels.accounts.check_accounts` found it is not an
+        open account (`status`; nothing otherwise)."""
+        if status == Status.NOT_AN_ACCOUNT:
             raise ValueError(f"accounts: {accounts[k]} is not an account "
                              f"(ids are 0..{self.ledger.n - 1})")
-        if problem == CLOSED_ACCOUNT:
+        if status == Status.CLOSED_ACCOUNT:
             raise ValueError(f"accounts: account {accounts[k]} is closed")
 
     def _filled(self, acct: int, quantity: float, limit_price: float) -> float:
@@ -481,25 +484,25 @@ class Exchange:
         self._check_account(acct)
         side, qty = self._side("quantity", quantity)
         price = _finite_positive("price", price)
-        best = self.book.best_ask() if side == BUY else self.book.best_bid()
+        core, book = self.core, self.book
+        best = book.best_ask() if side == BUY else book.best_bid()
         crosses = best is not None and (price >= best if side == BUY else price <= best)
         if crosses and post_only:
             raise ValueError(f"post_only order at {price:g} would cross the book at {best:g}")
-        fills, stale = self._plan(side, qty, price, acct) if crosses else ([], [])
+        fills, stale = core.plan(side, qty, price, acct) if crosses else ([], [])
         rest = qty - math.fsum(f.quantity for f in fills)
-        if rest <= 1e-12 * qty:
+        if rest <= REL_ROUNDING * qty:
             rest = 0.0
-        mark = (fills[0].price if fills else price) if self._mark is None else self._mark
+        mark = (fills[0].price if fills else price) if core.mark is None else core.mark
         self._require_taker_margin(acct, side, fills, mark, rest=rest, rest_price=price)
-        self._set_mark_if_unset(mark)
+        core.set_mark_if_unset(mark)
         if fills:
-            self._execute(acct, 1.0 if side == BUY else -1.0, fills, self.config.taker_fee, stale)
+            core.execute(acct, 1.0 if side == BUY else -1.0, fills, self.config.taker_fee, stale)
         order_id = None
         if rest > 0.0:
-            self._order_ids += 1
-            order_id = self._order_ids
-            self.book.add(order_id, acct, side, price, rest)
-        self._after_operation()
+            order_id = book.new_order_id()
+            book.add(order_id, acct, side, price, rest)
+        core.after_operation()
         return order_id
 
     def replace_quotes(self, acct: int, quantities: ArrayLike,
@@ -538,22 +541,21 @@ class Exchange:
         counts = _int_vector("counts", counts)
         quantities = _float_vector("quantities", quantities)
         prices = _float_vector("prices", prices)
-        led, book = self.ledger, self.book
+        core, led, book = self.core, self.ledger, self.book
         book.reserve(len(quantities))
-        problem, k, ids, mark, self._order_ids = quotes.requote_many(
-            *book.arrays, accounts, counts, quantities, prices, led.size, led.entry_price,
-            led.collateral, led.is_open[: led.n], math.nan if self._mark is None else self._mark,
-            self.config.max_leverage, self._order_ids)
-        self._raise_for_account(problem, k, accounts)
-        if problem == quotes.BAD_COUNTS:
-            raise ValueError(f"counts must be one whole number ≥ 0 per account, adding up to "
-                             f"the {len(quantities)} quantities and prices; got {counts!r}")
-        if problem == quotes.BAD_QUANTITY:
-            raise ValueError("quantities must be finite and non-zero (+ buy, − sell)")
-        if problem == quotes.BAD_PRICE:
-            raise ValueError("prices must be finite numbers > 0")
-        self._mark = None if math.isnan(mark) else mark
-        self._after_operation()
+        status, k, ids = quotes.requote_many(
+            book.arrays, led.arrays, core.market, self.config.max_leverage, led.n, accounts,
+            counts, quantities, prices)
+        if status:
+            self._raise_for_account(status, k, accounts)
+            if status == Status.BAD_COUNTS:
+                raise ValueError(f"counts must be one whole number ≥ 0 per account, adding up "
+                                 f"to the {len(quantities)} quantities and prices; got {counts!r}")
+            if status == Status.BAD_QUANTITY:
+                raise ValueError("quantities must be finite and non-zero (+ buy, − sell)")
+            if status == Status.BAD_PRICE:
+                raise ValueError("prices must be finite numbers > 0")
+        core.after_operation()
         return ids
 
     def cancel(self, order_id: int) -> float:
@@ -571,13 +573,14 @@ class Exchange:
         """
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate):
             raise ValueError(f"rate must be a finite number; got {rate!r}")
-        mark = self._reference_price()
+        core = self.core
+        mark = core.reference_price()
         size = self.ledger.view("size")
         payments = rate * size * mark
         self.ledger.credit_all(-payments)
         paid_by_longs = float(payments[size > 0].sum())
-        self._log("funding", -1, -1, 0.0, mark, math.nan, paid_by_longs, liquidation=-1)
-        self._after_operation()
+        core.log("funding", -1, -1, 0.0, mark, math.nan, paid_by_longs, liquidation=-1)
+        core.after_operation()
         return paid_by_longs
 
     # ------------------------------------------------------------------ mark and waterfall
@@ -589,21 +592,22 @@ class Exchange:
         call produced (also appended to :attr:`events`).
         """
         price = _finite_positive("price", price)
+        core = self.core
         if time is not None:
             if isinstance(time, bool) or not isinstance(time, int | float) or not math.isfinite(
                 time
             ):
                 raise ValueError(f"time must be a finite number; got {time!r}")
-            if time < self.time:
-                raise ValueError(f"time must not go back: {time!r} is before {self.time:g}")
-            self.time = float(time)
+            if time < core.time:
+                raise ValueError(f"time must not go back: {time!r} is before {core.time:g}")
+            core.time = float(time)
         else:
-            self.time += 1.0
-        self._mark = price
-        start = len(self._events)
+            core.time += 1.0
+        core.market[MARK] = price
+        start = len(core.events)
         self._liquidator.run()
-        self._after_operation()
-        return self._events[start:]
+        core.after_operation()
+        return core.events[start:]
 
     def update_index(self, index: float, time: float | None = None) -> list[Event]:
         """Take the oracle's `index` (USD) and run the venue's price rules: the mark by
@@ -621,56 +625,34 @@ class Exchange:
         call (the waterfall's, then the funding round's).
         """
         index = _finite_positive("index", index)
-        cfg = self.config
+        cfg, core = self.config, self.core
         bid, ask = self.book.best_bid(), self.book.best_ask()
         if bid is not None and ask is not None:
-            elapsed = (self.time + 1.0 if time is None else time) - self.time
+            elapsed = (core.time + 1.0 if time is None else time) - core.time
             if elapsed != self._ema_weight[0]:
                 self._ema_weight = (elapsed, pricing.ema_weight(
                     elapsed * self.time_unit_minutes, cfg.mark_ema_minutes))
             basis = 0.5 * (bid + ask) / index - 1.0
             self._ema_basis += self._ema_weight[1] * (basis - self._ema_basis)
         mark = pricing.mark_price(cfg.mark_rule, index, self._ema_basis, bid, ask,
-                                  self.last_price)
-        start = len(self._events)
+                                  core.last_price)
+        start = len(core.events)
         self.update_mark(mark, time)
         self._premium_sum += mark / index - 1.0
         self._premium_count += 1
-        if self.time >= self._funding_due:
+        if core.time >= self._funding_due:
             self.apply_funding(pricing.funding_rate(self._premium_sum / self._premium_count,
                                                     cfg.funding_cap))
             self._premium_sum, self._premium_count = 0.0, 0
-            self._funding_due = (math.floor(self.time / self._funding_every) + 1.0) * (
+            self._funding_due = (math.floor(core.time / self._funding_every) + 1.0) * (
                 self._funding_every)
-        return self._events[start:]
+        return core.events[start:]
 
-    def liquidatable(self) -> NDArray[np.intp]:
+    def liquidatable(self) -> NDArray[np.int64]:
         """Ids of accounts whose equity at the mark is below maintenance margin."""
-        led = self.ledger
-        mark = self._reference_price()
-        near = led.near_liquidation(mark)
-        if len(near) == 0:
-            return near
-        size = led.size[near]
-        equity = led.collateral[near] + size * (mark - led.entry_price[near])
-        return near[(equity < self._mm(np.abs(size) * mark)) & (size != 0.0)]
+        return self.core.liquidatable()
 
-    # ------------------------------------------------------------------ internals
-
-    def _mm(self, notional: NDArray | float) -> NDArray | float:
-        """Tiered maintenance margin: max_k(notional·mmr_k − cum_k), convex in notional."""
-        if len(self._mmrs) == 1:
-            return notional * self._mmrs[0]
-        return np.max(np.multiply.outer(notional, self._mmrs) - self._cums, axis=-1)
-
-    def _reference_price(self) -> float:
-        if self._mark is None:
-            raise ValueError("no mark price yet: call update_mark(price) or trade first")
-        return self._mark
-
-    def _set_mark_if_unset(self, price: float) -> None:
-        if self._mark is None:
-            self._mark = price
+    # ------------------------------------------------------------------ checks
 
     def _amount(self, field: str, value: float, allow_zero: bool = False) -> float:
         if type(value) is float and 0.0 < value < math.inf:  # the common case, checked fast
@@ -702,30 +684,13 @@ class Exchange:
             raise ValueError(f"{field} must be finite and non-zero (+ buy, − sell); got {quantity}")
         return (BUY, quantity) if quantity > 0 else (SELL, -quantity)
 
+    # ------------------------------------------------------------------ the margin rule
+
     def _order_margin(self, acct: int) -> float:
         """Initial margin reserved for resting orders beyond the position's own."""
         size = float(self.ledger.size[acct])
-        beyond = margin.worst_position(size, *self.book.open_quantity(acct)) - abs(size)
-        return beyond * self._reference_price() / self.config.max_leverage
-
-    def _plan(
-        self, side: str, quantity: float, limit_price: float | None, exclude_account: int
-    ) -> tuple[list[Fill], list[int]]:
-        """The book's plan for a taker, skipping resting orders whose makers could not
-        pay for their fills; returns (fills, ids of those stale orders).
-
-        A stale order (a bid left above a falling mark, say) would leave its maker
-        below zero equity at the mark. Venues cancel orders their owners can no
-        longer margin: :meth:`_execute` cancels them when the plan is carried out.
-        Nothing changes here.
-        """
-        led, book = self.ledger, self.book
-        slots, taken, stale = matching.plan(
-            *book.arrays, led.size, led.entry_price, led.collateral,
-            BUY_SIDE if side == BUY else SELL_SIDE, quantity,
-            math.nan if limit_price is None else limit_price, exclude_account,
-            math.nan if self._mark is None else self._mark, self.config.maker_fee)
-        return book.fills(slots, taken), stale.tolist()
+        beyond = worst_position(size, *self.book.open_quantity(acct)) - abs(size)
+        return beyond * self.core.reference_price() / self.config.max_leverage
 
     def _require_margin(
         self,
@@ -738,7 +703,8 @@ class Exchange:
         add_buys: float = 0.0,
         add_sells: float = 0.0,
     ) -> None:
-        """MarginError unless `acct` keeps initial margin after the action, or lowers its risk.
+        """MarginError unless `acct` keeps initial margin after the action, or lowers its
+        risk (:func:`~perpabm.exchange.kernels.margin.check`, the rule the kernels apply).
 
         Risk is the worst position the account could reach if all its resting
         orders on one side filled: max(|size + buys|, |size − sells|). An action
@@ -748,13 +714,13 @@ class Exchange:
         worst position's notional / max_leverage.
         """
         led = self.ledger
-        allowed, after, equity, required = margin.check(
+        allowed, after, equity, required = check(
             led.size[acct], led.entry_price[acct], led.collateral[acct],
             *self.book.open_quantity(acct), float(mark), self.config.max_leverage,
             float(delta), float(equity_change), float(add_buys), float(add_sells))
         if allowed:
             return
-        before = margin.worst_position(led.size[acct], *self.book.open_quantity(acct))
+        before = worst_position(led.size[acct], *self.book.open_quantity(acct))
         if after <= before:
             raise MarginError(
                 f"account {acct}: {action} at mark {mark:g} would leave equity "
@@ -774,71 +740,11 @@ class Exchange:
         sign = 1.0 if side == BUY else -1.0
         filled = math.fsum([f.quantity for f in fills])
         notional = math.fsum([f.quantity * f.price for f in fills])
-        equity_change = sign * (filled * mark - notional) - self.config.taker_fee * notional
-        # A resting order priced through the mark loses that gap the moment it fills.
-        equity_change -= rest * max(0.0, sign * (rest_price - mark)) if rest else 0.0
+        equity_change = taker_equity_change(sign, filled, notional, float(mark),
+                                            self.config.taker_fee, rest, rest_price)
         what = "order" if rest else "market order"
         self._require_margin(
             acct, mark, f"{what} of {sign * (filled + rest):+g}", delta=sign * filled,
             equity_change=equity_change, add_buys=rest if side == BUY else 0.0,
             add_sells=rest if side == SELL else 0.0,
         )
-
-    def _execute(
-        self, acct: int, sign: float, fills: list[Fill], taker_fee: float,
-        stale: list[int] = (),
-    ) -> None:
-        """Apply planned fills: taker `acct` trades sign·quantity with each maker.
-
-        `stale` orders, skipped by the plan (see :meth:`_plan`), are cancelled first.
-
-        The taker's side is booked as one trade at the fills' average price
-        (the same mark-to-market as fill by fill); a total within rounding of
-        the taker's whole position closes it exactly, so no dust is left.
-        """
-        for order_id in stale:
-            self.book.cancel(order_id)
-        if not fills:
-            return
-        led, book, cfg = self.ledger, self.book, self.config
-        order_ids, makers, prices, quantities = book.fill_arrays(fills)
-        problem, k, notional, deficit = matching.execute(
-            *book.arrays, led.size, led.entry_price, led.collateral,
-            led.changed, acct, sign, order_ids, makers, prices, quantities, taker_fee,
-            cfg.maker_fee, DUST_REL_TOL)
-        if problem:
-            book.raise_for(problem, fills, k)
-        self._booked(acct, makers.tolist(), notional, taker_fee, fills[-1].price, deficit)
-
-    def _booked(self, acct: int, makers: list[int], notional: float, taker_fee: float,
-                last_price: float, deficit: bool) -> None:
-        """Book-keeping after fills of `notional` USD between taker `acct` and `makers`:
-        accounts left flat with a deficit (if the kernel saw any) to settle, the fees,
-        the last price."""
-        led = self.ledger
-        if deficit:
-            for account in (*makers, acct):
-                led._changed_to(account, led.size[account], led.collateral[account])
-        self.fees_collected += (taker_fee + self.config.maker_fee) * notional
-        self.last_price = last_price
-
-    def _log(
-        self,
-        kind: str,
-        account: int,
-        counterparty: int,
-        quantity: float,
-        price: float,
-        bankruptcy_price: float,
-        amount: float,
-        *,
-        liquidation: int,
-        score: float = math.nan,
-        rank: int = -1,
-        leverage: float = math.nan,
-    ) -> None:
-        self._events.append(Event(
-            self.time, kind, liquidation, int(account), int(counterparty), float(quantity),
-            float(price), float(bankruptcy_price), float(self._mark if self._mark else math.nan),
-            float(amount), float(score), int(rank), self.fund.balance, float(leverage),
-        ))

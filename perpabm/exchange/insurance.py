@@ -23,6 +23,11 @@ class InsuranceFund:
         self.window = window
         self._peaks: deque[tuple[float, float]] = deque([(time, self.balance)])
 
+    def pay(self, amount: float, time: float) -> None:
+        """Pay out `amount` USD (negative: receive it) at `time`."""
+        self.balance -= amount
+        self.record(time)
+
     def record(self, time: float) -> None:
         """Remember the current balance at `time` for the rolling peak."""
         while self._peaks and self._peaks[-1][1] <= self.balance:

@@ -14,8 +14,12 @@ Layout (``cap`` order slots; a slot holds one resting order or is free):
   :data:`FREE` (free slots), :data:`BY_ID` (resting slots by ascending order id),
   and :data:`QUEUE` + side (that side's slots in priority order: best price first,
   oldest first within a price);
-- ``meta``, int64 ``(5,)``: the counts :data:`N_BUY`, :data:`N_SELL`,
-  :data:`N_FREE`, :data:`N_LIVE` and the next arrival number :data:`NEXT_SEQ`.
+- ``meta``, int64 ``(6,)``: the counts :data:`N_BUY`, :data:`N_SELL`,
+  :data:`N_FREE`, :data:`N_LIVE`, the next arrival number :data:`NEXT_SEQ` and the
+  last order id the book gave (:data:`LAST_ORDER_ID`: ids count up from 1).
+
+The *book bundle* is the tuple ``(money, index, meta)``; the matching and quoting
+kernels take it as one argument.
 
 Callers make room first (``meta[N_FREE]`` at least the orders they add). Sums of
 quantities are exact (``math.fsum``: :mod:`perpabm.exchange.exact`), so they do not
@@ -29,13 +33,17 @@ import math
 import numpy as np
 from numba import njit
 
-from perpabm.exchange import exact
+from perpabm.exchange.kernels import exact
+from perpabm.exchange.kernels.status import Status
 
 PRICE, QUANTITY = 0, 1
 ORDER_ID, ACCOUNT, SIDE, SEQ, FREE, BY_ID, QUEUE = 0, 1, 2, 3, 4, 5, 6  # QUEUE + side
-N_BUY, N_SELL, N_FREE, N_LIVE, NEXT_SEQ = 0, 1, 2, 3, 4  # N_BUY + side
+N_BUY, N_SELL, N_FREE, N_LIVE, NEXT_SEQ, LAST_ORDER_ID = 0, 1, 2, 3, 4, 5  # N_BUY + side
 BUY_SIDE, SELL_SIDE = 0, 1
 NO_ACCOUNT = np.iinfo(np.int64).min  # an account filter that matches no account
+
+type BookArrays = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""The book bundle ``(money, index, meta)``."""
 
 
 def empty(cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -43,7 +51,7 @@ def empty(cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     money = np.zeros((2, cap))
     index = np.zeros((8, cap), dtype=np.int64)
     index[FREE] = np.arange(cap - 1, -1, -1)  # slot 0 is taken first
-    meta = np.zeros(5, dtype=np.int64)
+    meta = np.zeros(6, dtype=np.int64)
     meta[N_FREE] = cap
     return money, index, meta
 
@@ -405,9 +413,6 @@ def plan_market(money: np.ndarray, index: np.ndarray, meta: np.ndarray, taker_si
     return slots[:n], taken[:n]
 
 
-STALE_MISSING, STALE_MISMATCH, BAD_QUANTITY, OVERFILLED = 1, 2, 3, 4
-
-
 @njit(cache=True)
 def _taken(quantities: np.ndarray, next_fill: np.ndarray, k: int,
            partials: np.ndarray) -> float:
@@ -424,24 +429,25 @@ def _taken(quantities: np.ndarray, next_fill: np.ndarray, k: int,
 @njit(cache=True)
 def apply(money: np.ndarray, index: np.ndarray, meta: np.ndarray, order_ids: np.ndarray,
           makers: np.ndarray, prices: np.ndarray, quantities: np.ndarray,
-          dust: float) -> tuple[int, int]:
+          dust: float) -> tuple[Status, int]:
     """Execute fills (order id, maker, price, quantity) on the book: reduce each order
     by its fills' exact total and remove the ones used up or left with at most `dust`
     of their quantity. Checks everything first and changes nothing unless all is well:
-    returns (0, 0), or (problem, fill number) with problem one of
-    :data:`STALE_MISSING`, :data:`STALE_MISMATCH`, :data:`BAD_QUANTITY` or
-    :data:`OVERFILLED` (then the fill number is that order's first fill)."""
+    returns (OK, 0), or (status, fill number) with status
+    :attr:`~Status.STALE_MISSING`, :attr:`~Status.STALE_MISMATCH`,
+    :attr:`~Status.BAD_FILL` or :attr:`~Status.OVERFILLED` (then the fill number is
+    that order's first fill)."""
     k_fills = len(order_ids)
     slots = np.empty(k_fills, dtype=np.int64)
     for k in range(k_fills):
         slot = find(index, meta, order_ids[k])
         if slot < 0:
-            return STALE_MISSING, k
+            return Status.STALE_MISSING, k
         if makers[k] != index[ACCOUNT, slot] or prices[k] != money[PRICE, slot]:
-            return STALE_MISMATCH, k
+            return Status.STALE_MISMATCH, k
         q = quantities[k]
         if not (0.0 < q < math.inf):
-            return BAD_QUANTITY, k
+            return Status.BAD_FILL, k
         slots[k] = slot
     # Fills on one order (only a hand-made plan has several) are chained in fill order.
     next_fill = np.full(k_fills, -1, dtype=np.int64)
@@ -454,7 +460,7 @@ def apply(money: np.ndarray, index: np.ndarray, meta: np.ndarray, order_ids: np.
     partials = np.empty(exact.MAX_PARTIALS)
     for k in range(k_fills):
         if first[k] and _taken(quantities, next_fill, k, partials) > money[QUANTITY, slots[k]]:
-            return OVERFILLED, k
+            return Status.OVERFILLED, k
     removed = np.empty(k_fills, dtype=np.int64)
     n_removed = 0
     for k in range(k_fills):
@@ -477,4 +483,4 @@ def apply(money: np.ndarray, index: np.ndarray, meta: np.ndarray, order_ids: np.
         else:
             money[QUANTITY, slot] = new
     _remove_slots(index, meta, removed[:n_removed])
-    return 0, 0
+    return Status.OK, 0

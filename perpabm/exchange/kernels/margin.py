@@ -1,16 +1,22 @@
-"""The engine's initial-margin rule, compiled so that the matching and quoting kernels
-apply the very rule the engine's Python methods apply.
+"""The engine's initial-margin rule, compiled: the matching and quoting kernels apply the
+very rule the engine's Python methods apply, by calling these.
 
 An account's risk is the worst position it could reach if all its resting orders on
 one side filled: max(|size + buys|, |size − sells|) base units. An action that does not
 raise it (a reducing trade, say) is allowed unless it would push equity at the mark
 below zero (and below where it was); one that raises it needs equity ≥ the new worst
 position's notional / max_leverage (its initial margin, USD).
+
+Example: 1,000 USD of collateral, flat, a bid for 1 at 100 resting, max leverage 20.
+A new bid for 9 at 100 takes the worst position from 1 to 10 units, whose initial
+margin at a mark of 100 is 10 · 100 / 20 = 50 USD ≤ 1,000: allowed.
 """
 
 from __future__ import annotations
 
 from numba import njit
+
+from perpabm.mechanics import equity_at
 
 
 @njit(cache=True)
@@ -46,8 +52,24 @@ def check(size: float, entry: float, collateral: float, buys: float, sells: floa
     """
     before = worst_position(size, buys, sells)
     after = worst_position(size, buys, sells, delta, add_buys, add_sells)
-    equity_before = collateral + size * (mark - entry)
+    equity_before = equity_at(collateral, size, entry, mark)
     equity = equity_before + equity_change
     required = after * mark / max_leverage
     return (within_margin(before, after, equity, equity_before, required), after, equity,
             required)
+
+
+@njit(cache=True)
+def taker_equity_change(sign: float, filled: float, notional: float, mark: float,
+                        taker_fee: float, rest: float, rest_price: float) -> float:
+    """The change in a taker's equity at `mark` (USD) from buying (`sign` +1) or selling
+    (−1) `filled` base units for `notional` USD and paying `taker_fee` on it, with `rest`
+    units left resting at `rest_price`: a resting order priced through the mark loses
+    that gap the moment it fills, so it counts as if it had.
+
+    Buy 2 for 202 USD at a mark of 100 with a 0.1% fee: 2·100 − 202 − 0.202 = −2.202.
+    """
+    change = sign * (filled * mark - notional) - taker_fee * notional
+    if rest:
+        change -= rest * max(0.0, sign * (rest_price - mark))
+    return change
