@@ -32,9 +32,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from numba import njit
 from numba.extending import register_jitable
 from numpy.typing import ArrayLike, NDArray
+
+from perpabm.compiled import kernel
 
 __all__ = [
     "REL_ROUNDING",
@@ -241,7 +242,7 @@ def _liquidation_root(size: NDArray[np.float64], entry_price: NDArray[np.float64
                         _root(size, entry_price, collateral, mmr, cum), np.nan)
 
 
-liquidation_root = njit(cache=True, error_model="numpy")(_root)
+liquidation_root = kernel(error_model="numpy")(_root)
 """:func:`_root` compiled for scalars (the ledger's refresh of changed accounts); a flat
 position's root is ±inf or NaN, which callers never use."""
 

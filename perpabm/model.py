@@ -34,9 +34,9 @@ from typing import Any
 import mesa
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from perpabm.agents import Arbitrageur, LeveragedTrader, MarketMaker, Vault
+from perpabm.compiled import kernel
 from perpabm.config.scenario import STRATEGIES, ScenarioConfig
 from perpabm.exchange import Event, Exchange
 from perpabm.exchange.events import event_columns
@@ -56,7 +56,7 @@ LEAVE_BELOW = 0.05  # a flat trader with less than this share of its capital lea
 _NO_ACCOUNTS = np.empty(0, dtype=np.int64)  # a draw's start: nobody drawn yet
 
 
-@njit(cache=True)
+@kernel
 def _log_return_std(logs: np.ndarray) -> float:
     """Standard deviation of the differences of `logs` (log prices): the float
     ``np.diff(logs).std()`` gives, by the same steps — mean, squared deviations, mean —
@@ -66,7 +66,7 @@ def _log_return_std(logs: np.ndarray) -> float:
     return math.sqrt(numpy_sum(deviations * deviations) / len(returns))
 
 
-@njit(cache=True)
+@kernel
 def _due_exits(n: int, step: float, index: float, exit_step: np.ndarray,
                exit_above: np.ndarray, exit_below: np.ndarray, size: np.ndarray,
                is_trader: np.ndarray) -> np.ndarray:
@@ -95,7 +95,7 @@ def _due_exits(n: int, step: float, index: float, exit_step: np.ndarray,
     return due[:k]
 
 
-@njit(cache=True)
+@kernel
 def _leavers(n: int, is_trader: np.ndarray, size: np.ndarray, collateral: np.ndarray,
              capital: np.ndarray) -> np.ndarray:
     """Traders among the first `n` accounts who are flat with less than
@@ -112,7 +112,7 @@ def _leavers(n: int, is_trader: np.ndarray, size: np.ndarray, collateral: np.nda
     return gone
 
 
-@njit(cache=True)
+@kernel
 def _draw_distinct(drawn: np.ndarray, population: np.ndarray,
                    uniforms: np.ndarray) -> np.ndarray:
     """`drawn` followed by the members of `population` that `uniforms` (in [0, 1)) pick,
@@ -131,7 +131,7 @@ def _draw_distinct(drawn: np.ndarray, population: np.ndarray,
     return out[:m]
 
 
-@njit(cache=True)
+@kernel
 def _set_exit_triggers(accounts: np.ndarray, filled: np.ndarray, holding_steps: np.ndarray,
                        step: float, size: np.ndarray, entry: np.ndarray, take_profit: float,
                        stop_loss: float, exit_step: np.ndarray, exit_above: np.ndarray,

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
-from numba import njit
 
+from perpabm.compiled import kernel
 from perpabm.config.scenario import MakerConfig
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def ladder_for(model: PerpMarketModel, account: int, config: MakerConfig) -> np.
                   config.half_spread, config.level_spacing, config.levels)
 
 
-@njit(cache=True)
+@kernel
 def ladder(fair: float, stress: float, base_quantity: float, inventory: float, limit: float,
            half_spread: float, spacing: float, levels: int) -> np.ndarray:
     """A ladder of `levels` bids then `levels` asks around `fair` (USD), nearest first:

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
+from perpabm.compiled import kernel
 from perpabm.config.scenario import STRATEGIES, TraderConfig
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class LeveragedTrader(mesa.Agent):
             model.exchange.market_orders(accounts, orders[0], orders[1])
 
 
-@njit(cache=True)
+@kernel
 def closing_orders(accounts: NDArray[np.int64], size: NDArray[np.float64],
                    index: float) -> NDArray[np.float64]:
     """Market orders that close `accounts`' positions (`size`, base units, signed, by
@@ -104,7 +104,7 @@ def closing_orders(accounts: NDArray[np.int64], size: NDArray[np.float64],
 NOISE, MOMENTUM = STRATEGIES.index("noise"), STRATEGIES.index("momentum")
 
 
-@njit(cache=True)
+@kernel
 def entry_orders(accounts: NDArray[np.int64], size: NDArray[np.float64],
                  collateral: NDArray[np.float64], entry: NDArray[np.float64], mark: float,
                  leverage: NDArray[np.float64], strategy: NDArray[np.int8], trend: float,

@@ -28,10 +28,10 @@ Units throughout: money in USD, sizes in base units, prices in USD per base unit
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
 from perpabm import mechanics
+from perpabm.compiled import kernel
 from perpabm.exchange.kernels.status import Status
 
 COLLATERAL, SIZE, ENTRY_PRICE, LONG_LP, SHORT_LP = 0, 1, 2, 3, 4  # rows of values
@@ -66,7 +66,7 @@ def grown(ledger: LedgerArrays, n: int, capacity: int) -> LedgerArrays:
 # ---------------------------------------------------------------------- booking
 
 
-@njit(cache=True)
+@kernel
 def position_after_fill(size: float, entry: float, quantity: float,
                         price: float) -> tuple[float, float, float]:
     """Position, average entry price and realised P&L after trading signed `quantity`
@@ -102,7 +102,7 @@ def position_after_fill(size: float, entry: float, quantity: float,
     return new_size, new_entry, realized
 
 
-@njit(cache=True)
+@kernel
 def positions_after_fills(size: NDArray[np.float64], entry: NDArray[np.float64],
                           quantity: NDArray[np.float64], price: NDArray[np.float64],
                           ) -> tuple[NDArray[np.float64], NDArray[np.float64],
@@ -116,7 +116,7 @@ def positions_after_fills(size: NDArray[np.float64], entry: NDArray[np.float64],
     return new_size, new_entry, realized
 
 
-@njit(cache=True)
+@kernel
 def book_fill(values: NDArray[np.float64], account: int, quantity: float, price: float,
               fee: float) -> float:
     """Book a fill of signed `quantity` at `price` on `account`, then credit it `fee`
@@ -133,7 +133,7 @@ def book_fill(values: NDArray[np.float64], account: int, quantity: float, price:
     return realized
 
 
-@njit(cache=True)
+@kernel
 def note_changed(lists: NDArray[np.int64], account: int) -> None:
     """List `account` as changed (its liquidation price is stale); a full list turns
     into :data:`EVERY_ACCOUNT`."""
@@ -148,7 +148,7 @@ def note_changed(lists: NDArray[np.int64], account: int) -> None:
         changed[0] = EVERY_ACCOUNT
 
 
-@njit(cache=True)
+@kernel
 def note_booked(ledger: LedgerArrays, account: int) -> None:
     """After `account` was booked or credited: list it as changed, and in the deficit
     list if it is now flat with negative collateral (bankrupt with nothing left to
@@ -163,7 +163,7 @@ def note_booked(ledger: LedgerArrays, account: int) -> None:
         deficits[deficits[0]] = account
 
 
-@njit(cache=True)
+@kernel
 def trade(ledger: LedgerArrays, account: int, quantity: float, price: float,
           fee: float) -> float:
     """:func:`book_fill` and :func:`note_booked` for one account; the realised P&L."""
@@ -172,7 +172,7 @@ def trade(ledger: LedgerArrays, account: int, quantity: float, price: float,
     return realized
 
 
-@njit(cache=True)
+@kernel
 def trade_many(ledger: LedgerArrays, accounts: NDArray[np.int64],
                quantities: NDArray[np.float64], price: float) -> None:
     """Fills of signed `quantities` at one `price`, without fees, on distinct
@@ -183,14 +183,14 @@ def trade_many(ledger: LedgerArrays, accounts: NDArray[np.int64],
         note_booked(ledger, accounts[k])
 
 
-@njit(cache=True)
+@kernel
 def credit(ledger: LedgerArrays, account: int, amount: float) -> None:
     """Add `amount` USD (negative: a debit) to `account`'s collateral."""
     ledger[0][COLLATERAL, account] += amount
     note_booked(ledger, account)
 
 
-@njit(cache=True)
+@kernel
 def credit_many(ledger: LedgerArrays, accounts: NDArray[np.int64],
                 amounts: NDArray[np.float64]) -> None:
     """Add `amounts` USD to the collateral of distinct `accounts`."""
@@ -200,7 +200,7 @@ def credit_many(ledger: LedgerArrays, accounts: NDArray[np.int64],
         note_booked(ledger, accounts[k])
 
 
-@njit(cache=True)
+@kernel
 def discard_deficit(ledger: LedgerArrays, account: int) -> None:
     """Take `account` off the deficit list (it is being settled)."""
     _, flags, lists = ledger
@@ -217,14 +217,14 @@ def discard_deficit(ledger: LedgerArrays, account: int) -> None:
     deficits[0] = count - 1
 
 
-@njit(cache=True)
+@kernel
 def deficit_accounts(ledger: LedgerArrays) -> NDArray[np.int64]:
     """The deficit list's accounts in ascending order (a copy)."""
     deficits = ledger[2][DEFICITS]
     return np.sort(deficits[1: deficits[0] + 1])
 
 
-@njit(cache=True)
+@kernel
 def clear_deficits(ledger: LedgerArrays) -> None:
     """Empty the deficit list."""
     _, flags, lists = ledger
@@ -234,7 +234,7 @@ def clear_deficits(ledger: LedgerArrays) -> None:
     deficits[0] = 0
 
 
-@njit(cache=True)
+@kernel
 def check_accounts(flags: NDArray[np.bool_], n_accounts: int,
                    accounts: NDArray[np.int64]) -> tuple[Status, int]:
     """The first of `accounts` that is not an open account, as (status, its place):
@@ -251,7 +251,7 @@ def check_accounts(flags: NDArray[np.bool_], n_accounts: int,
 # ---------------------------------------------------------------------- liquidation prices
 
 
-@njit(cache=True)
+@kernel
 def refresh(values: NDArray[np.float64], mmrs: NDArray[np.float64], cums: NDArray[np.float64],
             account: int) -> None:
     """Set `account`'s cached liquidation price under the tier table (`mmrs`, `cums`):
@@ -267,7 +267,7 @@ def refresh(values: NDArray[np.float64], mmrs: NDArray[np.float64], cums: NDArra
     values[SHORT_LP, account] = lp if s < 0 else np.inf
 
 
-@njit(cache=True)
+@kernel
 def scan(ledger: LedgerArrays, mmrs: NDArray[np.float64], cums: NDArray[np.float64],
          n_accounts: int, above: float, below: float) -> NDArray[np.int64]:
     """Refresh the liquidation prices of the changed accounts (every one of the first

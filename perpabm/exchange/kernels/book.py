@@ -31,8 +31,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from perpabm.compiled import kernel
 from perpabm.exchange.kernels import exact
 from perpabm.exchange.kernels.status import Status
 
@@ -76,7 +76,7 @@ def grown(money: np.ndarray, index: np.ndarray, meta: np.ndarray,
 # ---------------------------------------------------------------------- lists
 
 
-@njit(cache=True)
+@kernel
 def _level_edge(money: np.ndarray, queue: np.ndarray, n: int, side: int, price: float,
                 after: bool) -> int:
     """Where the level at `price` begins in a side's queue of `n` slots (`after`: where
@@ -93,7 +93,7 @@ def _level_edge(money: np.ndarray, queue: np.ndarray, n: int, side: int, price: 
     return lo
 
 
-@njit(cache=True)
+@kernel
 def _queue_insert(money: np.ndarray, index: np.ndarray, meta: np.ndarray, slot: int) -> None:
     """Put `slot` at the back of its price level in its side's queue."""
     side = index[SIDE, slot]
@@ -106,7 +106,7 @@ def _queue_insert(money: np.ndarray, index: np.ndarray, meta: np.ndarray, slot: 
     meta[N_BUY + side] = n + 1
 
 
-@njit(cache=True)
+@kernel
 def _queue_remove(money: np.ndarray, index: np.ndarray, meta: np.ndarray, slot: int) -> None:
     """Take `slot` out of its side's queue."""
     side = index[SIDE, slot]
@@ -120,7 +120,7 @@ def _queue_remove(money: np.ndarray, index: np.ndarray, meta: np.ndarray, slot: 
     meta[N_BUY + side] = n - 1
 
 
-@njit(cache=True)
+@kernel
 def _id_position(index: np.ndarray, meta: np.ndarray, order_id: int) -> int:
     """Where `order_id` is (or would go) in the by-id list."""
     by_id = index[BY_ID]
@@ -134,7 +134,7 @@ def _id_position(index: np.ndarray, meta: np.ndarray, order_id: int) -> int:
     return lo
 
 
-@njit(cache=True)
+@kernel
 def find(index: np.ndarray, meta: np.ndarray, order_id: int) -> int:
     """The slot of resting order `order_id`, or −1."""
     i = _id_position(index, meta, order_id)
@@ -143,7 +143,7 @@ def find(index: np.ndarray, meta: np.ndarray, order_id: int) -> int:
     return -1
 
 
-@njit(cache=True)
+@kernel
 def _rest(money: np.ndarray, index: np.ndarray, meta: np.ndarray, position: int,
           order_id: int, account: int, side: int, price: float, quantity: float) -> None:
     """Rest an order in a free slot; `position` is its place in the by-id list."""
@@ -164,7 +164,7 @@ def _rest(money: np.ndarray, index: np.ndarray, meta: np.ndarray, position: int,
     _queue_insert(money, index, meta, slot)
 
 
-@njit(cache=True)
+@kernel
 def add(money: np.ndarray, index: np.ndarray, meta: np.ndarray, order_id: int, account: int,
         side: int, price: float, quantity: float) -> bool:
     """Rest an order at the back of its level; False (and no change) if `order_id` is
@@ -176,7 +176,7 @@ def add(money: np.ndarray, index: np.ndarray, meta: np.ndarray, order_id: int, a
     return True
 
 
-@njit(cache=True)
+@kernel
 def remove(money: np.ndarray, index: np.ndarray, meta: np.ndarray, slot: int) -> None:
     """Take the order in `slot` out of the book (its fields stay readable until the
     slot is reused)."""
@@ -190,7 +190,7 @@ def remove(money: np.ndarray, index: np.ndarray, meta: np.ndarray, slot: int) ->
     meta[N_FREE] += 1
 
 
-@njit(cache=True)
+@kernel
 def _remove_slots(index: np.ndarray, meta: np.ndarray, slots: np.ndarray) -> None:
     """Take the orders in `slots` out of the book in one pass a list (a walk that
     empties many orders would otherwise shift the lists once an order)."""
@@ -201,7 +201,7 @@ def _remove_slots(index: np.ndarray, meta: np.ndarray, slots: np.ndarray) -> Non
     _drop_marked(index, meta)
 
 
-@njit(cache=True)
+@kernel
 def _drop_account(index: np.ndarray, meta: np.ndarray, account: int) -> None:
     """Take every resting order of `account` out of the book, in one pass a list."""
     by_id = index[BY_ID]
@@ -211,7 +211,7 @@ def _drop_account(index: np.ndarray, meta: np.ndarray, account: int) -> None:
     _drop_marked(index, meta)
 
 
-@njit(cache=True)
+@kernel
 def _drop_marked(index: np.ndarray, meta: np.ndarray) -> None:
     """Take out of the lists the orders marked with a negative arrival number, and free
     their slots (a slot gets a new arrival number when it is reused)."""
@@ -236,7 +236,7 @@ def _drop_marked(index: np.ndarray, meta: np.ndarray) -> None:
     meta[N_LIVE] = kept
 
 
-@njit(cache=True)
+@kernel
 def replace_account(money: np.ndarray, index: np.ndarray, meta: np.ndarray, account: int,
                     order_ids: np.ndarray, sides: np.ndarray, prices: np.ndarray,
                     quantities: np.ndarray) -> None:
@@ -251,7 +251,7 @@ def replace_account(money: np.ndarray, index: np.ndarray, meta: np.ndarray, acco
 # ---------------------------------------------------------------------- reading
 
 
-@njit(cache=True)
+@kernel
 def account_slots(index: np.ndarray, meta: np.ndarray, account: int) -> np.ndarray:
     """The slots of `account`'s resting orders, in placement order."""
     by_id = index[BY_ID]
@@ -265,7 +265,7 @@ def account_slots(index: np.ndarray, meta: np.ndarray, account: int) -> np.ndarr
     return slots[np.argsort(index[SEQ][slots], kind="mergesort")]
 
 
-@njit(cache=True)
+@kernel
 def open_quantity(money: np.ndarray, index: np.ndarray, meta: np.ndarray,
                   account: int) -> tuple[float, float]:
     """Exact sums of `account`'s resting (buy, sell) quantities, base units."""
@@ -283,13 +283,13 @@ def open_quantity(money: np.ndarray, index: np.ndarray, meta: np.ndarray,
     return exact.rounded(buys, n_buys), exact.rounded(sells, n_sells)
 
 
-@njit(cache=True)
+@kernel
 def best(money: np.ndarray, index: np.ndarray, meta: np.ndarray, side: int) -> float:
     """`side`'s best price (USD): its first order's in priority; NaN if it has none."""
     return money[PRICE, index[QUEUE + side, 0]] if meta[N_BUY + side] else math.nan
 
 
-@njit(cache=True)
+@kernel
 def best_excluding(money: np.ndarray, index: np.ndarray, meta: np.ndarray,
                    account: int) -> tuple[float, float]:
     """Best bid and best ask (USD; NaN for none) among other accounts' orders."""
@@ -297,7 +297,7 @@ def best_excluding(money: np.ndarray, index: np.ndarray, meta: np.ndarray,
             _first_price_excluding(money, index, meta, SELL_SIDE, account))
 
 
-@njit(cache=True)
+@kernel
 def _first_price_excluding(money: np.ndarray, index: np.ndarray, meta: np.ndarray, side: int,
                            account: int) -> float:
     queue = index[QUEUE + side]
@@ -307,7 +307,7 @@ def _first_price_excluding(money: np.ndarray, index: np.ndarray, meta: np.ndarra
     return np.nan
 
 
-@njit(cache=True)
+@kernel
 def volume_within(money: np.ndarray, index: np.ndarray, meta: np.ndarray, side: int,
                   price_limit: float) -> float:
     """Exact sum of `side`'s resting quantities at prices at least as good as
@@ -324,7 +324,7 @@ def volume_within(money: np.ndarray, index: np.ndarray, meta: np.ndarray, side: 
     return exact.rounded(partials, n)
 
 
-@njit(cache=True)
+@kernel
 def near_mid(money: np.ndarray, index: np.ndarray, meta: np.ndarray, band: float,
              fallback_mid: float) -> tuple[float, float, float, float]:
     """(best bid, best ask, bid volume, ask volume): the best prices (USD; NaN for an empty
@@ -336,7 +336,7 @@ def near_mid(money: np.ndarray, index: np.ndarray, meta: np.ndarray, band: float
             volume_within(money, index, meta, SELL_SIDE, mid * (1 + band)))
 
 
-@njit(cache=True)
+@kernel
 def depth(money: np.ndarray, index: np.ndarray, meta: np.ndarray, side: int,
           levels: int) -> tuple[np.ndarray, np.ndarray]:
     """(prices, exact volumes) of `side`'s first `levels` price levels, best first."""
@@ -364,7 +364,7 @@ def depth(money: np.ndarray, index: np.ndarray, meta: np.ndarray, side: int,
 # ---------------------------------------------------------------------- matching
 
 
-@njit(cache=True)
+@kernel
 def plan_market(money: np.ndarray, index: np.ndarray, meta: np.ndarray, taker_side: int,
                 quantity: float, limit_price: float, exclude_account: int,
                 exclude_orders: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -413,7 +413,7 @@ def plan_market(money: np.ndarray, index: np.ndarray, meta: np.ndarray, taker_si
     return slots[:n], taken[:n]
 
 
-@njit(cache=True)
+@kernel
 def _taken(quantities: np.ndarray, next_fill: np.ndarray, k: int,
            partials: np.ndarray) -> float:
     """The exact total of fill `k` and the fills chained after it on the same order."""
@@ -426,7 +426,7 @@ def _taken(quantities: np.ndarray, next_fill: np.ndarray, k: int,
     return exact.rounded(partials, n)
 
 
-@njit(cache=True)
+@kernel
 def apply(money: np.ndarray, index: np.ndarray, meta: np.ndarray, order_ids: np.ndarray,
           makers: np.ndarray, prices: np.ndarray, quantities: np.ndarray,
           dust: float) -> tuple[Status, int]:

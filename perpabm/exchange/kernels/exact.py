@@ -15,13 +15,14 @@ kernel keeps a running exact sum without allocating.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from perpabm.compiled import kernel
 
 MAX_PARTIALS = 64
 """Room for the partials of any sum of finite float64s (at most ~40 are ever live)."""
 
 
-@njit(cache=True)
+@kernel
 def add(partials: np.ndarray, n: int, x: float) -> int:
     """Add `x` to the exact sum held in ``partials[:n]``; returns the new count."""
     i = 0
@@ -41,7 +42,7 @@ def add(partials: np.ndarray, n: int, x: float) -> int:
     return i
 
 
-@njit(cache=True)
+@kernel
 def rounded(partials: np.ndarray, n: int) -> float:
     """The exact sum held in ``partials[:n]``, correctly rounded (half to even)."""
     if n == 0:

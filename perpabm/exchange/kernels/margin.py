@@ -14,12 +14,11 @@ margin at a mark of 100 is 10 · 100 / 20 = 50 USD ≤ 1,000: allowed.
 
 from __future__ import annotations
 
-from numba import njit
-
+from perpabm.compiled import kernel
 from perpabm.mechanics import equity_at
 
 
-@njit(cache=True)
+@kernel
 def worst_position(size: float, buys: float, sells: float, delta: float = 0.0,
                    add_buys: float = 0.0, add_sells: float = 0.0) -> float:
     """|size| (base units) an account holding `size` with resting `buys` / `sells` could
@@ -29,7 +28,7 @@ def worst_position(size: float, buys: float, sells: float, delta: float = 0.0,
     return max(abs(size + buys + add_buys), abs(size - sells - add_sells))
 
 
-@njit(cache=True)
+@kernel
 def within_margin(before: float, after: float, equity: float, equity_before: float,
                   required: float) -> bool:
     """The rule for an action that takes the worst position from `before` to `after`
@@ -40,7 +39,7 @@ def within_margin(before: float, after: float, equity: float, equity_before: flo
     return not equity < required
 
 
-@njit(cache=True)
+@kernel
 def check(size: float, entry: float, collateral: float, buys: float, sells: float,
           mark: float, max_leverage: float, delta: float, equity_change: float,
           add_buys: float, add_sells: float) -> tuple[bool, float, float, float]:
@@ -59,7 +58,7 @@ def check(size: float, entry: float, collateral: float, buys: float, sells: floa
             required)
 
 
-@njit(cache=True)
+@kernel
 def taker_equity_change(sign: float, filled: float, notional: float, mark: float,
                         taker_fee: float, rest: float, rest_price: float) -> float:
     """The change in a taker's equity at `mark` (USD) from buying (`sign` +1) or selling

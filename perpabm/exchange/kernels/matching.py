@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from perpabm.compiled import kernel
 from perpabm.exchange.kernels import accounts, exact, margin
 from perpabm.exchange.kernels import book as arrays
 from perpabm.exchange.kernels.accounts import COLLATERAL, ENTRY_PRICE, SIZE
@@ -26,7 +26,7 @@ from perpabm.exchange.kernels.status import Status
 from perpabm.mechanics import REL_ROUNDING, equity_at
 
 
-@njit(cache=True)
+@kernel
 def plan(book: arrays.BookArrays, ledger: accounts.LedgerArrays, taker_side: int,
          quantity: float, limit_price: float, exclude_account: int, mark: float,
          maker_fee: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -76,7 +76,7 @@ def plan(book: arrays.BookArrays, ledger: accounts.LedgerArrays, taker_side: int
             return slots, taken, stale[:n_stale]
 
 
-@njit(cache=True)
+@kernel
 def _exact_sums(quantities: np.ndarray, prices: np.ndarray) -> tuple[float, float]:
     """(Σ quantity, Σ quantity × price), each the correctly rounded exact sum."""
     partials = np.empty(exact.MAX_PARTIALS)
@@ -90,7 +90,7 @@ def _exact_sums(quantities: np.ndarray, prices: np.ndarray) -> tuple[float, floa
     return filled, exact.rounded(partials, n)
 
 
-@njit(cache=True)
+@kernel
 def execute(book: arrays.BookArrays, ledger: accounts.LedgerArrays, market: np.ndarray,
             account: int, sign: float, order_ids: np.ndarray, makers: np.ndarray,
             prices: np.ndarray, quantities: np.ndarray, taker_fee: float,
@@ -130,7 +130,7 @@ def execute(book: arrays.BookArrays, ledger: accounts.LedgerArrays, market: np.n
     return Status.OK.value, 0, notional
 
 
-@njit(cache=True)
+@kernel
 def market_order(book: arrays.BookArrays, ledger: accounts.LedgerArrays, market: np.ndarray,
                  terms: tuple[float, float, float], account: int, taker_side: int,
                  quantity: float, limit_price: float):
@@ -184,7 +184,7 @@ def market_order(book: arrays.BookArrays, ledger: accounts.LedgerArrays, market:
     return Status.OK.value, ids, fills, notional
 
 
-@njit(cache=True)
+@kernel
 def check_orders(flags: np.ndarray, n_accounts: int, accounts_: np.ndarray,
                  quantities: np.ndarray, limit_prices: np.ndarray) -> tuple[Status, int]:
     """The first problem with a batch of orders, as (status, order number), or (OK, −1):
@@ -202,7 +202,7 @@ def check_orders(flags: np.ndarray, n_accounts: int, accounts_: np.ndarray,
     return Status.OK, -1
 
 
-@njit(cache=True)
+@kernel
 def market_orders(book: arrays.BookArrays, ledger: accounts.LedgerArrays, market: np.ndarray,
                   terms: tuple[float, float, float], n_accounts: int, accounts_: np.ndarray,
                   quantities: np.ndarray, limit_prices: np.ndarray) -> tuple[int, int, np.ndarray]:

@@ -11,12 +11,13 @@ size class, with zeros of both signs and values of any magnitude.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from perpabm.compiled import kernel
 
 BLOCK = 128  # numpy's PW_BLOCKSIZE
 
 
-@njit(cache=True)
+@kernel
 def _block(a: np.ndarray, lo: int, n: int) -> float:
     """numpy's sum of a block of ``n`` ≤ :data:`BLOCK` elements from ``a[lo]``: one by
     one under 8, else eight accumulators, combined as a tree, then the rest in turn."""
@@ -46,7 +47,7 @@ def _block(a: np.ndarray, lo: int, n: int) -> float:
     return total
 
 
-@njit(cache=True)
+@kernel
 def _pairwise(a: np.ndarray, lo: int, n: int) -> float:
     """numpy's ``pairwise_sum`` of ``a[lo:lo + n]``: a run longer than :data:`BLOCK` is
     the sum of its two halves (split at a multiple of 8), each summed the same way.
@@ -82,13 +83,13 @@ def _pairwise(a: np.ndarray, lo: int, n: int) -> float:
     return sums[0]
 
 
-@njit(cache=True)
+@kernel
 def numpy_sum(a: np.ndarray) -> float:
     """``np.add.reduce(a)`` for a contiguous 1-d float64 array: the same float."""
     return 0.0 + _pairwise(a, 0, len(a))
 
 
-@njit(cache=True)
+@kernel
 def positive_sum(a: np.ndarray, n: int) -> float:
     """``np.add.reduce(a[:n][a[:n] > 0])``: the sum of the positive ones of the first
     `n` elements, in order, as numpy adds them."""

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from perpabm.compiled import kernel
 from perpabm.exchange.kernels import accounts, exact, margin
 from perpabm.exchange.kernels import book as arrays
 from perpabm.exchange.kernels.accounts import COLLATERAL, ENTRY_PRICE, SIZE
@@ -21,7 +21,7 @@ from perpabm.exchange.kernels.market import MARK
 from perpabm.exchange.kernels.status import Status
 
 
-@njit(cache=True)
+@kernel
 def requote(book: arrays.BookArrays, ledger: accounts.LedgerArrays, market: np.ndarray,
             max_leverage: float, account: int, quantities: np.ndarray,
             prices: np.ndarray) -> np.ndarray:
@@ -96,7 +96,7 @@ def requote(book: arrays.BookArrays, ledger: accounts.LedgerArrays, market: np.n
     return ids
 
 
-@njit(cache=True)
+@kernel
 def requote_many(book: arrays.BookArrays, ledger: accounts.LedgerArrays, market: np.ndarray,
                  max_leverage: float, n_accounts: int, accounts_: np.ndarray,
                  counts: np.ndarray, quantities: np.ndarray,
