@@ -35,12 +35,13 @@ It is done once per process, at the first compilation or cache load of a kernel,
 at import. If the sources cannot be read as files (a zipped package), kernels are not
 cached.
 
-numba API relied on (``numba.core.caching``, the same from numba 0.61 to 0.68): the
+numba API relied on (``numba.core``, the same from numba 0.61 to 0.68): the
 ``FunctionCache`` / ``CompileResultCacheImpl`` pair and its ``locator`` property, the
 locator interface (``ensure_cache_path``, ``get_cache_path``, ``get_source_stamp``,
-``get_disambiguator``), and the dispatcher's ``_cache`` attribute, which
-``Dispatcher.enable_caching`` sets and compilation reads. The locator that numba
-picks is wrapped, not subclassed: the locators' class names changed after numba 0.61.
+``get_disambiguator``), and the CPU dispatcher (``numba.core.registry.CPUDispatcher``,
+what ``numba.njit`` makes), whose ``enable_caching`` :class:`KernelDispatcher`
+overrides to install this cache. The locator that numba picks is wrapped, not
+subclassed: the locators' class names changed after numba 0.61.
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ from typing import Any, overload
 
 import numba
 from numba.core.caching import CompileResultCacheImpl, FunctionCache, NullCache
-from numba.core.dispatcher import Dispatcher
 from numba.core.errors import NumbaWarning
+from numba.core.registry import CPUDispatcher
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 _THIS_MODULE = __name__.rpartition(".")[2]  # "compiled", whatever the package's path
@@ -241,7 +242,19 @@ def kernel(function: Callable[..., Any] | None = None, /, **options: Any) -> Any
         raise TypeError("a kernel is always cached; use numba.njit for one that is not")
     if function is None:
         return functools.partial(kernel, **options)
-    dispatcher = numba.njit(**options)(function)
-    if isinstance(dispatcher, Dispatcher):  # not the bare function of NUMBA_DISABLE_JIT=1
-        dispatcher._cache = _DeferredKernelCache(function)  # as enable_caching() does
+    if numba.config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the plain function, as njit gives
+        return function
+    # The target options numba.njit(**options) gives its dispatcher.
+    dispatcher = KernelDispatcher(py_func=function, locals={},
+                                  targetoptions={"nopython": True, "boundscheck": None,
+                                                 **options})
+    dispatcher.enable_caching()
     return dispatcher
+
+
+class KernelDispatcher(CPUDispatcher):
+    """numba's CPU dispatcher (what ``numba.njit`` makes) whose on-disk cache is a
+    :class:`KernelCache`, made when first used."""
+
+    def enable_caching(self) -> None:
+        self._cache = _DeferredKernelCache(self.py_func)
