@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from perpabm import storage
+
 KEYS = ["point", "path"]
 
 
@@ -36,10 +38,13 @@ class Results:
 
     @classmethod
     def load(cls, out: str | Path) -> Results:
-        """Read a finished or partial run from its output folder (JSON and Parquet only)."""
-        from perpabm.storage import load
-
-        return load(out)
+        """Read a finished or partial run from its output folder (JSON and Parquet only;
+        :func:`perpabm.storage.read_run`: a damaged batch is left out with a warning)."""
+        stored = storage.read_run(out)
+        results = cls.from_parts(stored.paths, stored.events, stored.series, stored.points)
+        results.failures = stored.failures
+        results.retried = stored.retried
+        return results
 
     @classmethod
     def from_parts(cls, paths: list[dict], events: list[pd.DataFrame],

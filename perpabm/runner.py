@@ -40,7 +40,6 @@ from perpabm.market import index_log_returns
 from perpabm.model import PerpMarketModel
 from perpabm.results import Results
 from perpabm.storage import RunStore
-from perpabm.storage import load as storage_load
 
 DESIGNS = ("grid", "zip", "lhs", "sobol")
 BACKENDS = ("loky", "threading", "sequential", "dask")
@@ -157,7 +156,7 @@ def _execute(configs: Sequence[ScenarioConfig], n_paths: int, seed: int, n_jobs:
     finished = collector.results()
     if store is not None:
         store.finish(failed=len(finished.failures), retried=collector.retried)
-        return storage_load(store.out)
+        return Results.load(store.out)
     return finished
 
 

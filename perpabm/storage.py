@@ -39,14 +39,13 @@ import warnings
 from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from perpabm.errors import ConfigError, StorageError
-from perpabm.results import Results
 
 FORMAT = 2  # 2: events carry account_type, counterparty_type and "adl_top_winner" rows
 TABLES = ("paths", "events", "series", "failures")
@@ -304,8 +303,22 @@ def _read_batch_file(path: Path) -> pd.DataFrame | None:
         return None
 
 
-def load(out: str | Path) -> Results:
-    """Read a finished or partial run from its output folder (JSON and Parquet only).
+class StoredRun(NamedTuple):
+    """What a results folder holds, read back: each path's summary row, the event and
+    series tables of the batches read, the design points, the failures not since
+    computed by a resumed run, and the paths a dead worker made run again."""
+
+    paths: list[dict[str, Any]]
+    events: list[pd.DataFrame]
+    series: list[pd.DataFrame]
+    points: pd.DataFrame
+    failures: pd.DataFrame
+    retried: pd.DataFrame
+
+
+def read_run(out: str | Path) -> StoredRun:
+    """Read a finished or partial run from its output folder (JSON and Parquet only);
+    :meth:`perpabm.Results.load` assembles the tables.
 
     Only intact committed batches are read; a damaged one (a truncated or corrupt
     file) is left out with a warning, and running the same sweep into the folder
@@ -338,19 +351,17 @@ def load(out: str | Path) -> Results:
                       f"({', '.join(damaged[:3])}{', …' if len(damaged) > 3 else ''}); run the "
                       f"same sweep into this folder again to recompute them",
                       RuntimeWarning, stacklevel=3)
-    points = pd.DataFrame(manifest["identity"].get("points", []))
     path_frames = [f for f in frames["paths"] if len(f)]
-    results = Results.from_parts(
-        pd.concat(path_frames).to_dict("records") if path_frames else [],
-        frames["events"], frames["series"], points)
+    paths = pd.concat(path_frames).to_dict("records") if path_frames else []
     failure_frames = [f for f in frames["failures"] if len(f)]
     failures = (pd.concat(failure_frames, ignore_index=True)
                 if failure_frames else pd.DataFrame())
-    if len(failures) and len(results.paths):
+    if len(failures) and paths:
         # A failure that a resumed run has since computed is history, not a failure.
-        done = set(zip(results.paths["point"], results.paths["path"], strict=True))
+        done = {(row["point"], row["path"]) for row in paths}
         failures = failures[[(p, k) not in done for p, k in
                              zip(failures["point"], failures["path"], strict=True)]]
-    results.failures = failures.reset_index(drop=True)
-    results.retried = pd.DataFrame(manifest.get("retried", []))
-    return results
+    return StoredRun(paths, frames["events"], frames["series"],
+                     pd.DataFrame(manifest["identity"].get("points", [])),
+                     failures.reset_index(drop=True),
+                     pd.DataFrame(manifest.get("retried", [])))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from perpabm.agents.trader import MAX_SLIPPAGE, MOMENTUM, NOISE, closing_orders, entry_orders
+from perpabm.agents.population import MAX_SLIPPAGE, MOMENTUM, NOISE, closing_orders, entry_orders
 
 
 def test_closing_orders_trade_against_each_position_within_the_slippage_limit():

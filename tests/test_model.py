@@ -4,6 +4,7 @@ and the scenarios doing what they say."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pandas as pd
@@ -91,16 +92,16 @@ def test_a_generator_is_refused_as_seed_because_paths_need_child_streams():
 
 
 def test_only_a_sparse_draw_of_traders_acts_each_step(monkeypatch):
-    from perpabm.agents import LeveragedTrader
+    from perpabm.agents import TraderPopulation
 
     drawn = []
-    original = LeveragedTrader.open_positions
+    original = TraderPopulation.open_positions
 
-    def spy(model, accounts, *args):
+    def spy(population, accounts):
         drawn.append(accounts.tolist())
-        return original(model, accounts, *args)
+        return original(population, accounts)
 
-    monkeypatch.setattr(LeveragedTrader, "open_positions", staticmethod(spy))
+    monkeypatch.setattr(TraderPopulation, "open_positions", spy)
     config = short("calm", steps=30, traders=500)
     PerpMarketModel(config, rng=1).run()
     # 4 entries a day per trader: p = 4/1440 a minute, so 500·30·4/1440 ≈ 41.7 traders
@@ -282,6 +283,41 @@ def test_leverage_fattens_the_tails_of_perp_returns():
     assert low - high > 2 * np.hypot(se_high, se_low)
 
 
+def test_the_vault_records_the_notional_its_unwind_sold():
+    model = PerpMarketModel(short("default", steps=10, traders=50), rng=1)
+    model.step()  # the makers quote
+    vault, other = model.vault, model.exchange.open_account(1e8)
+    model.exchange.fill(vault.account, other, 10.0, model.index)  # the vault long 10
+    vault.unwind()
+    # unwind_rate 5% of 10 sold, within unwind_slippage 0.5% of the index: −0.5 × index.
+    sold = 0.05 * 10.0 * model.index
+    assert -sold <= vault.unwound_notional <= -sold * (1 - 0.005)
+    model.exchange.fill(other, vault.account, model.exchange.position(vault.account),
+                        model.index)  # flat again
+    vault.unwind()
+    assert vault.unwound_notional == 0.0
+
+
+def test_the_vaults_unwind_is_liquidation_flow_that_moves_the_next_index():
+    """With spot impact 0.01 per $1M, a step in which only the vault's unwind sold moves
+    the next index by exp(0.01 × flow / 1e6) against the same path without it."""
+    config = short("default", steps=10, traders=50).replace("market.spot_impact", 0.01)
+    plain, unwinding = (PerpMarketModel(config, rng=1) for _ in range(2))
+    for model in (plain, unwinding):
+        model.step()  # the makers quote
+        other = model.exchange.open_account(1e8)
+    unwinding.exchange.fill(unwinding.vault.account, other, 10.0, unwinding.index)
+    for model in (plain, unwinding):
+        model.step()
+    assert not unwinding.events["kind"].isin(["liquidation", "insurance_fund"]).any()
+    flow = unwinding.vault.unwound_notional
+    assert flow < 0.0
+    for model in (plain, unwinding):
+        model.step()
+    ratio = unwinding.history.prices[3] / plain.history.prices[3]
+    assert ratio == pytest.approx(math.exp(0.01 * flow / 1e6), rel=1e-12)
+
+
 def test_a_quoting_vault_makes_markets_too():
     config = short("default", steps=10, traders=50).replace("vault.quotes", True)
     model = PerpMarketModel(config, rng=1)
@@ -360,25 +396,3 @@ def test_summary_event_figures_are_those_of_the_events_frame(case):
     }
     summary = model.summary()
     assert repr({name: summary[name] for name in expected}) == repr(expected)
-
-
-def test_draw_distinct_keeps_draw_order_and_skips_a_member_drawn_twice():
-    from perpabm.model import _draw_distinct
-
-    population = np.arange(100, 110)
-    # Uniforms pick member ⌊u·10⌋: 0, 0 (again: skipped), 9, 5.
-    picked = _draw_distinct(np.array([104]), population, np.array([0.0, 0.05, 0.99, 0.51]))
-    assert picked.tolist() == [104, 100, 109, 105]
-
-
-def test_draw_distinct_picks_every_member_equally_often():
-    from scipy.stats import chisquare
-
-    from perpabm.model import _draw_distinct
-
-    rng = np.random.default_rng(11)
-    counts = np.zeros(10)
-    for _ in range(20_000):
-        chosen = _draw_distinct(np.empty(0, dtype=np.int64), np.arange(10), rng.random(3))
-        counts[chosen[:1]] += 1  # the first pick of a draw: uniform over the population
-    assert chisquare(counts).pvalue > 1e-4

@@ -1,9 +1,15 @@
 """Mesa agents. They hold behaviour and parameters and act on the exchange only through
-its public methods; their account state lives in the exchange."""
+its public methods; their account state lives in the exchange. The leveraged traders'
+parameters and exit triggers live in their :class:`TraderPopulation`'s arrays, which the
+traders' properties read. Agents read their model's attributes (:class:`MarketModel`)
+and never import it."""
 
 from perpabm.agents.arbitrageur import Arbitrageur
 from perpabm.agents.maker import MarketMaker
+from perpabm.agents.population import TraderPopulation
+from perpabm.agents.protocols import IndexObservations, MarketModel
 from perpabm.agents.trader import LeveragedTrader
 from perpabm.agents.vault import Vault
 
-__all__ = ["Arbitrageur", "LeveragedTrader", "MarketMaker", "Vault"]
+__all__ = ["Arbitrageur", "IndexObservations", "LeveragedTrader", "MarketMaker", "MarketModel",
+           "TraderPopulation", "Vault"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -12,20 +13,23 @@ from perpabm.compiled import kernel
 from perpabm.config.scenario import MakerConfig
 
 if TYPE_CHECKING:
-    from perpabm.model import PerpMarketModel
+    from perpabm.agents.protocols import MarketModel
 
 
 NO_ORDERS = np.empty((2, 0))
+MIN_VOL_WINDOW = 2  # steps: the fewest log returns a volatility is taken over
 
 
-def quote_ladders(model: PerpMarketModel, quoters: Sequence[tuple[int, MakerConfig]]) -> None:
+def quote_ladders(model: MarketModel, quoters: Sequence[tuple[int, MakerConfig]]) -> None:
     """Each (account, config) of `quoters` in turn replaces its quotes with its ladder
     (:func:`ladder_for`), all in one exchange call (:meth:`Exchange.replace_quotes_of`):
     a requote does not trade, so no ladder depends on another's posting.
 
     Levels that would cross another's quotes, or that margin cannot cover, are left
-    out; an account whose equity is gone cancels its quotes.
+    out; an account whose equity is gone cancels its quotes. No quoters: nothing to do.
     """
+    if not quoters:
+        return
     ladders = [ladder_for(model, account, config) for account, config in quoters]
     orders = np.concatenate(ladders, axis=1) if len(ladders) > 1 else ladders[0]
     model.exchange.replace_quotes_of(
@@ -33,14 +37,16 @@ def quote_ladders(model: PerpMarketModel, quoters: Sequence[tuple[int, MakerConf
         np.array([ladder.shape[1] for ladder in ladders], dtype=np.int64), orders[0], orders[1])
 
 
-def ladder_for(model: PerpMarketModel, account: int, config: MakerConfig) -> np.ndarray:
+def ladder_for(model: MarketModel, account: int, config: MakerConfig) -> np.ndarray:
     """The ladder `account` quotes now, as `config` says (:func:`ladder`): none if its
     equity is gone.
 
     Fair value is the index skewed against inventory; spread and depth follow
-    realised volatility (liquidity withdraws in stress); depth on the side that
-    adds to inventory thins as inventory nears its limit, and that side is not
-    quoted at the limit.
+    realised volatility over ``config.vol_window_minutes`` (liquidity withdraws in
+    stress; until a full window has passed, ``config.calm_volatility``: a handful of
+    returns is too noisy to withdraw liquidity on); depth on the side that adds to
+    inventory thins as inventory nears its limit, and that side is not quoted at the
+    limit.
     """
     ex = model.exchange
     index = model.index
@@ -49,7 +55,10 @@ def ladder_for(model: PerpMarketModel, account: int, config: MakerConfig) -> np.
         return NO_ORDERS
     limit = config.inventory_limit * equity * ex.config.max_leverage / index
     inventory = ex.position(account)
-    sigma = model.realised_volatility(config.vol_window_minutes)
+    sigma = model.history.realised_volatility(
+        max(MIN_VOL_WINDOW, round(config.vol_window_minutes / model.step_minutes)))
+    if math.isnan(sigma):  # not a full window yet
+        sigma = config.calm_volatility
     stress = 1.0 + config.withdrawal * max(sigma / config.calm_volatility - 1.0, 0.0)
     fair = index * (1.0 - config.inventory_skew * inventory / limit)
     return ladder(fair, stress, config.depth / stress / index, inventory, limit,
@@ -89,7 +98,7 @@ class MarketMaker(mesa.Agent):
     A maker has finite capital and can itself be liquidated.
     """
 
-    def __init__(self, model: PerpMarketModel, config: MakerConfig) -> None:
+    def __init__(self, model: MarketModel, config: MakerConfig) -> None:
         super().__init__(model)
         self.config = config
         self.account = model.exchange.open_account(config.capital)
@@ -99,6 +108,7 @@ class MarketMaker(mesa.Agent):
         quote_ladders(self.model, [(self.account, self.config)])
 
     @staticmethod
-    def quote_all(model: PerpMarketModel, makers: Sequence[MarketMaker]) -> None:
-        """Every one of `makers` replaces its quotes, in turn, in one exchange call."""
+    def quote_all(model: MarketModel, makers: Sequence[MarketMaker]) -> None:
+        """Every one of `makers` (perhaps none) replaces its quotes, in turn, in one
+        exchange call."""
         quote_ladders(model, [(maker.account, maker.config) for maker in makers])

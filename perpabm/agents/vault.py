@@ -13,16 +13,20 @@ from perpabm.errors import MarginError
 from perpabm.exchange import BackstopOffer
 
 if TYPE_CHECKING:
-    from perpabm.model import PerpMarketModel
+    from collections.abc import Sequence
+
+    from perpabm.agents.protocols import MarketModel
 
 
 class Vault(mesa.Agent):
     """Registers as the exchange's backstop; takes what fits under its cap; unwinds.
 
-    The cap bounds the vault's position notional at ``cap`` × its equity.
+    The cap bounds the vault's position notional at ``cap`` × its equity. What its
+    unwind sold or bought this step is :attr:`unwound_notional`: liquidation flow too,
+    which the model counts in the step's net liquidation flow (spot impact).
     """
 
-    def __init__(self, model: PerpMarketModel, config: VaultConfig) -> None:
+    def __init__(self, model: MarketModel, config: VaultConfig) -> None:
         super().__init__(model)
         self.config = config
         ex = model.exchange
@@ -31,6 +35,7 @@ class Vault(mesa.Agent):
         # Quoting like the makers, with the vault's own depth and capital.
         self.maker_config = dataclasses.replace(
             model.config.makers, capital=config.capital, depth=config.quote_depth)
+        self.unwound_notional = 0.0  # this step's, USD, signed: + bought, − sold
 
     def take_over(self, offer: BackstopOffer) -> float:
         """Quantity of `offer` the vault takes: all of it, or what keeps it under the cap."""
@@ -47,7 +52,9 @@ class Vault(mesa.Agent):
         return float(min(abs(offer.size), max(room, 0.0)))
 
     def unwind(self) -> None:
-        """Sell `unwind_rate` of the inventory into the book, near the index."""
+        """Sell `unwind_rate` of the inventory into the book, near the index, and record
+        the notional traded as :attr:`unwound_notional` (0 if none)."""
+        self.unwound_notional = 0.0
         ex, cfg = self.model.exchange, self.config
         position = ex.position(self.account)
         if position == 0.0 or cfg.unwind_rate == 0.0:
@@ -60,7 +67,7 @@ class Vault(mesa.Agent):
         except MarginError:
             return
         # Unwinding taken-over positions is liquidation selling too, spread over time.
-        self.model.add_liquidation_flow(side * sum(f.quantity * f.price for f in fills))
+        self.unwound_notional = side * sum(f.quantity * f.price for f in fills)
 
     def quote(self) -> None:
         """Make markets like a maker, if the vault is configured to."""
@@ -69,4 +76,17 @@ class Vault(mesa.Agent):
 
     @property
     def equity(self) -> float:
+        """The vault's equity at the mark, USD."""
         return self.model.exchange.equity(self.account)
+
+    @staticmethod
+    def unwind_all(vaults: Sequence[Vault]) -> None:
+        """Each of `vaults` (the model's: none or one) unwinds (:meth:`unwind`)."""
+        for vault in vaults:
+            vault.unwind()
+
+    @staticmethod
+    def quote_all(vaults: Sequence[Vault]) -> None:
+        """Each of `vaults` (none or one) quotes, if configured to (:meth:`quote`)."""
+        for vault in vaults:
+            vault.quote()
