@@ -87,7 +87,7 @@ def _result(x: NDArray[np.float64]) -> FloatResult:
 
 def _pnl_percent(size, entry_price, mark_price):
     # (mark − entry)·size / |entry·size| = sign(size)·(mark − entry)/entry.
-    return np.sign(size) * (mark_price - entry_price) / entry_price
+    return mechanics.pnl_at(np.sign(size), entry_price, mark_price) / entry_price
 
 
 def _leverage(size, entry_price, mark_price, collateral):
@@ -500,7 +500,7 @@ def profit_and_leverage(size: NDArray[np.float64], entry_price: NDArray[np.float
     A short of 10 at 100, collateral 50, mark 90, closing 4: profit 4·10 = 40 USD;
     leverage 900 / 150 = 6.
     """
-    per_unit = np.sign(size) * (mark_price - entry_price)
+    per_unit = mechanics.pnl_at(np.sign(size), entry_price, mark_price)
     equity = mechanics.equity_at(collateral, size, entry_price, mark_price)
     leverage = mechanics.effective_leverage(size, mark_price, equity)
     return closes * per_unit, np.asarray(leverage, dtype=float)

@@ -15,9 +15,10 @@ examples):
 * ``tiers`` is a tier table, a sequence of ``(notional_floor, mmr)`` pairs
   ascending from floor 0 (Binance / Hyperliquid margin tiers), or a single float mmr.
 
-Sources: Binance FAQ 360033525271 (liquidation price, tiered maintenance margin),
-Hyperliquid docs (margining, margin-tiers), BitMEX liquidation pages
-(bankruptcy price), dYdX v4 x/clob liquidations.go (isolated short example).
+Sources: Binance FAQ b3c689c1f50a44cabb3a84e663b81d93, "How to Calculate Liquidation
+Price of USDⓈ-M Futures Contracts" (liquidation price, tiered maintenance margin);
+Hyperliquid docs (margining, margin-tiers); BitMEX liquidation pages (bankruptcy
+price); dYdX v4 documentation, liquidations.mdx (isolated short example).
 
 One definition of each rule. :func:`pnl_at`, :func:`equity_at` and
 :func:`margin_from_table` are plain arithmetic that numpy broadcasts over arrays and
@@ -51,6 +52,7 @@ __all__ = [
     "margin_from_table",
     "max_notional_for_margin",
     "pnl_at",
+    "tier_in_table",
     "tier_of",
     "tier_table",
     "unrealized_pnl",
@@ -211,9 +213,10 @@ def liquidation_price(
     -------
     USD per base unit, with the broadcast shape of the inputs.
 
-    Source: Binance FAQ 360033525271 (vector 1: long 3,683.979 ETH at 1,456.84,
-    wallet 1,535,443.01, mmr 0.10, cum 135,365 → 1,114.78); dYdX v4 liquidations
-    (vector 2: short 3 ETH at 3,000, collateral 1,000, mmr 0.05 → 3,174.60).
+    Source: Binance FAQ b3c689c1f50a44cabb3a84e663b81d93 (long 3,683.979 ETH at
+    1,456.84, wallet 1,535,443.01, mmr 0.10, cum 135,365 → 1,114.78, read as isolated
+    margin); dYdX v4 documentation, liquidations.mdx (short 3 ETH at 3,000, collateral
+    1,000, mmr 0.05 → 3,174.60); ``docs/mechanics.md`` ("Liquidation price").
     """
     size = _as_float(size)
     mmr = _as_float(mmr)
@@ -354,8 +357,8 @@ def maintenance_margin(notional: ArrayLike, tiers: Tiers) -> FloatResult:
     -------
     USD, same shape as ``notional``.
 
-    Source: Binance FAQ 360033525271; Hyperliquid margin-tiers (200M with
-    [(0, 1.25%), (150M, 2.5%)] → 3,125,000).
+    Source: Binance FAQ b3c689c1f50a44cabb3a84e663b81d93; Hyperliquid margin-tiers
+    (200M with [(0, 1.25%), (150M, 2.5%)] → 3,125,000).
     """
     notional = _as_float(notional)
     _check_nonnegative("notional", notional)
@@ -380,9 +383,18 @@ def tier_of(notional: ArrayLike, tiers: Tiers) -> tuple[FloatResult, FloatResult
     """
     notional = _as_float(notional)
     _check_nonnegative("notional", notional)
-    floors, mmrs, cums = tier_table(tiers)
+    mmr, cum = tier_in_table(notional, *tier_table(tiers))
+    return _result(mmr), _result(cum)
+
+
+def tier_in_table(notional: NDArray[np.float64], floors: NDArray[np.float64],
+                  mmrs: NDArray[np.float64], cums: NDArray[np.float64]
+                  ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """:func:`tier_of` for a table already checked by :func:`tier_table` (its floors,
+    mmrs and cums): the ``(mmr, cum)`` arrays of each notional's tier. Binance BTCUSDT's
+    first tiers, floors [0, 50k], mmrs [0.4%, 0.5%]: 60k of notional → (0.5%, 50 USD)."""
     index = np.searchsorted(floors, notional, side="right") - 1
-    return _result(mmrs[index]), _result(cums[index])
+    return mmrs[index], cums[index]
 
 
 def liquidation_price_tiered(
@@ -409,7 +421,8 @@ def liquidation_price_tiered(
     -------
     USD per base unit, with the broadcast shape of the inputs.
 
-    Source: derived from Binance FAQ 360033525271 (same formula, tier chosen at LP).
+    Source: derived from Binance FAQ b3c689c1f50a44cabb3a84e663b81d93 (same formula, tier
+    chosen at LP); ``docs/mechanics.md`` ("Under a tier table").
     """
     _, mmrs, cums = tier_table(tiers)
     return liquidation_price_from_table(size, entry_price, collateral, mmrs, cums)

@@ -3,7 +3,7 @@
 Pure, vectorised functions with no state. They take array-likes of returns and
 return Python floats, numpy arrays or plain dicts; nothing is cached or mutated.
 
-Conventions (see ``reference/calibration.md``):
+Conventions:
 
 * ``returns`` / ``x`` are log returns, ``r_t = ln(P_t / P_{t-1})``, dimensionless
   (a return of 0.01 is about 1%), at one fixed sampling interval (e.g. 1 minute);
@@ -33,6 +33,8 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.stats
 from numpy.typing import ArrayLike, NDArray
+
+from perpabm.mechanics import REL_ROUNDING
 
 __all__ = [
     "aggregate",
@@ -93,7 +95,7 @@ def _hill(a: NDArray[np.float64], tail: float, name: str) -> tuple[float, int]:
     """(α̂, k) for a positive finite 1-D sample ``a`` (see :func:`hill_exponent`)."""
     n = a.size
     # floor(tail·n); the relative nudge keeps e.g. 0.29·100 = 28.999999999999996 at 29.
-    k = math.floor(tail * n * (1.0 + 1e-12))
+    k = math.floor(tail * n * (1.0 + REL_ROUNDING))
     if k < 2:
         raise ValueError(
             f"tail={tail!r} keeps k={k} order statistics of the {n} non-zero values of "

@@ -5,11 +5,22 @@ from __future__ import annotations
 import numpy as np
 
 from perpabm.agents.population import MAX_SLIPPAGE, MOMENTUM, NOISE, closing_orders, entry_orders
+from perpabm.exchange.kernels import accounts
+
+
+def ledger_of(size, collateral=None, entry=None):
+    """A ledger bundle holding these sizes (base units), collaterals and entry prices (USD)."""
+    bundle = accounts.empty(len(size))
+    values = bundle[0]
+    values[accounts.SIZE] = size
+    values[accounts.COLLATERAL] = 0.0 if collateral is None else collateral
+    values[accounts.ENTRY_PRICE] = 0.0 if entry is None else entry
+    return bundle
 
 
 def test_closing_orders_trade_against_each_position_within_the_slippage_limit():
     size = np.array([0.0, 2.0, -3.0])  # by account
-    orders = closing_orders(np.array([2, 1]), size, 100.0)
+    orders = closing_orders(np.array([2, 1]), ledger_of(size), 100.0)
     # Account 2 is short 3: buy 3 up to 100·(1 + 0.02) = 102; account 1 sells 2 down to 98.
     assert MAX_SLIPPAGE == 0.02
     assert orders[0].tolist() == [3.0, -2.0]
@@ -22,7 +33,7 @@ def test_entry_orders_size_each_flat_trader_at_its_leverage_and_side():
     collateral = np.array([500.0, 1_000.0, 2_000.0, 100.0])
     leverage = np.array([5.0, 4.0, 2.0, 10.0])
     strategy = np.array([0, NOISE, MOMENTUM, 2], dtype=np.int8)
-    takers, orders = entry_orders(np.array([0, 1, 2, 3]), size, collateral, np.zeros(4), 100.0,
+    takers, orders = entry_orders(np.array([0, 1, 2, 3]), ledger_of(size, collateral), 100.0,
                                   leverage, strategy, 1.0, np.array([0.1, 0.7, 0.2, 0.3]),
                                   np.array([10.0, 20.0, 30.0, 40.0]), 100.0)
     assert takers.tolist() == [1, 2, 3]
@@ -35,14 +46,14 @@ def test_entry_orders_size_each_flat_trader_at_its_leverage_and_side():
 
 def test_without_a_trend_every_trader_follows_its_coin():
     strategy = np.array([MOMENTUM, 2], dtype=np.int8)
-    _, orders = entry_orders(np.array([0, 1]), np.zeros(2), np.full(2, 100.0), np.zeros(2),
+    _, orders = entry_orders(np.array([0, 1]), ledger_of(np.zeros(2), np.full(2, 100.0)),
                              100.0, np.ones(2), strategy, 0.0, np.array([0.2, 0.9]),
                              np.ones(2), 100.0)
     assert np.sign(orders[0]).tolist() == [1.0, -1.0]
 
 
 def test_a_trader_with_no_equity_sends_no_order():
-    takers, _ = entry_orders(np.array([0]), np.zeros(1), np.array([-5.0]), np.zeros(1), 100.0,
+    takers, _ = entry_orders(np.array([0]), ledger_of(np.zeros(1), np.array([-5.0])), 100.0,
                              np.ones(1), np.zeros(1, dtype=np.int8), 1.0, np.zeros(1),
                              np.ones(1), 100.0)
     assert len(takers) == 0

@@ -7,6 +7,7 @@ created. Each table row is one bad input and the name the message must contain.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable
@@ -78,6 +79,37 @@ API: list[tuple[str, Callable[[Path], Any], str]] = [
                            .replace("market.replay", str(out.parent / "nope.csv")), 1, 0,
                            out=out), "market.replay"),
 ]
+
+
+# The arguments run_paths and sweep share, each bad: (name, keyword arguments).
+RUN_ARGUMENTS: list[tuple[str, dict[str, Any]]] = [
+    ("config not a ScenarioConfig", {"config": "default"}),
+    ("n_paths zero", {"n_paths": 0}),
+    ("n_paths fractional", {"n_paths": 2.5}),
+    ("n_paths bool", {"n_paths": True}),
+    ("seed negative", {"seed": -1}),
+    ("seed a string", {"seed": "1"}),
+    ("n_jobs zero", {"n_jobs": 0}),
+    ("backend typo", {"backend": "lokky"}),
+    ("batch_size zero", {"batch_size": 0}),
+    ("with_series not a bool", {"with_series": "yes"}),
+    ("progress not a bool", {"progress": "no"}),
+    ("out not a path", {"out": 5}),
+    ("scheduler not an address", {"scheduler": 5}),
+    ("replay file missing", {"config": TINY.replace(market=dataclasses.replace(
+        TINY.market, process="replay", replay="/no/such/prices.csv"))}),
+]
+
+
+@pytest.mark.parametrize(("case", "bad"), RUN_ARGUMENTS, ids=[c for c, _ in RUN_ARGUMENTS])
+def test_sweep_refuses_a_bad_run_argument_as_run_paths_does(case, bad):
+    arguments = {"config": TINY, "n_paths": 1, "seed": 0, **bad}
+    config, n_paths, seed = (arguments.pop(k) for k in ("config", "n_paths", "seed"))
+    with pytest.raises(ConfigError) as by_run_paths:
+        run_paths(config, n_paths, seed, **arguments)
+    with pytest.raises(ConfigError) as by_sweep:
+        sweep(config, {"vault.cap": [1.0]}, n_paths, seed, **arguments)
+    assert str(by_sweep.value) == str(by_run_paths.value)
 
 
 @pytest.mark.parametrize(("call", "field"), [case[1:] for case in API],

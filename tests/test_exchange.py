@@ -178,6 +178,28 @@ def test_market_orders_do_what_market_order_does_order_by_order():
     assert batch.last_price == one_by_one.last_price == 103.0
 
 
+def test_market_orders_in_debug_mode_check_the_invariants_after_every_order(monkeypatch):
+    checked, takers = batch_exchange(debug=True)
+    calls = []
+    monkeypatch.setattr(checked.core, "check_invariants", lambda: calls.append(1))
+    checked.market_orders([takers[i] for i, _, _ in BATCH], [q for _, q, _ in BATCH],
+                          [p for _, _, p in BATCH])
+    assert len(calls) == len(BATCH)  # five orders, five checks
+
+
+def test_market_orders_in_debug_mode_run_the_same_kernel(monkeypatch):
+    from perpabm.exchange.kernels import matching
+
+    checked, takers = batch_exchange(debug=True)
+    batches = []
+    kernel = matching.market_orders
+    monkeypatch.setattr(matching, "market_orders",
+                        lambda *args: batches.append(len(args[5])) or kernel(*args))
+    checked.market_orders([takers[i] for i, _, _ in BATCH], [q for _, q, _ in BATCH],
+                          [p for _, _, p in BATCH])
+    assert batches == [1] * len(BATCH)  # the batch kernel, one order at a time
+
+
 def test_market_orders_in_debug_mode_go_one_by_one_to_the_same_result():
     fast, takers = batch_exchange(debug=False)
     checked, _ = batch_exchange(debug=True)

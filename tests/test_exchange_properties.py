@@ -4,9 +4,9 @@ Random sequences of account openings, deposits, bilateral fills, resting limit
 orders, market orders, cancels, funding rounds and mark moves (small drifts and
 gaps of ±1% to ±50%) run against every venue preset, with and without a
 backstop vault and with an empty or funded insurance fund. After every
-operation the promises of DESIGN.md ("Money is conserved") and of
-ExchangeConfig's waterfall rules must hold; the engine also checks its own
-invariants (``debug=True``).
+operation the engine's promises (money is conserved, open interest balances:
+``Exchange.conservation_error``) and ExchangeConfig's waterfall rules must hold; the
+engine also checks its own invariants (``debug=True``).
 
 Sign convention of the event table, from perpabm/exchange/liquidation.py: a
 row's ``quantity`` is the signed change of ``account``'s position, and the
@@ -27,7 +27,7 @@ from perpabm import BackstopOffer, Exchange, ExchangeConfig, MarginError, preset
 
 PRESETS = presets.names()
 MARK0 = 100.0
-RTOL = 1e-9  # rounding noise, relative to money in / open interest (as DESIGN.md's invariant)
+RTOL = 1e-9  # rounding noise, relative to money in / open interest (as the engine's invariant)
 
 BACKSTOPS = {"take_all": 1.0, "take_half": 0.5, "take_none": 0.0}  # share of each offer taken
 

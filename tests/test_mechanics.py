@@ -1,6 +1,7 @@
 """Specification tests for perpabm.mechanics (margin formulas of a linear perpetual).
 
-Vectors 1-4 are the venue-document examples of reference/mechanics.md, exact to the cent.
+Vectors 1-4 are the venue-document examples of docs/mechanics.md ("Test vectors"), exact to
+the cent.
 """
 
 import numpy as np

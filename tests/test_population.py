@@ -20,6 +20,7 @@ from perpabm.agents.population import (
     set_exit_triggers,
 )
 from perpabm.config.scenario import STRATEGIES
+from perpabm.exchange.kernels import accounts
 from perpabm.model import PerpMarketModel
 from perpabm.scenarios import load_scenario
 
@@ -180,8 +181,8 @@ def test_set_exit_triggers_puts_take_profit_and_stop_loss_on_the_side_of_the_pos
     size, entry = np.array([1.0, -1.0, 0.0]), np.full(3, 100.0)
     exit_step, above, below = np.full(3, np.inf), np.full(3, np.nan), np.full(3, np.nan)
     set_exit_triggers(np.array([0, 1, 2]), np.array([1.0, -1.0, 0.0]),
-                      np.array([30.0, 40.0, 50.0]), 10.0, size, entry, 0.05, 0.03,
-                      exit_step, above, below)
+                      np.array([30.0, 40.0, 50.0]), 10.0, ledger_of(size, entry=entry), 0.05,
+                      0.03, (exit_step, above, below))
     # The long exits above 105 (profit) or below 97 (loss); the short above 103 (loss)
     # or below 95 (profit); each after its holding time, from step 10.
     assert above[:2] == pytest.approx([105.0, 103.0])
@@ -190,42 +191,53 @@ def test_set_exit_triggers_puts_take_profit_and_stop_loss_on_the_side_of_the_pos
     assert math.isnan(above[2]) and math.isnan(below[2])
 
 
+def ledger_of(size, collateral=None, entry=None):
+    """A ledger bundle holding these sizes (base units), collaterals and entry prices (USD)."""
+    bundle = accounts.empty(len(size))
+    values = bundle[0]
+    values[accounts.SIZE] = size
+    values[accounts.COLLATERAL] = 0.0 if collateral is None else collateral
+    values[accounts.ENTRY_PRICE] = 0.0 if entry is None else entry
+    return bundle
+
+
 def exit_arrays(n: int = 3):
-    """Exit triggers, positions and trader flags of `n` accounts: all long 1 with no
-    triggers, all traders."""
-    return (np.full(n, np.inf), np.full(n, np.nan), np.full(n, np.nan), np.ones(n),
-            np.ones(n, dtype=bool))
+    """Exit triggers, a ledger and trader flags of `n` accounts: all long 1 with no
+    triggers, all traders; the ledger's sizes are its first row (`size`)."""
+    ledger = ledger_of(np.ones(n))
+    return (np.full(n, np.inf), np.full(n, np.nan), np.full(n, np.nan),
+            ledger[0][accounts.SIZE], np.ones(n, dtype=bool), ledger)
 
 
 def test_a_trader_whose_holding_time_ran_out_exits_and_uses_it_up():
-    exit_step, above, below, size, is_trader = exit_arrays()
+    exit_step, above, below, size, is_trader, ledger = exit_arrays()
     exit_step[:] = [5.0, 6.0, 7.0]
-    due = due_exits(3, 6.0, 100.0, exit_step, above, below, size, is_trader)
+    due = due_exits(3, 6.0, 100.0, (exit_step, above, below), ledger, is_trader)
     assert due.tolist() == [0, 1]
     assert exit_step.tolist() == [math.inf, math.inf, 7.0]
 
 
 def test_a_trader_exits_once_the_index_reaches_an_exit_price():
-    exit_step, above, below, size, is_trader = exit_arrays()
+    exit_step, above, below, size, is_trader, ledger = exit_arrays()
     above[:] = [100.0, 101.0, 110.0]
     below[:] = [90.0, 90.0, 100.0]
     # Index 100: account 0 at its upper price, account 2 at its lower one.
-    assert due_exits(3, 0.0, 100.0, exit_step, above, below, size, is_trader).tolist() == [0, 2]
+    assert due_exits(3, 0.0, 100.0, (exit_step, above, below), ledger, is_trader).tolist() == [0, 2]
 
 
 def test_a_flat_account_whose_trigger_fired_has_its_triggers_cleared_and_does_not_exit():
-    exit_step, above, below, size, is_trader = exit_arrays(2)
+    exit_step, above, below, size, is_trader, ledger = exit_arrays(2)
     exit_step[:], above[:], below[:] = 1.0, 105.0, 95.0
     size[0] = 0.0  # closed by a liquidation, say
-    assert due_exits(2, 1.0, 100.0, exit_step, above, below, size, is_trader).tolist() == [1]
+    assert due_exits(2, 1.0, 100.0, (exit_step, above, below), ledger, is_trader).tolist() == [1]
     assert exit_step[0] == math.inf and math.isnan(above[0]) and math.isnan(below[0])
 
 
 def test_an_account_without_a_trader_never_exits():
-    exit_step, above, below, size, is_trader = exit_arrays(2)
+    exit_step, above, below, size, is_trader, ledger = exit_arrays(2)
     exit_step[:] = 1.0
     is_trader[0] = False
-    assert due_exits(2, 1.0, 100.0, exit_step, above, below, size, is_trader).tolist() == [1]
+    assert due_exits(2, 1.0, 100.0, (exit_step, above, below), ledger, is_trader).tolist() == [1]
 
 
 def test_flat_traders_with_less_than_five_percent_of_their_capital_leave():
@@ -236,7 +248,7 @@ def test_flat_traders_with_less_than_five_percent_of_their_capital_leave():
     size = np.array([0.0, 0.0, 1.0, 0.0])
     collateral = np.array([249.0, 250.0, 249.0, 0.0])
     capital = np.full(4, 5_000.0)
-    assert leavers(4, is_trader, size, collateral, capital).tolist() == [0]
+    assert leavers(4, is_trader, ledger_of(size, collateral), capital).tolist() == [0]
 
 
 def test_draw_distinct_keeps_draw_order_and_skips_a_member_drawn_twice():

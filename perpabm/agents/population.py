@@ -48,12 +48,17 @@ from perpabm.agents.protocols import MarketModel
 from perpabm.agents.trader import LeveragedTrader
 from perpabm.compiled import kernel
 from perpabm.config.scenario import STRATEGIES
+from perpabm.exchange.kernels.accounts import COLLATERAL, ENTRY_PRICE, SIZE, LedgerArrays
+from perpabm.mechanics import equity_at
 
 MAX_SLIPPAGE = 0.02  # a trader's market order walks the book no further than this from the index
 LEAVE_BELOW = 0.05  # a flat trader with less than this share of its capital leaves
 MINUTES_PER_DAY = 1440.0
 NOISE, MOMENTUM = STRATEGIES.index("noise"), STRATEGIES.index("momentum")
 NO_ACCOUNTS = np.empty(0, dtype=np.int64)  # a draw's start: nobody drawn yet
+
+type Triggers = tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]
+"""The exit triggers ``(exit_step, exit_above, exit_below)`` as the kernels take them."""
 
 
 class TraderPopulation(Mapping[int, LeveragedTrader]):
@@ -101,6 +106,12 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
 
     def __len__(self) -> int:
         return len(self._agents)
+
+    @property
+    def triggers(self) -> Triggers:
+        """The exit-trigger arrays ``(exit_step, exit_above, exit_below)``, as the kernels
+        take them."""
+        return self.exit_step, self.exit_above, self.exit_below
 
     @property
     def accounts(self) -> NDArray[np.int64]:
@@ -158,9 +169,8 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
     def exit(self) -> None:
         """Close the positions whose holding time ran out or whose TP/SL the index hit."""
         model = self.model
-        due = due_exits(self._scanned(), float(model.step_index), model.index, self.exit_step,
-                        self.exit_above, self.exit_below, model.exchange.ledger.size,
-                        self.is_trader)
+        due = due_exits(self._scanned(), float(model.step_index), model.index, self.triggers,
+                        model.exchange.ledger.arrays, self.is_trader)
         self.close_positions(due)
 
     def enter(self) -> None:
@@ -186,8 +196,7 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
         ``arrivals_per_day`` × a step's share of a day."""
         exchange = self.model.exchange
         led = exchange.ledger
-        gone = leavers(self._scanned(), self.is_trader, led.size, led.collateral,
-                       self.capital).tolist()
+        gone = leavers(self._scanned(), self.is_trader, led.arrays, self.capital).tolist()
         for account in gone:
             trader = self._agents.pop(account)
             self.is_trader[account] = False
@@ -217,22 +226,20 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
         holds = self._rng.exponential(self._mean_holding_steps, len(accounts))
         exchange = model.exchange
         led = exchange.ledger
-        takers, orders = entry_orders(accounts, led.size, led.collateral, led.entry_price,
-                                      exchange.mark_price, self.leverage, self.strategy,
-                                      model.history.trend(self.lookback_steps), coins, holds,
-                                      model.index)
+        takers, orders = entry_orders(accounts, led.arrays, exchange.mark_price, self.leverage,
+                                      self.strategy, model.history.trend(self.lookback_steps),
+                                      coins, holds, model.index)
         if len(takers):
             filled = exchange.market_orders(takers, orders[0], orders[1])
-            set_exit_triggers(takers, filled, orders[2], float(model.step_index), led.size,
-                              led.entry_price, cfg.take_profit, cfg.stop_loss, self.exit_step,
-                              self.exit_above, self.exit_below)
+            set_exit_triggers(takers, filled, orders[2], float(model.step_index), led.arrays,
+                              cfg.take_profit, cfg.stop_loss, self.triggers)
 
     def close_positions(self, accounts: NDArray[np.int64]) -> None:
         """Close the whole positions of `accounts` (traders' ids, in order) with market
         orders, as far as the book allows within :data:`MAX_SLIPPAGE` of the index."""
         if len(accounts):
             exchange = self.model.exchange
-            orders = closing_orders(accounts, exchange.ledger.size, self.model.index)
+            orders = closing_orders(accounts, exchange.ledger.arrays, self.model.index)
             exchange.market_orders(accounts, orders[0], orders[1])
 
 
@@ -240,16 +247,18 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
 
 
 @kernel
-def due_exits(n: int, step: float, index: float, exit_step: NDArray[np.float64],
-              exit_above: NDArray[np.float64], exit_below: NDArray[np.float64],
-              size: NDArray[np.float64], is_trader: NDArray[np.bool_]) -> NDArray[np.int64]:
+def due_exits(n: int, step: float, index: float, triggers: Triggers, ledger: LedgerArrays,
+              is_trader: NDArray[np.bool_]) -> NDArray[np.int64]:
     """Traders among the first `n` accounts whose holding time ran out by `step` or whose
     exit prices the `index` reached (at or above `exit_above`, at or below
-    `exit_below`), in account order; their holding times are used up (set to ∞).
+    `exit_below`, of the `triggers`), in account order; their holding times are used up
+    (set to ∞).
 
-    An account whose triggers fired while it is flat (closed by a liquidation or ADL,
-    say) has its triggers cleared instead.
+    An account whose triggers fired while it is flat (its size in the `ledger` bundle 0:
+    closed by a liquidation or ADL, say) has its triggers cleared instead.
     """
+    exit_step, exit_above, exit_below = triggers
+    size = ledger[0][SIZE]
     count = 0  # counted without branches first: a loop the compiler vectorises
     for i in range(n):
         count += (exit_step[i] <= step) | (exit_above[i] <= index) | (exit_below[i] >= index)
@@ -269,11 +278,12 @@ def due_exits(n: int, step: float, index: float, exit_step: NDArray[np.float64],
 
 
 @kernel
-def leavers(n: int, is_trader: NDArray[np.bool_], size: NDArray[np.float64],
-            collateral: NDArray[np.float64], capital: NDArray[np.float64]) -> NDArray[np.int64]:
+def leavers(n: int, is_trader: NDArray[np.bool_], ledger: LedgerArrays,
+            capital: NDArray[np.float64]) -> NDArray[np.int64]:
     """Traders among the first `n` accounts who are flat with less than
-    :data:`LEAVE_BELOW` of their starting capital left (USD `collateral` < 0.05 ×
-    `capital`: 249 of 5,000 leaves, 250 stays)."""
+    :data:`LEAVE_BELOW` of their starting capital left (USD collateral, in the `ledger`
+    bundle, < 0.05 × `capital`: 249 of 5,000 leaves, 250 stays)."""
+    size, collateral = ledger[0][SIZE], ledger[0][COLLATERAL]
     count = 0  # counted without branches first: a loop the compiler vectorises
     for i in range(n):
         count += is_trader[i] & (size[i] == 0.0) & (collateral[i] < LEAVE_BELOW * capital[i])
@@ -307,14 +317,14 @@ def draw_distinct(drawn: NDArray[np.int64], population: NDArray[np.int64],
 
 @kernel
 def set_exit_triggers(accounts: NDArray[np.int64], filled: NDArray[np.float64],
-                      holding_steps: NDArray[np.float64], step: float,
-                      size: NDArray[np.float64], entry: NDArray[np.float64],
-                      take_profit: float, stop_loss: float, exit_step: NDArray[np.float64],
-                      exit_above: NDArray[np.float64], exit_below: NDArray[np.float64]) -> None:
-    """Exit triggers of the positions `accounts` opened where `filled` is not 0: exit at
+                      holding_steps: NDArray[np.float64], step: float, ledger: LedgerArrays,
+                      take_profit: float, stop_loss: float, triggers: Triggers) -> None:
+    """Exit `triggers` of the positions `accounts` opened where `filled` is not 0: exit at
     `step` + its `holding_steps`, or once the index reaches the take-profit or stop-loss
-    price (`take_profit`, `stop_loss`: fractions of the `entry` price; see the module
-    docstring for a worked example)."""
+    price (`take_profit`, `stop_loss`: fractions of the entry price in the `ledger`
+    bundle; see the module docstring for a worked example)."""
+    exit_step, exit_above, exit_below = triggers
+    size, entry = ledger[0][SIZE], ledger[0][ENTRY_PRICE]
     for k in range(len(accounts)):
         if filled[k] == 0.0:
             continue
@@ -329,11 +339,12 @@ def set_exit_triggers(accounts: NDArray[np.int64], filled: NDArray[np.float64],
 
 
 @kernel
-def closing_orders(accounts: NDArray[np.int64], size: NDArray[np.float64],
+def closing_orders(accounts: NDArray[np.int64], ledger: LedgerArrays,
                    index: float) -> NDArray[np.float64]:
-    """Market orders that close `accounts`' positions (`size`, base units, signed, by
-    account): rows of quantities (−size) and limit prices (USD), :data:`MAX_SLIPPAGE`
-    from the `index` on the side the order trades."""
+    """Market orders that close `accounts`' positions (their sizes in the `ledger`
+    bundle, base units, signed): rows of quantities (−size) and limit prices (USD),
+    :data:`MAX_SLIPPAGE` from the `index` on the side the order trades."""
+    size = ledger[0][SIZE]
     orders = np.empty((2, len(accounts)))
     for k in range(len(accounts)):
         held = size[accounts[k]]
@@ -343,15 +354,14 @@ def closing_orders(accounts: NDArray[np.int64], size: NDArray[np.float64],
 
 
 @kernel
-def entry_orders(accounts: NDArray[np.int64], size: NDArray[np.float64],
-                 collateral: NDArray[np.float64], entry: NDArray[np.float64], mark: float,
+def entry_orders(accounts: NDArray[np.int64], ledger: LedgerArrays, mark: float,
                  leverage: NDArray[np.float64], strategy: NDArray[np.int8], trend: float,
                  coins: NDArray[np.float64], holds: NDArray[np.float64],
                  index: float) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """The market orders of traders `accounts` looking for an entry, and who sends them.
 
-    A trader sends one if it is flat (`size`, base units, by account) with equity
-    (`collateral` + size × (`mark` − `entry`), USD) above zero: equity × `leverage`
+    A trader sends one if it is flat (its size in the `ledger` bundle, base units) with
+    equity (collateral + size × (`mark` − entry), USD) above zero: equity × `leverage`
     notional at the `index`, up to :data:`MAX_SLIPPAGE` from it. Its side is +1 (buy)
     or −1: the sign of the `trend` for momentum traders, against it for contrarians,
     and its coin (< 0.5: buy) for noise traders or when the trend is 0.
@@ -359,6 +369,8 @@ def entry_orders(accounts: NDArray[np.int64], size: NDArray[np.float64],
     Returns (takers, orders): the accounts that send one and rows of their quantities
     (signed, base units), limit prices (USD) and holding times (their `holds`).
     """
+    values = ledger[0]
+    size, collateral, entry = values[SIZE], values[COLLATERAL], values[ENTRY_PRICE]
     takers = np.empty(len(accounts), dtype=np.int64)
     orders = np.empty((3, len(accounts)))
     m = 0
@@ -366,7 +378,7 @@ def entry_orders(accounts: NDArray[np.int64], size: NDArray[np.float64],
         account = accounts[k]
         if size[account] != 0.0:
             continue
-        equity = collateral[account] + size[account] * (mark - entry[account])
+        equity = equity_at(collateral[account], size[account], entry[account], mark)
         if equity <= 0.0:
             continue
         if strategy[account] == NOISE or trend == 0.0:

@@ -48,7 +48,7 @@ class Ledger:
 
     def __init__(self, mm_tiers: mechanics.Tiers, capacity: int = 1024) -> None:
         self.mm_tiers = mm_tiers
-        _, self.mmrs, self.cums = mechanics.tier_table(mm_tiers)
+        self.floors, self.mmrs, self.cums = mechanics.tier_table(mm_tiers)
         self.n = 0
         self._attach(accounts.empty(max(int(capacity), 1)))
 

@@ -238,7 +238,7 @@ class Liquidator:
         led, core = self.led, self.core
         size = led.size[candidates]
         mark = core.mark
-        mmr, _ = mechanics.tier_of(np.abs(size) * mark, self.cfg.mm_tiers)
+        mmr, _ = mechanics.tier_in_table(np.abs(size) * mark, led.floors, led.mmrs, led.cums)
         scores = adl.score(core.adl_rule, size, led.entry_price[candidates], mark,
                            led.collateral[candidates], mmr, rng=core.rng)
         scores = np.asarray(scores, dtype=float)

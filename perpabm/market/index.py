@@ -473,7 +473,8 @@ def index_log_returns(
     n_steps : int
         Number of steps, ≥ 0.
     rng : numpy.random.Generator
-        The index's own stream (see DESIGN.md, "Randomness").
+        The index's own stream, one of the independent streams of a path's seed, so that
+        paths differing only in venue rules share the index path.
 
     Returns
     -------
