@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import pytest
 
 from perpabm import ConfigError, ExchangeConfig, ScenarioConfig, load_scenario
@@ -82,3 +84,26 @@ def test_a_sweep_point_applies_its_preset_before_the_presets_settings():
     point = {"exchange.adl_rule": "profit", "exchange.preset": "binance"}
     config = point_config(load_scenario("default"), point)
     assert config.exchange == ExchangeConfig.preset("binance").replace(adl_rule="profit")
+
+
+def test_a_custom_adl_rule_is_named_by_its_import_path_in_a_scenario_file():
+    from perpabm import Exchange, ScenarioConfig
+    from perpabm.config.toml import dumps
+
+    path = "tests.test_adl:collateral_rule"
+    config = ScenarioConfig.from_dict(
+        {"exchange": {"adl_rules": {"mine": path}, "adl_rule": "mine"}})
+    assert config.exchange.adl_rules == (("mine", path),)
+    assert f'mine = "{path}"' in dumps(config.to_dict())  # written back as it was read
+    assert ScenarioConfig.from_dict(tomllib.loads(dumps(config.to_dict()))) == config
+    assert Exchange(config.exchange).core.adl_rule.__name__ == "collateral_rule"
+
+
+def test_a_custom_adl_rule_given_as_a_function_is_written_as_its_import_path():
+    from perpabm import ScenarioConfig
+
+    def mine(size, entry_price, mark_price, collateral, mmr, rng):
+        return size
+
+    config = ScenarioConfig().replace("exchange.adl_rules", {"mine": mine})
+    assert config.to_dict()["exchange"]["adl_rules"] == {"mine": f"{__name__}:{mine.__qualname__}"}

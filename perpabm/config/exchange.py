@@ -265,8 +265,7 @@ class ExchangeConfig:
             if f.name == "mm_tiers":
                 value = [list(t) for t in value]
             elif f.name == "adl_rules":
-                value = {name: fn if isinstance(fn, str) else _import_path(fn)
-                         for name, fn in value}
+                value = rules_as_paths(value)
             elif isinstance(value, tuple):
                 value = list(value)
             out[f.name] = value
@@ -289,9 +288,11 @@ class ExchangeConfig:
         return dataclasses.replace(base, **data)
 
 
-def _import_path(fn: Any) -> str:
-    """Where a function is defined, as ``"package.module:qualified.name"``."""
-    return f"{fn.__module__}:{fn.__qualname__}"
+def rules_as_paths(rules: tuple[tuple[str, Any], ...]) -> dict[str, str]:
+    """Custom ADL rules as TOML and JSON write them: name → ``"package.module:function"``
+    (a function given as itself is written as where it is defined)."""
+    return {name: fn if isinstance(fn, str) else f"{fn.__module__}:{fn.__qualname__}"
+            for name, fn in rules}
 
 
 def _preset(path: str, name: Any) -> ExchangeConfig:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from perpabm.config.checks import boolean, in_range, ranges, whole
-from perpabm.config.exchange import ExchangeConfig
+from perpabm.config.exchange import ExchangeConfig, rules_as_paths
 from perpabm.config.market import MarketConfig
 from perpabm.errors import ConfigError, closest
 
@@ -319,6 +319,10 @@ def _plain(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj):
         out = {}
         for f in dataclasses.fields(obj):
+            if isinstance(obj, ExchangeConfig) and f.name == "adl_rules":
+                if obj.adl_rules:  # an empty table is left out, as the default
+                    out[f.name] = rules_as_paths(obj.adl_rules)
+                continue
             value = _plain(getattr(obj, f.name))
             if value is not None:  # TOML has no null: an absent key means the default
                 out[f.name] = value

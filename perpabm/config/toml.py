@@ -24,21 +24,32 @@ def _value(value: Any) -> str:
 
 
 def dumps(data: dict[str, Any]) -> str:
-    """TOML text for a dict of scalars, lists and one level of tables (lists of tables
-    under a table become ``[[section.key]]`` blocks), as ScenarioConfig.to_dict gives."""
+    """TOML text for a dict of scalars, lists and one level of tables, as
+    ScenarioConfig.to_dict gives: under a table, a list of tables becomes
+    ``[[section.key]]`` blocks and a table of scalars a ``[section.key]`` table."""
     lines = [f"{k} = {_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
     for section, table in data.items():
         if not isinstance(table, dict):
             continue
         lines += ["", f"[{section}]"]
-        arrays = {}
+        arrays, tables = {}, {}
         for key, value in table.items():
             if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
                 arrays[key] = value
+            elif isinstance(value, dict):
+                tables[key] = value
             else:
                 lines.append(f"{key} = {_value(value)}")
         for key, items in arrays.items():
             for item in items:
                 lines += ["", f"[[{section}.{key}]]"]
                 lines += [f"{k} = {_value(v)}" for k, v in item.items()]
+        for key, items in tables.items():
+            lines += ["", f"[{section}.{key}]"]
+            lines += [f"{_key(k)} = {_value(v)}" for k, v in items.items()]
     return "\n".join(lines) + "\n"
+
+
+def _key(key: str) -> str:
+    """A TOML key: bare if it can be, else a quoted string."""
+    return key if key and all(c.isalnum() or c in "_-" for c in key) else json.dumps(key)
