@@ -216,13 +216,13 @@ def test_resolve_rule_finds_a_custom_rule_by_its_name():
 
 
 def test_resolve_rule_imports_a_rule_given_as_a_path():
-    assert resolve_rule("mine", (("mine", "tests.test_adl:collateral_rule"),)).__name__ == (
+    assert resolve_rule("mine", (("mine", "test_adl:collateral_rule"),)).__name__ == (
         "collateral_rule")
 
 
 def test_resolve_rule_names_a_path_that_does_not_import():
     with pytest.raises(ValueError, match=r"^adl_rules\['mine'\]: cannot import"):
-        resolve_rule("mine", (("mine", "tests.test_adl:no_such_rule"),))
+        resolve_rule("mine", (("mine", "test_adl:no_such_rule"),))
 
 
 def test_resolve_rule_suggests_the_closest_name():

@@ -3,19 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from ledgers import ledger_of
 
 from perpabm.agents.population import MAX_SLIPPAGE, MOMENTUM, NOISE, closing_orders, entry_orders
-from perpabm.exchange.kernels import accounts
-
-
-def ledger_of(size, collateral=None, entry=None):
-    """A ledger bundle holding these sizes (base units), collaterals and entry prices (USD)."""
-    bundle = accounts.empty(len(size))
-    values = bundle[0]
-    values[accounts.SIZE] = size
-    values[accounts.COLLATERAL] = 0.0 if collateral is None else collateral
-    values[accounts.ENTRY_PRICE] = 0.0 if entry is None else entry
-    return bundle
 
 
 def test_closing_orders_trade_against_each_position_within_the_slippage_limit():

@@ -10,6 +10,7 @@ import mesa
 import numpy as np
 import pandas as pd
 import pytest
+from ledgers import ledger_of
 
 from perpabm.agents import LeveragedTrader, TraderPopulation
 from perpabm.agents.population import (
@@ -189,16 +190,6 @@ def test_set_exit_triggers_puts_take_profit_and_stop_loss_on_the_side_of_the_pos
     assert below[:2] == pytest.approx([97.0, 95.0])
     assert exit_step.tolist() == [40.0, 50.0, math.inf]
     assert math.isnan(above[2]) and math.isnan(below[2])
-
-
-def ledger_of(size, collateral=None, entry=None):
-    """A ledger bundle holding these sizes (base units), collaterals and entry prices (USD)."""
-    bundle = accounts.empty(len(size))
-    values = bundle[0]
-    values[accounts.SIZE] = size
-    values[accounts.COLLATERAL] = 0.0 if collateral is None else collateral
-    values[accounts.ENTRY_PRICE] = 0.0 if entry is None else entry
-    return bundle
 
 
 def exit_arrays(n: int = 3):

@@ -90,7 +90,7 @@ def test_a_custom_adl_rule_is_named_by_its_import_path_in_a_scenario_file():
     from perpabm import Exchange, ScenarioConfig
     from perpabm.config.toml import dumps
 
-    path = "tests.test_adl:collateral_rule"
+    path = "test_adl:collateral_rule"
     config = ScenarioConfig.from_dict(
         {"exchange": {"adl_rules": {"mine": path}, "adl_rule": "mine"}})
     assert config.exchange.adl_rules == (("mine", path),)
