@@ -123,16 +123,13 @@ class PerpMarketModel(mesa.Model):
                              for _ in range(config.arbitrageur.count)]
         backstop = "backstop" in exchange_config.waterfall and config.vault.enabled
         self.vaults = [Vault(self, config.vault)] if backstop else []
+        self.vault: Vault | None = self.vaults[0] if self.vaults else None
+        """The backstop vault, or None if the waterfall has none."""
         self.traders = TraderPopulation(self, self._rngs["traders"], agent_class=trader_class)
         self.traders.add(config.traders.count)
         self._vault_start = self.vault.equity if self.vault else 0.0
         self._fund_start = self.exchange.insurance_fund
         self._series = np.full((run.steps, len(SERIES_COLUMNS)), np.nan)
-
-    @property
-    def vault(self) -> Vault | None:
-        """The backstop vault, or None if the waterfall has none."""
-        return self.vaults[0] if self.vaults else None
 
     # ------------------------------------------------------------------ the step
 

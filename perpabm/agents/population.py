@@ -95,6 +95,8 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
         self.exit_step = np.full(0, np.inf)
         self.exit_above = np.full(0, np.nan)
         self.exit_below = np.full(0, np.nan)
+        # The three exit-trigger arrays as the kernels take them (rebuilt as they grow).
+        self.triggers: Triggers = self.exit_step, self.exit_above, self.exit_below
 
     # ------------------------------------------------------------------ the mapping
 
@@ -106,12 +108,6 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
 
     def __len__(self) -> int:
         return len(self._agents)
-
-    @property
-    def triggers(self) -> Triggers:
-        """The exit-trigger arrays ``(exit_step, exit_above, exit_below)``, as the kernels
-        take them."""
-        return self.exit_step, self.exit_above, self.exit_below
 
     @property
     def accounts(self) -> NDArray[np.int64]:
@@ -158,11 +154,12 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
                            ("exit_below", np.nan)):
             old = getattr(self, name)
             setattr(self, name, np.concatenate([old, np.full(grow, fill, dtype=old.dtype)]))
+        self.triggers = self.exit_step, self.exit_above, self.exit_below
 
     def _scanned(self) -> int:
         """How many accounts a scan covers: all the exchange's that the arrays hold (an
         account opened after the newest trader's holds no trader)."""
-        return min(self.model.exchange.n_accounts, len(self.is_trader))
+        return min(self.model.exchange.ledger.n, len(self.is_trader))
 
     # ------------------------------------------------------------------ the phases
 

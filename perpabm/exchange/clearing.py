@@ -95,26 +95,26 @@ class Clearing:
     @property
     def mark(self) -> float | None:
         """The mark price (USD), or None before there is one."""
-        mark = self.market[MARK]
-        return None if math.isnan(mark) else float(mark)
+        mark = self.market.item(MARK)
+        return None if mark != mark else mark  # NaN: none yet
 
     @property
     def last_price(self) -> float | None:
         """The last price traded in the book (USD), or None before the first trade."""
-        price = self.market[LAST_PRICE]
-        return None if math.isnan(price) else float(price)
+        price = self.market.item(LAST_PRICE)
+        return None if price != price else price  # NaN: no trade yet
 
     @property
     def fees_collected(self) -> float:
         """Taker and maker fees on every fill through the book so far, USD."""
-        return float(self.market[FEES])
+        return self.market.item(FEES)
 
     def reference_price(self) -> float:
         """The mark; ValueError before there is one."""
-        mark = self.market[MARK]
-        if math.isnan(mark):
+        mark = self.market.item(MARK)
+        if mark != mark:  # NaN: none yet
             raise ValueError("no mark price yet: call update_mark(price) or trade first")
-        return float(mark)
+        return mark
 
     def set_mark_if_unset(self, price: float) -> None:
         """The first trade's price is the mark until the venue sets one."""
@@ -123,9 +123,12 @@ class Clearing:
 
     def equity(self, acct: int) -> float:
         """Collateral plus unrealised P&L at the mark (:func:`mechanics.equity_at`), USD."""
+        mark = self.market.item(MARK)
+        if mark != mark:  # NaN: none yet
+            mark = self.reference_price()  # raises
         led = self.ledger
         return float(mechanics.equity_at(led.collateral[acct], led.size[acct],
-                                         led.entry_price[acct], self.reference_price()))
+                                         led.entry_price[acct], mark))
 
     def maintenance_margin(self, notional: NDArray[np.float64] | float
                            ) -> NDArray[np.float64] | float:

@@ -102,6 +102,13 @@ class Exchange:
         self.time_unit_minutes = _finite_positive("time_unit_minutes", time_unit_minutes)
         self.core = Clearing(config, mark, np.random.default_rng(rng), int(capacity))
         self._liquidator = Liquidator(self.core)
+        # The core's parts, the same objects: read them; change them through the methods
+        # here. `rng` is the exchange's random stream (the "random" ADL rule draws from it).
+        self.config: ExchangeConfig = config
+        self.rng: np.random.Generator = self.core.rng
+        self.ledger: Ledger = self.core.ledger
+        self.book: OrderBook = self.core.book
+        self.fund: InsuranceFund = self.core.fund
         # The venue's mark and funding rules (update_index): the EMA of the perp's basis,
         # the premium summed since the last funding, and when funding is next due.
         self._ema_basis = 0.0
@@ -111,32 +118,7 @@ class Exchange:
                                            / self.time_unit_minutes))
         self._funding_due = float(self._funding_every)
 
-    # ------------------------------------------------------------------ the core's parts
-
-    @property
-    def config(self) -> ExchangeConfig:
-        """The venue's rules."""
-        return self.core.config
-
-    @property
-    def rng(self) -> np.random.Generator:
-        """The exchange's random stream (the "random" ADL rule draws from it)."""
-        return self.core.rng
-
-    @property
-    def ledger(self) -> Ledger:
-        """Every account's state (read it; change it through the methods here)."""
-        return self.core.ledger
-
-    @property
-    def book(self) -> OrderBook:
-        """The order book (read it; change it through the methods here)."""
-        return self.core.book
-
-    @property
-    def fund(self) -> InsuranceFund:
-        """The insurance fund."""
-        return self.core.fund
+    # ------------------------------------------------------------------ the core's figures
 
     @property
     def money_in(self) -> float:
