@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -453,3 +456,16 @@ def test_a_ladder_that_posts_nothing_leaves_no_trace_of_the_account_in_the_book(
     assert ex.replace_quotes(maker, [1.0, -1.0], [101.0, 99.0]) == [None, None]
     assert ex.book.orders_of(maker) == [] and ex.book.open_quantity(maker) == (0.0, 0.0)
     assert all(o.account != maker for side in ("buy", "sell") for o in ex.book.orders(side))
+
+
+@pytest.mark.parametrize("copy_of", [copy.deepcopy, lambda ex: pickle.loads(pickle.dumps(ex))],
+                         ids=["deepcopy", "pickle"])
+def test_a_copied_exchange_books_on_its_own_ledger(copy_of):
+    # The ledger's rows are views of its arrays; a copy must keep them views of its own
+    # copy, or the kernels would book fills that the copy's ledger never shows.
+    ex, maker, taker = pair()
+    copied = copy_of(ex)
+    copied.fill(taker, maker, 2.0, 100.0)
+    assert (copied.position(taker), copied.ledger.size[taker]) == (2.0, 2.0)
+    assert ex.position(taker) == 0.0  # the original is untouched
+    copied.check_invariants()

@@ -210,7 +210,7 @@ class Clearing:
         time, the mark and the fund's balance after it."""
         self.events.append(Event(
             self.time, kind, liquidation, int(account), int(counterparty), float(quantity),
-            float(price), float(bankruptcy_price), float(self.market[MARK]), float(amount),
+            float(price), float(bankruptcy_price), self.market.item(MARK), float(amount),
             float(score), int(rank), self.fund.balance, float(leverage),
         ))
 

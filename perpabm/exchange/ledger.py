@@ -28,6 +28,10 @@ def position_after_fill(
     return tuple(a.reshape(shape) for a in accounts.positions_after_fills(*flat))
 
 
+_ROWS = ("collateral", "size", "entry_price", "long_lp", "short_lp", "is_open", "adl_exempt",
+         "changed", "_deficits")  # the bundle's rows, held as views (Ledger._attach)
+
+
 class Ledger:
     """Collateral, signed size, entry price and flags of every account, in arrays that grow.
 
@@ -64,6 +68,17 @@ class Ledger:
         self.is_open = flags[accounts.IS_OPEN]
         self.adl_exempt = flags[accounts.ADL_EXEMPT]
         self.changed = lists[accounts.CHANGED]
+        self._deficits = lists[accounts.DEFICITS]
+
+    def __getstate__(self) -> dict[str, object]:
+        """The state to copy or pickle: the bundle, not its row views (numpy copies a view
+        as an array of its own, which the kernels would no longer write)."""
+        return {name: value for name, value in vars(self).items() if name not in _ROWS}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        arrays = state.pop("arrays")
+        vars(self).update(state)
+        self._attach(arrays)
 
     @property
     def capacity(self) -> int:
@@ -126,7 +141,7 @@ class Ledger:
     @property
     def has_deficits(self) -> bool:
         """Whether any account was left flat with negative collateral, to settle."""
-        return bool(self.arrays[2][accounts.DEFICITS, 0])
+        return self._deficits.item(0) != 0  # the list's count
 
     def deficit_accounts(self) -> list[int]:
         """The accounts left flat with negative collateral, ascending."""
