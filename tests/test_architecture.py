@@ -40,14 +40,14 @@ module would otherwise pass as an edge to the wrong module.
 
 The layers, lowest first, and why the less obvious modules are where they are:
 
-0. foundations -- ``errors``, ``mechanics``, ``adl`` and the planned kernel
-   helper ``compiled``: pure functions and exception types that import no
-   other perpabm module.
-1. configuration -- ``config``, ``presets`` and ``scenarios``. ``presets`` builds
-   ``ExchangeConfig`` values; ``scenarios`` reads packaged TOML files into
-   ``ScenarioConfig`` values and imports nothing but ``config`` and ``errors``:
-   it is configuration data, not simulation, so it sits here rather than with the
-   model.
+0. foundations -- ``errors``, ``mechanics``, ``adl`` and ``compiled`` (the kernel
+   decorator): pure functions, exception types and the compiler's cache, which
+   import nothing above them.
+1. configuration -- ``config``, ``presets`` and ``scenarios``. ``presets`` is the
+   public module of the venue presets, which ``config.exchange`` defines;
+   ``scenarios`` reads packaged TOML files into ``ScenarioConfig`` values and
+   imports nothing but ``config`` and ``errors``: it is configuration data, not
+   simulation, so it sits here rather than with the model.
 2. exchange -- the engine, book, ledger, matching kernels and waterfall.
 3. market and agents -- the index-price processes and the Mesa agents, which
    act on the exchange.
