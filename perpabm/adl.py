@@ -16,9 +16,11 @@ Conventions as in :mod:`perpabm.mechanics`: ``size`` signed in base-asset units
 (+ long, − short), prices in USD per base unit, money in USD; arrays hold one entry
 per position.
 
-Ranking rules are built in (:func:`rules`) or custom: a custom rule is a function
-given in the exchange config (``ExchangeConfig.adl_rules``), never registered in
-module state, so every process ranks alike from the config alone.
+Ranking rules are built in (:data:`BUILTIN_RULES`) or custom. An exchange takes its
+custom rules from its config (``ExchangeConfig.adl_rules``), never from module state,
+so every process ranks alike from the config alone; :func:`register_rule` names a rule
+for :func:`score` alone. :func:`haircuts` and :func:`overshoot` are the allocation
+policies of Chitra 2025 in profit space, for analysis.
 
 Sources: BitMEX auto-deleveraging pages; Binance FAQ 360033525471; OKX ADL
 introduction; Bybit help 900000031623 and API "adl-alert"; Hyperliquid docs
@@ -39,15 +41,20 @@ from perpabm import mechanics
 from perpabm.mechanics import REL_ROUNDING
 
 __all__ = [
+    "BUILTIN_RULES",
     "affordable",
     "allocate",
     "close_solvent_first",
+    "haircuts",
     "indicator_lights",
     "open_units",
+    "overshoot",
+    "policies",
     "pro_rata_close",
     "profit_and_leverage",
     "queue_close",
     "queue_order",
+    "register_rule",
     "resolve_rule",
     "rules",
     "score",
@@ -142,9 +149,48 @@ _BUILTIN_RULES: dict[str, RuleFn] = {
 }
 
 
+BUILTIN_RULES = tuple(sorted(_BUILTIN_RULES))
+"""The names of the built-in ranking rules: what an exchange config may name besides
+its own ``adl_rules``."""
+
+# Rules added by register_rule, for score(name, ...). An exchange never looks here:
+# it takes its custom rules from its config, so that a config is complete in itself.
+_REGISTERED: dict[str, RuleFn] = {}
+
+
 def rules() -> tuple[str, ...]:
-    """The sorted names of the built-in ADL ranking rules."""
-    return tuple(sorted(_BUILTIN_RULES))
+    """The sorted names of every rule :func:`score` knows: the built-in ones and those
+    added by :func:`register_rule`."""
+    return tuple(sorted({*_BUILTIN_RULES, *_REGISTERED}))
+
+
+def register_rule(name: str, fn: RuleFn, *, replace: bool = False) -> None:
+    """Add a custom ranking rule usable as ``score(name, ...)``.
+
+    An exchange takes its custom rules from its config, not from here: name them in
+    ``ExchangeConfig.adl_rules`` (a config is then complete in itself, and every
+    worker process ranks alike).
+
+    Parameters
+    ----------
+    name : the rule's name; a non-empty string.
+    fn : called as ``fn(size, entry_price, mark_price, collateral, mmr, rng)``, as a
+        function given to :func:`score` is.
+    replace : allow replacing a rule of that name (built-in or registered).
+
+    Raises
+    ------
+    ValueError naming ``name`` if it is not a non-empty string or is already known and
+    ``replace`` is False; naming ``fn`` if it is not callable.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string; got {name!r}")
+    if not callable(fn):
+        raise ValueError(f"fn must be callable as fn(size, entry_price, mark_price, "
+                         f"collateral, mmr, rng); got {fn!r}")
+    if name in rules() and not replace:
+        raise ValueError(f"name {name!r} is already an ADL rule; pass replace=True to replace it")
+    _REGISTERED[name] = fn
 
 
 def is_import_path(name: object) -> bool:
@@ -238,7 +284,7 @@ def score(
 
     Parameters
     ----------
-    rule : a name from :func:`rules`, or a ranking function.
+    rule : a name from :func:`rules` (built-in or registered), or a ranking function.
     size : signed position in base-asset units; any shape.
     entry_price : USD per base unit, > 0 where ``size ≠ 0``.
     mark_price : USD per base unit, > 0.
@@ -257,8 +303,8 @@ def score(
     """
     if callable(rule):
         fn = rule
-    elif isinstance(rule, str) and rule in _BUILTIN_RULES:
-        fn = _BUILTIN_RULES[rule]
+    elif isinstance(rule, str) and rule in rules():
+        fn = _REGISTERED.get(rule) or _BUILTIN_RULES[rule]
     else:
         raise _unknown_name("rule", rule, rules())
     if rng is not None and not isinstance(rng, np.random.Generator):
@@ -537,3 +583,187 @@ def socialized_charges(units: NDArray[np.float64], deficit: float
     per_unit = deficit / units.sum()
     charged = np.flatnonzero(units)
     return per_unit, charged, -per_unit * units[charged]
+
+
+# ------------------------------------------------------------------------ haircuts
+#
+# The allocation policies of Chitra 2025 in profit space, for analysis: what each
+# winner would give up under a policy, from a table of profits. The engine's ADL
+# closes positions in base units (allocate, close_solvent_first above), so its
+# events are not these policies' results.
+
+_POLICIES = ("capped_pro_rata", "leverage_pro_rata", "pro_rata", "queue")
+
+
+def policies() -> tuple[str, ...]:
+    """The sorted names of the haircut policies :func:`haircuts` knows."""
+    return _POLICIES
+
+
+def _water_fill(
+    weights: NDArray[np.float64],
+    caps: NDArray[np.float64],
+    rates: NDArray[np.float64],
+    budget: float,
+) -> NDArray[np.float64]:
+    """Exact water-filling: ``h_i = min(caps_i, λ·rates_i)`` with ``Σ h_i·w_i = budget``.
+
+    All inputs 1-D with ``weights > 0``, ``rates > 0``, ``caps ≥ 0``. Entry ``i``
+    saturates at ``λ_i = caps_i/rates_i``; sorted by ``λ_i``, the filled amount
+    ``G(λ) = Σ_{λ_i ≤ λ} caps_i·w_i + λ·Σ_{λ_i > λ} rates_i·w_i`` is piecewise linear
+    and non-decreasing, so λ is solved exactly on the segment where ``G`` crosses the
+    budget. If the budget reaches the capacity ``Σ caps_i·w_i``, every entry is capped.
+    """
+    breakpoints = caps / rates
+    order = np.argsort(breakpoints, kind="stable")
+    w, c, r, lam = weights[order], caps[order], rates[order], breakpoints[order]
+    capped_mass = np.cumsum(c * w)  # Σ_{i ≤ j} c_i·w_i
+    if capped_mass[-1] <= budget:
+        return caps.copy()
+    rate_mass_from = np.cumsum((r * w)[::-1])[::-1]  # Σ_{i ≥ j} r_i·w_i
+    rate_mass_after = np.append(rate_mass_from[1:], 0.0)  # Σ_{i > j} r_i·w_i
+    filled_at_breakpoint = capped_mass + lam * rate_mass_after  # G(λ_j)
+    j = int(np.argmax(filled_at_breakpoint >= budget))  # exists: G(λ_last) > budget
+    capped_before = capped_mass[j - 1] if j > 0 else 0.0
+    level = (budget - capped_before) / rate_mass_from[j]
+    h_sorted = np.empty_like(w)
+    h_sorted[:j] = c[:j]
+    h_sorted[j:] = np.minimum(level * r[j:], c[j:])
+    h = np.empty_like(h_sorted)
+    h[order] = h_sorted
+    return h
+
+
+def haircuts(
+    profits: ArrayLike,
+    budget: float,
+    policy: str,
+    scores: ArrayLike | None = None,
+    caps: ArrayLike | None = None,
+) -> NDArray[np.float64]:
+    """Fraction ``h_i ∈ [0, 1]`` of each winner's profit taken to cover ``budget``.
+
+    An offline calculation on a table of profits (say, from ``adl_top_winner`` and
+    ``adl`` event rows): the engine's ADL closes positions in base units with
+    :func:`allocate`, not by these policies.
+
+    Only positive profits are cut (``h = 0`` where profit ≤ 0). With ``w_i =
+    max(profit_i, 0)`` and capacity ``U = Σ w_i``, every policy satisfies
+    ``Σ h_i·w_i = min(budget, capacity)`` where capacity is ``U`` except as noted.
+    Policies (Chitra, arXiv 2512.01112; budget ``B = θ·D`` for severity θ and
+    deficit D):
+
+    ``"queue"``
+        haircut 100% in descending ``scores`` (ties: lower index first) until ``B`` is
+        met, the last winner partially — the allocation a CEX ADL queue makes. Winners
+        scored −inf are skipped (capacity is then the other winners' profit).
+    ``"pro_rata"`` (wealth pro-rata)
+        ``h_i = min(1, B/U)`` for every winner.
+    ``"leverage_pro_rata"``
+        ``h_i = min(1, λ·s_i)`` with weights ``s_i = scores_i ≥ 0`` (e.g. leverage)
+        and λ water-filled so that ``Σ h_i·w_i = B``. Winners with ``s_i = 0`` are
+        never cut; capacity is ``Σ_{s_i > 0} w_i``.
+    ``"capped_pro_rata"``
+        ``h_i = min(η, β_i)`` with ``β_i = caps_i`` (default 1) and η water-filled so
+        that ``Σ h_i·w_i = B``; capacity is ``Σ β_i·w_i``.
+
+    The water-filling is exact: breakpoints are sorted and the piecewise-linear
+    equation solved on the segment where it crosses ``B`` (no iteration). With ``B``
+    at or above capacity every winner is at its cap; with ``B = 0`` or no winners,
+    every ``h`` is 0.
+
+    Parameters
+    ----------
+    profits : unrealised profit per position in USD (losers allowed); any shape.
+    budget : USD to raise, a scalar ≥ 0.
+    policy : one of :func:`policies`.
+    scores : same shape as ``profits``; the queue ranking (``"queue"``, not NaN) or
+        the weights (``"leverage_pro_rata"``, finite and ≥ 0).
+    caps : per-winner caps β in [0, 1] for ``"capped_pro_rata"``; broadcast to the
+        shape of ``profits``; default 1.
+
+    Returns
+    -------
+    float array of the shape of ``profits``, values in [0, 1].
+
+    Raises
+    ------
+    ValueError naming ``policy``, ``profits``, ``budget``, ``scores`` or ``caps``.
+    """
+    if policy not in _POLICIES:
+        raise _unknown_name("policy", policy, _POLICIES)
+    profits = np.asarray(profits, dtype=np.float64)
+    if np.any(np.isnan(profits)):
+        raise ValueError("profits must not be NaN (USD)")
+    budget = _check_amount("budget", budget)
+    needs_scores = policy in ("queue", "leverage_pro_rata")
+    if needs_scores and scores is None:
+        raise ValueError(f"scores are required for policy {policy!r}")
+    if needs_scores:
+        scores = _check_scores(scores, profits.shape, "profits").ravel()
+        if policy == "leverage_pro_rata" and not np.all(np.isfinite(scores) & (scores >= 0)):
+            raise ValueError(
+                "scores must be finite and >= 0 for policy 'leverage_pro_rata' "
+                "(they are the weights)"
+            )
+    if caps is not None:
+        caps = np.asarray(caps, dtype=np.float64)
+        try:
+            caps = np.broadcast_to(caps, profits.shape)
+        except ValueError:
+            raise ValueError(
+                f"caps must broadcast to the shape of profits {profits.shape}; got {caps.shape}"
+            ) from None
+        if not np.all((caps >= 0) & (caps <= 1)):
+            raise ValueError("caps must be in [0, 1] (fractions of profit)")
+
+    winnings = np.maximum(profits, 0.0).ravel()
+    h = np.zeros(winnings.shape)
+    if budget == 0 or not np.any(winnings > 0):
+        return h.reshape(profits.shape)
+
+    if policy == "queue":
+        taken = queue_close(winnings, scores, budget)
+        winners = winnings > 0
+        h[winners] = taken[winners] / winnings[winners]
+    elif policy == "pro_rata":
+        h[winnings > 0] = min(1.0, budget / winnings.sum())
+    elif policy == "leverage_pro_rata":
+        winners = (winnings > 0) & (scores > 0)
+        if np.any(winners):
+            h[winners] = _water_fill(
+                winnings[winners], np.ones(np.count_nonzero(winners)), scores[winners], budget
+            )
+    else:  # capped_pro_rata
+        betas = np.ones(winnings.shape) if caps is None else caps.ravel()
+        winners = winnings > 0
+        h[winners] = _water_fill(
+            winnings[winners], betas[winners], np.ones(np.count_nonzero(winners)), budget
+        )
+    return np.clip(h, 0.0, 1.0).reshape(profits.shape)
+
+
+def overshoot(closed_profit: ArrayLike, deficit: ArrayLike) -> FloatResult:
+    """Profit taken from winners minus the deficit it was needed for, in USD.
+
+    ``Σ closed_profit − deficit`` (Chitra, arXiv 2512.01112): positive when ADL took
+    more from winners than the deficit required (a queue closing whole positions at
+    the bankruptcy price does), 0 for an exact allocation such as :func:`haircuts`'
+    pro rata, negative when the deficit was not covered. Not clipped.
+    :func:`perpabm.analysis.adl_overshoot` computes it per episode from an event
+    table.
+
+    Parameters
+    ----------
+    closed_profit : USD taken per closed position; summed over the last axis
+        (positions), so a scalar is a total and shape ``(paths, positions)`` gives one
+        value per path.
+    deficit : USD needed; broadcasts against the summed result.
+
+    Returns
+    -------
+    USD, with the broadcast shape of the summed ``closed_profit`` and ``deficit``.
+    """
+    closed_profit = np.asarray(closed_profit, dtype=np.float64)
+    taken = closed_profit.sum(axis=-1) if closed_profit.ndim else closed_profit
+    return _result(np.asarray(taken - np.asarray(deficit, dtype=np.float64)))

@@ -111,9 +111,7 @@ def equity_at(collateral: FloatArg, size: FloatArg, entry_price: FloatArg,
     """Equity ``collateral + size·(mark_price − entry_price)`` (USD) as plain arithmetic,
     for floats or arrays alike and callable from kernels; :func:`equity` checks its
     inputs first. 10 USD of collateral, short 1 at 100, mark 104: 10 − 4 = 6 USD."""
-    # collateral + pnl_at(size, entry_price, mark_price), written out: the engine asks
-    # for one account's equity several times a step, and a call costs more than the sum.
-    return collateral + size * (mark_price - entry_price)
+    return collateral + pnl_at(size, entry_price, mark_price)
 
 
 def unrealized_pnl(size: ArrayLike, entry_price: ArrayLike, mark_price: ArrayLike) -> FloatResult:

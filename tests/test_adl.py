@@ -9,15 +9,19 @@ from hypothesis import strategies as st
 
 from perpabm import adl
 from perpabm.adl import (
+    BUILTIN_RULES,
     affordable,
     allocate,
     close_solvent_first,
+    haircuts,
     indicator_lights,
     open_units,
+    overshoot,
     pro_rata_close,
     profit_and_leverage,
     queue_close,
     queue_order,
+    register_rule,
     resolve_rule,
     rules,
     score,
@@ -25,7 +29,7 @@ from perpabm.adl import (
     top_winner,
 )
 
-BUILTIN_RULES = ("binance", "hyperliquid", "leverage", "pnl_leverage", "profit", "random", "size")
+BUILTINS = ("binance", "hyperliquid", "leverage", "pnl_leverage", "profit", "random", "size")
 
 # A small book at mark 110 (mmr 0.01 where a rule needs it).
 #         size   entry  collateral  uPnL  equity   notional
@@ -46,11 +50,17 @@ def book_scores(rule, **kwargs):
     return score(rule, SIZE, ENTRY, MARK, COLLATERAL, 0.01, **kwargs)
 
 
+@pytest.fixture
+def private_registry(monkeypatch):
+    """Give each test that registers rules its own copy of the registry."""
+    monkeypatch.setattr(adl, "_REGISTERED", {})
+
+
 # ------------------------------------------------------------------- score rules
 
 
 def test_rules_lists_the_builtins_sorted():
-    assert rules() == BUILTIN_RULES
+    assert rules() == BUILTIN_RULES == BUILTINS
 
 
 def test_pnl_leverage_rule():
@@ -235,6 +245,57 @@ def test_resolve_rule_suggests_the_closest_name():
     ("a:b:c", False), ("pkg.rules:", False), ("1pkg:fn", False)])
 def test_is_import_path_reads_package_module_function(name, is_path):
     assert adl.is_import_path(name) is is_path
+
+
+def test_register_rule_adds_a_usable_rule(private_registry):
+    def collateral_rule(size, entry_price, mark_price, collateral, mmr, rng):
+        assert size.shape == collateral.shape == mmr.shape  # broadcast for the rule
+        return collateral
+
+    register_rule("collateral", collateral_rule)
+    assert "collateral" in rules()
+    assert rules() == tuple(sorted(rules()))
+    # the rule returns collateral; flat and bankrupt entries are still −inf
+    np.testing.assert_allclose(book_scores("collateral"), [50, 100, 30, NEG_INF, NEG_INF, 55])
+
+
+def test_register_rule_rejects_a_builtin_name(private_registry):
+    with pytest.raises(ValueError, match=r"^name 'profit' is already an ADL rule"):
+        register_rule("profit", lambda *args: args[0])
+
+
+def test_register_rule_rejects_a_registered_name(private_registry):
+    register_rule("mine", lambda size, *rest: size)
+    with pytest.raises(ValueError, match=r"^name 'mine' is already an ADL rule"):
+        register_rule("mine", lambda size, *rest: size)
+
+
+def test_register_rule_can_replace_a_builtin(private_registry):
+    register_rule("profit", lambda size, *rest: np.full(size.shape, 7.0), replace=True)
+    assert book_scores("profit")[0] == 7.0
+
+
+@pytest.mark.parametrize("name", ["", 3])
+def test_register_rule_rejects_a_bad_name(private_registry, name):
+    with pytest.raises(ValueError, match=r"^name must be a non-empty string"):
+        register_rule(name, lambda size, *rest: size)
+
+
+def test_register_rule_rejects_a_non_callable(private_registry):
+    with pytest.raises(ValueError, match=r"^fn must be callable"):
+        register_rule("bad", 3.0)
+
+
+def test_a_registered_rule_is_not_an_exchange_rule(private_registry):
+    # An exchange takes custom rules from its config alone: registering one here does
+    # not make a config valid that names it.
+    from perpabm import ConfigError, ExchangeConfig
+
+    register_rule("mine", collateral_rule)
+    assert "mine" in rules() and "mine" not in BUILTIN_RULES
+    with pytest.raises(ConfigError, match=r"^exchange\.adl_rule "):
+        ExchangeConfig(adl_rule="mine")
+    assert ExchangeConfig(adl_rule="mine", adl_rules={"mine": collateral_rule}).adl_rule == "mine"
 
 
 def test_custom_rule_must_return_the_input_shape():
@@ -471,3 +532,179 @@ def test_socialized_charges_spread_the_deficit_per_unit():
     # units [2, 0, 6], deficit 4: δ = 4 / 8 = 0.5; charges −1 and −3
     per_unit, charged, charges = socialized_charges(np.array([2.0, 0.0, 6.0]), 4.0)
     assert (per_unit, charged.tolist(), charges.tolist()) == (0.5, [0, 2], [-1.0, -3.0])
+
+
+# --------------------------------------------------------------------- haircuts
+
+POLICIES = ("capped_pro_rata", "leverage_pro_rata", "pro_rata", "queue")
+
+
+def test_policies_lists_the_haircut_policies():
+    assert adl.policies() == POLICIES
+
+
+def test_vector_5_queue_haircut():
+    # queue #1 (score 3), #0 (2), #2 (1); budget 7.5: #1 gives all 4,
+    # #0 gives 7.5 − 4 = 3.5 of 8 = 0.4375, #2 nothing
+    h = haircuts([8.0, 4.0, 0.5, 0.0, 0.0], 7.5, "queue", scores=[2.0, 3.0, 1.0, 0.0, 0.0])
+    np.testing.assert_allclose(h, [0.4375, 1, 0, 0, 0])
+
+
+def test_queue_haircut_breaks_ties_by_lower_index_first():
+    # #0 and #1 tie at score 5: #0 gives all 4, #1 gives 6 − 4 = 2 of 4 = 0.5
+    h = haircuts([4.0, 4.0, 4.0], 6.0, "queue", scores=[5.0, 5.0, 1.0])
+    np.testing.assert_allclose(h, [1, 0.5, 0])
+
+
+def test_pro_rata_takes_the_same_fraction_from_every_winner():
+    # U = 10 + 30 = 40, B = 10 → h = 10/40 = 0.25 for winners, 0 for the loser
+    np.testing.assert_allclose(haircuts([10.0, -5.0, 30.0], 10.0, "pro_rata"), [0.25, 0, 0.25])
+
+
+def test_leverage_pro_rata_without_saturation():
+    # h = λ·s with λ·(1·10 + 2·10 + 4·10) = 15 → λ = 15/70
+    h = haircuts([10.0, 10.0, 10.0], 15.0, "leverage_pro_rata", scores=[1.0, 2.0, 4.0])
+    np.testing.assert_allclose(h, [15 / 70, 30 / 70, 60 / 70])
+
+
+def test_leverage_pro_rata_saturates_the_most_levered_first():
+    # λ = 20/70 would give #2 80/70 > 1, so #2 is capped at 1:
+    # 10 + λ·(1·10 + 2·10) = 20 → λ = 1/3 → h = (1/3, 2/3, 1)
+    h = haircuts([10.0, 10.0, 10.0], 20.0, "leverage_pro_rata", scores=[1.0, 2.0, 4.0])
+    np.testing.assert_allclose(h, [1 / 3, 2 / 3, 1])
+
+
+def test_leverage_pro_rata_never_cuts_a_zero_weight_winner():
+    # capacity = 10 (only #0 has weight): budget 25 takes all of #0 and nothing of #1
+    h = haircuts([10.0, 10.0], 25.0, "leverage_pro_rata", scores=[3.0, 0.0])
+    np.testing.assert_allclose(h, [1, 0])
+
+
+def test_capped_pro_rata_water_fills_up_to_each_cap():
+    # η·30 = 10 would give η = 1/3 > β_0 = 0.2, so #0 is capped:
+    # 0.2·10 + η·(10 + 10) = 10 → η = 0.4 (≤ 0.5, ≤ 1) → h = (0.2, 0.4, 0.4)
+    h = haircuts([10.0, 10.0, 10.0], 10.0, "capped_pro_rata", caps=[0.2, 0.5, 1.0])
+    np.testing.assert_allclose(h, [0.2, 0.4, 0.4])
+
+
+def test_capped_pro_rata_with_default_caps_is_pro_rata():
+    profits = [10.0, -5.0, 30.0, 2.0]
+    np.testing.assert_allclose(
+        haircuts(profits, 12.0, "capped_pro_rata"), haircuts(profits, 12.0, "pro_rata")
+    )
+
+
+def test_capped_pro_rata_accepts_a_scalar_cap():
+    # capacity 0.5·40 = 20 < 30: everyone at the cap
+    np.testing.assert_allclose(
+        haircuts([10.0, 30.0], 30.0, "capped_pro_rata", caps=0.5), [0.5, 0.5]
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "kwargs", "expected"),
+    [
+        ("queue", {"scores": [1.0, 2.0, 3.0]}, [1, 0, 1]),
+        ("pro_rata", {}, [1, 0, 1]),
+        ("leverage_pro_rata", {"scores": [1.0, 2.0, 3.0]}, [1, 0, 1]),
+        ("capped_pro_rata", {"caps": [0.3, 1.0, 0.6]}, [0.3, 0, 0.6]),
+    ],
+)
+def test_budget_above_capacity_puts_every_winner_at_its_cap(policy, kwargs, expected):
+    # winners 10 and 20 (capacity ≤ 30), loser −5; budget 1,000
+    h = haircuts([10.0, -5.0, 20.0], 1000.0, policy, **kwargs)
+    np.testing.assert_allclose(h, expected)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_no_winners_means_no_haircuts(policy):
+    h = haircuts([-1.0, 0.0, -3.0], 5.0, policy, scores=[1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(h, [0, 0, 0])
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_zero_budget_means_no_haircuts(policy):
+    h = haircuts([4.0, 2.0], 0.0, policy, scores=[1.0, 2.0])
+    np.testing.assert_array_equal(h, [0, 0])
+
+
+def test_haircuts_keep_the_shape_of_profits():
+    h = haircuts([[10.0, 30.0], [-1.0, 0.0]], 20.0, "pro_rata")
+    np.testing.assert_allclose(h, [[0.5, 0.5], [0, 0]])
+
+
+winnings_tables = st.lists(
+    st.tuples(
+        st.floats(-1e6, 1e6, allow_subnormal=False),  # profit
+        st.floats(1e-3, 100) | st.just(0.0),  # score / weight
+        st.floats(0, 1),  # cap
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@given(rows=winnings_tables, budget=st.floats(0, 3e7))
+def test_haircuts_take_min_of_budget_and_capacity(policy, rows, budget):
+    profits, scores, caps = (np.array(column) for column in zip(*rows, strict=True))
+    h = haircuts(profits, budget, policy, scores=scores, caps=caps)
+    winnings = np.maximum(profits, 0)
+    capacity = {
+        "queue": winnings.sum(),
+        "pro_rata": winnings.sum(),
+        "leverage_pro_rata": winnings[scores > 0].sum(),
+        "capped_pro_rata": (caps * winnings).sum(),
+    }[policy]
+    assert np.all((h >= 0) & (h <= 1))
+    assert np.all(h[profits <= 0] == 0)
+    if policy == "capped_pro_rata":
+        assert np.all(h <= caps)
+    taken = (h * winnings).sum()
+    assert taken == pytest.approx(min(budget, capacity), rel=1e-9, abs=1e-9 * winnings.sum())
+
+
+@pytest.mark.parametrize("budget", [-1.0, np.nan])
+def test_haircuts_reject_a_bad_budget(budget):
+    with pytest.raises(ValueError, match=r"^budget must be a scalar >= 0"):
+        haircuts([1.0], budget, "pro_rata")
+
+
+def test_haircuts_reject_an_unknown_policy_with_a_suggestion():
+    with pytest.raises(ValueError, match=r"^policy must be one of .*did you mean 'pro_rata'"):
+        haircuts([1.0], 1.0, "prorata")
+
+
+@pytest.mark.parametrize("policy", ["queue", "leverage_pro_rata"])
+def test_haircuts_need_scores_for_ranked_policies(policy):
+    with pytest.raises(ValueError, match=r"^scores are required"):
+        haircuts([1.0, 2.0], 1.0, policy)
+
+
+def test_leverage_pro_rata_rejects_negative_weights():
+    with pytest.raises(ValueError, match=r"^scores must be finite and >= 0"):
+        haircuts([1.0, 2.0], 1.0, "leverage_pro_rata", scores=[1.0, -1.0])
+
+
+@pytest.mark.parametrize("caps", [[0.5, 1.5], [-0.1, 0.5], [0.5, 0.5, 0.5]])
+def test_capped_pro_rata_rejects_bad_caps(caps):
+    with pytest.raises(ValueError, match=r"^caps must"):
+        haircuts([1.0, 2.0], 1.0, "capped_pro_rata", caps=caps)
+
+
+def test_haircuts_reject_nan_profits():
+    with pytest.raises(ValueError, match=r"^profits must not be NaN"):
+        haircuts([1.0, np.nan], 1.0, "pro_rata")
+
+
+# -------------------------------------------------------------------- overshoot
+
+
+def test_overshoot_is_profit_taken_minus_deficit():
+    # closing whole positions took 4 + 8 = 12 for a deficit of 7.5 → 4.5 too much
+    assert overshoot([4.0, 8.0], 7.5) == pytest.approx(4.5)
+
+
+def test_overshoot_sums_over_positions_per_path():
+    # path 0: 3 − 3 = 0; path 1: 5 − 6 = −1 (deficit not covered)
+    np.testing.assert_allclose(overshoot([[1.0, 2.0], [5.0, 0.0]], [3.0, 6.0]), [0, -1])

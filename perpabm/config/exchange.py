@@ -47,7 +47,7 @@ def _check_rules(path: str, rules: Any) -> tuple[tuple[str, Any], ...]:
     for name, fn in pairs:
         if not isinstance(name, str) or not name:
             raise ConfigError(f"{path} names must be non-empty strings; got {name!r}")
-        if name in adl.rules():
+        if name in adl.BUILTIN_RULES:
             raise ConfigError(f"{path}[{name!r}]: {name!r} is a built-in ADL rule; give "
                               f"yours another name")
         if not (callable(fn) or adl.is_import_path(fn)):
@@ -226,7 +226,8 @@ class ExchangeConfig:
                                                         low_open=True))
         choice(f"{p}.adl_trigger", self.adl_trigger, ADL_TRIGGERS)
         set_(self, "adl_rules", _check_rules(f"{p}.adl_rules", self.adl_rules))
-        choice(f"{p}.adl_rule", self.adl_rule, (*adl.rules(), *(n for n, _ in self.adl_rules)))
+        custom = tuple(name for name, _ in self.adl_rules)
+        choice(f"{p}.adl_rule", self.adl_rule, (*adl.BUILTIN_RULES, *custom))
         choice(f"{p}.adl_allocation", self.adl_allocation, ADL_ALLOCATIONS)
         choice(f"{p}.adl_price", self.adl_price, ADL_PRICES)
         choice(f"{p}.mark_rule", self.mark_rule, MARK_RULES)

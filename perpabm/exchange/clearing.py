@@ -123,12 +123,9 @@ class Clearing:
 
     def equity(self, acct: int) -> float:
         """Collateral plus unrealised P&L at the mark (:func:`mechanics.equity_at`), USD."""
-        mark = self.market.item(MARK)
-        if mark != mark:  # NaN: none yet
-            mark = self.reference_price()  # raises
         led = self.ledger
         return float(mechanics.equity_at(led.collateral[acct], led.size[acct],
-                                         led.entry_price[acct], mark))
+                                         led.entry_price[acct], self.reference_price()))
 
     def maintenance_margin(self, notional: NDArray[np.float64] | float
                            ) -> NDArray[np.float64] | float:

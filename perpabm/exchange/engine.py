@@ -18,7 +18,7 @@ from perpabm.config import ExchangeConfig
 from perpabm.errors import MarginError
 from perpabm.exchange import pricing
 from perpabm.exchange.book import BUY, SELL, Fill, OrderBook
-from perpabm.exchange.clearing import BackstopHandler, Clearing, InvariantError
+from perpabm.exchange.clearing import INVARIANT_RTOL, BackstopHandler, Clearing, InvariantError
 from perpabm.exchange.events import Event, events_frame
 from perpabm.exchange.insurance import InsuranceFund
 from perpabm.exchange.kernels import matching, pairwise, quotes
@@ -307,13 +307,9 @@ class Exchange:
         """Sum of all signed sizes (long OI − short OI), base units (0 when balanced)."""
         return self.core.open_interest_imbalance()
 
-    def check_invariants(self, rtol: float | None = None) -> None:
-        """Raise InvariantError if money or open interest is not conserved to `rtol`
-        (default :data:`~perpabm.exchange.clearing.INVARIANT_RTOL`)."""
-        if rtol is None:
-            self.core.check_invariants()
-        else:
-            self.core.check_invariants(rtol)
+    def check_invariants(self, rtol: float = INVARIANT_RTOL) -> None:
+        """Raise InvariantError if money or open interest is not conserved to `rtol`."""
+        self.core.check_invariants(rtol)
 
     # ------------------------------------------------------------------ trading
 
@@ -444,14 +440,6 @@ class Exchange:
                              f"(ids are 0..{self.ledger.n - 1})")
         if status == Status.CLOSED_ACCOUNT:
             raise ValueError(f"accounts: account {accounts[k]} is closed")
-
-    def _filled(self, acct: int, quantity: float, limit_price: float) -> float:
-        """The signed quantity a :meth:`market_order` filled; 0.0 if margin rejected it."""
-        try:
-            fills = self.market_order(acct, quantity, limit_price=limit_price)
-        except MarginError:
-            return 0.0
-        return math.copysign(math.fsum(f.quantity for f in fills), quantity) if fills else 0.0
 
     def place_limit(
         self, acct: int, quantity: float, price: float, *, post_only: bool = False
