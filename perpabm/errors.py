@@ -20,6 +20,21 @@ class StorageError(OSError):
     written before it are intact and a re-run resumes."""
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by the user (Ctrl-C): the message says how many of its paths are saved
+    and where, and how to go on."""
+
+    def __init__(self, saved: int, planned: int, out: str | None) -> None:
+        self.saved, self.planned, self.out = saved, planned, out
+        if out is None:
+            text = (f"interrupted after {saved} of {planned} paths; nothing was saved "
+                    f"(give an out folder to make a run resumable)")
+        else:
+            text = (f"interrupted: {saved} of {planned} paths are saved in {out}; run the "
+                    f"same command again to resume")
+        super().__init__(text)
+
+
 def closest(name: str, choices: Iterable[str]) -> str:
     """' (did you mean "x"?)' for the closest of `choices`, or '' if none is close."""
     match = difflib.get_close_matches(str(name), list(choices), n=1)

@@ -8,8 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 from perpabm import storage
+from perpabm.errors import StorageError
 
 KEYS = ["point", "path"]
+TABLES = ("paths", "events", "series", "points", "failures", "retried", "missing")
 
 
 @dataclass
@@ -24,9 +26,14 @@ class Results:
     - ``points``: one row per config point with its parameter values;
     - ``failures``: paths that raised — point, path, seed, error type, message and
       traceback (the other paths are unaffected);
-    - ``retried``: paths that were running in a worker process that died (killed, out
-      of memory) and were run again — point, path and the error; their rows are in
-      ``paths`` like any other's.
+    - ``retried``: paths that had not finished when a worker process died (killed, out
+      of memory) and were therefore run again — point, path and the error — in the
+      last invocation that ran paths (a process pool cannot say which of them the dead
+      worker held, so all unfinished ones are listed; a clean resume clears the list);
+      their rows are in ``paths`` like any other's;
+    - ``missing``: planned (point, path) pairs that are neither in ``paths`` nor in
+      ``failures`` — a run stopped before its end, a deleted or damaged batch; loading
+      a folder with any warns, and running the same command again computes them.
     """
 
     paths: pd.DataFrame
@@ -35,15 +42,22 @@ class Results:
     points: pd.DataFrame = field(default_factory=pd.DataFrame)
     failures: pd.DataFrame = field(default_factory=pd.DataFrame)
     retried: pd.DataFrame = field(default_factory=pd.DataFrame)
+    missing: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=KEYS))
 
     @classmethod
     def load(cls, out: str | Path) -> Results:
         """Read a finished or partial run from its output folder (JSON and Parquet only;
-        :func:`perpabm.storage.read_run`: a damaged batch is left out with a warning)."""
-        stored = storage.read_run(out)
+        :func:`perpabm.storage.read_run`): a damaged batch is left out, and planned paths
+        that are not there are listed in ``missing``, each with a RuntimeWarning."""
+        return cls.from_stored(storage.read_run(out))
+
+    @classmethod
+    def from_stored(cls, stored: storage.StoredRun) -> Results:
+        """Assemble what :func:`perpabm.storage.read_run` read."""
         results = cls.from_parts(stored.paths, stored.events, stored.series, stored.points)
         results.failures = stored.failures
         results.retried = stored.retried
+        results.missing = stored.missing
         return results
 
     @classmethod
@@ -59,6 +73,23 @@ class Results:
             series=_sorted_concat(series, [*KEYS, "step"]),
             points=points,
         )
+
+    def to_csv(self, folder: str | Path) -> list[Path]:
+        """Write every non-empty table (paths, events, series, points, failures, retried,
+        missing) as ``<table>.csv`` in `folder` (created); the files written, in order."""
+        folder = Path(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot write to {folder}: {exc.strerror or exc}") from None
+        written = []
+        for name in TABLES:
+            frame = getattr(self, name)
+            if len(frame):
+                target = folder / f"{name}.csv"
+                storage.write_csv(target, frame)
+                written.append(target)
+        return written
 
     def __repr__(self) -> str:
         n_points = len(self.points) if len(self.points) else self.paths["point"].nunique()

@@ -23,10 +23,16 @@ What a crash can and cannot do:
   files of batches that never committed and leftover temporary files.
   :func:`load` reads intact committed batches only, and warns about the others.
 
-Re-running the same sweep into the same folder skips the paths already there;
-a different sweep is refused, as is a folder written in another results
-format (the message names the perpabm version that wrote it). Only JSON and
-Parquet are read back — never pickle.
+Re-running the same sweep into the same folder skips the paths already there,
+and a run grows: asking the folder for more paths, or a sweep for more design
+points, computes only the new ones (a path's seed depends on its index alone,
+and a point is matched by its settings). The manifest keeps every point with
+the paths planned for it, so reading a folder says what is missing. A
+different run — another base config, seed, design, set of factors, series
+choice, or custom code (ADL rules, agent classes: fingerprinted) — is refused,
+as is a folder written in another results format (the message names the
+perpabm version that wrote it). Only JSON and Parquet are read back — never
+pickle.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -47,9 +54,10 @@ import pyarrow.parquet as pq
 
 from perpabm.errors import ConfigError, StorageError
 
-FORMAT = 2  # 2: events carry account_type, counterparty_type and "adl_top_winner" rows
+FORMAT = 3  # 3: the manifest keeps its points and planned paths apart from the identity
 TABLES = ("paths", "events", "series", "failures")
-PACKAGES = ("perpabm", "mesa", "numpy", "scipy", "pandas", "pyarrow", "joblib")
+PACKAGES = ("perpabm", "mesa", "numpy", "numba", "scipy", "pandas", "pyarrow", "joblib")
+GIT_TIMEOUT_SECONDS = 5.0
 BATCH_KEY = b"perpabm.batch"  # paths-file metadata: the other tables its batch wrote
 UNREADABLE = (OSError, ValueError, TypeError, KeyError, pa.ArrowException)
 
@@ -62,6 +70,38 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "unknown"
     return out
+
+
+def environment() -> dict[str, Any]:
+    """What a run needs to be reproduced: the Python and package versions, the platform,
+    and — when perpabm is installed from a git checkout — its commit, with ``dirty``
+    true if the checkout had uncommitted changes."""
+    out: dict[str, Any] = {"versions": _versions(),
+                           "platform": {"system": platform.platform(),
+                                        "machine": platform.machine(),
+                                        "cpus": os.cpu_count()}}
+    source = source_revision()
+    if source is not None:
+        out["source"] = source
+    return out
+
+
+def source_revision() -> dict[str, Any] | None:
+    """The git commit of the checkout perpabm is imported from, and whether it had
+    uncommitted changes; None when it is not a checkout or git is not there."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
+                                capture_output=True, text=True, check=True,
+                                timeout=GIT_TIMEOUT_SECONDS).stdout.strip()
+        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                 "--untracked-files=no"], capture_output=True, text=True,
+                                check=True, timeout=GIT_TIMEOUT_SECONDS).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": bool(status.strip())}
 
 
 def _write_durably(path: Path, write: Callable[[Any], None]) -> None:
@@ -84,6 +124,15 @@ def _write_durably(path: Path, write: Callable[[Any], None]) -> None:
 
 def _write_text(path: Path, text: str) -> None:
     _write_durably(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> None:
+    """Write `frame` as CSV to `path`, durably (a temporary file renamed into place);
+    StorageError naming the file if it cannot be written."""
+    try:
+        _write_text(path, frame.to_csv(index=False))
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _write_parquet(path: Path, frame: pd.DataFrame, extra: dict[bytes, bytes] | None = None
@@ -124,6 +173,10 @@ def read_manifest(out: Path) -> dict[str, Any]:
     if not isinstance(manifest.get("identity"), dict):
         raise ConfigError(f"{path} does not say what was run (no identity): a damaged "
                           f"results folder")
+    if not isinstance(manifest.get("points"), list) or not isinstance(
+            manifest.get("planned"), dict):
+        raise ConfigError(f"{path} does not list its points and planned paths: a damaged "
+                          f"results folder")
     return manifest
 
 
@@ -161,35 +214,70 @@ def _chunks(out: Path, table: str) -> list[Path]:
     return sorted((out / table).glob("batch-*.parquet"))
 
 
-class RunStore:
-    """An output folder for one sweep: checks identity, knows what is done, writes chunks."""
+def _plain(value: Any) -> Any:
+    """`value` as it reads back from JSON (tuples become lists, keys strings)."""
+    return json.loads(json.dumps(value))
 
-    def __init__(self, out: str | Path, identity: dict[str, Any]) -> None:
+
+class RunStore:
+    """An output folder for one run or sweep: checks identity, knows what is done, grows,
+    writes chunks.
+
+    `identity` is what must match for paths to be shared (base config, seed, design,
+    factors, custom code…); `points` are the design points asked for now (dotted
+    setting → value) and `n_paths` the paths asked for at each. A point already in the
+    folder keeps its index; a new one takes the next. :attr:`point_index` gives, for
+    each of `points` in order, its index in the folder.
+    """
+
+    def __init__(self, out: str | Path, identity: dict[str, Any],
+                 points: list[dict[str, Any]] | None = None, n_paths: int = 0) -> None:
         self.out = Path(out)
-        self.identity = json.loads(json.dumps(identity))  # as it reads back from JSON
+        self.identity = _plain(identity)
         self.done: set[tuple[int, int]] = set()
         existing = None
         if (self.out / "manifest.json").exists():
             existing = read_manifest(self.out)
             if existing["identity"] != self.identity:
-                changed = sorted(k for k in set(existing["identity"]) | set(self.identity)
-                                 if existing["identity"].get(k) != self.identity.get(k))
-                raise ConfigError(f"{self.out} holds a different run (differs in "
-                                  f"{', '.join(changed)}); use another out directory")
+                raise ConfigError(_difference(self.out, existing["identity"], self.identity))
         try:
             self.out.mkdir(parents=True, exist_ok=True)
             for table in TABLES:
                 (self.out / table).mkdir(exist_ok=True)
             if existing is None:
                 self.manifest = {"format": FORMAT, "identity": self.identity,
-                                 "versions": _versions(), "started": time.time(),
-                                 "finished": None, "status": "running"}
-                self._write_manifest()
+                                 **environment(), "started": time.time(),
+                                 "finished": None, "status": "running",
+                                 "points": [], "planned": {}}
             else:
                 self.manifest = existing
+                self.manifest.setdefault("resumed", []).append(
+                    {"time": time.time(), **environment()})
+                self.manifest["status"] = "running"
+            self.point_index = self._plan([{} if p is None else p for p in points or [{}]],
+                                          n_paths)
+            self._write_manifest()
         except OSError as exc:
             raise ConfigError(f"cannot write to out directory {self.out}: "
                               f"{exc.strerror or exc}") from None
+
+    def _plan(self, points: list[dict[str, Any]], n_paths: int) -> list[int]:
+        """Match `points` to the folder's (by their settings), add the new ones, and raise
+        each one's planned paths to `n_paths`; their indices in the folder."""
+        known = {json.dumps(_settings(p), sort_keys=True): p["point"]
+                 for p in self.manifest["points"]}
+        planned = self.manifest["planned"]
+        indices = []
+        for point in points:
+            settings = _plain(point)
+            key = json.dumps(settings, sort_keys=True)
+            if key not in known:
+                known[key] = len(self.manifest["points"])
+                self.manifest["points"].append({"point": known[key], **settings})
+            index = known[key]
+            planned[str(index)] = max(planned.get(str(index), 0), int(n_paths))
+            indices.append(index)
+        return indices
 
     def _write_manifest(self) -> None:
         _write_text(self.out / "manifest.json", json.dumps(self.manifest, indent=2))
@@ -271,16 +359,20 @@ class RunStore:
         self.done.update(zip(paths["point"].tolist(), paths["path"].tolist(), strict=True))
 
     def finish(self, failed: int, retried: Iterable[dict[str, Any]] = ()) -> None:
-        """Record the end time, the overall status, the paths done per point and the paths
-        run again after a worker process died."""
-        per_point = {str(p): 0 for p in range(len(self.identity.get("points", [])))}
+        """Record the end time, the paths done per point, the paths this invocation ran
+        again after a worker process died, and the status: ``"complete"`` when every
+        point has all its planned paths, ``"failed paths"`` when some raised, and
+        ``"partial"`` when paths of points not asked for this time are still missing."""
+        per_point = {p: 0 for p in self.manifest["planned"]}
         for point, _ in self.done:
             per_point[str(point)] = per_point.get(str(point), 0) + 1
+        short = any(per_point.get(p, 0) < n for p, n in self.manifest["planned"].items())
         self.manifest["finished"] = time.time()
-        self.manifest["status"] = "failed paths" if failed else "complete"
+        self.manifest["status"] = ("failed paths" if failed else
+                                   "partial" if short else "complete")
         self.manifest["failed"] = failed
         self.manifest["paths_done_per_point"] = per_point
-        self.manifest["retried"] = [*self.manifest.get("retried", []), *retried]
+        self.manifest["retried"] = list(retried)
         try:
             self._write_manifest()
         except OSError as exc:
@@ -303,10 +395,37 @@ def _read_batch_file(path: Path) -> pd.DataFrame | None:
         return None
 
 
+def _settings(point: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in point.items() if k != "point"}
+
+
+IDENTITY_WORDS = {
+    "kind": "kind (run or sweep)", "config": "base config", "seed": "root seed",
+    "design": "design", "factors": "swept settings", "with_series": "with_series",
+    "grid": "design ranges", "n_points": "n_points (a Latin hypercube cannot grow)",
+}
+
+
+def _difference(out: Path, old: dict[str, Any], new: dict[str, Any]) -> str:
+    """The one line refusing a run whose identity differs from the folder's."""
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    code_old, code_new = old.get("custom_code", {}), new.get("custom_code", {})
+    differing = sorted(k for k in set(code_old) | set(code_new)
+                       if code_old.get(k) != code_new.get(k))
+    if changed == ["custom_code"] and differing:
+        return (f"{out} holds a run made with other custom code for "
+                f"{', '.join(differing)} (its fingerprint differs: same name, other code); "
+                f"use another out directory")
+    words = [IDENTITY_WORDS.get(k, k) for k in changed]
+    return (f"{out} holds a different run (differs in {', '.join(words)}); use another "
+            f"out directory")
+
+
 class StoredRun(NamedTuple):
     """What a results folder holds, read back: each path's summary row, the event and
     series tables of the batches read, the design points, the failures not since
-    computed by a resumed run, and the paths a dead worker made run again."""
+    computed by a resumed run, the paths the last invocation ran again after a worker
+    process died, and the planned paths that are neither stored nor failed."""
 
     paths: list[dict[str, Any]]
     events: list[pd.DataFrame]
@@ -314,15 +433,19 @@ class StoredRun(NamedTuple):
     points: pd.DataFrame
     failures: pd.DataFrame
     retried: pd.DataFrame
+    missing: pd.DataFrame
 
 
-def read_run(out: str | Path) -> StoredRun:
+def read_run(out: str | Path, select: dict[int, int] | None = None) -> StoredRun:
     """Read a finished or partial run from its output folder (JSON and Parquet only);
     :meth:`perpabm.Results.load` assembles the tables.
 
     Only intact committed batches are read; a damaged one (a truncated or corrupt
     file) is left out with a warning, and running the same sweep into the folder
-    again computes its paths anew.
+    again computes its paths anew. Planned paths that are neither stored nor
+    recorded as failed (a run still going or stopped, a deleted or damaged batch)
+    are listed in ``missing`` and announced with a RuntimeWarning. `select` (point
+    → paths) reads only paths 0 … n − 1 of those points, as a run asked for them.
     """
     if not isinstance(out, str | os.PathLike):
         raise ConfigError(f"out must be a folder path; got {out!r}")
@@ -351,17 +474,58 @@ def read_run(out: str | Path) -> StoredRun:
                       f"({', '.join(damaged[:3])}{', …' if len(damaged) > 3 else ''}); run the "
                       f"same sweep into this folder again to recompute them",
                       RuntimeWarning, stacklevel=3)
+    planned = {int(p): int(n) for p, n in manifest["planned"].items()}
+    if select is not None:
+        planned = {p: n for p, n in select.items()}
+        for table in TABLES:
+            frames[table] = [_selected(f, planned) for f in frames[table]]
     path_frames = [f for f in frames["paths"] if len(f)]
     paths = pd.concat(path_frames).to_dict("records") if path_frames else []
     failure_frames = [f for f in frames["failures"] if len(f)]
     failures = (pd.concat(failure_frames, ignore_index=True)
                 if failure_frames else pd.DataFrame())
+    done = {(row["point"], row["path"]) for row in paths}
     if len(failures) and paths:
         # A failure that a resumed run has since computed is history, not a failure.
-        done = {(row["point"], row["path"]) for row in paths}
         failures = failures[[(p, k) not in done for p, k in
                              zip(failures["point"], failures["path"], strict=True)]]
-    return StoredRun(paths, frames["events"], frames["series"],
-                     pd.DataFrame(manifest["identity"].get("points", [])),
+    failed = (set(zip(failures["point"], failures["path"], strict=True))
+              if len(failures) else set())
+    missing = pd.DataFrame(
+        [(p, k) for p, n in sorted(planned.items()) for k in range(n)
+         if (p, k) not in done and (p, k) not in failed], columns=["point", "path"])
+    if len(missing):
+        warnings.warn(_missing_message(out, manifest, missing, sum(planned.values())),
+                      RuntimeWarning, stacklevel=3)
+    points = pd.DataFrame(manifest["points"])
+    if select is not None and len(points):
+        points = points[points["point"].isin(list(planned))].reset_index(drop=True)
+    return StoredRun(paths, frames["events"], frames["series"], points,
                      failures.reset_index(drop=True),
-                     pd.DataFrame(manifest.get("retried", [])))
+                     pd.DataFrame(manifest.get("retried", [])), missing)
+
+
+def _selected(frame: pd.DataFrame, planned: dict[int, int]) -> pd.DataFrame:
+    """The rows of `frame` whose (point, path) a run of `planned` paths per point asked for."""
+    if not len(frame):
+        return frame
+    limit = frame["point"].map(planned)
+    return frame[limit.notna() & (frame["path"] < limit.fillna(0))]
+
+
+def _missing_message(out: Path, manifest: dict[str, Any], missing: pd.DataFrame,
+                     planned: int) -> str:
+    status = manifest.get("status")
+    if status == "running":
+        why = "the run is still going, or stopped before it could say so"
+    elif str(status).startswith("interrupted"):
+        why = "the run was interrupted"
+    elif status == "partial":
+        why = "a later run asked for other points only"
+    else:
+        why = "their batches were deleted or damaged"
+    first = ", ".join(f"point {p} path {k}" for p, k in
+                      missing.head(3).itertuples(index=False))
+    return (f"{out}: {len(missing)} of {planned} planned path(s) are missing ({first}"
+            f"{', …' if len(missing) > 3 else ''}): {why}; run the same command into this "
+            f"folder again to compute them")
