@@ -1,10 +1,12 @@
-"""The `perpabm` command: run, sweep, scenarios, config show, demo.
+"""The `perpabm` command: run, sweep, export, scenarios, config show, demo.
 
 Every error — a usage error, an unknown scenario, bad TOML, a mistyped or
 out-of-range setting, an unreadable price file, an unwritable or full output
 folder — is one line on stderr and exit code 2, with no traceback; a run with
-failed paths exits 1. Warnings (a worker process that died and whose paths were
-run again) are one line each too.
+failed paths exits 1, and says why they failed. Ctrl-C is one line saying what
+was saved and how to resume, exit 130. Warnings (a worker process that died and
+whose paths were run again, paths missing from a results folder) are one line
+each too.
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ from tqdm import tqdm
 from perpabm import presets
 from perpabm.config.exchange import ExchangeConfig
 from perpabm.config.scenario import ScenarioConfig
-from perpabm.errors import ConfigError, StorageError, closest
+from perpabm.errors import ConfigError, RunInterrupted, StorageError, closest
 
 QUANTILES = (0.05, 0.5, 0.95)
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as a shell reports a process stopped by Ctrl-C
+SWEEP_KEYS = ("scenario", "config", "grid", "design", "n_points", "n_paths", "seed",
+              "with_series")
 
 
 def _scenario(args: argparse.Namespace) -> ScenarioConfig:
@@ -45,7 +50,10 @@ def _show_progress(args: argparse.Namespace) -> bool:
 
 
 def summary_table(paths: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
-    """Per point: ADL frequency, vault P&L mean and quantiles, liquidations per path."""
+    """Per point: ADL frequency, vault P&L mean and quantiles, liquidations per path
+    (an empty table when no path finished)."""
+    if not len(paths):
+        return pd.DataFrame()
     groups = paths.groupby(by) if by else [((), paths)]
     rows = []
     for key, group in groups:
@@ -61,15 +69,28 @@ def summary_table(paths: pd.DataFrame, by: list[str] | None = None) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def _print_summary(results: Any, by: list[str] | None = None) -> int:
-    with pd.option_context("display.width", 160, "display.max_columns", 20,
-                           "display.float_format", "{:,.4g}".format):
-        print(summary_table(results.paths, by).to_string(index=False))
+def _print_summary(results: Any, by: list[str] | None = None, out: str | None = None) -> int:
+    if len(results.paths):
+        with pd.option_context("display.width", 160, "display.max_columns", 20,
+                               "display.float_format", "{:,.4g}".format):
+            print(summary_table(results.paths, by).to_string(index=False))
     failed = len(results.failures)
     if failed:
-        print(f"perpabm: {failed} path(s) failed; see the failures table", file=sys.stderr)
+        print(f"perpabm: {failed} of {failed + len(results.paths)} path(s) failed"
+              f"{_failure_causes(results.failures)}; "
+              + (f"the failures table in {out} has their tracebacks" if out else
+                 "run with --out to keep their tracebacks"), file=sys.stderr)
         return 1
     return 0
+
+
+def _failure_causes(failures: pd.DataFrame) -> str:
+    """': MemoryError: … (3), ValueError: … (1)' — the commonest causes first."""
+    causes = (failures["error_type"] + ": " + failures["message"].map(
+        lambda m: " ".join(str(m).split())[:120])).value_counts()
+    shown = [f"{cause} ({count})" for cause, count in causes.head(2).items()]
+    more = f", and {len(causes) - 2} other cause(s)" if len(causes) > 2 else ""
+    return ": " + ", ".join(shown) + more
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -77,8 +98,8 @@ def _run(args: argparse.Namespace) -> int:
 
     config = _scenario(args)
     results = run_paths(config, args.paths, args.seed, n_jobs=args.jobs, out=args.out,
-                        progress=_show_progress(args))
-    return _print_summary(results)
+                        with_series=args.series, progress=_show_progress(args))
+    return _print_summary(results, out=args.out)
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -86,10 +107,10 @@ def _sweep(args: argparse.Namespace) -> int:
     from perpabm.scenarios import load_scenario
 
     spec = _read_toml(args.sweep)
-    known = {"scenario", "config", "grid", "design", "n_points", "n_paths", "seed"}
     for key in spec:
-        if key not in known:
-            raise ConfigError(f"{args.sweep}: {key} is not a sweep setting{closest(key, known)}")
+        if key not in SWEEP_KEYS:
+            raise ConfigError(f"{args.sweep}: {key} is not a sweep setting"
+                              f"{closest(key, SWEEP_KEYS)}")
     if "grid" not in spec:
         raise ConfigError(f"{args.sweep}: a sweep needs a [grid] table of dotted paths")
     if "scenario" in spec and "config" in spec:
@@ -105,9 +126,20 @@ def _sweep(args: argparse.Namespace) -> int:
     config = load_scenario(base)
     results = sweep(config, spec["grid"], spec.get("n_paths", 100), spec.get("seed", 0),
                     design=spec.get("design", "grid"), n_points=spec.get("n_points"),
+                    with_series=args.series or spec.get("with_series", False),
                     n_jobs=args.jobs, backend=args.backend, out=args.out,
                     progress=_show_progress(args), scheduler=args.scheduler)
-    return _print_summary(results, by=list(spec["grid"]))
+    return _print_summary(results, by=list(spec["grid"]), out=args.out)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from perpabm.results import Results
+
+    results = Results.load(args.folder)
+    target = Path(args.to) if args.to else Path(args.folder) / "csv"
+    for path in results.to_csv(target):
+        print(path)
+    return 0
 
 
 def _read_toml(path: str) -> dict[str, Any]:
@@ -170,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Agent-based Monte Carlo of perpetual-swap exchanges: "
         "liquidations, backstop vaults, insurance funds and auto-deleveraging.",
     )
+    parser.add_argument("--version", action="version", version=f"perpabm {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run seeded paths of one scenario",
@@ -183,16 +216,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--paths", type=_positive, default=100, help="paths (default: 100)")
     run.add_argument("--seed", type=int, default=0, help="root seed (default: 0)")
     run.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores)")
-    run.add_argument("--out", help="write results to this folder (resumable)")
+    run.add_argument("--out", help="write results to this folder (resumable; asking it for "
+                     "more paths computes only the new ones)")
+    run.add_argument("--series", action="store_true",
+                     help="keep every path's per-step series (the series table)")
     _progress_flags(run)
     run.set_defaults(run=_run)
 
     sweep = commands.add_parser("sweep", help="run a sweep described by a TOML file",
                                 description="Run n_paths paths at every point of the [grid] "
                                 "in SWEEP.toml (keys: scenario or config, n_paths, seed, "
-                                "design, n_points, [grid]).")
+                                "design, n_points, with_series, [grid]).")
     sweep.add_argument("sweep", metavar="SWEEP.toml")
-    sweep.add_argument("--out", help="write results to this folder (resumable)")
+    sweep.add_argument("--out", help="write results to this folder (resumable; more paths or "
+                       "grid values compute only the new ones)")
+    sweep.add_argument("--series", action="store_true",
+                       help="keep every path's per-step series (as with_series = true)")
     sweep.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores)")
     sweep.add_argument("--backend", default="loky",
                        choices=("loky", "threading", "sequential", "dask"))
@@ -200,6 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="dask scheduler address (default: a local cluster)")
     _progress_flags(sweep)
     sweep.set_defaults(run=_sweep)
+
+    export = commands.add_parser("export", help="write a results folder's tables as CSV",
+                                 description="Write every table of a results folder (paths, "
+                                 "events, series, points, failures, …) as CSV files.")
+    export.add_argument("folder", metavar="DIR", help="a results folder (from --out)")
+    export.add_argument("--to", metavar="OUT", help="folder for the CSV files "
+                        "(default: DIR/csv)")
+    export.set_defaults(run=_export)
 
     scenarios = commands.add_parser("scenarios", help="list the bundled scenarios")
     scenarios.set_defaults(run=_scenarios)
@@ -218,10 +265,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--preset", default="hyperliquid", choices=presets.names(),
                       help="venue rules (default: hyperliquid)")
-    demo.add_argument("--traders", type=int, default=200, help="leveraged longs (default: 200)")
+    demo.add_argument("--traders", type=_positive, default=200,
+                      help="leveraged longs (default: 200)")
     demo.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
     demo.set_defaults(run=_demo)
     return parser
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("perpabm")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
 
 
 def _progress_flags(command: argparse.ArgumentParser) -> None:
@@ -250,6 +307,12 @@ def main(argv: list[str] | None = None) -> int:
         except (ConfigError, StorageError, ValueError) as exc:
             print(f"perpabm: error: {' '.join(str(exc).split())}", file=sys.stderr)
             return 2
+        except RunInterrupted as exc:
+            print(f"perpabm: {exc}", file=sys.stderr)
+            return INTERRUPTED_EXIT
+        except KeyboardInterrupt:
+            print("perpabm: interrupted", file=sys.stderr)
+            return INTERRUPTED_EXIT
 
 
 if __name__ == "__main__":

@@ -127,4 +127,116 @@ def test_failed_paths_make_the_command_exit_1_and_say_how_many(small, capsys, mo
 
     monkeypatch.setattr(runner, "run_path", flaky)
     assert main(["run", "--config", str(small), "--paths", "3", "--jobs", "1", "--quiet"]) == 1
-    assert "1 path(s) failed" in capsys.readouterr().err
+    assert "1 of 3 path(s) failed: RuntimeError: boom (1)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_when_every_path_fails_the_command_says_why_in_one_line(small, tmp_path, capsys,
+                                                                 monkeypatch, command):
+    import perpabm.runner as runner
+
+    def out_of_memory(config, seed, path, point=0, with_series=False):
+        raise MemoryError("Unable to allocate 745. GiB for an array")
+
+    monkeypatch.setattr(runner, "run_path", out_of_memory)
+    spec = tmp_path / "sweep.toml"
+    spec.write_text(f'config = "{small.name}"\nn_paths = 2\n[grid]\n"traders.count" = [30]\n')
+    argv = (["run", "--config", str(small), "--paths", "2"] if command == "run"
+            else ["sweep", str(spec)])
+    assert main([*argv, "--jobs", "1", "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == ("perpabm: 2 of 2 path(s) failed: MemoryError: Unable to allocate "
+                            "745. GiB for an array (2); run with --out to keep their "
+                            "tracebacks\n")
+
+
+def test_version_prints_the_package_version(capsys):
+    from importlib import metadata
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"perpabm {metadata.version('perpabm')}\n"
+
+
+@pytest.mark.parametrize("traders", ["-5", "0", "many"])
+def test_demo_refuses_a_trader_count_below_one_in_one_line(traders, capsys):
+    assert main(["demo", "--traders", traders]) == 2
+    err = capsys.readouterr().err
+    assert "--traders: must be a whole number ≥ 1" in err and len(err.splitlines()) == 1
+
+
+def test_run_keeps_the_series_when_asked(small, tmp_path):
+    from perpabm import Results
+
+    out = tmp_path / "out"
+    assert main(["run", "--config", str(small), "--paths", "2", "--jobs", "1", "--quiet",
+                 "--series", "--out", str(out)]) == 0
+    series = Results.load(out).series
+    assert sorted(series["path"].unique()) == [0, 1] and len(series) == 2 * 30
+
+
+def test_a_sweep_file_can_ask_for_series(small, tmp_path):
+    from perpabm import Results
+
+    spec = tmp_path / "sweep.toml"
+    spec.write_text(f'config = "{small.name}"\nn_paths = 1\nwith_series = true\n'
+                    '[grid]\n"vault.cap" = [0.0, 2.0]\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(spec), "--jobs", "1", "--quiet", "--out", str(out)]) == 0
+    assert len(Results.load(out).series) == 2 * 30  # 2 points × 1 path × 30 steps
+
+
+def test_export_writes_each_table_as_csv(tiny, tmp_path, capsys):
+    import pandas as pd
+
+    from perpabm.config.toml import dumps
+
+    (tmp_path / "tiny.toml").write_text(dumps(tiny.to_dict()))
+    out = tmp_path / "out"
+    main(["run", "--config", str(tmp_path / "tiny.toml"), "--paths", "2", "--jobs", "1",
+          "--quiet", "--out", str(out)])
+    capsys.readouterr()
+    assert main(["export", str(out), "--to", str(tmp_path / "csv")]) == 0
+    written = capsys.readouterr().out.split()
+    assert [os.path.basename(p) for p in written] == ["paths.csv", "events.csv", "points.csv"]
+    paths = pd.read_csv(tmp_path / "csv" / "paths.csv")
+    assert paths["path"].tolist() == [0, 1]
+
+
+def test_export_of_a_folder_that_is_not_results_is_one_line(tmp_path, capsys):
+    assert main(["export", str(tmp_path)]) == 2
+    assert "no manifest.json: not a perpabm results folder" in capsys.readouterr().err
+
+
+INTERRUPTED_SWEEP = """scenario = "crash"
+n_paths = 400
+seed = 1
+[grid]
+"vault.cap" = [0.0, 2.0]
+"""
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_on_a_sweep_is_one_line_saying_what_was_saved(tmp_path, jobs):
+    """A real SIGINT to the command's process group, as a terminal's Ctrl-C sends it,
+    once five chunks are stored (800 paths in chunks of ⌈800 / 64⌉ = 13)."""
+    import signal
+    import time
+
+    spec = tmp_path / "sweep.toml"
+    spec.write_text(INTERRUPTED_SWEEP)
+    out = tmp_path / "out"
+    command = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "perpabm"), "sweep", str(spec),
+         "--out", str(out), "--jobs", jobs, "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while len(list((out / "paths").glob("batch-*.parquet"))) < 5 and time.monotonic() < deadline:
+        assert command.poll() is None, "the sweep must be interrupted part-way"
+        time.sleep(0.05)
+    os.killpg(command.pid, signal.SIGINT)
+    _, err = command.communicate(timeout=120)
+    assert command.returncode == 130
+    saved = len(list((out / "paths").glob("batch-*.parquet"))) * 13
+    assert err == (f"perpabm: interrupted: {saved} of 800 paths are saved in {out}; run the "
+                   f"same command again to resume\n")

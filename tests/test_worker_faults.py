@@ -126,3 +126,28 @@ def test_paths_lost_again_on_their_rerun_are_failures_that_a_resume_retries(
     resumed = sweep(tiny, GRID, n_paths=N_PATHS, seed=3, n_jobs=1, out=out)
     assert len(resumed.paths) == len(GRID["vault.cap"]) * N_PATHS
     assert len(resumed.failures) == 0
+
+
+def test_a_clean_resume_clears_the_paths_listed_as_retried(tiny, tmp_path, monkeypatch):
+    """``retried`` belongs to the invocation that ran paths again: a resume in which no
+    worker died leaves it empty (it kept the old entries before)."""
+    run_batch = runner._run_batch
+    deaths = []
+
+    def dies_once(tasks, *args):
+        if not deaths and any(path == 1 for _, _, path in tasks):
+            deaths.append(tasks)
+            raise TerminatedWorkerError("A worker process managed by the executor was "
+                                        "unexpectedly terminated. The exit codes of the "
+                                        "workers are {SIGKILL(-9)}")
+        return run_batch(tasks, *args)
+
+    monkeypatch.setattr(runner, "_run_batch", dies_once)
+    out = tmp_path / "out"
+    with pytest.warns(RuntimeWarning, match="a worker process died"):
+        first = sweep(tiny, GRID, n_paths=N_PATHS, seed=3, n_jobs=2, backend="threading",
+                      out=out)
+    assert len(first.retried) > 0 and len(first.failures) == 0
+    monkeypatch.undo()
+    resumed = sweep(tiny, GRID, n_paths=N_PATHS, seed=3, n_jobs=1, out=out)
+    assert len(resumed.retried) == 0 and len(Results.load(out).retried) == 0
