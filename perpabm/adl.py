@@ -81,6 +81,20 @@ def _unknown_name(argument: str, name: object, known: tuple[str, ...]) -> ValueE
     return ValueError(f"{argument} must be one of {allowed}; got {name!r}{hint}")
 
 
+def _rule_label(rule: str | RuleFn) -> str:
+    """How an error names a rule: its name, or a function as a config file writes it
+    (``package.module:function``)."""
+    if isinstance(rule, str):
+        return repr(rule)
+    module = getattr(rule, "__module__", None)
+    qualname = getattr(rule, "__qualname__", None)
+    return f"{module}:{qualname}" if module and qualname else repr(rule)
+
+
+# What a rule's scores may be: booleans, whole numbers and floats (numpy dtype kinds).
+_REAL_KINDS = "biuf"
+
+
 def _result(x: NDArray[np.float64]) -> FloatResult:
     return x[()] if x.ndim == 0 else x
 
@@ -279,8 +293,10 @@ def score(
     :func:`queue_close` never closes a −inf position.
 
     A custom rule (a function, see :data:`RuleFn`) gets float arrays broadcast to one
-    shape and the `rng`, and must return scores of that shape; flat and bankrupt
-    positions are set to −inf afterwards, whatever it returns for them.
+    shape and the `rng`, and must return scores of that shape: real numbers (floats,
+    whole numbers or booleans), ±inf allowed, NaN refused for a live position, since
+    a NaN has no place in a ranking. Flat and bankrupt positions are set to −inf
+    afterwards, whatever it returns for them.
 
     Parameters
     ----------
@@ -298,8 +314,9 @@ def score(
 
     Raises
     ------
-    ValueError naming ``rule``, ``rng``, ``mark_price``, ``entry_price``, ``mmr`` or
-    ``fn`` (a custom rule returning the wrong shape).
+    ValueError naming ``rule``, ``rng``, ``mark_price``, ``entry_price`` or ``mmr``; and
+    naming the rule (its name, or ``package.module:function``) when it returns scores of
+    the wrong shape, anything but real numbers, or NaN for a live position.
     """
     if callable(rule):
         fn = rule
@@ -324,13 +341,23 @@ def score(
         raise ValueError(f"mmr must be in [0, 1); got values in [{mmr.min()!r}, {mmr.max()!r}]")
 
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        raw = np.asarray(fn(size, entry_price, mark_price, collateral, mmr, rng), dtype=np.float64)
+        raw = np.asarray(fn(size, entry_price, mark_price, collateral, mmr, rng))
     if raw.shape != size.shape:
-        raise ValueError(
-            f"fn for rule {rule!r} must return scores of shape {size.shape}; got shape {raw.shape}"
-        )
+        raise ValueError(f"ADL rule {_rule_label(rule)} must return one score per position, "
+                         f"of shape {size.shape}; got shape {raw.shape}")
+    if raw.dtype.kind not in _REAL_KINDS:
+        example = f" such as {raw.flat[0]!r}" if raw.size else ""
+        raise ValueError(f"ADL rule {_rule_label(rule)} must return real numbers; got "
+                         f"{raw.dtype} values{example}")
     dead = (size == 0) | (mechanics.equity_at(collateral, size, entry_price, mark_price) <= 0)
-    return _result(np.where(dead, -np.inf, raw))
+    scores = np.where(dead, -np.inf, raw.astype(np.float64, copy=False))
+    if np.isnan(scores).any():  # dead entries are −inf by now: a NaN is a live position's
+        nan = np.isnan(scores).ravel()
+        raise ValueError(
+            f"ADL rule {_rule_label(rule)} returned NaN for {np.count_nonzero(nan)} of "
+            f"{np.count_nonzero(~dead)} live positions (the first at place "
+            f"{int(np.argmax(nan))}); score a position that must not be hit −inf instead")
+    return _result(scores)
 
 
 # --------------------------------------------------------------------- allocation

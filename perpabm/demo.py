@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from perpabm.config import ExchangeConfig
+from perpabm.config.checks import whole
 from perpabm.exchange import BackstopOffer, Exchange
 
 START_PRICE = 100.0
@@ -56,7 +57,12 @@ def scripted_crash(preset: str = "hyperliquid", n_traders: int = 200, seed: int 
     tail index 1.5) and log-normal leverage (median 10x, capped at the venue's
     maximum), each matched by a short at 2x. The vault backstops positions
     while its notional stays under `vault_cap` × its equity × 10.
+
+    Raises ConfigError naming ``traders`` unless `n_traders` is a whole number ≥ 1,
+    ``seed`` unless `seed` is one ≥ 0, and ``exchange.preset`` for an unknown preset.
     """
+    n_traders = whole("traders", n_traders, low=1)
+    seed = whole("seed", seed)
     config = ExchangeConfig.preset(preset).replace(insurance_fund=20_000.0)
     rng = np.random.default_rng(seed)
     ex = Exchange(config, mark_price=START_PRICE, rng=rng)

@@ -299,8 +299,64 @@ def test_a_registered_rule_is_not_an_exchange_rule(private_registry):
 
 
 def test_custom_rule_must_return_the_input_shape():
-    with pytest.raises(ValueError, match=r"^fn for rule .* must return scores of shape"):
+    with pytest.raises(ValueError, match=r"^ADL rule test_adl:.*<lambda> must return one score "
+                                         r"per position, of shape \(6,\); got shape \(\)"):
         book_scores(lambda *args: 1.0)
+
+
+def nan_for_shorts(size, entry_price, mark_price, collateral, mmr, rng):
+    """A custom rule for the tests: collateral for longs, NaN for shorts (B and C)."""
+    return np.where(size < 0, np.nan, collateral)
+
+
+def test_custom_rule_returning_nan_for_a_live_position_is_refused_naming_the_rule():
+    # B and C are short and live; D (bankrupt) and E (flat) are short of nothing.
+    with pytest.raises(ValueError, match=r"^ADL rule test_adl:nan_for_shorts returned NaN "
+                                         r"for 2 of 4 live positions \(the first at place 1\)"):
+        book_scores(nan_for_shorts)
+
+
+def test_registered_rule_returning_nan_is_refused_naming_its_name(private_registry):
+    register_rule("shaky", nan_for_shorts)
+    with pytest.raises(ValueError, match=r"^ADL rule 'shaky' returned NaN"):
+        book_scores("shaky")
+
+
+def test_custom_rule_may_return_nan_where_the_position_is_flat_or_bankrupt():
+    # D (bankrupt) and E (flat) score −inf whatever the rule says of them.
+    def nan_for_dead(size, entry_price, mark_price, collateral, mmr, rng):
+        return np.where((size == 0) | (collateral == 10.0), np.nan, collateral)
+
+    np.testing.assert_array_equal(book_scores(nan_for_dead), [50, 100, 30, NEG_INF, NEG_INF, 55])
+
+
+def test_custom_rule_may_score_plus_or_minus_infinity():
+    def extremes(size, entry_price, mark_price, collateral, mmr, rng):
+        return np.where(size > 0, np.inf, -np.inf)
+
+    np.testing.assert_array_equal(book_scores(extremes),
+                                  [np.inf, NEG_INF, NEG_INF, NEG_INF, NEG_INF, np.inf])
+
+
+@pytest.mark.parametrize("returned", [
+    pytest.param(["1"] * 6, id="strings of numbers"),
+    pytest.param([None] * 6, id="None"),
+    pytest.param(np.ones(6, dtype=complex), id="complex"),
+    pytest.param(np.array(["2024-01-01"] * 6, dtype="datetime64[D]"), id="dates"),
+])
+def test_custom_rule_returning_non_numbers_is_refused_naming_the_rule(returned):
+    def odd(size, entry_price, mark_price, collateral, mmr, rng):
+        return returned
+
+    with pytest.raises(ValueError, match=r"^ADL rule test_adl:.*odd must return real numbers"):
+        book_scores(odd)
+
+
+def test_custom_rule_may_return_whole_numbers_or_flags():
+    def is_long(size, entry_price, mark_price, collateral, mmr, rng):
+        return size > 0
+
+    np.testing.assert_array_equal(book_scores(is_long), [1, 0, 0, NEG_INF, NEG_INF, 1])
 
 
 def test_custom_rule_receives_the_rng():

@@ -18,6 +18,7 @@ import pytest
 
 from perpabm import ConfigError, Results, ScenarioConfig, load_scenario
 from perpabm.cli import main
+from perpabm.demo import scripted_crash
 from perpabm.runner import run_paths, sweep
 
 TINY = ScenarioConfig().replace("traders.count", 5).replace("run.steps", 5)
@@ -78,6 +79,14 @@ API: list[tuple[str, Callable[[Path], Any], str]] = [
      lambda out: run_paths(TINY.replace("market.process", "replay")
                            .replace("market.replay", str(out.parent / "nope.csv")), 1, 0,
                            out=out), "market.replay"),
+    ("demo traders negative", lambda out: scripted_crash(n_traders=-5), "traders"),
+    ("demo traders zero", lambda out: scripted_crash(n_traders=0), "traders"),
+    ("demo traders fractional", lambda out: scripted_crash(n_traders=2.5), "traders"),
+    ("demo traders bool", lambda out: scripted_crash(n_traders=True), "traders"),
+    ("demo traders a string", lambda out: scripted_crash(n_traders="200"), "traders"),
+    ("demo seed negative", lambda out: scripted_crash(n_traders=2, seed=-1), "seed"),
+    ("demo seed a string", lambda out: scripted_crash(n_traders=2, seed="7"), "seed"),
+    ("demo seed fractional", lambda out: scripted_crash(n_traders=2, seed=1.5), "seed"),
 ]
 
 

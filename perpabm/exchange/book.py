@@ -125,6 +125,21 @@ class OrderBook:
         (money, index, meta). For compiled callers; change it through kernels only."""
         return self._money, self._index, self._meta
 
+    def snapshot(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A copy of the book's state, for :meth:`restore`."""
+        return self._money.copy(), self._index.copy(), self._meta.copy()
+
+    def restore(self, snapshot: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        """Put the book back as it was at :meth:`snapshot`: into the same arrays while they
+        have its size (so whoever holds :attr:`arrays` reads the book restored)."""
+        money, index, meta = snapshot
+        if money.shape == self._money.shape:
+            np.copyto(self._money, money)
+            np.copyto(self._index, index)
+        else:  # grown since: its arrays were replaced anyway
+            self._money, self._index = money.copy(), index.copy()
+        np.copyto(self._meta, meta)
+
     def new_order_id(self) -> int:
         """The next order id (ids count up from 1, whoever posts the order)."""
         self._meta[arrays.LAST_ORDER_ID] += 1

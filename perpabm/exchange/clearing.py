@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,6 +27,7 @@ from perpabm.exchange.events import Event
 from perpabm.exchange.insurance import InsuranceFund
 from perpabm.exchange.kernels import market as market_arrays
 from perpabm.exchange.kernels import matching
+from perpabm.exchange.kernels.accounts import LedgerArrays
 from perpabm.exchange.kernels.book import BUY_SIDE, SELL_SIDE
 from perpabm.exchange.kernels.market import FEES, LAST_PRICE, MARK
 from perpabm.exchange.kernels.status import Status
@@ -54,8 +55,26 @@ class BackstopOffer(NamedTuple):
 
 
 BackstopHandler = Callable[[BackstopOffer], float]
-"""Returns the quantity (base units, 0 ≤ q ≤ |offer.size|) the backstop takes over.
-It is called while the waterfall runs and must not trade itself."""
+"""Returns the quantity (base units, 0 ≤ q ≤ |offer.size|) the backstop takes over: a
+real number (a float, an int or a numpy scalar; not a bool, a string or an array). It
+is called while the waterfall runs and must not trade itself. If it raises, or returns
+anything else (TypeError) or a quantity outside that range (ValueError), the mark
+update that called it is undone and the error propagates
+(:meth:`~perpabm.exchange.engine.Exchange.update_mark`)."""
+
+
+class Snapshot(NamedTuple):
+    """A copy of a clearing core's state (:meth:`Clearing.snapshot`), to put it back."""
+
+    ledger: tuple[LedgerArrays, int]
+    book: tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]
+    fund: tuple[float, tuple[tuple[float, float], ...]]
+    market: NDArray[np.float64]
+    n_events: int
+    episodes: int
+    time: float
+    money_in: float
+    rng_state: dict[str, Any]
 
 
 class InvariantError(AssertionError):
@@ -251,6 +270,30 @@ class Clearing:
         imbalance = self.open_interest_imbalance()
         if abs(imbalance) > rtol * oi_scale:
             raise InvariantError(f"open interest unbalanced: long − short = {imbalance:.6g}")
+
+    # ------------------------------------------------------------------ undoing
+
+    def snapshot(self) -> Snapshot:
+        """A copy of everything an operation may change: the accounts, the book, the
+        fund, the venue's figures, the clock, the event log's length, the episode count
+        and the random stream's position."""
+        return Snapshot(self.ledger.snapshot(), self.book.snapshot(), self.fund.snapshot(),
+                        self.market.copy(), len(self.events), self.episodes, self.time,
+                        self.money_in, self.rng.bit_generator.state)
+
+    def restore(self, snapshot: Snapshot) -> None:
+        """Put the state back as it was at `snapshot`, in the same objects (whoever holds
+        the ledger, the book or the fund reads the restored state); events logged since
+        are dropped."""
+        self.ledger.restore(snapshot.ledger)
+        self.book.restore(snapshot.book)
+        self.fund.restore(snapshot.fund)
+        np.copyto(self.market, snapshot.market)
+        del self.events[snapshot.n_events:]
+        self.episodes = snapshot.episodes
+        self.time = snapshot.time
+        self.money_in = snapshot.money_in
+        self.rng.bit_generator.state = snapshot.rng_state
 
     def after_operation(self) -> None:
         """In debug mode, the invariants after every operation."""

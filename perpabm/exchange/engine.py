@@ -197,7 +197,11 @@ class Exchange:
         return paid
 
     def register_backstop(self, acct: int, handler: BackstopHandler) -> None:
-        """Make `acct` the backstop: `handler` decides how much of each offer it takes."""
+        """Make `acct` the backstop: ``handler(offer)`` decides how much of each
+        :class:`~perpabm.exchange.clearing.BackstopOffer` it takes, returning a real
+        number in [0, |offer.size|] (base units). A handler that raises or returns
+        anything else fails the mark update that called it, which is undone
+        (:meth:`update_mark`)."""
         self._check_account(acct)
         if not callable(handler):
             raise ValueError("handler must be callable as handler(offer) -> quantity")
@@ -560,9 +564,18 @@ class Exchange:
 
         `time` defaults to the previous time plus one. Returns the events this
         call produced (also appended to :attr:`events`).
+
+        All or nothing: if code the waterfall calls fails — the backstop handler
+        raises or returns what is not a quantity in [0, |offer.size|], or a custom
+        ADL rule raises or scores NaN — the exchange is put back as it was before
+        this call (mark, time, accounts, book, fund, events, random stream) and the
+        error propagates, with a note saying so. Its invariants hold, and the same
+        update can be made again once the handler or rule is fixed. Whatever the
+        handler or rule changed outside the exchange is not undone.
         """
         price = _finite_positive("price", price)
         core = self.core
+        previous_time, previous_mark = core.time, core.market.item(MARK)
         if time is not None:
             if isinstance(time, bool) or not isinstance(time, int | float) or not math.isfinite(
                 time
@@ -575,7 +588,13 @@ class Exchange:
             core.time += 1.0
         core.market[MARK] = price
         start = len(core.events)
-        self._liquidator.run()
+        try:
+            self._liquidator.run()  # undoes its own changes if it raises
+        except BaseException as exc:
+            core.time, core.market[MARK] = previous_time, previous_mark
+            exc.add_note(f"The exchange was restored to its state before the mark update "
+                         f"to {price:g}: mark {self.mark_price}, time {core.time:g}.")
+            raise
         core.after_operation()
         return core.events[start:]
 
@@ -593,9 +612,13 @@ class Exchange:
         is paid (:meth:`apply_funding`). `time` is in units of ``time_unit_minutes``
         minutes and defaults to the previous time plus one. Returns the events of this
         call (the waterfall's, then the funding round's).
+
+        All or nothing, as :meth:`update_mark`: if the waterfall fails, the basis EMA
+        is put back too.
         """
         index = _finite_positive("index", index)
         cfg, core = self.config, self.core
+        previous_ema_basis = self._ema_basis
         bid, ask = self.book.best_bid(), self.book.best_ask()
         if bid is not None and ask is not None:
             elapsed = (core.time + 1.0 if time is None else time) - core.time
@@ -607,7 +630,11 @@ class Exchange:
         mark = pricing.mark_price(cfg.mark_rule, index, self._ema_basis, bid, ask,
                                   core.last_price)
         start = len(core.events)
-        self.update_mark(mark, time)
+        try:
+            self.update_mark(mark, time)
+        except BaseException:
+            self._ema_basis = previous_ema_basis
+            raise
         self._premium_sum += mark / index - 1.0
         self._premium_count += 1
         if core.time >= self._funding_due:

@@ -23,6 +23,15 @@ class InsuranceFund:
         self.window = window
         self._peaks: deque[tuple[float, float]] = deque([(time, self.balance)])
 
+    def snapshot(self) -> tuple[float, tuple[tuple[float, float], ...]]:
+        """The balance and the recorded peaks, for :meth:`restore`."""
+        return self.balance, tuple(self._peaks)
+
+    def restore(self, snapshot: tuple[float, tuple[tuple[float, float], ...]]) -> None:
+        """Put the balance and the peaks back as they were at :meth:`snapshot`."""
+        self.balance, peaks = snapshot
+        self._peaks = deque(peaks)
+
     def pay(self, amount: float, time: float) -> None:
         """Pay out `amount` USD (negative: receive it) at `time`."""
         self.balance -= amount

@@ -100,6 +100,22 @@ class Ledger:
         """The live part (first n entries) of one state row (read it; change via methods)."""
         return getattr(self, name)[: self.n]
 
+    def snapshot(self) -> tuple[LedgerArrays, int]:
+        """A copy of the state and the number of accounts, for :meth:`restore`."""
+        values, flags, lists = self.arrays
+        return (values.copy(), flags.copy(), lists.copy()), self.n
+
+    def restore(self, snapshot: tuple[LedgerArrays, int]) -> None:
+        """Put every account back as it was at :meth:`snapshot`: into the same arrays
+        while they have its capacity (so whoever holds :attr:`arrays` or a row reads the
+        restored state)."""
+        arrays, self.n = snapshot
+        if arrays[0].shape == self.arrays[0].shape:
+            for current, saved in zip(self.arrays, arrays, strict=True):
+                np.copyto(current, saved)
+        else:  # grown since: its arrays were replaced anyway
+            self._attach(tuple(saved.copy() for saved in arrays))
+
     # ------------------------------------------------------------------ changes
 
     def trade(self, acct: int, quantity: float, price: float, fee: float = 0.0) -> float:

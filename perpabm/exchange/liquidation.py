@@ -12,17 +12,44 @@ the allocations, the socialised-loss split — is a pure function of
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
 from perpabm import adl, mechanics
 from perpabm.exchange.book import BUY, SELL, Fill
-from perpabm.exchange.clearing import BackstopOffer, Clearing
+from perpabm.exchange.clearing import BackstopHandler, BackstopOffer, Clearing
 from perpabm.mechanics import REL_ROUNDING
 
 MAX_PASSES = 1000
 """Passes over the liquidatable accounts within one mark update before the waterfall
 is declared stuck (a bug): each pass closes something or defers an account."""
+
+
+def _label(fn: object) -> str:
+    """How an error names a function: ``package.module:function`` as a config writes it."""
+    module = getattr(fn, "__module__", None)
+    qualname = getattr(fn, "__qualname__", None)
+    return f"{module}:{qualname}" if module and qualname else repr(fn)
+
+
+def _quantity_taken(handler: BackstopHandler, returned: object, offered: float) -> float:
+    """What a backstop `handler` returned for an offer of `offered` units, as a float:
+    TypeError unless it is a real number (a bool, a string or an array is not one);
+    ValueError unless it is in [0, offered] (so not NaN). Each names the handler and
+    what it returned."""
+    if type(returned) is float:  # the common case, checked fast
+        taken = returned
+    elif isinstance(returned, numbers.Real) and not isinstance(returned, bool):
+        taken = float(returned)
+    else:
+        raise TypeError(f"backstop handler {_label(handler)} returned {returned!r} "
+                        f"({type(returned).__name__}); it must return a real number: the "
+                        f"quantity it takes over, in [0, {offered:g}] base units")
+    if not 0.0 <= taken <= offered:
+        raise ValueError(f"backstop handler {_label(handler)} returned {returned!r}; it must "
+                         f"return a quantity in [0, {offered:g}] base units (the offer's size)")
+    return taken
 
 
 class Liquidator:
@@ -55,9 +82,24 @@ class Liquidator:
         Accounts are taken most-underwater first (lowest equity / MM). An account
         where no stage could do anything this mark (an empty book and a stage
         that waits) is deferred to the next mark.
+
+        All or nothing: if anything the waterfall calls raises (a backstop handler, a
+        custom ADL rule, or the checks of what they return), every change this run made
+        is undone (:meth:`~perpabm.exchange.clearing.Clearing.restore`) before the error
+        propagates.
         """
         if not len(self.core.liquidatable()) and not self.led.has_deficits:
             return  # the usual mark: nothing to do
+        before = self.core.snapshot(), dict(self.bad_debt), self.episode
+        try:
+            self._liquidate_all()
+        except BaseException:
+            snapshot, self.bad_debt, self.episode = before
+            self.core.restore(snapshot)
+            raise
+
+    def _liquidate_all(self) -> None:
+        """:meth:`run`'s passes over the liquidatable accounts."""
         deferred: set[int] = set()
         self._offered = set()
         for _ in range(MAX_PASSES):
@@ -133,11 +175,8 @@ class Liquidator:
         price = core.mark if at_mark else bankrupt
         offer = BackstopOffer(acct, size, price, core.mark, equity, margin)
         self._offered.add(acct)
-        taken = float(core.backstop_handler(offer))
-        if not (math.isfinite(taken) and 0.0 <= taken <= abs(size)):
-            raise ValueError(
-                f"backstop handler returned {taken!r}; it must be a quantity in [0, {abs(size):g}]"
-            )
+        handler = core.backstop_handler
+        taken = _quantity_taken(handler, handler(offer), abs(size))
         if taken == 0.0:
             return
         sign = math.copysign(1.0, size)
