@@ -164,10 +164,12 @@ def _scenarios(args: argparse.Namespace) -> int:
 
 
 def _config_show(args: argparse.Namespace) -> int:
+    from perpabm.config.reference import commented_toml
     from perpabm.config.toml import dumps
     from perpabm.scenarios import load_scenario
 
-    print(dumps(load_scenario(args.name).to_dict()), end="")
+    config = load_scenario(args.name)
+    print(commented_toml(config) if args.comments else dumps(config.to_dict()), end="")
     return 0
 
 
@@ -256,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
                                             metavar="SUBCOMMAND")
     show = config_commands.add_parser("show", help="print a scenario's full TOML (to copy)")
     show.add_argument("name", help="bundled scenario name or TOML file")
+    show.add_argument("--comments", action="store_true",
+                      help="above each key, its meaning, unit and allowed values")
     show.set_defaults(run=_config_show)
 
     demo = commands.add_parser(

@@ -250,6 +250,11 @@ liquidation_root = kernel(error_model="numpy")(_root)
 position's root is ±inf or NaN, which callers never use."""
 
 
+TIER_TABLE_RULES = ("a non-empty list of [notional_floor, mmr] pairs, the first floor 0, "
+                    "floors finite and strictly ascending, mmr in (0, 1) and non-decreasing")
+"""The rules :func:`tier_table` checks, in words (the configuration reference states them)."""
+
+
 def tier_table(
     tiers: Tiers, name: str = "tiers"
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:

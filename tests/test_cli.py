@@ -42,6 +42,19 @@ def test_config_show_prints_toml_that_loads_back_to_the_same_scenario(capsys):
     assert ScenarioConfig.from_dict(tomllib.loads(text)) == load_scenario("crash")
 
 
+def test_config_show_comments_puts_a_note_above_each_key_and_loads_back(capsys):
+    assert main(["config", "show", "crash", "--comments"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert ScenarioConfig.from_dict(tomllib.loads("\n".join(lines))) == load_scenario("crash")
+    key = lines.index("max_leverage = 40.0")  # hyperliquid's, under [exchange]
+    start = max(k for k in range(key) if not lines[k].startswith("#")) + 1
+    note = " ".join(line.removeprefix("# ") for line in lines[start:key])
+    assert note.startswith("The highest leverage")
+    assert note.endswith("Unit: notional ÷ equity. Allowed: in [1, inf).")
+    written = [k for k, line in enumerate(lines) if line and not line.startswith("#")]
+    assert all(lines[k - 1].startswith("#") for k in written)
+
+
 def test_run_prints_the_summary_table(small, capsys):
     assert main(["run", "--config", str(small), "--paths", "2", "--jobs", "1", "--quiet"]) == 0
     out = capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 
 import pytest
@@ -35,6 +36,12 @@ def test_an_out_of_range_value_names_the_field():
 def test_strategy_mix_needs_three_non_negative_weights():
     with pytest.raises(ConfigError, match="strategy_mix"):
         TraderConfig(strategy_mix=(1.0, 0.0))
+
+
+def test_strategy_mix_weights_must_be_finite():
+    # An infinite weight would make the shares inf/inf: NaN probabilities.
+    with pytest.raises(ConfigError, match=r"traders\.strategy_mix\[0\]"):
+        TraderConfig(strategy_mix=(math.inf, 0.0, 0.0))
 
 
 def test_dict_round_trip_is_exact_for_every_bundled_scenario():

@@ -250,6 +250,18 @@ def test_fund_drawdown_trigger_hands_over_to_adl_early():
     assert ex.position(short) == pytest.approx(-100.0)
 
 
+def test_fund_drawdown_window_is_in_minutes_whatever_the_time_unit():
+    # A window of 60 minutes on an exchange whose time unit is 30 minutes: 2 units.
+    config = BASE.replace(insurance_fund=100.0, fund_drawdown_trigger=0.3,
+                          fund_drawdown_window=60.0)
+    ex = Exchange(config, mark_price=100.0, time_unit_minutes=30.0)
+    ex.fund.pay(40.0, time=1.0)  # balance 60 at unit 1, 40% below the peak of 100 at unit 0
+    assert ex.fund.triggered(1.0)
+    # At unit 3 (90 minutes after the peak) the peak has left the 60-minute window; the
+    # highest balance within it is 60, so there is no drawdown.
+    assert not ex.fund.triggered(3.0)
+
+
 # ---------------------------------------------------------------- ADL stage
 
 

@@ -3,7 +3,9 @@
 Every invalid value raises :class:`perpabm.ConfigError` with a one-line message
 that names the field (as a dotted path, e.g. ``exchange.max_leverage``) and the
 allowed values. Change a config with :func:`dataclasses.replace` (or its
-``replace`` method), which validates again.
+``replace`` method), which validates again. :mod:`perpabm.config.reference` documents
+every setting (``docs/config.md``), from the docstrings beside the fields and from the
+checks.
 """
 
 from perpabm.config.exchange import ExchangeConfig

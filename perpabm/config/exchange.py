@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 from perpabm import adl, mechanics
-from perpabm.config.checks import choice, in_range, is_number
+from perpabm.config.checks import (
+    absent_or_in_range,
+    applies,
+    boolean,
+    choice,
+    in_range,
+    require,
+    text,
+)
 from perpabm.errors import ConfigError, closest, one_of
 
 WATERFALL_STAGES = ("book", "backstop", "insurance_fund", "adl")
@@ -23,6 +31,7 @@ MARK_RULES = ("index", "index_ema_basis", "median")
 def _check_tiers(path: str, tiers: Any) -> tuple[tuple[float, float], ...]:
     """Maintenance-margin tiers as ((notional_floor, mmr), ...) floats, checked by the one
     tier-table check (:func:`perpabm.mechanics.tier_table`)."""
+    applies(path, mechanics.TIER_TABLE_RULES)
     if isinstance(tiers, Set | Mapping):  # a set has no order, a mapping no pairs
         raise ConfigError(f"{path} must be a float mmr or a non-empty sequence of "
                           f"(notional_floor, mmr) pairs; got {tiers!r}")
@@ -33,8 +42,32 @@ def _check_tiers(path: str, tiers: Any) -> tuple[tuple[float, float], ...]:
     return tuple(zip(floors.tolist(), mmrs.tolist(), strict=True))
 
 
+def _check_waterfall(path: str, stages: Any) -> tuple[str, ...]:
+    """The liquidation stages as a tuple: known names, each once, in the order of
+    :data:`WATERFALL_STAGES`, ending with ADL, the last resort."""
+    is_list = (not isinstance(stages, str | bytes | Set | Mapping)  # a set has no order
+               and isinstance(stages, Iterable))
+    listed = tuple(stages) if is_list else ()
+    require(path, "a list of stage names", is_list and all(isinstance(s, str) for s in listed),
+            f"{path} must be a list of stage names, in the order "
+            f"{', '.join(WATERFALL_STAGES)}; got {stages!r}")
+    for k, s in enumerate(listed):
+        choice(f"{path}[{k}]", s, WATERFALL_STAGES)
+    require(path, "no stage twice", len(set(listed)) == len(listed),
+            f"{path} names a stage twice: {list(listed)}")
+    order = [WATERFALL_STAGES.index(s) for s in listed]
+    require(path, f"in the order {', '.join(WATERFALL_STAGES)}", order == sorted(order),
+            f"{path} must keep the order book, backstop, insurance_fund, adl; "
+            f"got {list(listed)}")
+    require(path, 'ending with "adl"', "adl" in listed,
+            f"{path} must end with 'adl', the last resort; got {list(listed)}")
+    return listed
+
+
 def _check_rules(path: str, rules: Any) -> tuple[tuple[str, Any], ...]:
     """Custom ADL ranking rules as (name, function or "package.module:function") pairs."""
+    applies(path, 'absent, or a table of name = "package.module:function", no name a '
+                  'built-in rule\'s')
     if isinstance(rules, Mapping):
         rules = tuple(rules.items())
     try:
@@ -63,54 +96,33 @@ def _check_rules(path: str, rules: Any) -> tuple[tuple[str, Any], ...]:
 class ExchangeConfig:
     """Rules of one linear, USD-margined perpetual on one venue.
 
-    Money is in USD, quantities in base-asset units, time in the caller's time
-    unit (the model uses minutes), fees and margin rates as fractions of notional.
+    Money is in USD, quantities in base-asset units, fees and margin rates as
+    fractions of notional, durations in minutes (converted to the exchange's time
+    unit, the model's step).
 
     Liquidation waterfall: an account whose equity at the mark price falls
     below its maintenance margin is liquidated through ``waterfall``, an ordered
     subset of the stages
 
-    - ``"book"``: a liquidation order walks the order book, never at a price
-      worse than the account's bankruptcy price; positions with notional above
-      ``liquidation_slice_min_notional`` go in slices of
-      ``liquidation_slice_fraction``; with ``partial_liquidation`` slicing stops
-      once the account is back above maintenance margin. ``liquidation_fee``
-      (fraction of closed notional, capped at the account's remaining equity)
-      goes to the insurance fund; after a full close what collateral is left
-      goes to ``surplus_to``.
+    - ``"book"``: liquidation orders walk the order book, never at a price worse
+      than the account's bankruptcy price, large positions in slices;
     - ``"backstop"``: the registered backstop (a vault) may take over the rest of
-      the position at ``backstop_price`` once equity < ``backstop_trigger`` · MM.
-      At the bankruptcy price the backstop takes the account's remaining margin
-      with the position (Hyperliquid's liquidator vault).
+      the position; at the bankruptcy price it takes the account's remaining
+      margin with it (Hyperliquid's liquidator vault);
     - ``"insurance_fund"``: the fund closes the rest in the book beyond the
-      bankruptcy price, up to ``fund_max_slippage`` from the mark, paying the
-      difference, while it has money; it also pays any deficit left on the
-      account. ``fund_drawdown_trigger`` (Bybit/OKX) stops it once its balance
-      has fallen that fraction from its peak within ``fund_drawdown_window``.
-    - ``"adl"``: what is still open is closed against opposite-side positions
-      ranked by ``adl_rule`` (:func:`perpabm.adl.score`: a built-in rule, or one
-      named in ``adl_rules``, which maps names to ranking functions or to
-      ``"package.module:function"`` paths resolved when the exchange is built),
-      allocated by
-      ``adl_allocation`` at ``adl_price``. ``adl_trigger="unfilled"`` runs ADL for
-      any remainder; ``"negative_equity"`` (Hyperliquid) only once the account's
-      equity at the mark is negative, otherwise the rest waits for the next mark.
-      ``"mark"`` prices are used only while the insurance fund can pay the
-      difference to the bankruptcy price (OKX), else the bankruptcy price.
-      ``adl_allocation="socialized_loss"`` (Drift) closes the rest pro rata at
-      the mark and spreads the deficit over every other unit open at the
-      bankruptcy, on both sides. Each counterparty is first closed only as far
-      as its own equity pays for the price it is closed at, so solvent winners
-      are not made bankrupt while solvent capacity is left; accounts that are
-      bankrupt themselves (score −inf) and ``adl_exempt`` accounts come last.
+      bankruptcy price, paying the difference, while it has money; it also pays
+      any deficit left on the account. A drawdown trigger (Bybit, OKX) can stop
+      it early;
+    - ``"adl"``: what is still open is closed against opposite-side positions,
+      ranked by ``adl_rule`` (:func:`perpabm.adl.score`) and allocated by
+      ``adl_allocation``. Each counterparty is first closed only as far as its
+      own equity pays for the price it is closed at, so solvent winners are not
+      made bankrupt while solvent capacity is left; accounts that are bankrupt
+      themselves (score −inf) and ``adl_exempt`` accounts come last.
 
     Prices and funding (used by the market model, not the engine itself): the
-    mark is ``mark_rule`` — ``"index"`` (the oracle, dYdX/Drift),
-    ``"index_ema_basis"`` (index plus an EMA of the perp's basis over
-    ``mark_ema_minutes``, BitMEX's fair price) or ``"median"`` (median of that,
-    the book's mid and the last trade, as Binance and Hyperliquid); funding is
-    the average premium of mark over index, capped at ±``funding_cap``, paid
-    every ``funding_interval_minutes``.
+    mark follows ``mark_rule``; funding is the average premium of mark over
+    index, capped, paid every ``funding_interval_minutes``.
 
     Deficits on flat accounts (a counterparty closed beyond its equity) are paid
     by the insurance fund; under socialised loss the rest is spread per open
@@ -118,89 +130,129 @@ class ExchangeConfig:
     ``"bad_debt"`` event and summed by :attr:`Exchange.bad_debt`. Resting
     orders whose makers could no longer pay for their fill (a bid left above a
     falling mark) are skipped and cancelled, as venues cancel orders their
-    owners cannot margin.
+    owners cannot margin. ``docs/venues.md`` states each venue's rules with
+    their sources.
     """
 
     name: str = "custom"
+    """The venue's name: a preset's, or a label of your own."""
     max_leverage: float = 20.0
+    """[notional ÷ equity] The highest leverage: the initial margin of a position, and of
+    resting orders beyond it, is notional / max_leverage."""
     mm_tiers: tuple[tuple[float, float], ...] = ((0.0, 0.005),)
+    """[(USD, fraction of notional) pairs] Maintenance margin tiers, as (notional floor,
+    rate) pairs: a position's maintenance margin is its notional at the mark × the rate
+    of the highest floor it reaches, less that tier's maintenance amount, which keeps
+    it continuous (``docs/mechanics.md``, "A tier table")."""
     taker_fee: float = 0.0005
+    """[fraction of notional] Fee on the fills of market orders, paid by the taker.
+    Liquidation and insurance-fund orders pay none."""
     maker_fee: float = 0.0002
+    """[fraction of notional] Fee on the fills of resting orders, paid by their maker;
+    negative: a rebate."""
     liquidation_fee: float = 0.0
+    """[fraction of liquidated notional] Charged on each liquidation order's fills in the
+    book, to the insurance fund, capped at the account's remaining equity at the
+    mark."""
     insurance_fund: float = 0.0
+    """[USD] The insurance fund's balance at the start."""
     waterfall: tuple[str, ...] = ("book", "insurance_fund", "adl")
+    """The stages a liquidation runs through, in order: ``"book"`` (liquidation orders
+    in the book), ``"backstop"`` (the vault takes over), ``"insurance_fund"`` (the fund
+    closes the rest, paying the gap) and ``"adl"`` (closed against opposite
+    positions)."""
     partial_liquidation: bool = False
+    """Whether a liquidation stops once the account is back above maintenance margin:
+    after any liquidation order in the book or any stage."""
     liquidation_slice_fraction: float = 1.0
+    """[fraction of the position] Size of each liquidation order of a sliced position,
+    as a share of the position when the book stage starts."""
     liquidation_slice_min_notional: float = 0.0
+    """[USD] Positions whose notional at the mark is above this go to the book in slices
+    of ``liquidation_slice_fraction``; smaller ones as one order."""
     surplus_to: str = "insurance_fund"
+    """Where the collateral a liquidated account has left after a full close goes: to the
+    ``"insurance_fund"``, or it stays in the ``"account"``."""
     backstop_trigger: float = 1.0
+    """[fraction of maintenance margin] The backstop stage offers the position to the
+    backstop only once the account's equity is below backstop_trigger × its
+    maintenance margin."""
     backstop_price: str = "bankruptcy"
+    """The price the backstop takes a position over at: ``"bankruptcy"``, or ``"mark"``
+    while the account's equity is not negative (else the bankruptcy price)."""
     fund_max_slippage: float = 0.05
+    """[fraction of the mark] How far from the mark the insurance fund's closing orders
+    may walk the book."""
     fund_drawdown_trigger: float | None = None
+    """[fraction of peak balance] The insurance fund stops paying once its balance is this
+    far below its peak within ``fund_drawdown_window`` (Bybit, OKX), handing over to ADL
+    early; absent: it pays while it has money."""
     fund_drawdown_window: float = 480.0
+    """[minutes] How far back the peak balance of ``fund_drawdown_trigger`` is taken."""
     adl_trigger: str = "unfilled"
+    """When ADL runs: ``"unfilled"``, for whatever the earlier stages left open;
+    ``"negative_equity"`` (Hyperliquid), only once the account's equity at the mark is
+    negative, else the rest waits for the next mark."""
     adl_rule: str = "pnl_leverage"
+    """How ADL ranks the opposite positions, highest score closed first: a built-in rule
+    (``docs/venues.md``, "ADL ranking rules") or a name in ``adl_rules``."""
     adl_rules: tuple[tuple[str, Any], ...] = ()
+    """Custom ADL ranking rules: a table of name = ``"package.module:function"``, the
+    function fn(size, entry_price, mark_price, collateral, mmr, rng) returning one score
+    per position; resolved when the exchange is built."""
     adl_allocation: str = "queue"
+    """How ADL shares the quantity out: ``"queue"``, by rank, each position closed in full
+    before the next; ``"pro_rata"``, in proportion to size; ``"socialized_loss"`` (Drift),
+    the rest closed pro rata at the mark and the deficit spread over every other unit
+    open at the bankruptcy, on both sides."""
     adl_price: str = "bankruptcy"
+    """The price ADL closes at: ``"bankruptcy"``, the liquidated account's; or ``"mark"``,
+    while the insurance fund can pay the difference to the bankruptcy price (OKX), else
+    the bankruptcy price."""
     mark_rule: str = "median"
+    """The mark price: ``"index"``, the oracle (dYdX, Drift); ``"index_ema_basis"``, the
+    index plus an EMA of the perp's basis (BitMEX's fair price); ``"median"``, the median
+    of that fair price, the book's mid and the last trade (Binance, Hyperliquid)."""
     mark_ema_minutes: float = 5.0
+    """[minutes] Time constant of the EMA of the basis (book mid / index − 1) in the
+    ``"index_ema_basis"`` and ``"median"`` marks: a mark update after t minutes weighs
+    the newest basis 1 − exp(−t / mark_ema_minutes)."""
     funding_interval_minutes: float = 480.0
+    """[minutes] How often funding is paid, rounded to whole steps (at least one)."""
     funding_cap: float = 0.0075
+    """[fraction of notional per payment] Bound on the funding rate, the mean premium
+    (mark / index − 1) over the interval, clamped to ±funding_cap; each position pays
+    rate × size × mark (longs pay shorts when the rate is positive)."""
     debug: bool = False
+    """Check the exchange's invariants (money and open interest conserved) after every
+    operation; slower. ``run.debug`` turns it on too."""
     description: str = field(default="", compare=False)
+    """One line on the venue's rules (not compared: two configs that differ only in it
+    are equal)."""
 
     def __post_init__(self) -> None:
         p = "exchange"
         set_ = object.__setattr__
-        if not isinstance(self.name, str):
-            raise ConfigError(f"{p}.name must be a string; got {self.name!r}")
+        text(f"{p}.name", self.name)
         set_(self, "max_leverage", in_range(f"{p}.max_leverage", self.max_leverage, 1.0,
                                                 high_open=True))
         set_(self, "mm_tiers", _check_tiers(f"{p}.mm_tiers", self.mm_tiers))
         initial_rate = 1.0 / self.max_leverage
-        if self.mm_tiers[0][1] > initial_rate:
-            raise ConfigError(
+        require(f"{p}.mm_tiers", "the first rate ≤ 1/max_leverage",
+                self.mm_tiers[0][1] <= initial_rate,
                 f"{p}.mm_tiers[0].mmr ({self.mm_tiers[0][1]:g}) must not exceed the initial "
-                f"margin rate 1/max_leverage ({initial_rate:g})"
-            )
+                f"margin rate 1/max_leverage ({initial_rate:g})")
         set_(self, "taker_fee", in_range(f"{p}.taker_fee", self.taker_fee, 0.0, 0.1))
         set_(self, "maker_fee", in_range(f"{p}.maker_fee", self.maker_fee, -0.01, 0.1))
-        if self.maker_fee < -self.taker_fee:
-            raise ConfigError(
+        require(f"{p}.maker_fee", "≥ −taker_fee", self.maker_fee >= -self.taker_fee,
                 f"{p}.maker_fee rebate ({self.maker_fee:g}) must not exceed taker_fee "
-                f"({self.taker_fee:g}), or every trade would create money"
-            )
+                f"({self.taker_fee:g}), or every trade would create money")
         set_(self, "liquidation_fee", in_range(f"{p}.liquidation_fee", self.liquidation_fee,
                                                    0.0, 0.5))
         set_(self, "insurance_fund", in_range(f"{p}.insurance_fund", self.insurance_fund, 0.0,
                                                   high_open=True))
-        stages = self.waterfall
-        ordered = not isinstance(stages, str | bytes | Set | Mapping)  # a set has no order
-        stages = tuple(stages) if ordered and isinstance(stages, Iterable) else None
-        if stages is None or not all(isinstance(s, str) for s in stages):
-            raise ConfigError(
-                f"{p}.waterfall must be a list of stage names, in the order "
-                f"{', '.join(WATERFALL_STAGES)}; got {self.waterfall!r}"
-            )
-        for s in stages:
-            choice(f"{p}.waterfall", s, WATERFALL_STAGES)
-        if len(set(stages)) != len(stages):
-            raise ConfigError(f"{p}.waterfall names a stage twice: {list(stages)}")
-        order = [WATERFALL_STAGES.index(s) for s in stages]
-        if order != sorted(order):
-            raise ConfigError(
-                f"{p}.waterfall must keep the order book, backstop, insurance_fund, adl; "
-                f"got {list(stages)}"
-            )
-        if "adl" not in stages:
-            raise ConfigError(f"{p}.waterfall must end with 'adl', the last resort; got "
-                              f"{list(stages)}")
-        set_(self, "waterfall", stages)
-        if not isinstance(self.partial_liquidation, bool):
-            raise ConfigError(
-                f"{p}.partial_liquidation must be true or false; got {self.partial_liquidation!r}"
-            )
+        set_(self, "waterfall", _check_waterfall(f"{p}.waterfall", self.waterfall))
+        boolean(f"{p}.partial_liquidation", self.partial_liquidation)
         set_(self, "liquidation_slice_fraction", in_range(
             f"{p}.liquidation_slice_fraction", self.liquidation_slice_fraction, 0.0, 1.0,
             low_open=True))
@@ -214,20 +266,16 @@ class ExchangeConfig:
         set_(self, "fund_max_slippage", in_range(f"{p}.fund_max_slippage",
                                                      self.fund_max_slippage, 0.0, 1.0,
                                                      high_open=True))
-        if self.fund_drawdown_trigger is not None:
-            if not is_number(self.fund_drawdown_trigger):
-                raise ConfigError(f"{p}.fund_drawdown_trigger must be None or a number in (0, 1); "
-                                  f"got {self.fund_drawdown_trigger!r}")
-            set_(self, "fund_drawdown_trigger", in_range(
-                f"{p}.fund_drawdown_trigger", self.fund_drawdown_trigger, 0.0, 1.0,
-                low_open=True, high_open=True))
+        set_(self, "fund_drawdown_trigger", absent_or_in_range(
+            f"{p}.fund_drawdown_trigger", self.fund_drawdown_trigger, 0.0, 1.0,
+            low_open=True, high_open=True))
         set_(self, "fund_drawdown_window", in_range(f"{p}.fund_drawdown_window",
                                                         self.fund_drawdown_window, 0.0,
                                                         low_open=True))
         choice(f"{p}.adl_trigger", self.adl_trigger, ADL_TRIGGERS)
         set_(self, "adl_rules", _check_rules(f"{p}.adl_rules", self.adl_rules))
-        custom = tuple(name for name, _ in self.adl_rules)
-        choice(f"{p}.adl_rule", self.adl_rule, (*adl.BUILTIN_RULES, *custom))
+        choice(f"{p}.adl_rule", self.adl_rule, adl.BUILTIN_RULES,
+               more=tuple(name for name, _ in self.adl_rules), more_are="a name in adl_rules")
         choice(f"{p}.adl_allocation", self.adl_allocation, ADL_ALLOCATIONS)
         choice(f"{p}.adl_price", self.adl_price, ADL_PRICES)
         choice(f"{p}.mark_rule", self.mark_rule, MARK_RULES)
@@ -237,10 +285,8 @@ class ExchangeConfig:
             f"{p}.funding_interval_minutes", self.funding_interval_minutes, 0.0, 1e6,
             low_open=True))
         set_(self, "funding_cap", in_range(f"{p}.funding_cap", self.funding_cap, 0.0, 1.0))
-        if not isinstance(self.debug, bool):
-            raise ConfigError(f"{p}.debug must be true or false; got {self.debug!r}")
-        if not isinstance(self.description, str):
-            raise ConfigError(f"{p}.description must be a string; got {self.description!r}")
+        boolean(f"{p}.debug", self.debug)
+        text(f"{p}.description", self.description)
 
     @classmethod
     def preset(cls, name: str) -> ExchangeConfig:

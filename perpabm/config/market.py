@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from perpabm.config.checks import choice, in_range, ranges, whole
+from perpabm.config.checks import choice, in_range, ranges, require, text, whole
 from perpabm.errors import ConfigError
 
 INDEX_PROCESSES = ("gbm", "merton", "garch_t", "regime", "replay")
@@ -17,12 +17,18 @@ MINUTES_PER_YEAR = 365.0 * 24.0 * 60.0
 
 @dataclass(frozen=True, slots=True)
 class Shock:
-    """A scripted move of the index: `change` (−0.15 = a 15% drop) spread evenly, in log
-    terms, over `over_steps` steps starting at step `at_step`; layered on any process."""
+    """A scripted move of the index, spread evenly in log terms over its steps and
+    layered on any process."""
 
     at_step: int
+    """[steps] How many steps of the run pass before the shock: it moves the index in
+    steps at_step + 1 to at_step + over_steps of the series (numbered from 1)."""
     change: float
+    """[fraction of the index] The index's relative move over the whole shock: −0.15 is
+    a 15% drop (the index is multiplied by 1 + change). A shock cut off by the end of
+    the run moves it only partly."""
     over_steps: int = 1
+    """[steps] How many steps the move is spread over."""
 
     def __post_init__(self) -> None:
         whole("market.shocks.at_step", self.at_step, 0)
@@ -35,8 +41,7 @@ class Shock:
 class MarketConfig:
     """The exogenous index price: one process, plus scripted shocks and optional feedback.
 
-    Rates are annualised (``volatility`` 0.5 = 50% a year), the step is
-    ``step_minutes`` long. Processes:
+    Processes (``process``):
 
     - ``"gbm"``: geometric Brownian motion with ``drift`` and ``volatility``;
     - ``"merton"``: GBM plus Poisson jumps, ``jump_intensity`` a day, log jump
@@ -47,33 +52,67 @@ class MarketConfig:
       (Bollerslev 1986, 1987);
     - ``"regime"``: a two-state Markov chain, calm at ``volatility`` and stressed
       at ``stressed_volatility``, switching with per-step probabilities
-      ``calm_to_stressed`` and ``stressed_to_calm``;
+      ``calm_to_stressed`` and ``stressed_to_calm`` (Hamilton 1989);
     - ``"replay"``: the log returns of the prices in the CSV file ``replay``
       (column ``replay_column``), rescaled to start at ``start_price``.
 
-    ``spot_impact`` feeds perp liquidation flow back into the index: each
-    million USD of net liquidation selling moves the next index log price by
-    −``spot_impact`` (0, the default, keeps the index exogenous).
+    Rates are annualised (``volatility`` 0.5 = 50% a year); a step is
+    ``step_minutes`` long. ``spot_impact`` feeds perp liquidation flow back into
+    the index (0, the default, keeps it exogenous).
     """
 
     process: str = "garch_t"
+    """The index process: ``"gbm"`` (geometric Brownian motion), ``"merton"`` (with
+    jumps), ``"garch_t"`` (GARCH(1,1), Student-t), ``"regime"`` (calm and stressed) or
+    ``"replay"`` (recorded prices)."""
     start_price: float = 100_000.0
+    """[USD] The index at the start, and the exchange's first mark."""
     step_minutes: float = 1.0
+    """[minutes] Length of one step of the model."""
     drift: float = 0.0
+    """[per year] Annualised drift μ of ``"gbm"`` and ``"merton"``: E[index] grows as
+    exp(μ · years). The other processes have none."""
     volatility: float = 0.5
+    """[annualised] σ: the diffusive volatility of ``"gbm"`` and ``"merton"``, the
+    long-run volatility of ``"garch_t"``, the calm regime's of ``"regime"`` (0.5 = 50% a
+    year); ``"replay"`` ignores it."""
     jump_intensity: float = 0.0
+    """[jumps per day] Expected number of jumps a day of ``"merton"``."""
     jump_mean: float = -0.01
+    """[log return] Mean of one log jump of ``"merton"``."""
     jump_std: float = 0.02
+    """[log return] Standard deviation of one log jump of ``"merton"``."""
     garch_alpha: float = 0.05
+    """[dimensionless] ARCH coefficient α of ``"garch_t"``: the weight of the last squared
+    return in the next step's variance."""
     garch_beta: float = 0.93
+    """[dimensionless] GARCH coefficient β of ``"garch_t"``: the weight of the last
+    variance in the next (α + β is the variance's persistence)."""
     t_dof: float = 4.0
+    """[degrees of freedom] ν of the Student-t innovations of ``"garch_t"``, scaled to unit
+    variance (inf: normal)."""
     stressed_volatility: float = 2.0
+    """[annualised] The stressed regime's volatility of ``"regime"``."""
     calm_to_stressed: float = 1.0 / 1440.0
+    """[probability per step] Chance that ``"regime"`` turns from calm to stressed
+    before a step."""
     stressed_to_calm: float = 1.0 / 120.0
+    """[probability per step] Chance that ``"regime"`` turns from stressed to calm
+    before a step."""
     replay: str | None = None
+    """The CSV file of prices (with a header row) that ``"replay"`` plays: its first
+    run.steps log returns, so at least run.steps + 1 prices. A relative path is
+    relative to the working directory."""
     replay_column: str = "price"
+    """The column of the ``replay`` file that holds the prices."""
     shocks: tuple[Shock, ...] = ()
+    """Scripted moves of the index, added to the process: ``[[market.shocks]]`` tables of
+    at_step, change and over_steps; overlapping shocks add."""
     spot_impact: float = 0.0
+    """[log index per million USD] Feedback of liquidation flow into the index: each step's
+    log return gets spot_impact × the previous step's net liquidation flow (USD, +
+    bought, − sold: liquidation orders, insurance-fund closes and the vault's unwind) /
+    1,000,000 (0: the index is exogenous)."""
 
     def __post_init__(self) -> None:
         p = "market"
@@ -95,19 +134,20 @@ class MarketConfig:
             ("stressed_to_calm", 0.0, 1.0, False, False),
             ("spot_impact", 0.0, 1.0, False, False),
         ))
-        if self.garch_alpha + self.garch_beta >= 1.0:
-            raise ConfigError(
-                f"{p}.garch_alpha + garch_beta must be < 1 for a finite long-run variance; "
-                f"got {self.garch_alpha + self.garch_beta:g}"
-            )
-        if self.process == "replay" and not isinstance(self.replay, str):
-            raise ConfigError(f"{p}.replay must name a CSV file of prices for process 'replay'")
-        if not isinstance(self.replay_column, str):
-            raise ConfigError(f"{p}.replay_column must be a column name; got "
-                              f"{self.replay_column!r}")
+        persistence = self.garch_alpha + self.garch_beta
+        for name in ("garch_alpha", "garch_beta"):
+            require(f"{p}.{name}", "garch_alpha + garch_beta < 1", persistence < 1.0,
+                    f"{p}.garch_alpha + garch_beta must be < 1 for a finite long-run "
+                    f"variance; got {persistence:g}")
+        text(f"{p}.replay", self.replay, absent=True)
+        require(f"{p}.replay", 'required when process is "replay"',
+                self.process != "replay" or self.replay is not None,
+                f"{p}.replay must name a CSV file of prices for process 'replay'")
+        text(f"{p}.replay_column", self.replay_column)
         shocks = self.shocks
-        if isinstance(shocks, Mapping | str) or not isinstance(shocks, Iterable):
-            raise ConfigError(f"{p}.shocks must be a list of shocks; got {shocks!r}")
+        require(f"{p}.shocks", "a list of tables of at_step, change and over_steps",
+                not isinstance(shocks, Mapping | str) and isinstance(shocks, Iterable),
+                f"{p}.shocks must be a list of shocks; got {shocks!r}")
         set_(self, "shocks", tuple(
             s if isinstance(s, Shock) else _shock(f"{p}.shocks[{k}]", s)
             for k, s in enumerate(shocks)))

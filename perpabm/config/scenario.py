@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from perpabm.config.checks import boolean, in_range, ranges, whole
+from perpabm.config.checks import boolean, in_range, ranges, require, text, whole
 from perpabm.config.exchange import ExchangeConfig, rules_as_paths
 from perpabm.config.market import MarketConfig
 from perpabm.errors import ConfigError, closest
@@ -25,30 +25,59 @@ STRATEGIES = ("noise", "momentum", "contrarian")
 class TraderConfig:
     """Leveraged traders: heterogeneous capital and leverage, three strategies.
 
-    Capital (USD) is ``capital_scale · (1 + Pareto(capital_tail))`` — heavy-tailed;
-    leverage is log-normal with median ``leverage_median`` and log-sd
-    ``leverage_sigma``, capped at ``leverage_cap`` × the venue's maximum. A
-    trader opens a position at Poisson rate ``entries_per_day`` while flat,
-    choosing its side by strategy (``strategy_mix`` weights noise, momentum and
-    contrarian; momentum and contrarian look back ``lookback_minutes``), and
-    closes it after an exponential holding time of mean ``holding_minutes``, or
-    at ``take_profit`` / ``stop_loss`` (fractions of entry price). Liquidated
-    traders leave; new ones arrive at ``arrivals_per_day``.
+    Capital is heavy-tailed (Pareto), leverage log-normal. A flat trader looks for
+    an entry at a Poisson rate and picks its side by its strategy; it closes after
+    an exponential holding time or at its take-profit or stop-loss. Wiped-out
+    traders leave and new ones arrive. Each setting below says how.
     """
 
     count: int = 1_000
+    """[traders] Traders at the start of the run. A flat trader with less than 5% of
+    its starting capital left leaves (``LEAVE_BELOW`` in perpabm/agents/population.py);
+    new ones arrive at ``arrivals_per_day``."""
     capital_scale: float = 5_000.0
+    """[USD] The least starting capital: a trader's is capital_scale · (1 + X), X drawn
+    by numpy's ``pareto(capital_tail)`` (Lomax, ≥ 0), so the median is
+    capital_scale · 2^(1/capital_tail)."""
     capital_tail: float = 1.5
+    """[dimensionless] Pareto tail index a of starting capital: the smaller, the heavier
+    the tail; the mean, capital_scale · a/(a − 1), is finite only for a > 1."""
     leverage_median: float = 5.0
+    """[notional ÷ equity] Median leverage of the traders: a trader's is leverage_median
+    · exp(N(0, leverage_sigma²)), clipped to [1, leverage_cap · exchange.max_leverage],
+    and it opens positions of equity × leverage notional."""
     leverage_sigma: float = 0.8
+    """[natural log] Standard deviation of the log of the traders' leverage (0: every
+    trader at ``leverage_median``)."""
     leverage_cap: float = 1.0
+    """[fraction of exchange.max_leverage] The highest leverage a trader is drawn with,
+    as a share of the venue's maximum."""
     strategy_mix: tuple[float, float, float] = (0.5, 0.3, 0.2)
+    """[relative weights] Shares of noise, momentum and contrarian traders, in that
+    order, divided by their sum. Noise traders pick their side by a fair coin; momentum
+    traders follow the sign of the index's move over ``lookback_minutes``, contrarians
+    go against it (a coin when the index is unchanged)."""
     entries_per_day: float = 4.0
+    """[per day] Rate at which each trader looks for an entry: each step it is drawn
+    with probability min(1, entries_per_day · market.step_minutes / 1440), and opens a
+    position if it is flat with equity above 0."""
     holding_minutes: float = 240.0
+    """[minutes] Mean holding time: a position is closed after an exponential time of
+    this mean, unless its take-profit or stop-loss fires first."""
     lookback_minutes: float = 30.0
+    """[minutes] The trend momentum and contrarian traders read: the sign of the index's
+    change over the last round(lookback_minutes / market.step_minutes) steps (at least
+    one)."""
     take_profit: float = 0.05
+    """[fraction of entry price] A position is closed once the index has moved this far
+    in its favour from the entry price (a long: index ≥ entry · (1 + take_profit))."""
     stop_loss: float = 0.03
+    """[fraction of entry price] A position is closed once the index has moved this far
+    against it from the entry price (a long: index ≤ entry · (1 − stop_loss))."""
     arrivals_per_day: float = 50.0
+    """[traders per day] Mean number of new traders a day, for the whole population: a
+    Poisson number with mean arrivals_per_day · market.step_minutes / 1440 arrives each
+    step, drawn as the first ``count`` were."""
 
     def __post_init__(self) -> None:
         p = "traders"
@@ -67,13 +96,15 @@ class TraderConfig:
             ("arrivals_per_day", 0.0, 1e6, False, False),
         ))
         mix = self.strategy_mix
-        if (isinstance(mix, str | Mapping) or not isinstance(mix, Iterable)
-                or len(tuple(mix)) != len(STRATEGIES)):
-            raise ConfigError(f"{p}.strategy_mix must be three weights for {', '.join(STRATEGIES)}"
-                              f"; got {mix!r}")
-        mix = tuple(in_range(f"{p}.strategy_mix[{k}]", w, 0.0) for k, w in enumerate(mix))
-        if sum(mix) <= 0:
-            raise ConfigError(f"{p}.strategy_mix must have a positive weight; got {mix}")
+        require(f"{p}.strategy_mix", f"{len(STRATEGIES)} weights, for {', '.join(STRATEGIES)}",
+                not isinstance(mix, str | Mapping) and isinstance(mix, Iterable)
+                and len(tuple(mix)) == len(STRATEGIES),
+                f"{p}.strategy_mix must be three weights for {', '.join(STRATEGIES)}; "
+                f"got {mix!r}")
+        mix = tuple(in_range(f"{p}.strategy_mix[{k}]", w, 0.0, high_open=True)
+                    for k, w in enumerate(mix))
+        require(f"{p}.strategy_mix", "a positive sum", sum(mix) > 0,
+                f"{p}.strategy_mix must have a positive weight; got {mix}")
         object.__setattr__(self, "strategy_mix", mix)
 
 
@@ -81,28 +112,47 @@ class TraderConfig:
 class MakerConfig:
     """Market makers quoting a ladder around the index, skewed by inventory.
 
-    Each of ``count`` makers has ``capital`` USD and quotes ``levels`` levels a
-    side, ``level_spacing`` apart (fraction of price), from ``half_spread`` off
-    its fair value (index minus ``inventory_skew`` × inventory/limit × price).
-    Each level holds ``depth`` USD of notional in calm markets. As realised
-    volatility (over ``vol_window_minutes``) rises above ``calm_volatility``
-    (annualised), depth is divided and the spread multiplied by
-    1 + ``withdrawal`` · (σ/σ_calm − 1): liquidity withdraws in stress. A maker
-    quotes no more on a side once its inventory reaches ``inventory_limit`` ×
-    capital × max leverage.
+    Each maker quotes ``levels`` levels a side around a fair value that leans
+    against its inventory. As the index's realised volatility σ rises above
+    ``calm_volatility``, a stress factor 1 + ``withdrawal`` · (σ/σ_calm − 1)
+    widens the ladder and thins its depth: liquidity withdraws in stress. A maker
+    has finite capital and can be liquidated.
     """
 
     count: int = 3
+    """[makers] Market makers, each with its own account and the settings below."""
     capital: float = 2_000_000.0
+    """[USD] Each maker's starting collateral."""
     levels: int = 10
+    """[levels a side] Quotes on each side of a maker's ladder."""
     level_spacing: float = 0.0005
+    """[fraction of fair value] Gap between adjacent levels before stress: level k (0 the
+    nearest) sits (half_spread + k · level_spacing) · stress from the fair value."""
     half_spread: float = 0.0002
+    """[fraction of fair value] Distance of the nearest level from the fair value,
+    before stress."""
     depth: float = 150_000.0
+    """[USD of notional] Size of each level in a calm market: depth / stress / index base
+    units, times the side's room (on the side that adds to inventory, 1 −
+    inventory / limit)."""
     inventory_skew: float = 0.001
+    """[fraction of index at the inventory limit] How far the fair value leans against
+    inventory: fair = index · (1 − inventory_skew · inventory / limit)."""
     inventory_limit: float = 0.5
+    """[fraction of equity × exchange.max_leverage] The limit at which a maker stops
+    quoting the side that adds to its inventory: inventory_limit · equity ·
+    max_leverage / index base units."""
     vol_window_minutes: float = 30.0
+    """[minutes] Window of the realised volatility σ makers read: the last
+    max(2, round(vol_window_minutes / market.step_minutes)) log returns of the index,
+    annualised. Until that many steps have passed, σ is ``calm_volatility``."""
     calm_volatility: float = 0.5
+    """[annualised] The volatility up to which makers quote their calm spread and depth
+    (0.5 = 50% a year)."""
     withdrawal: float = 1.0
+    """[dimensionless] How far liquidity withdraws in stress: stress = 1 + withdrawal ·
+    max(σ / calm_volatility − 1, 0) multiplies the spread and divides the depth (0:
+    makers ignore volatility)."""
 
     def __post_init__(self) -> None:
         p = "makers"
@@ -123,13 +173,21 @@ class MakerConfig:
 
 @dataclass(frozen=True, slots=True)
 class ArbitrageurConfig:
-    """Arbitrageurs trading the perp toward the index when the basis exceeds ``threshold``
-    (fraction of the index), at most ``max_notional`` USD a step, with finite ``capital``."""
+    """Arbitrageurs trading the perp toward the index when the basis pays for it; their
+    finite capital lets the perp decouple from the index in thin books."""
 
     count: int = 1
+    """[arbitrageurs] Arbitrageurs, each with its own account and the settings below."""
     capital: float = 5_000_000.0
+    """[USD] Each arbitrageur's starting collateral; an order its margin cannot cover is
+    not sent."""
     threshold: float = 0.001
+    """[fraction of index] The basis an arbitrageur trades at: it sells when the best bid
+    is above index · (1 + threshold) and buys when the best ask is below
+    index · (1 − threshold), no further than that price."""
     max_notional: float = 500_000.0
+    """[USD per step] What an arbitrageur trades in a step at most: one market order of
+    max_notional / index base units."""
 
     def __post_init__(self) -> None:
         p = "arbitrageur"
@@ -145,23 +203,34 @@ class ArbitrageurConfig:
 class VaultConfig:
     """A backstop vault (Hyperliquid's HLP): takes over liquidations the book cannot absorb.
 
-    It holds ``capital`` USD and takes positions while its notional stays below
-    ``cap`` × its equity (0: it never takes over); it unwinds ``unwind_rate`` of
-    its inventory into the book each step, no further than ``unwind_slippage``
-    from the index. ``adl_exempt`` keeps its positions out of the ADL queue
-    until nothing else is left. With ``quotes`` it also makes markets like a
-    maker, ``quote_depth`` USD a level (HLP's market-making strategies). Only
-    used by venues whose waterfall has a backstop stage.
+    It takes over what fits under its cap and unwinds it into the book step by step;
+    it may also make markets like a maker (HLP's market-making strategies). It exists
+    only for venues whose waterfall has a ``"backstop"`` stage.
     """
 
     enabled: bool = True
+    """Whether the vault exists when ``exchange.waterfall`` has a ``"backstop"`` stage (it
+    never does otherwise)."""
     capital: float = 10_000_000.0
+    """[USD] The vault's starting collateral."""
     cap: float = 3.0
+    """[× vault equity] The vault takes over a position only as far as its own position's
+    notional at the mark stays within cap · its equity (0: it never takes over)."""
     unwind_rate: float = 0.05
+    """[fraction of position per step] Share of its position the vault closes into the
+    book each step, with a market order."""
     unwind_slippage: float = 0.005
+    """[fraction of index] The unwind order's limit: no further than this from the
+    index."""
     adl_exempt: bool = False
+    """Whether the vault's position comes last in the ADL queue, after every other
+    account's."""
     quotes: bool = False
+    """Whether the vault also quotes a ladder every step, as a maker with ``makers``'
+    settings, its own capital and ``quote_depth``."""
     quote_depth: float = 100_000.0
+    """[USD of notional] Size of each level the vault quotes (with ``quotes``), in place
+    of ``makers.depth``."""
 
     def __post_init__(self) -> None:
         p = "vault"
@@ -179,13 +248,16 @@ class VaultConfig:
 
 @dataclass(frozen=True, slots=True)
 class RunConfig:
-    """Length and recording of one path: ``steps`` steps of ``market.step_minutes``;
-    series recorded every ``record_every`` steps; ``debug`` checks the exchange's
-    invariants after every operation."""
+    """Length and recording of one path."""
 
     steps: int = 1_440
+    """[steps] Length of a path, in steps of ``market.step_minutes``."""
     record_every: int = 1
+    """[steps] The per-step series keeps every record_every-th step (steps record_every,
+    2 · record_every, …); the summary and the events cover every step."""
     debug: bool = False
+    """Check the exchange's invariants after every operation, as ``exchange.debug`` does
+    (slower)."""
 
     def __post_init__(self) -> None:
         whole("run.steps", self.steps, 1)
@@ -209,19 +281,27 @@ class ScenarioConfig:
     """One scenario: a venue, a market, a population of agents and a run length."""
 
     name: str = "custom"
+    """The scenario's name."""
     description: str = ""
+    """One line on what the scenario is (``perpabm scenarios`` lists it)."""
     exchange: ExchangeConfig = field(default_factory=ExchangeConfig)
+    """The venue's rules: a preset's, or your own."""
     market: MarketConfig = field(default_factory=MarketConfig)
+    """The exogenous index price and the length of a step."""
     traders: TraderConfig = field(default_factory=TraderConfig)
+    """The leveraged traders."""
     makers: MakerConfig = field(default_factory=MakerConfig)
+    """The market makers."""
     arbitrageur: ArbitrageurConfig = field(default_factory=ArbitrageurConfig)
+    """The arbitrageurs between the perp and the index."""
     vault: VaultConfig = field(default_factory=VaultConfig)
+    """The backstop vault, for venues whose waterfall has a backstop stage."""
     run: RunConfig = field(default_factory=RunConfig)
+    """Length and recording of a path."""
 
     def __post_init__(self) -> None:
         for name in ("name", "description"):
-            if not isinstance(getattr(self, name), str):
-                raise ConfigError(f"{name} must be a string; got {getattr(self, name)!r}")
+            text(name, getattr(self, name))
         for section, cls in _SECTIONS.items():
             if not isinstance(getattr(self, section), cls):
                 raise ConfigError(f"{section} must be a {cls.__name__}; got "

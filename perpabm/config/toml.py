@@ -4,49 +4,68 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a TOML basic string
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+def value(item: Any) -> str:
+    """A TOML value: a bool, int, float (inf as ``inf``), string, or list of them."""
+    if isinstance(item, bool):
+        return "true" if item else "false"
+    if isinstance(item, int):
+        return str(item)
+    if isinstance(item, float):
+        if math.isinf(item):
+            return "inf" if item > 0 else "-inf"
+        return repr(item)
+    if isinstance(item, str):
+        return json.dumps(item, ensure_ascii=False)  # a TOML basic string
+    if isinstance(item, list | tuple):
+        return "[" + ", ".join(value(v) for v in item) + "]"
+    raise TypeError(f"cannot write {type(item).__name__} as TOML")
 
 
-def dumps(data: dict[str, Any]) -> str:
+def dumps(data: dict[str, Any], comments: Mapping[str, Sequence[str]] | None = None) -> str:
     """TOML text for a dict of scalars, lists and one level of tables, as
     ScenarioConfig.to_dict gives: under a table, a list of tables becomes
-    ``[[section.key]]`` blocks and a table of scalars a ``[section.key]`` table."""
-    lines = [f"{k} = {_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    ``[[section.key]]`` blocks and a table of scalars a ``[section.key]`` table.
+
+    `comments` maps dotted paths (``"name"``, ``"exchange"``,
+    ``"exchange.max_leverage"``, ``"market.shocks.at_step"``) to comment lines, each
+    written as ``# line`` above the key or table header at that path; a key inside a
+    list of tables is commented in its first block only.
+    """
+    notes = comments or {}
+
+    def commented(path: str, line: str) -> list[str]:
+        return [f"# {note}".rstrip() for note in notes.get(path, ())] + [line]
+
+    lines = []
+    for k, v in data.items():
+        if not isinstance(v, dict):
+            lines += commented(k, f"{k} = {value(v)}")
     for section, table in data.items():
         if not isinstance(table, dict):
             continue
-        lines += ["", f"[{section}]"]
+        lines += ["", *commented(section, f"[{section}]")]
         arrays, tables = {}, {}
-        for key, value in table.items():
-            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-                arrays[key] = value
-            elif isinstance(value, dict):
-                tables[key] = value
+        for key, item in table.items():
+            if isinstance(item, list) and item and all(isinstance(v, dict) for v in item):
+                arrays[key] = item
+            elif isinstance(item, dict):
+                tables[key] = item
             else:
-                lines.append(f"{key} = {_value(value)}")
+                lines += commented(f"{section}.{key}", f"{key} = {value(item)}")
         for key, items in arrays.items():
-            for item in items:
-                lines += ["", f"[[{section}.{key}]]"]
-                lines += [f"{k} = {_value(v)}" for k, v in item.items()]
-        for key, items in tables.items():
-            lines += ["", f"[{section}.{key}]"]
-            lines += [f"{_key(k)} = {_value(v)}" for k, v in items.items()]
+            for block, entry in enumerate(items):
+                header = f"[[{section}.{key}]]"
+                lines += ["", *(commented(f"{section}.{key}", header) if block == 0 else [header])]
+                for k, v in entry.items():
+                    line = f"{k} = {value(v)}"
+                    lines += commented(f"{section}.{key}.{k}", line) if block == 0 else [line]
+        for key, entries in tables.items():
+            lines += ["", *commented(f"{section}.{key}", f"[{section}.{key}]")]
+            lines += [f"{_key(k)} = {value(v)}" for k, v in entries.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -86,18 +86,21 @@ class Clearing:
 
     Money: deposits enter (``money_in``), withdrawals leave; in between, the sum of
     collateral, unrealised P&L at the mark, the insurance fund and the fees collected
-    never changes (:meth:`conservation_error`).
+    never changes (:meth:`conservation_error`). Time is in units of
+    `time_unit_minutes` minutes.
     """
 
     def __init__(self, config: ExchangeConfig, mark_price: float | None,
-                 rng: np.random.Generator, capacity: int) -> None:
+                 rng: np.random.Generator, capacity: int,
+                 time_unit_minutes: float = 1.0) -> None:
         self.config = config
         self.rng = rng
         self.adl_rule = adl.resolve_rule(config.adl_rule, config.adl_rules)
         self.ledger = Ledger(config.mm_tiers, capacity)
         self.book = OrderBook()
+        # The fund's clock is the exchange's time unit; its window is set in minutes.
         self.fund = InsuranceFund(config.insurance_fund, config.fund_drawdown_trigger,
-                                  config.fund_drawdown_window)
+                                  config.fund_drawdown_window / time_unit_minutes)
         # The venue's running figures, which the kernels update in place.
         self.market = market_arrays.empty(mark_price)
         self.terms: market_arrays.Terms = (config.taker_fee, config.maker_fee,

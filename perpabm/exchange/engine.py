@@ -100,7 +100,8 @@ class Exchange:
             raise ValueError(f"capacity must be a whole number of accounts ≥ 1; got {capacity!r}")
         mark = None if mark_price is None else _finite_positive("mark_price", mark_price)
         self.time_unit_minutes = _finite_positive("time_unit_minutes", time_unit_minutes)
-        self.core = Clearing(config, mark, np.random.default_rng(rng), int(capacity))
+        self.core = Clearing(config, mark, np.random.default_rng(rng), int(capacity),
+                             self.time_unit_minutes)
         self._liquidator = Liquidator(self.core)
         # The core's parts, the same objects: read them; change them through the methods
         # here. `rng` is the exchange's random stream (the "random" ADL rule draws from it).
