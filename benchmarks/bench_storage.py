@@ -17,8 +17,9 @@ the folder is built from real output:
    ``storage_paths`` distinct paths in as many files as a real run of that size.
    Copies keep the real chunks' Parquet metadata (pandas schema, the tables a
    batch wrote) and carry page checksums where the package writes them (results
-   format 2 on). The manifest is the real one with ``n_paths`` and the paths
-   done per point set to the new count.
+   format 2 on). The manifest is the real one with the planned paths (``planned``
+   from results format 3 on, ``identity.n_paths`` before) and the paths done per
+   point set to the new count.
 
 Measured: the folder's size on disk (sum of file sizes; allocated blocks in the
 details); wall-clock seconds (time.perf_counter) of
@@ -77,10 +78,18 @@ def _chunk_paths(n_paths: int) -> int | None:
     return min(max(math.ceil(n_paths / CHUNKS_PER_RUN), 1), MAX_CHUNK_PATHS)
 
 
+def planned_paths(manifest: dict[str, Any]) -> int:
+    """The paths a results folder's manifest plans for its one point: ``planned`` from
+    results format 3 on (which reads only the planned paths), ``identity.n_paths`` before."""
+    if "planned" in manifest:
+        return int(manifest["planned"]["0"])
+    return int(manifest["identity"]["n_paths"])
+
+
 def replicate(sample: Path, folder: Path, n_paths: int) -> dict[str, Any]:
     """Build `folder` with `n_paths` paths from the real chunks of `sample` (see module doc)."""
     manifest = json.loads((sample / "manifest.json").read_text(encoding="utf-8"))
-    n_sample = int(manifest["identity"]["n_paths"])
+    n_sample = planned_paths(manifest)
     copies = math.ceil(n_paths / n_sample)
     checksums = int(manifest.get("format", 1)) >= 2  # results format 2 checksums its pages
     chunk_paths = _chunk_paths(n_paths)
@@ -104,7 +113,10 @@ def replicate(sample: Path, folder: Path, n_paths: int) -> dict[str, Any]:
                 pq.write_table(shifted, folder / table_dir.name / name,
                                write_page_checksum=checksums)
                 chunks += 1
-    manifest["identity"]["n_paths"] = n_paths
+    if "planned" in manifest:  # results format 3 on: the paths planned per point
+        manifest["planned"] = {"0": n_paths}
+    else:
+        manifest["identity"]["n_paths"] = n_paths
     manifest["paths_done_per_point"] = {"0": n_paths}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return {"sample_paths": n_sample, "copies": copies, "chunks": chunks,
