@@ -26,7 +26,8 @@ details); wall-clock seconds (time.perf_counter) of
 ``perpabm.Results.load(folder)`` — every chunk of paths and events read into
 pandas DataFrames, sorted by key — median of ``storage_repeats`` loads; and, as
 a reference for what the format allows, ``pandas.read_parquet`` of the
-``paths`` and ``events`` folders as whole datasets.
+``paths`` and ``events`` folders as whole datasets. The load's goal of under 2 s
+is stated beside the reference machine's figure, not passed or failed.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from common import Row, Settings, check, median, scenario_config
+from common import Row, Settings, goal, median, scenario_config
+
+LOAD_GOAL_SECONDS = 2.0  # Results.load of 10,000 paths' goal, met on the reference machine
 
 
 def run_sample(settings: Settings, folder: Path) -> float:
@@ -204,7 +207,6 @@ def storage(settings: Settings, ctx: dict[str, Any]) -> list[Row]:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load_s = median(times)
-    target, passed = check(load_s, "<", 2.0, settings)
     sample_rate = 60.0 * settings.storage_sample / sample_s
     single = "" if len(times) > 1 else "; one run (the first took over 30 s)"
     return [
@@ -219,7 +221,8 @@ def storage(settings: Settings, ctx: dict[str, Any]) -> list[Row]:
                      "kb_per_path": size / n / 1e3, "events": events, **built}),
         Row("storage", f"Results.load, {n:,} paths", load_s, "s",
             f"perpabm.Results.load of the folder: paths + events ({events:,} rows) into "
-            f"pandas{single}", len(times), target, passed, details={"seconds": times}),
+            f"pandas{single}", len(times), details={"seconds": times},
+            goal=goal("<", LOAD_GOAL_SECONDS)),
         Row("storage", f"read_parquet of the folders, {n:,} paths", median(reference), "s",
             "reference: pandas.read_parquet of the paths/ and events/ folders as datasets",
             len(reference), details={"seconds": reference}),
