@@ -14,8 +14,8 @@ only on what does not depend on the machine's speed — ratios and megabytes.
 The absolute goals (a default path in 0.1 s, 1,000 paths a minute, loading
 10,000 paths in under 2 s) are stated beside the figure of the reference
 machine they were met on (``--reference``, default
-``benchmarks/results/after.json``, where its sizes are this run's), never passed
-or failed.
+``benchmarks/results/after.json``; quoted where its scenario, traders and steps
+are this run's), never passed or failed.
 
 Sections (each module's docstring says exactly what it times, in what units):
 
@@ -44,8 +44,9 @@ Figures are medians of wall-clock times (time.perf_counter / timeit); ratios
 are computed within one run of the suite, as the machine may be shared. The
 table gives each figure with its target and pass/fail, or its goal and the
 reference machine's figure; the JSON (default ``benchmarks/results/bench.json``)
-holds every row with its individual runs. The perpabm measured is the one Python imports: put
-another checkout first with ``PYTHONPATH=/path/to/checkout``.
+holds every row with its individual runs, the targets, and the goals with the
+reference figures. The perpabm measured is the one Python imports: put another
+checkout first with ``PYTHONPATH=/path/to/checkout``.
 """
 
 from __future__ import annotations
