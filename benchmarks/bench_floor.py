@@ -183,6 +183,7 @@ def floor(settings: Settings, ctx: dict[str, Any]) -> list[Row]:
         config = scenario_config(settings, traders=traders)
         times = time_floor(config, settings.seed, settings.floor_repeats)
         floor_s = median(times)
+        ctx.setdefault("floor_seconds", {})[traders] = floor_s
         label = f"{traders:,} traders, {settings.steps:,} steps"
         rows.append(Row("floor", f"floor, {label}", floor_s, "s/path",
                         "floor_path: the step's vector work in bare numpy, no agents (see "

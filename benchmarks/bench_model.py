@@ -5,6 +5,8 @@
   one-minute steps): model construction, every step, the summary row and the
   event table — what one path of a Monte Carlo run costs. In this process, one
   core; median of several runs with different seeds, after one short warm-up path.
+  Its goal of 0.1 s a path is stated beside the reference machine's figure, not
+  passed or failed: the ratios section holds the path against the floor instead.
 - **scaling** — the same path with 1,000 / 10,000 / 100,000 traders (one day), and
   with 1 / 10 / 30 days (1,000 traders); each run in a fresh interpreter
   (``path_child.py``), after a first short path there (as the default path is timed
@@ -26,9 +28,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from common import Row, Settings, check, median, run_child
+from common import Row, Settings, check, goal, median, run_child
 
 STEPS_PER_DAY = 1_440  # one-minute steps
+PATH_GOAL_SECONDS = 0.1  # a default path's goal, met on the reference machine
 
 
 def time_path(traders: int, steps: int, seed: int, scenario: str = "default") -> float:
@@ -50,13 +53,13 @@ def default_path(settings: Settings, ctx: dict[str, Any]) -> list[Row]:
              for k in range(settings.path_repeats)]
     seconds = median(times)
     ctx["path_seconds"] = seconds
-    target, passed = check(seconds, "≤", 0.1, settings)
     what = (f"run_path of the {settings.scenario} scenario ({settings.traders:,} traders, "
             f"{settings.steps:,} steps): construction, steps, summary, events; in-process, "
             f"one core")
     return [
-        Row("default_path", "one path", seconds, "s/path", what, len(times), target, passed,
-            {"seconds": times, "traders": settings.traders, "steps": settings.steps}),
+        Row("default_path", "one path", seconds, "s/path", what, len(times),
+            details={"seconds": times, "traders": settings.traders, "steps": settings.steps},
+            goal=goal("≤", PATH_GOAL_SECONDS)),
         Row("default_path", "per step", 1e3 * seconds / settings.steps, "ms/step",
             "the same median divided by the steps", len(times)),
     ]

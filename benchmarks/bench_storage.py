@@ -17,15 +17,17 @@ the folder is built from real output:
    ``storage_paths`` distinct paths in as many files as a real run of that size.
    Copies keep the real chunks' Parquet metadata (pandas schema, the tables a
    batch wrote) and carry page checksums where the package writes them (results
-   format 2 on). The manifest is the real one with ``n_paths`` and the paths
-   done per point set to the new count.
+   format 2 on). The manifest is the real one with the planned paths (``planned``
+   from results format 3 on, ``identity.n_paths`` before) and the paths done per
+   point set to the new count.
 
 Measured: the folder's size on disk (sum of file sizes; allocated blocks in the
 details); wall-clock seconds (time.perf_counter) of
 ``perpabm.Results.load(folder)`` — every chunk of paths and events read into
 pandas DataFrames, sorted by key — median of ``storage_repeats`` loads; and, as
 a reference for what the format allows, ``pandas.read_parquet`` of the
-``paths`` and ``events`` folders as whole datasets.
+``paths`` and ``events`` folders as whole datasets. The load's goal of under 2 s
+is stated beside the reference machine's figure, not passed or failed.
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from common import Row, Settings, check, median, scenario_config
+from common import Row, Settings, goal, median, scenario_config
+
+LOAD_GOAL_SECONDS = 2.0  # Results.load of 10,000 paths' goal, met on the reference machine
 
 
 def run_sample(settings: Settings, folder: Path) -> float:
@@ -77,10 +81,18 @@ def _chunk_paths(n_paths: int) -> int | None:
     return min(max(math.ceil(n_paths / CHUNKS_PER_RUN), 1), MAX_CHUNK_PATHS)
 
 
+def planned_paths(manifest: dict[str, Any]) -> int:
+    """The paths a results folder's manifest plans for its one point: ``planned`` from
+    results format 3 on (which reads only the planned paths), ``identity.n_paths`` before."""
+    if "planned" in manifest:
+        return int(manifest["planned"]["0"])
+    return int(manifest["identity"]["n_paths"])
+
+
 def replicate(sample: Path, folder: Path, n_paths: int) -> dict[str, Any]:
     """Build `folder` with `n_paths` paths from the real chunks of `sample` (see module doc)."""
     manifest = json.loads((sample / "manifest.json").read_text(encoding="utf-8"))
-    n_sample = int(manifest["identity"]["n_paths"])
+    n_sample = planned_paths(manifest)
     copies = math.ceil(n_paths / n_sample)
     checksums = int(manifest.get("format", 1)) >= 2  # results format 2 checksums its pages
     chunk_paths = _chunk_paths(n_paths)
@@ -104,7 +116,10 @@ def replicate(sample: Path, folder: Path, n_paths: int) -> dict[str, Any]:
                 pq.write_table(shifted, folder / table_dir.name / name,
                                write_page_checksum=checksums)
                 chunks += 1
-    manifest["identity"]["n_paths"] = n_paths
+    if "planned" in manifest:  # results format 3 on: the paths planned per point
+        manifest["planned"] = {"0": n_paths}
+    else:
+        manifest["identity"]["n_paths"] = n_paths
     manifest["paths_done_per_point"] = {"0": n_paths}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return {"sample_paths": n_sample, "copies": copies, "chunks": chunks,
@@ -192,7 +207,6 @@ def storage(settings: Settings, ctx: dict[str, Any]) -> list[Row]:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load_s = median(times)
-    target, passed = check(load_s, "<", 2.0, settings)
     sample_rate = 60.0 * settings.storage_sample / sample_s
     single = "" if len(times) > 1 else "; one run (the first took over 30 s)"
     return [
@@ -207,7 +221,8 @@ def storage(settings: Settings, ctx: dict[str, Any]) -> list[Row]:
                      "kb_per_path": size / n / 1e3, "events": events, **built}),
         Row("storage", f"Results.load, {n:,} paths", load_s, "s",
             f"perpabm.Results.load of the folder: paths + events ({events:,} rows) into "
-            f"pandas{single}", len(times), target, passed, details={"seconds": times}),
+            f"pandas{single}", len(times), details={"seconds": times},
+            goal=goal("<", LOAD_GOAL_SECONDS)),
         Row("storage", f"read_parquet of the folders, {n:,} paths", median(reference), "s",
             "reference: pandas.read_parquet of the paths/ and events/ folders as datasets",
             len(reference), details={"seconds": reference}),

@@ -12,6 +12,8 @@ parallel call starts them.
 
 Derived: paths/minute = 60 · n_paths / seconds; speedup = sequential seconds /
 parallel seconds; parallel efficiency = speedup / cores (joblib.cpu_count()).
+The goal of 1,000 paths a minute on all cores is stated beside the reference
+machine's figure (2 cores), not passed or failed: it depends on the machine.
 """
 
 from __future__ import annotations
@@ -21,13 +23,16 @@ import time
 from typing import Any
 
 from bench_model import scenario_path_seconds
-from common import Row, Settings, check, median, scenario_config
+from common import Row, Settings, goal, median, scenario_config
+
+PATHS_PER_MINUTE_GOAL = 1_000.0  # on all cores; met on the reference machine (2 cores)
 
 
-def path_count(settings: Settings, path_seconds: float) -> int:
-    """Paths for one throughput call: about `throughput_seconds` of sequential work."""
-    low, high = settings.throughput_paths
-    wanted = math.ceil(settings.throughput_seconds / max(path_seconds, 1e-9))
+def path_count(seconds: float, bounds: tuple[int, int], path_seconds: float) -> int:
+    """Paths for one timed call: about `seconds` of sequential work at `path_seconds` a
+    path, within `bounds` (low, high)."""
+    low, high = bounds
+    wanted = math.ceil(seconds / max(path_seconds, 1e-9))
     return int(min(max(wanted, low), high))
 
 
@@ -49,13 +54,14 @@ def _package_file() -> str:
     return perpabm.__file__
 
 
-def check_workers_package(cores: int) -> None:
-    """Raise unless the loky workers import the same perpabm as this process."""
+def check_workers_package(cores: int, n_jobs: int = -1) -> None:
+    """Raise unless the loky workers (`n_jobs` of them, `cores` with -1) import the same
+    perpabm as this process."""
     from joblib import Parallel, delayed
 
     import perpabm
 
-    files = set(Parallel(n_jobs=-1)(delayed(_package_file)() for _ in range(2 * cores)))
+    files = set(Parallel(n_jobs=n_jobs)(delayed(_package_file)() for _ in range(2 * cores)))
     if files != {perpabm.__file__}:
         raise RuntimeError(f"loky workers import perpabm from {sorted(files)}, this process "
                            f"from {perpabm.__file__}")
@@ -67,7 +73,8 @@ def throughput(settings: Settings, ctx: dict[str, Any]) -> list[Row]:
 
     cores = cpu_count()
     config = scenario_config(settings)
-    n_paths = path_count(settings, scenario_path_seconds(settings, ctx))
+    n_paths = path_count(settings.throughput_seconds, settings.throughput_paths,
+                         scenario_path_seconds(settings, ctx))
     sequential, parallel = [], []
     for r in range(settings.throughput_repeats):
         seed = settings.seed + 1000 * r
@@ -78,9 +85,9 @@ def throughput(settings: Settings, ctx: dict[str, Any]) -> list[Row]:
     check_workers_package(cores)
     seq_s, par_s = median(sequential), median(parallel)
     seq_rate, par_rate = 60.0 * n_paths / seq_s, 60.0 * n_paths / par_s
-    ctx["throughput_paths_per_minute"] = par_rate
     speedup = seq_s / par_s
-    target, passed = check(par_rate, "≥", 1_000.0, settings)
+    ctx["throughput"] = {"paths_per_minute": par_rate, "speedup": speedup, "workers": cores,
+                         "n_paths": n_paths, "repeats": settings.throughput_repeats}
     what = (f"run_paths of {n_paths} {settings.scenario}-scenario paths, loky, one path per "
             f"task, in memory; 60 · paths / wall seconds")
     runs = settings.throughput_repeats
@@ -88,8 +95,9 @@ def throughput(settings: Settings, ctx: dict[str, Any]) -> list[Row]:
         Row("throughput", "n_jobs=1", seq_rate, "paths/min", what + ", sequential", runs,
             details={"seconds": sequential, "n_paths": n_paths}),
         Row("throughput", f"n_jobs=-1 ({cores} cores)", par_rate, "paths/min",
-            what + f", {cores} workers", runs, target, passed,
-            details={"seconds": parallel, "n_paths": n_paths, "cores": cores}),
+            what + f", {cores} workers", runs,
+            details={"seconds": parallel, "n_paths": n_paths, "cores": cores},
+            goal=goal("≥", PATHS_PER_MINUTE_GOAL)),
         Row("throughput", "speedup", speedup, "×", "n_jobs=1 seconds / n_jobs=-1 seconds"),
         Row("throughput", "parallel efficiency", speedup / cores, "ratio",
             f"speedup / cores ({cores}); 1 is perfect scaling"),

@@ -3,8 +3,10 @@
 Run: ``.venv/bin/python benchmarks/compare.py benchmarks/results/before.json
 benchmarks/results/bench.json --labels before after`` — one row per figure
 (section and case), one column per report, and, with two reports or more, the
-last over the one before it. Figures and targets are the suite's own (see ``run.py``); a
-figure one report lacks is left blank.
+last over the one before it. Figures, targets and goals are the suite's own (see
+``run.py``), as the last report that has the figure states them: a figure with a goal
+rather than a target gets no pass or fail mark, in older reports either. A figure one
+report lacks is left blank.
 """
 
 from __future__ import annotations
@@ -36,13 +38,17 @@ def markdown(reports: list[dict[str, Any]], labels: list[str]) -> str:
              "|" + "|".join(["---"] * 4 + ["---:"] * (len(head) - 4)) + "|"]
     for key in keys:
         rows = [t.get(key) for t in tables]
-        first = next(r for r in rows if r is not None)
-        cells = [key[0], key[1], first["unit"], first["target"] or ""]
+        latest = next(r for r in reversed(rows) if r is not None)
+        goal = latest.get("goal")
+        cells = [key[0], key[1], latest["unit"],
+                 latest["target"] or (f"goal {goal}" if goal else "")]
         for row in rows:
             if row is None:
                 cells.append("")
                 continue
-            mark = {True: " ✓", False: " ✗", None: ""}[row["passed"]]
+            # A goal (an absolute time) is not passed or failed, in older reports either.
+            passed = row["passed"] if latest["target"] is not None else None
+            mark = {True: " ✓", False: " ✗", None: ""}[passed]
             cells.append(format_value(row["value"]) + mark)
         if ratio:
             a, b = rows[-2:]
