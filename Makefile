@@ -28,8 +28,8 @@ stress: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# The benchmark suite: prints one table (figures, targets, pass/fail) and writes
-# benchmarks/results/bench.json; `benchmarks/run.py --quick` is a smoke test of it.
+# The benchmark suite: prints one table (the machine, ratios first, figures with their
+# targets or goals) and writes benchmarks/results/bench.json; `--quick` is a smoke test of it.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
