@@ -3,22 +3,35 @@
 A field is addressed by a dotted path such as ``"traders.count"`` or
 ``"exchange.adl_rule"``: ``config.replace("traders.count", 10_000)`` returns a
 validated copy with that one field changed, as sweeps do.
+
+Custom code travels in the config, so that a worker process runs what this one does:
+ADL ranking rules (``exchange.adl_rules``) and agent classes (``agent_classes``), each
+given as the object itself or as a ``"package.module:name"`` import path, and written
+to TOML and JSON as that path.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from perpabm.config.checks import boolean, in_range, ranges, whole
+from perpabm import adl
+from perpabm.config.checks import boolean, choice, in_range, ranges, whole
 from perpabm.config.exchange import ExchangeConfig, rules_as_paths
 from perpabm.config.market import MarketConfig
 from perpabm.errors import ConfigError, closest
 
 STRATEGIES = ("noise", "momentum", "contrarian")
+BUILTIN_AGENTS = {"traders": "leveraged", "makers": "maker"}
+"""The name of each agent section's built-in class, as its ``agent`` setting gives it:
+``"leveraged"`` is :class:`~perpabm.agents.LeveragedTrader`, ``"maker"``
+:class:`~perpabm.agents.MarketMaker`. Other names are the scenario's ``agent_classes``."""
+AGENT_NAME = re.compile(r"[A-Za-z0-9_-]+")  # a TOML bare key: written as one unquoted
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +46,8 @@ class TraderConfig:
     contrarian; momentum and contrarian look back ``lookback_minutes``), and
     closes it after an exponential holding time of mean ``holding_minutes``, or
     at ``take_profit`` / ``stop_loss`` (fractions of entry price). Liquidated
-    traders leave; new ones arrive at ``arrivals_per_day``.
+    traders leave; new ones arrive at ``arrivals_per_day``. ``agent`` names the
+    traders' class: ``"leveraged"`` or a name in the scenario's ``agent_classes``.
     """
 
     count: int = 1_000
@@ -49,10 +63,12 @@ class TraderConfig:
     take_profit: float = 0.05
     stop_loss: float = 0.03
     arrivals_per_day: float = 50.0
+    agent: str = BUILTIN_AGENTS["traders"]
 
     def __post_init__(self) -> None:
         p = "traders"
         whole(f"{p}.count", self.count, 0)
+        _agent_name(f"{p}.agent", self.agent)
         ranges(self, p, (
             ("capital_scale", 0.0, math.inf, True, True),
             ("capital_tail", 0.5, 20.0, False, False),
@@ -89,7 +105,8 @@ class MakerConfig:
     (annualised), depth is divided and the spread multiplied by
     1 + ``withdrawal`` · (σ/σ_calm − 1): liquidity withdraws in stress. A maker
     quotes no more on a side once its inventory reaches ``inventory_limit`` ×
-    capital × max leverage.
+    capital × max leverage. ``agent`` names the makers' class: ``"maker"`` or a name
+    in the scenario's ``agent_classes``.
     """
 
     count: int = 3
@@ -103,10 +120,12 @@ class MakerConfig:
     vol_window_minutes: float = 30.0
     calm_volatility: float = 0.5
     withdrawal: float = 1.0
+    agent: str = BUILTIN_AGENTS["makers"]
 
     def __post_init__(self) -> None:
         p = "makers"
         whole(f"{p}.count", self.count, 0)
+        _agent_name(f"{p}.agent", self.agent)
         whole(f"{p}.levels", self.levels, 1)
         ranges(self, p, (
             ("capital", 0.0, math.inf, True, True),
@@ -206,7 +225,14 @@ _SECTIONS: dict[str, type] = {
 
 @dataclass(frozen=True, slots=True)
 class ScenarioConfig:
-    """One scenario: a venue, a market, a population of agents and a run length."""
+    """One scenario: a venue, a market, a population of agents and a run length.
+
+    ``agent_classes`` maps names to agent classes of the user's, each given as the
+    class or as a ``"package.module:Class"`` import path: a subclass of
+    :class:`~perpabm.agents.LeveragedTrader` for ``traders.agent`` to name, or of
+    :class:`~perpabm.agents.MarketMaker` for ``makers.agent`` (the model checks the
+    base when it builds the agents). :meth:`with_agent` adds one.
+    """
 
     name: str = "custom"
     description: str = ""
@@ -217,6 +243,7 @@ class ScenarioConfig:
     arbitrageur: ArbitrageurConfig = field(default_factory=ArbitrageurConfig)
     vault: VaultConfig = field(default_factory=VaultConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    agent_classes: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("name", "description"):
@@ -226,6 +253,45 @@ class ScenarioConfig:
             if not isinstance(getattr(self, section), cls):
                 raise ConfigError(f"{section} must be a {cls.__name__}; got "
                                   f"{type(getattr(self, section)).__name__}")
+        classes = _check_agent_classes("agent_classes", self.agent_classes)
+        object.__setattr__(self, "agent_classes", classes)
+        custom = tuple(name for name, _ in classes)
+        for section, builtin in BUILTIN_AGENTS.items():
+            choice(f"{section}.agent", getattr(self, section).agent, (builtin, *custom))
+
+    def with_agent(self, name: str, cls: type | str, *, use_in: str | None = None
+                   ) -> ScenarioConfig:
+        """A copy with agent class `cls` (a class, or a ``"package.module:Class"`` path)
+        registered in ``agent_classes`` as `name`, replacing one of that name; with
+        `use_in` (``"traders"`` or ``"makers"``) that section's ``agent`` names it too.
+
+        ``config.with_agent("cautious", CautiousTrader, use_in="traders")`` is
+        ``config.replace("agent_classes", {..., "cautious": CautiousTrader})`` then
+        ``.replace("traders.agent", "cautious")``.
+        """
+        if use_in is not None:
+            choice("use_in", use_in, tuple(BUILTIN_AGENTS))
+        classes = {**dict(self.agent_classes), name: cls}
+        config = self.replace("agent_classes", classes)
+        return config if use_in is None else config.replace(f"{use_in}.agent", name)
+
+    def custom_code(self) -> dict[str, Any]:
+        """The user's code this config runs: each custom ADL rule and agent class, keyed
+        by where it is set (``"exchange.adl_rules.<name>"``, ``"agent_classes.<name>"``),
+        import paths imported now. Empty for a config of built-ins only.
+
+        Raises ConfigError naming the entry whose import path does not import.
+        """
+        code: dict[str, Any] = {}
+        for name, _ in self.exchange.adl_rules:
+            try:
+                code[f"exchange.adl_rules.{name}"] = adl.resolve_rule(
+                    name, self.exchange.adl_rules)
+            except ValueError as exc:
+                raise ConfigError(f"exchange.{exc}") from None
+        for name, cls in self.agent_classes:
+            code[f"agent_classes.{name}"] = import_path(f"agent_classes[{name!r}]", cls)
+        return code
 
     def get(self, path: str) -> Any:
         """The value at a dotted path such as ``"traders.count"``."""
@@ -263,18 +329,64 @@ class ScenarioConfig:
         """Build from plain values (a parsed TOML file); unknown keys suggest the closest."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"a scenario must be a table of sections; got {type(data).__name__}")
-        known = ["name", "description", *_SECTIONS]
+        known = ["name", "description", *_SECTIONS, "agent_classes"]
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key not in known:
                 raise ConfigError(f"{key} is not a scenario section{closest(key, known)}")
-            if key in ("name", "description"):
+            if key in ("name", "description", "agent_classes"):
                 kwargs[key] = value
             elif key == "exchange":
                 kwargs[key] = ExchangeConfig.from_dict(value, "exchange")
             else:
                 kwargs[key] = _section_from_dict(key, _SECTIONS[key], value)
         return cls(**kwargs)
+
+
+def import_path(path: str, value: Any) -> Any:
+    """`value` itself, or what the ``"package.module:name"`` import path `value` names,
+    imported now; ConfigError naming the setting at `path` if it does not import."""
+    if not isinstance(value, str):
+        return value
+    module, attr = value.split(":")
+    try:
+        obj = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"{path}: cannot import {value!r} ({exc})") from None
+    return obj
+
+
+def _agent_name(path: str, name: Any) -> str:
+    """An agent class's name: letters, digits, ``_`` and ``-`` (a TOML bare key)."""
+    if not isinstance(name, str) or not AGENT_NAME.fullmatch(name):
+        raise ConfigError(f"{path} must be letters, digits, _ and - only; got {name!r}")
+    return name
+
+
+def _check_agent_classes(path: str, classes: Any) -> tuple[tuple[str, Any], ...]:
+    """Agent classes as (name, class or "package.module:Class") pairs, as ADL rules are."""
+    if isinstance(classes, Mapping):
+        classes = tuple(classes.items())
+    try:
+        pairs = tuple(tuple(pair) for pair in classes)
+    except TypeError:
+        pairs = None
+    if pairs is None or isinstance(classes, str | bytes) or any(len(p) != 2 for p in pairs):
+        raise ConfigError(f"{path} must map names to agent classes or to "
+                          f"'package.module:Class' paths; got {classes!r}")
+    for name, cls in pairs:
+        _agent_name(f"{path} names", name)
+        if name in BUILTIN_AGENTS.values():
+            raise ConfigError(f"{path}[{name!r}]: {name!r} is a built-in agent class; give "
+                              f"yours another name")
+        if not (isinstance(cls, type) or adl.is_import_path(cls)):
+            raise ConfigError(f"{path}[{name!r}] must be a class or a "
+                              f"'package.module:Class' path; got {cls!r}")
+    if len({name for name, _ in pairs}) != len(pairs):
+        raise ConfigError(f"{path} names a class twice: {[name for name, _ in pairs]}")
+    return pairs
 
 
 def _split(path: str) -> list[str]:
@@ -319,9 +431,10 @@ def _plain(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj):
         out = {}
         for f in dataclasses.fields(obj):
-            if isinstance(obj, ExchangeConfig) and f.name == "adl_rules":
-                if obj.adl_rules:  # an empty table is left out, as the default
-                    out[f.name] = rules_as_paths(obj.adl_rules)
+            if ((isinstance(obj, ExchangeConfig) and f.name == "adl_rules")
+                    or (isinstance(obj, ScenarioConfig) and f.name == "agent_classes")):
+                if getattr(obj, f.name):  # an empty table is left out, as the default
+                    out[f.name] = rules_as_paths(getattr(obj, f.name))
                 continue
             value = _plain(getattr(obj, f.name))
             if value is not None:  # TOML has no null: an absent key means the default
