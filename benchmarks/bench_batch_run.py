@@ -11,14 +11,18 @@ Both run `--paths` paths of one scenario in this process, one core, on the seeds
 
 Their summary figures are asserted equal, path by path (NaN equal to NaN); then each
 is timed `--repeats` times, alternating, and the medians (seconds per call of all
-paths) and their ratio are printed, with what it costs to have the datacollector:
+paths) and their ratio are printed (and the median of the ratios of the calls made one
+after the other, which a shared machine's changing load disturbs less), with what it
+costs to have the datacollector:
 
 - per path built: constructing the DataCollector (timeit of the same constructor);
 - per path collected (what batch_run pays, and any read of ``model.datacollector``):
   the median of one ``model.collect()`` on each finished path.
 
-Wall-clock times from time.perf_counter; the machine is named as the suite names it
-(``run.machine_info``). Run: ``.venv/bin/python benchmarks/bench_batch_run.py``.
+Wall-clock times from time.perf_counter (and this process's CPU time from
+time.process_time, which a shared machine's load disturbs less); the machine is named
+as the suite names it (``run.machine_info``). Run:
+``.venv/bin/python benchmarks/bench_batch_run.py``.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenario", default="default", help="bundled scenario (default)")
     parser.add_argument("--paths", type=int, default=8, help="paths per call (8)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed calls of each (5)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed calls of each (7)")
     parser.add_argument("--seed", type=int, default=1, help="root seed (1)")
     parser.add_argument("--traders", type=int, help="traders.count (the scenario's)")
     parser.add_argument("--steps", type=int, help="run.steps (the scenario's)")
@@ -91,11 +95,13 @@ def measure(scenario: str, paths: int, repeats: int, seed: int, traders: int | N
     np.testing.assert_array_equal(by_batch_run(), by_run_paths(),
                                   err_msg="batch_run and run_paths disagree")
     times: dict[str, list[float]] = {"batch_run": [], "run_paths": []}
+    cpu: dict[str, list[float]] = {"batch_run": [], "run_paths": []}
     for _ in range(repeats):  # alternating, so that both see the same load
         for name, fn in (("batch_run", by_batch_run), ("run_paths", by_run_paths)):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn()
             times[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
 
     collects = []
     for rng in seeds:
@@ -108,6 +114,7 @@ def measure(scenario: str, paths: int, repeats: int, seed: int, traders: int | N
         lambda: mesa.DataCollector(model_reporters=reporters), number=CONSTRUCTIONS,
         repeat=repeats)]
     medians = {name: median(values) for name, values in times.items()}
+    paired = [b / r for b, r in zip(times["batch_run"], times["run_paths"], strict=True)]
     return {
         "benchmark": "mesa.batch_run vs perpabm.runner.run_paths",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -116,6 +123,8 @@ def measure(scenario: str, paths: int, repeats: int, seed: int, traders: int | N
         "paths": paths, "repeats": repeats, "seed": seed,
         "summaries_equal": True, "seconds": times, "median_seconds": medians,
         "ratio_batch_run_over_run_paths": medians["batch_run"] / medians["run_paths"],
+        "paired_ratios": paired, "median_paired_ratio": median(paired),
+        "cpu_seconds": cpu, "median_cpu_seconds": {name: median(v) for name, v in cpu.items()},
         "path_seconds": medians["run_paths"] / paths,
         "datacollector_construction_seconds": median(constructions),
         "datacollector_collect_seconds": median(collects),
@@ -138,9 +147,12 @@ def print_report(report: dict[str, Any]) -> None:
           f"median of {report['repeats']} calls each, alternating")
     print("summary figures: identical path by path")
     for name in ("batch_run", "run_paths"):
-        seconds = report["median_seconds"][name]
-        print(f"  {name:10s} {seconds:8.3f} s  ({1e3 * seconds / report['paths']:.1f} ms/path)")
-    print(f"  batch_run / run_paths = {report['ratio_batch_run_over_run_paths']:.3f}")
+        seconds, cpu = report["median_seconds"][name], report["median_cpu_seconds"][name]
+        print(f"  {name:10s} {seconds:8.3f} s  ({1e3 * seconds / report['paths']:.1f} ms/path; "
+              f"CPU {cpu:.3f} s)")
+    print(f"  batch_run / run_paths = {report['ratio_batch_run_over_run_paths']:.3f} "
+          f"(ratio of the medians); {report['median_paired_ratio']:.3f} (median of the "
+          f"ratios of the calls made one after the other)")
     print(f"datacollector, per path: built {1e6 * build:.1f} µs ({100 * build / path:.3f}% "
           f"of a path), collected when read {1e3 * collect:.2f} ms "
           f"({100 * collect / path:.2f}% of a path)")
