@@ -163,6 +163,12 @@ def test_bad_agent_classes_are_one_line_errors_naming_the_field(classes, match):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("name", [3, "", "my trader"])
+def test_an_agent_setting_that_is_not_a_name_is_a_one_line_error(name):
+    with pytest.raises(ConfigError, match=r"^traders\.agent must be letters, digits, _ and -"):
+        ScenarioConfig().replace("traders.agent", name)
+
+
 def test_use_in_must_be_an_agent_section():
     with pytest.raises(ConfigError, match=r'use_in must be one of "traders", "makers"'):
         ScenarioConfig().with_agent("tagged", TaggedTrader, use_in="trader")
