@@ -6,6 +6,7 @@ the last resort, auto-deleveraging (ADL) of profitable opposite positions.
 """
 
 from perpabm import adl, mechanics, presets
+from perpabm.agents import LeveragedTrader, MarketMaker
 from perpabm.config import ExchangeConfig, MarketConfig, ScenarioConfig, Shock
 from perpabm.errors import ConfigError, MarginError
 from perpabm.exchange import BackstopOffer, Event, Exchange, InvariantError
@@ -33,8 +34,10 @@ __all__ = [
     "Exchange",
     "ExchangeConfig",
     "InvariantError",
+    "LeveragedTrader",
     "MarginError",
     "MarketConfig",
+    "MarketMaker",
     "PerpMarketModel",
     "Results",
     "ScenarioConfig",

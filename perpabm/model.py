@@ -25,6 +25,13 @@ agents, and what a path reports (:meth:`summary`, :attr:`events`, :attr:`series`
 what the agents do is theirs (:mod:`perpabm.agents`; the traders' arrays and batches
 are :class:`~perpabm.agents.TraderPopulation`'s).
 
+Mesa's tools: :attr:`PerpMarketModel.datacollector` is a :class:`mesa.DataCollector` of
+the :meth:`~PerpMarketModel.summary` figures, collected when it is read (a path nobody
+asks pays nothing), so ``mesa.batch_run(PerpMarketModel, parameters={"config": config,
+"traders.count": [500, 1_000]}, rng=seeds, max_steps=config.run.steps)`` gives one row
+of summary figures per run: the model takes its config (a :class:`ScenarioConfig` or a
+bundled scenario's name) and any setting as a dotted-path keyword.
+
 Randomness: one :class:`numpy.random.SeedSequence` per path; independent child
 streams for the index, the order flow (which traders act: the model's ``rng``),
 traders, makers, the arbitrageur, the vault and the exchange (ADL "random"
@@ -34,7 +41,9 @@ exogenous index path (common random numbers).
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,10 +52,13 @@ import numpy as np
 import pandas as pd
 
 from perpabm.agents import Arbitrageur, LeveragedTrader, MarketMaker, TraderPopulation, Vault
-from perpabm.config.scenario import STRATEGIES, ScenarioConfig
+from perpabm.agents import classes as agent_classes
+from perpabm.config.scenario import BUILTIN_AGENTS, STRATEGIES, ScenarioConfig
+from perpabm.errors import ConfigError, closest
 from perpabm.exchange import Event, Exchange
 from perpabm.exchange.events import event_columns
 from perpabm.market import IndexHistory, index_log_returns
+from perpabm.scenarios import load_scenario
 
 STREAMS = ("index", "order_flow", "traders", "makers", "arbitrageur", "vault", "exchange")
 SERIES_COLUMNS = (
@@ -54,8 +66,17 @@ SERIES_COLUMNS = (
     "open_interest", "insurance_fund", "vault_equity", "liquidated_notional",
     "backstop_notional", "adl_notional", "traders",
 )
+SUMMARY_FIGURES = (
+    "steps", "index_return", "index_max_drawdown", "liquidation_episodes",
+    "liquidated_notional", "backstop_notional", "adl_fired", "adl_fills", "adl_notional",
+    "adl_accounts", "first_adl_step", "vault_pnl", "vault_min_equity",
+    "insurance_fund_change", "bad_debt", "traders_left", "conservation_error",
+)
+"""The figures of :meth:`PerpMarketModel.summary`, in its order: the datacollector's
+model reporters."""
 ACCOUNT_TYPES = (*STRATEGIES, "maker", "arbitrageur", "vault")
 """What holds an account: a trader's strategy, or the agent class."""
+MODEL_KEYWORDS = ("config", "rng", "trader_class")  # PerpMarketModel's own, not settings
 DEPTH_BAND = 0.01  # book depth is recorded within 1% of the mid
 IMPACT_NOTIONAL = 1e6  # USD: market.spot_impact moves the log index per million of flow
 
@@ -83,20 +104,54 @@ def seed_streams(rng: Any) -> dict[str, np.random.SeedSequence]:
             for k, name in enumerate(STREAMS)}
 
 
+def scenario_config(config: ScenarioConfig | str | None,
+                    settings: dict[str, Any]) -> ScenarioConfig:
+    """`config` (a ScenarioConfig, a bundled scenario's name, or None: the default) with
+    each of `settings` (dotted path → value, as ``{"traders.count": 500}``) set, an
+    ``"exchange.preset"`` first since it replaces the whole exchange section."""
+    if config is None:
+        config = ScenarioConfig()
+    elif isinstance(config, str):
+        config = load_scenario(config)
+    elif not isinstance(config, ScenarioConfig):
+        raise TypeError(f"config must be a ScenarioConfig or a scenario's name; got "
+                        f"{type(config).__name__}")
+    for path in sorted(settings, key=lambda p: p != "exchange.preset"):
+        top_level = [f.name for f in dataclasses.fields(config)]
+        if "." not in path and path not in top_level:
+            near = closest(path, MODEL_KEYWORDS) or closest(path, top_level)
+            raise TypeError(f"PerpMarketModel() got an unexpected keyword argument {path!r}"
+                            f"{near}; a setting is a dotted path such as 'traders.count'")
+        config = config.replace(path, settings[path])
+    return config
+
+
 class PerpMarketModel(mesa.Model):
     """One simulated path of a perpetual-swap market under a ScenarioConfig.
 
-    `trader_class` (LeveragedTrader or a subclass) is the class of the traders' agents.
+    `config` is a ScenarioConfig or a bundled scenario's name (default: the default
+    ScenarioConfig); keyword `settings` change it by dotted path
+    (``PerpMarketModel("crash", **{"traders.count": 500})``), as ``mesa.batch_run``
+    passes its parameters. `rng` is the path's seed (:func:`seed_streams`).
+    `trader_class` (LeveragedTrader or a subclass) is the class of the traders' agents;
+    by default the one ``traders.agent`` names, as the makers' is the one
+    ``makers.agent`` names (:mod:`perpabm.agents.classes`).
+
     The agents, by kind: :attr:`traders` (a :class:`TraderPopulation`: account id →
     trader), :attr:`makers`, :attr:`arbitrageurs` and :attr:`vaults` (the backstop vault,
     if the waterfall has one: :attr:`vault`). The index so far is :attr:`history`.
+    ``running`` turns False after the last of ``run.steps`` steps.
     """
 
-    def __init__(self, config: ScenarioConfig | None = None, *, rng: Any = None,
-                 trader_class: type[LeveragedTrader] = LeveragedTrader) -> None:
-        config = ScenarioConfig() if config is None else config
-        if not isinstance(config, ScenarioConfig):
-            raise TypeError(f"config must be a ScenarioConfig; got {type(config).__name__}")
+    def __init__(self, config: ScenarioConfig | str | None = None, *, rng: Any = None,
+                 trader_class: type[LeveragedTrader] | None = None, **settings: Any) -> None:
+        config = scenario_config(config, settings)
+        if trader_class is None:
+            trader_class = agent_classes.trader_class(config)
+        elif config.traders.agent != BUILTIN_AGENTS["traders"]:
+            raise ConfigError(f"give the traders' class as trader_class or as traders.agent, "
+                              f"not both; got {trader_class!r} and "
+                              f"{config.traders.agent!r}")
         streams = seed_streams(rng)
         super().__init__(rng=np.random.default_rng(streams["order_flow"]))
         self.config = config
@@ -118,7 +173,8 @@ class PerpMarketModel(mesa.Model):
         self.history = IndexHistory(market.start_price, run.steps, market.step_years)
         self._net_liquidation_flow = 0.0  # last step's, USD: + bought, − sold
 
-        self.makers = [MarketMaker(self, config.makers) for _ in range(config.makers.count)]
+        maker_class = agent_classes.maker_class(config)
+        self.makers = [maker_class(self, config.makers) for _ in range(config.makers.count)]
         self.arbitrageurs = [Arbitrageur(self, config.arbitrageur)
                              for _ in range(config.arbitrageur.count)]
         backstop = "backstop" in exchange_config.waterfall and config.vault.enabled
@@ -130,6 +186,11 @@ class PerpMarketModel(mesa.Model):
         self._vault_start = self.vault.equity if self.vault else 0.0
         self._fund_start = self.exchange.insurance_fund
         self._series = np.full((run.steps, len(SERIES_COLUMNS)), np.nan)
+        self._datacollector = mesa.DataCollector(model_reporters={
+            name: [self._summary_figure, [name]] for name in SUMMARY_FIGURES})
+        self._collects_summary = True  # False once a collector of the user's replaces it
+        self._collected_at: float | None = None  # the model time of the last collection
+        self._collecting: dict[str, float] | None = None  # the summary being collected
 
     # ------------------------------------------------------------------ the step
 
@@ -149,6 +210,8 @@ class PerpMarketModel(mesa.Model):
         events = self.exchange.update_index(self.index, time=float(self.step_index))
         self.traders.renew()
         self._record(t, events)
+        if self.step_index == self.n_steps:
+            self.running = False
 
     def _move_index(self, t: int) -> None:
         """Step `t`'s index move: its pre-drawn log return plus the spot impact of last
@@ -255,8 +318,52 @@ class PerpMarketModel(mesa.Model):
                 types[agent.account] = ACCOUNT_TYPES.index(kind)
         return types
 
+    # ------------------------------------------------------------------ Mesa's DataCollector
+
+    @property
+    def datacollector(self) -> mesa.DataCollector:
+        """Mesa's DataCollector of the path: one row of the :meth:`summary` figures
+        (:data:`SUMMARY_FIGURES`) for each model time it was read at, collected when it
+        is read and not yet collected at this time (:meth:`collect`), so that a path
+        nobody reads it of costs nothing. Read before the last step, it warns that the
+        figures are those of an unfinished path (as when ``mesa.batch_run``'s
+        ``max_steps`` is below ``run.steps``).
+
+        Assign a DataCollector of your own to replace it; that one is yours to collect.
+        """
+        if self._collects_summary and self._collected_at != self.time:
+            if self.step_index < self.n_steps:
+                warnings.warn(f"the summary is collected at step {self.step_index} of "
+                              f"{self.n_steps}: the path has not finished",
+                              RuntimeWarning, stacklevel=2)
+            self.collect()
+        return self._datacollector
+
+    @datacollector.setter
+    def datacollector(self, collector: mesa.DataCollector) -> None:
+        self._datacollector = collector
+        self._collects_summary = False
+
+    def collect(self) -> None:
+        """Collect the datacollector's row now, the summary computed once for all of its
+        reporters."""
+        self._collecting = self.summary()
+        try:
+            self._datacollector.collect(self)
+        finally:
+            self._collecting = None
+        self._collected_at = self.time
+
+    def _summary_figure(self, name: str) -> float:
+        """The summary figure `name`: a model reporter of the datacollector."""
+        summary = self._collecting if self._collecting is not None else self.summary()
+        return summary[name]
+
+    # ------------------------------------------------------------------ the summary
+
     def summary(self) -> dict[str, float]:
-        """One row of path metrics: liquidations, ADL, vault and fund outcomes."""
+        """One row of path metrics (:data:`SUMMARY_FIGURES`): liquidations, ADL, vault
+        and fund outcomes. Before any step, those of the starting state."""
         ex = self.exchange
         log = ex.event_log
         adl = [e for e in log if e.kind == "adl"]
@@ -264,6 +371,10 @@ class PerpMarketModel(mesa.Model):
         episodes = {e.liquidation for e in log if e.kind != "funding"} - {-1}  # −1: none
         index = self.history.prices
         vault_equity = self._series[: self.step_index, SERIES_COLUMNS.index("vault_equity")]
+        vault_min_equity = math.nan
+        if self.vault:  # before any step, the equity it starts with
+            vault_min_equity = (float(np.nanmin(vault_equity)) if len(vault_equity)
+                                else self.vault.equity)
         return {
             "steps": float(self.step_index),
             "index_return": float(index[-1] / index[0] - 1.0),
@@ -277,7 +388,7 @@ class PerpMarketModel(mesa.Model):
             "adl_accounts": float(len({e.account for e in adl})),
             "first_adl_step": float(min(adl_times)) if adl_times else math.nan,
             "vault_pnl": (self.vault.equity - self._vault_start) if self.vault else math.nan,
-            "vault_min_equity": float(np.nanmin(vault_equity)) if self.vault else math.nan,
+            "vault_min_equity": vault_min_equity,
             "insurance_fund_change": ex.insurance_fund - self._fund_start,
             "bad_debt": ex.bad_debt,
             "traders_left": float(self.traders.left),

@@ -37,6 +37,7 @@ from joblib import Parallel, delayed, parallel_config
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 from tqdm import tqdm
 
+from perpabm.agents.classes import maker_class, trader_class
 from perpabm.config.scenario import ScenarioConfig
 from perpabm.errors import ConfigError, RunInterrupted, StorageError, one_of
 from perpabm.market import index_log_returns
@@ -120,10 +121,14 @@ def _check_run_args(config: Any, n_paths: Any, seed: Any, n_jobs: Any, backend: 
 
 
 def _check_inputs(configs: Sequence[ScenarioConfig]) -> None:
-    """Read every input file the paths will need (a replayed price CSV) before anything
-    runs or is written: a bad file is one ConfigError here, not a failure of every path."""
+    """Read every input the paths will need — a replayed price CSV, the custom agent
+    classes and ADL rules — before anything runs or is written: a bad one is one
+    ConfigError here, not a failure of every path."""
     seen = set()
     for config in configs:
+        config.custom_code()  # imports every custom rule and class
+        trader_class(config)  # and checks the agents' base classes
+        maker_class(config)
         market, steps = config.market, config.run.steps
         if market.process != "replay" or (market, steps) in seen:
             continue
@@ -533,12 +538,13 @@ FINGERPRINT_CHARS = 16  # 64 bits: enough to tell two versions of one function a
 
 
 def custom_code(configs: Iterable[ScenarioConfig]) -> dict[str, str]:
-    """The fingerprint of every custom ADL rule the configs carry, keyed by dotted name
-    (``"exchange.adl_rules.<name>"``)."""
+    """The fingerprint of every custom ADL rule and agent class the configs carry, keyed
+    as :meth:`ScenarioConfig.custom_code` keys them (``"exchange.adl_rules.<name>"``,
+    ``"agent_classes.<name>"``)."""
     out: dict[str, str] = {}
     for config in configs:
-        for name, fn in config.exchange.adl_rules:
-            out.setdefault(f"exchange.adl_rules.{name}", code_fingerprint(fn))
+        for key, code in config.custom_code().items():
+            out.setdefault(key, code_fingerprint(code))
     return dict(sorted(out.items()))
 
 

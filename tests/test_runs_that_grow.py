@@ -251,3 +251,22 @@ def test_too_many_workers_for_memory_are_refused_naming_how_many_fit(tiny, monke
 def test_run_path_names_a_bad_argument(tiny, args, field):
     with pytest.raises(ConfigError, match=rf"^{field} must be a whole number ≥ 0"):
         runner.run_path(tiny, *args)
+
+
+def test_a_custom_agent_class_is_fingerprinted_in_the_manifest(tiny, tmp_path):
+    from test_agent_classes import WideMaker
+
+    config = tiny.with_agent("wide", WideMaker, use_in="makers")
+    run_paths(config, 1, seed=1, n_jobs=1, out=tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["identity"]["custom_code"] == {
+        "agent_classes.wide": runner.code_fingerprint(WideMaker)}
+
+
+def test_an_agent_class_of_the_wrong_base_is_refused_before_any_path_runs(tiny, tmp_path):
+    from test_agent_classes import WideMaker
+
+    config = tiny.with_agent("wide", WideMaker, use_in="traders")
+    with pytest.raises(ConfigError, match=r"^agent_classes\['wide'\], named by traders\.agent"):
+        run_paths(config, 2, seed=1, n_jobs=1, out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()

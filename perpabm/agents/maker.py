@@ -22,18 +22,27 @@ MIN_VOL_WINDOW = 2  # steps: the fewest log returns a volatility is taken over
 
 def quote_ladders(model: MarketModel, quoters: Sequence[tuple[int, MakerConfig]]) -> None:
     """Each (account, config) of `quoters` in turn replaces its quotes with its ladder
-    (:func:`ladder_for`), all in one exchange call (:meth:`Exchange.replace_quotes_of`):
-    a requote does not trade, so no ladder depends on another's posting.
+    (:func:`ladder_for`), all in one exchange call (:func:`post_ladders`)."""
+    if quoters:
+        post_ladders(model, [account for account, _ in quoters],
+                     [ladder_for(model, account, config) for account, config in quoters])
+
+
+def post_ladders(model: MarketModel, accounts: Sequence[int],
+                 ladders: Sequence[np.ndarray]) -> None:
+    """Each of `accounts` in turn replaces its quotes with its ladder of `ladders` (rows
+    of signed quantities and prices, as :func:`ladder` gives), all in one exchange call
+    (:meth:`Exchange.replace_quotes_of`): a requote does not trade, so no ladder depends
+    on another's posting.
 
     Levels that would cross another's quotes, or that margin cannot cover, are left
-    out; an account whose equity is gone cancels its quotes. No quoters: nothing to do.
+    out; an account whose equity is gone cancels its quotes. No accounts: nothing to do.
     """
-    if not quoters:
+    if not accounts:
         return
-    ladders = [ladder_for(model, account, config) for account, config in quoters]
     orders = np.concatenate(ladders, axis=1) if len(ladders) > 1 else ladders[0]
     model.exchange.replace_quotes_of(
-        np.array([account for account, _ in quoters], dtype=np.int64),
+        np.array(accounts, dtype=np.int64),
         np.array([ladder.shape[1] for ladder in ladders], dtype=np.int64), orders[0], orders[1])
 
 
@@ -93,9 +102,11 @@ def ladder(fair: float, stress: float, base_quantity: float, inventory: float, l
 
 
 class MarketMaker(mesa.Agent):
-    """Quotes `levels` levels a side around its fair value, every step (:func:`ladder_for`).
+    """Quotes `levels` levels a side around its fair value, every step (:meth:`ladder`).
 
-    A maker has finite capital and can itself be liquidated.
+    A maker has finite capital and can itself be liquidated. A subclass (named in a
+    scenario's ``agent_classes`` and ``makers.agent``) is built as ``cls(model,
+    config)`` and quotes what its :meth:`ladder` returns.
     """
 
     def __init__(self, model: MarketModel, config: MakerConfig) -> None:
@@ -103,12 +114,19 @@ class MarketMaker(mesa.Agent):
         self.config = config
         self.account = model.exchange.open_account(config.capital)
 
+    def ladder(self) -> np.ndarray:
+        """The ladder to quote now: a (2, n) array of signed quantities (+ bid, − ask;
+        base units) over prices (USD), nearest first; :func:`ladder_for` of the maker's
+        config. Override it to quote otherwise."""
+        return ladder_for(self.model, self.account, self.config)
+
     def quote(self) -> None:
         """Replace all quotes with a fresh ladder."""
-        quote_ladders(self.model, [(self.account, self.config)])
+        post_ladders(self.model, [self.account], [self.ladder()])
 
     @staticmethod
     def quote_all(model: MarketModel, makers: Sequence[MarketMaker]) -> None:
-        """Every one of `makers` (perhaps none) replaces its quotes, in turn, in one
-        exchange call."""
-        quote_ladders(model, [(maker.account, maker.config) for maker in makers])
+        """Every one of `makers` (perhaps none) replaces its quotes with its
+        :meth:`ladder`, in turn, in one exchange call."""
+        post_ladders(model, [maker.account for maker in makers],
+                     [maker.ladder() for maker in makers])

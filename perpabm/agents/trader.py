@@ -28,9 +28,12 @@ class LeveragedTrader(mesa.Agent):
 
     Traders act as batches (:meth:`TraderPopulation.exit`,
     :meth:`TraderPopulation.enter`), not one Python call each: a call per trader
-    would cost more than the matching. A subclass (``PerpMarketModel(...,
-    trader_class=...)``) can add state and observations of its own; its orders are
-    still the population's.
+    would cost more than the matching. A subclass can add state and observations of
+    its own; its orders are still the population's. A scenario names it
+    (``config.with_agent("tagged", TaggedTrader, use_in="traders")``, which worker
+    processes receive with the config), or ``PerpMarketModel(...,
+    trader_class=TaggedTrader)`` builds one model with it. It is built as
+    ``cls(model, population, account)``.
     """
 
     def __init__(self, model: MarketModel, population: TraderArrays, account: int) -> None:

@@ -336,8 +336,9 @@ class ExchangeConfig:
 
 
 def rules_as_paths(rules: tuple[tuple[str, Any], ...]) -> dict[str, str]:
-    """Custom ADL rules as TOML and JSON write them: name → ``"package.module:function"``
-    (a function given as itself is written as where it is defined)."""
+    """Custom code as TOML and JSON write it — ADL rules, and agent classes too: name →
+    ``"package.module:name"`` (a function or class given as itself is written as where
+    it is defined)."""
     return {name: fn if isinstance(fn, str) else f"{fn.__module__}:{fn.__qualname__}"
             for name, fn in rules}
 

@@ -3,22 +3,35 @@
 A field is addressed by a dotted path such as ``"traders.count"`` or
 ``"exchange.adl_rule"``: ``config.replace("traders.count", 10_000)`` returns a
 validated copy with that one field changed, as sweeps do.
+
+Custom code travels in the config, so that a worker process runs what this one does:
+ADL ranking rules (``exchange.adl_rules``) and agent classes (``agent_classes``), each
+given as the object itself or as a ``"package.module:name"`` import path, and written
+to TOML and JSON as that path.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from perpabm.config.checks import boolean, in_range, ranges, require, text, whole
+from perpabm import adl
+from perpabm.config.checks import boolean, choice, in_range, ranges, require, text, whole
 from perpabm.config.exchange import ExchangeConfig, rules_as_paths
 from perpabm.config.market import MarketConfig
 from perpabm.errors import ConfigError, closest
 
 STRATEGIES = ("noise", "momentum", "contrarian")
+BUILTIN_AGENTS = {"traders": "leveraged", "makers": "maker"}
+"""The name of each agent section's built-in class, as its ``agent`` setting gives it:
+``"leveraged"`` is :class:`~perpabm.agents.LeveragedTrader`, ``"maker"``
+:class:`~perpabm.agents.MarketMaker`. Other names are the scenario's ``agent_classes``."""
+AGENT_NAME = re.compile(r"[A-Za-z0-9_-]+")  # a TOML bare key: written as one unquoted
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +91,14 @@ class TraderConfig:
     """[traders per day] Mean number of new traders a day, for the whole population: a
     Poisson number with mean arrivals_per_day · market.step_minutes / 1440 arrives each
     step, drawn as the first ``count`` were."""
+    agent: str = BUILTIN_AGENTS["traders"]
+    """The class of the traders' agents: ``"leveraged"`` (perpabm.agents.LeveragedTrader)
+    or a name in the scenario's ``agent_classes``."""
 
     def __post_init__(self) -> None:
         p = "traders"
         whole(f"{p}.count", self.count, 0)
+        _agent_name(f"{p}.agent", self.agent)
         ranges(self, p, (
             ("capital_scale", 0.0, math.inf, True, True),
             ("capital_tail", 0.5, 20.0, False, False),
@@ -153,10 +170,14 @@ class MakerConfig:
     """[dimensionless] How far liquidity withdraws in stress: stress = 1 + withdrawal ·
     max(σ / calm_volatility − 1, 0) multiplies the spread and divides the depth (0:
     makers ignore volatility)."""
+    agent: str = BUILTIN_AGENTS["makers"]
+    """The class of the makers' agents: ``"maker"`` (perpabm.agents.MarketMaker) or a name
+    in the scenario's ``agent_classes``."""
 
     def __post_init__(self) -> None:
         p = "makers"
         whole(f"{p}.count", self.count, 0)
+        _agent_name(f"{p}.agent", self.agent)
         whole(f"{p}.levels", self.levels, 1)
         ranges(self, p, (
             ("capital", 0.0, math.inf, True, True),
@@ -278,7 +299,14 @@ _SECTIONS: dict[str, type] = {
 
 @dataclass(frozen=True, slots=True)
 class ScenarioConfig:
-    """One scenario: a venue, a market, a population of agents and a run length."""
+    """One scenario: a venue, a market, a population of agents and a run length.
+
+    ``agent_classes`` maps names to agent classes of the user's, each given as the
+    class or as a ``"package.module:Class"`` import path: a subclass of
+    :class:`~perpabm.agents.LeveragedTrader` for ``traders.agent`` to name, or of
+    :class:`~perpabm.agents.MarketMaker` for ``makers.agent`` (the model checks the
+    base when it builds the agents). :meth:`with_agent` adds one.
+    """
 
     name: str = "custom"
     """The scenario's name."""
@@ -298,6 +326,10 @@ class ScenarioConfig:
     """The backstop vault, for venues whose waterfall has a backstop stage."""
     run: RunConfig = field(default_factory=RunConfig)
     """Length and recording of a path."""
+    agent_classes: tuple[tuple[str, Any], ...] = ()
+    """Custom agent classes, by the name ``traders.agent`` or ``makers.agent`` gives
+    them: a class, or ``"package.module:Class"`` (as a scenario file writes it). They
+    travel with the config to worker processes."""
 
     def __post_init__(self) -> None:
         for name in ("name", "description"):
@@ -306,6 +338,45 @@ class ScenarioConfig:
             if not isinstance(getattr(self, section), cls):
                 raise ConfigError(f"{section} must be a {cls.__name__}; got "
                                   f"{type(getattr(self, section)).__name__}")
+        classes = _check_agent_classes("agent_classes", self.agent_classes)
+        object.__setattr__(self, "agent_classes", classes)
+        custom = tuple(name for name, _ in classes)
+        for section, builtin in BUILTIN_AGENTS.items():
+            choice(f"{section}.agent", getattr(self, section).agent, (builtin, *custom))
+
+    def with_agent(self, name: str, cls: type | str, *, use_in: str | None = None
+                   ) -> ScenarioConfig:
+        """A copy with agent class `cls` (a class, or a ``"package.module:Class"`` path)
+        registered in ``agent_classes`` as `name`, replacing one of that name; with
+        `use_in` (``"traders"`` or ``"makers"``) that section's ``agent`` names it too.
+
+        ``config.with_agent("cautious", CautiousTrader, use_in="traders")`` is
+        ``config.replace("agent_classes", {..., "cautious": CautiousTrader})`` then
+        ``.replace("traders.agent", "cautious")``.
+        """
+        if use_in is not None:
+            choice("use_in", use_in, tuple(BUILTIN_AGENTS))
+        classes = {**dict(self.agent_classes), name: cls}
+        config = self.replace("agent_classes", classes)
+        return config if use_in is None else config.replace(f"{use_in}.agent", name)
+
+    def custom_code(self) -> dict[str, Any]:
+        """The user's code this config runs: each custom ADL rule and agent class, keyed
+        by where it is set (``"exchange.adl_rules.<name>"``, ``"agent_classes.<name>"``),
+        import paths imported now. Empty for a config of built-ins only.
+
+        Raises ConfigError naming the entry whose import path does not import.
+        """
+        code: dict[str, Any] = {}
+        for name, _ in self.exchange.adl_rules:
+            try:
+                code[f"exchange.adl_rules.{name}"] = adl.resolve_rule(
+                    name, self.exchange.adl_rules)
+            except ValueError as exc:
+                raise ConfigError(f"exchange.{exc}") from None
+        for name, cls in self.agent_classes:
+            code[f"agent_classes.{name}"] = import_path(f"agent_classes[{name!r}]", cls)
+        return code
 
     def get(self, path: str) -> Any:
         """The value at a dotted path such as ``"traders.count"``."""
@@ -343,18 +414,67 @@ class ScenarioConfig:
         """Build from plain values (a parsed TOML file); unknown keys suggest the closest."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"a scenario must be a table of sections; got {type(data).__name__}")
-        known = ["name", "description", *_SECTIONS]
+        known = ["name", "description", *_SECTIONS, "agent_classes"]
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key not in known:
                 raise ConfigError(f"{key} is not a scenario section{closest(key, known)}")
-            if key in ("name", "description"):
+            if key in ("name", "description", "agent_classes"):
                 kwargs[key] = value
             elif key == "exchange":
                 kwargs[key] = ExchangeConfig.from_dict(value, "exchange")
             else:
                 kwargs[key] = _section_from_dict(key, _SECTIONS[key], value)
         return cls(**kwargs)
+
+
+def import_path(path: str, value: Any) -> Any:
+    """`value` itself, or what the ``"package.module:name"`` import path `value` names,
+    imported now; ConfigError naming the setting at `path` if it does not import."""
+    if not isinstance(value, str):
+        return value
+    module, attr = value.split(":")
+    try:
+        obj = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"{path}: cannot import {value!r} ({exc})") from None
+    return obj
+
+
+def _agent_name(path: str, name: Any) -> str:
+    """An agent class's name: letters, digits, ``_`` and ``-`` (a TOML bare key)."""
+    require(path, "a name of letters, digits, _ and -",
+            isinstance(name, str) and AGENT_NAME.fullmatch(name) is not None,
+            f"{path} must be letters, digits, _ and - only; got {name!r}")
+    return name
+
+
+def _check_agent_classes(path: str, classes: Any) -> tuple[tuple[str, Any], ...]:
+    """Agent classes as (name, class or "package.module:Class") pairs, as ADL rules are."""
+    if isinstance(classes, Mapping):
+        classes = tuple(classes.items())
+    try:
+        pairs = tuple(tuple(pair) for pair in classes)
+    except TypeError:
+        pairs = None
+    require(path, "a table of names to agent classes or 'package.module:Class' paths",
+            pairs is not None and not isinstance(classes, str | bytes)
+            and all(len(p) == 2 for p in pairs),
+            f"{path} must map names to agent classes or to 'package.module:Class' paths; "
+            f"got {classes!r}")
+    for name, cls in pairs:
+        _agent_name(f"{path} names", name)
+        if name in BUILTIN_AGENTS.values():
+            raise ConfigError(f"{path}[{name!r}]: {name!r} is a built-in agent class; give "
+                              f"yours another name")
+        if not (isinstance(cls, type) or adl.is_import_path(cls)):
+            raise ConfigError(f"{path}[{name!r}] must be a class or a "
+                              f"'package.module:Class' path; got {cls!r}")
+    if len({name for name, _ in pairs}) != len(pairs):
+        raise ConfigError(f"{path} names a class twice: {[name for name, _ in pairs]}")
+    return pairs
 
 
 def _split(path: str) -> list[str]:
@@ -399,9 +519,10 @@ def _plain(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj):
         out = {}
         for f in dataclasses.fields(obj):
-            if isinstance(obj, ExchangeConfig) and f.name == "adl_rules":
-                if obj.adl_rules:  # an empty table is left out, as the default
-                    out[f.name] = rules_as_paths(obj.adl_rules)
+            if ((isinstance(obj, ExchangeConfig) and f.name == "adl_rules")
+                    or (isinstance(obj, ScenarioConfig) and f.name == "agent_classes")):
+                if getattr(obj, f.name):  # an empty table is left out, as the default
+                    out[f.name] = rules_as_paths(getattr(obj, f.name))
                 continue
             value = _plain(getattr(obj, f.name))
             if value is not None:  # TOML has no null: an absent key means the default
