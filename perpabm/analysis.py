@@ -97,8 +97,9 @@ def _shown(value: object) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
-def _tail_paths(n: int, level: float) -> int:
-    """Paths expected beyond the (1 − level) quantile of n: ⌊n·(1 − level)⌋."""
+def tail_paths(n: int, level: float) -> int:
+    """Paths expected beyond the (1 − level) quantile of n paths: ⌊n·(1 − level)⌋; VaR
+    and ES at `level` are reported where this is at least :data:`MIN_TAIL_PATHS`."""
     return math.floor(round(n * (1.0 - level), ROUNDING_DIGITS))
 
 
@@ -233,6 +234,9 @@ def max_drawdown(equity: ArrayLike) -> float:
     return float(np.max((peak - e) / peak)) if len(e) else math.nan
 
 
+OUTER_QUANTILES = (0.05, 0.95)  # the columns q05 and q95 of vault_pnl
+
+
 def _var_interval(x: NDArray[np.float64], level: float,
                   confidence: float) -> tuple[float, float]:
     """Distribution-free interval of VaR at `level` from the order statistics
@@ -281,15 +285,15 @@ def vault_pnl(paths: pd.DataFrame, by: str | Sequence[str] | None = None,
         n = len(x)
         row = dict.fromkeys(columns, math.nan) | key | {"paths": n}
         for level, tag in zip(levels, tags, strict=True):
-            row[f"tail_paths{tag}"] = _tail_paths(n, level)
+            row[f"tail_paths{tag}"] = tail_paths(n, level)
         if n == 0:
             rows.append(row)
             continue
         losses = int(np.sum(x < 0))
         row |= {"mean": x.mean(), "sd": x.std(ddof=1) if n > 1 else math.nan,
                 "q50": float(np.median(x)), "p_loss": losses / n}
-        if _tail_paths(n, 0.95) >= min_tail_paths:
-            row["q05"], row["q95"] = np.quantile(x, [0.05, 0.95])
+        if tail_paths(n, 1.0 - OUTER_QUANTILES[0]) >= min_tail_paths:
+            row["q05"], row["q95"] = np.quantile(x, OUTER_QUANTILES)
         row["p_loss_low"], row["p_loss_high"] = _binomial_interval(losses, n, confidence)
         rng = np.random.default_rng(seed)
         row["mean_low"], row["mean_high"] = _bootstrap_interval(
