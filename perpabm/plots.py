@@ -51,7 +51,7 @@ ATOM_MIN_PATHS = 2
 
 MAX_BINS = 60  # histogram bins at most, however narrow the tightest group is
 
-MAX_FACETS = 8  # adl_scatter draws one panel per value of `by` up to this many values
+MAX_FACETS = 12  # adl_scatter draws one panel per value of `by` up to this many values
 FACET_COLUMNS = 3  # panels per row
 FACET_SIZE = (3.0, 2.6)  # inches per panel (width, height)
 
@@ -83,6 +83,14 @@ def _colour(i: int) -> str:
     when drawn, i.e. outside the house style when a figure is saved later."""
     cycle = plt.rcParams["axes.prop_cycle"].by_key().get("color") or ["#333333"]
     return to_hex(cycle[i % len(cycle)])
+
+
+def _palette(n: int) -> list[str]:
+    """n distinct colours: the colour cycle's, or viridis' for more than it has."""
+    cycle = plt.rcParams["axes.prop_cycle"].by_key().get("color") or ["#333333"]
+    if n <= len(cycle):
+        return [_colour(i) for i in range(n)]
+    return [to_hex(c) for c in plt.get_cmap("viridis")(np.linspace(0.0, 0.9, n))]
 
 
 def _root(ax: Axes) -> Figure:
@@ -117,6 +125,17 @@ def _groups(paths: pd.DataFrame, by: str | None,
 
 def _tick_label(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float | np.floating) else str(value)
+
+
+FLAT_TICK_CHARS = 60  # characters of category labels that fit side by side on one axis
+
+
+def _set_category_ticks(ax: Axes, x: np.ndarray, labels: list[str]) -> None:
+    """Category tick labels, slanted when there is more text than fits flat."""
+    if sum(len(label) + 2 for label in labels) > FLAT_TICK_CHARS:
+        ax.set_xticks(x, labels, rotation=30, ha="right", rotation_mode="anchor")
+    else:
+        ax.set_xticks(x, labels)
 
 
 # ------------------------------------------------------------------------------ ADL
@@ -155,7 +174,7 @@ def adl_frequency(paths: pd.DataFrame, by: str, ax: Axes | None = None,
         ax.annotate(f"{k}/{n}", (bar.get_x() + bar.get_width() / 2, 0.0),
                     xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
                     fontsize="small", color="white" if bar.get_height() > 0.08 else "#333333")
-    ax.set_xticks(x, [_tick_label(k) for k in keys])
+    _set_category_ticks(ax, x, [_tick_label(k) for k in keys])
     ax.set_ylim(0, 1.05)
     ax.set_xlabel(by)
     ax.set_ylabel("P(ADL) (share of paths)")
@@ -216,7 +235,7 @@ def adl_scatter(events: pd.DataFrame, by: str | None = None, ax: Axes | None = N
     adl = events[events["kind"] == "adl"]
     adl = adl[np.isfinite(adl["leverage"].to_numpy(dtype=float))
               & np.isfinite(adl["amount"].to_numpy(dtype=float))]
-    values = [] if by is None else sorted(pd.unique(events[by].dropna()), key=_sort_key)
+    values = [] if by is None else _values_in_order(events[by])
     many = by is not None and len(values) > MAX_FACETS
     if facets and ax is not None:
         raise ValueError("facets draw a new figure: pass ax=None, or facets=False")
@@ -234,13 +253,15 @@ def adl_scatter(events: pd.DataFrame, by: str | None = None, ax: Axes | None = N
                             s=18, alpha=0.8, cmap="viridis", edgecolors="none")
         fig.colorbar(points, ax=ax).set_label(by)
     else:
+        colours = _palette(len(values))
         for i, value in enumerate(values):
             group = adl[adl[by] == value]
             ax.scatter(group["leverage"], group["amount"], s=22, marker=MARKERS[i % len(MARKERS)],
-                       facecolors="none", edgecolors=_colour(i), linewidths=0.9, alpha=0.7,
-                       label=f"{by} = {_tick_label(value)} ({len(group)})")
+                       facecolors="none", edgecolors=colours[i], linewidths=0.9, alpha=0.7,
+                       label=f"{_tick_label(value)} ({len(group)})")
         if values:
-            ax.legend(title="fills", fontsize="small")
+            ax.legend(title=f"{by} (fills)", fontsize="small", loc="upper left",
+                      bbox_to_anchor=(1.01, 1.0))
     _scatter_axes(ax, adl)
     ax.set_title(f"ADL fills ({len(adl)})")
     return fig
@@ -249,11 +270,19 @@ def adl_scatter(events: pd.DataFrame, by: str | None = None, ax: Axes | None = N
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")  # one shape per overlaid group
 
 
-def _sort_key(value: Any) -> tuple[int, Any]:
-    """Numbers in order, then anything else by its text."""
-    if isinstance(value, int | float | np.integer | np.floating):
-        return (0, float(value))
-    return (1, str(value))
+def _values_in_order(column: pd.Series) -> list[Any]:
+    """The values of `column` present: a categorical's in its categories' order, numbers
+    in order, anything else by its text."""
+    present = pd.unique(column.dropna())
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return [c for c in column.cat.categories if c in set(present)]
+
+    def key(value: Any) -> tuple[int, Any]:
+        if isinstance(value, int | float | np.integer | np.floating):
+            return (0, float(value))
+        return (1, str(value))
+
+    return sorted(present, key=key)
 
 
 def _scatter_axes(ax: Axes, adl: pd.DataFrame) -> None:
@@ -274,11 +303,11 @@ def _scatter_facets(adl: pd.DataFrame, by: str, values: list[Any]) -> Figure:
     for extra in axes[len(values):]:
         fig.delaxes(extra)
     axes = axes[:len(values)]
-    for i, (ax, value) in enumerate(zip(axes, values, strict=True)):
+    for ax, value in zip(axes, values, strict=True):
         group = adl[adl[by] == value]
         ax.scatter(adl["leverage"], adl["amount"], s=10, color="#D0D0D0", edgecolors="none",
                    zorder=1, label="all fills")
-        ax.scatter(group["leverage"], group["amount"], s=16, alpha=0.8, color=_colour(i),
+        ax.scatter(group["leverage"], group["amount"], s=16, alpha=0.8, color=_colour(0),
                    edgecolors="none", zorder=2, label=_tick_label(value))
         _scatter_axes(ax, adl)
         ax.set_title(f"{_tick_label(value)} ({len(group)} fills)", fontsize="medium")
@@ -304,6 +333,7 @@ def adl_shares(table: pd.DataFrame, group: str, by: str | None = None,
     fig, ax = _figure(ax)
     groups = [g for g in pd.unique(table[group].astype(str))]
     series = [(None, table)] if by is None else list(table.groupby(by, sort=True))
+    colours = _palette(len(series))
     width = 0.8 / len(series)
     for i, (key, frame) in enumerate(series):
         frame = frame.set_index(frame[group].astype(str)).reindex(groups)
@@ -312,15 +342,17 @@ def adl_shares(table: pd.DataFrame, group: str, by: str | None = None,
         low = np.clip(share - frame["low"].to_numpy(dtype=float), 0, None)
         high = np.clip(frame["high"].to_numpy(dtype=float) - share, 0, None)
         ax.bar(x, share, width=width, yerr=[np.nan_to_num(low), np.nan_to_num(high)],
-               color=_colour(i), ecolor="#333333",
-               label=None if key is None else f"{by} = {_tick_label(key)}")
-    ax.set_xticks(np.arange(len(groups)), groups)
+               color=colours[i], ecolor="#333333",
+               label=None if key is None else _tick_label(key))
+    _set_category_ticks(ax, np.arange(len(groups)), groups)
     ax.set_ylim(0, 1.05)
     ax.set_xlabel(group)
     ax.set_ylabel("share of ADL'd profit (0–1)")
-    ax.set_title("Whose profit ADL closes (95% bootstrap intervals)")
+    intervals = table[["low", "high"]].notna().any(axis=None)
+    ax.set_title("Whose profit ADL closes " + ("(95% bootstrap intervals)" if intervals
+                                              else "(too few paths for intervals)"))
     if by is not None:
-        ax.legend(fontsize="small")
+        ax.legend(title=by, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
