@@ -499,8 +499,9 @@ def adl_by_group(events: pd.DataFrame, by: str | Sequence[str] = ("account_type"
     _require(events, ["kind", "account", "amount", "quantity", "leverage",
                       *(k for k in keys if k != "leverage_bucket")], "events")
     adl = events[events["kind"] == "adl"].copy()
+    buckets = leverage_bucket(adl["leverage"], edges)
     if "leverage_bucket" in keys:
-        adl["leverage_bucket"] = leverage_bucket(adl["leverage"], edges).to_numpy()
+        adl["leverage_bucket"] = buckets.array  # categorical: groups sort by leverage
     point_keys = ["point"] if "point" in adl else []
     path_key = "path" if "path" in adl else None
     owner = ["account"] if path_key is None else [path_key, "account"]  # one ADL'd account
@@ -521,7 +522,10 @@ def adl_by_group(events: pd.DataFrame, by: str | Sequence[str] = ("account_type"
             row["low"], row["high"] = _share_interval(
                 group, per_path_total, path_key, confidence, n_resamples, seed)
             rows.append(row)
-    return pd.DataFrame(rows, columns=[*point_keys, *keys, *GROUP_COLUMNS])
+    table = pd.DataFrame(rows, columns=[*point_keys, *keys, *GROUP_COLUMNS])
+    if "leverage_bucket" in keys:  # buckets sort by leverage, not by their labels' text
+        table["leverage_bucket"] = table["leverage_bucket"].astype(buckets.dtype)
+    return table
 
 
 def _share_interval(group: pd.DataFrame, per_path_total: pd.Series | None,

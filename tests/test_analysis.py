@@ -381,3 +381,10 @@ def test_paired_difference_interval_is_undefined_when_every_difference_is_equal(
                           "x": [1.0] * 12 + [3.0] * 12})
     row = analysis.paired_difference(paths, "x", "cap", 0, 1).iloc[0]
     assert row["mean_difference"] == 2.0 and math.isnan(row["low"]) and math.isnan(row["high"])
+
+
+def test_adl_by_group_keeps_leverage_buckets_in_leverage_order():
+    events = adl_fills([0, 0, 1], ["noise"] * 3, [15.0, 1.5, 3.0], [1.0, 2.0, 3.0])
+    table = analysis.adl_by_group(events, by="leverage_bucket")
+    pivot = table.pivot(index="point", columns="leverage_bucket", values="share")
+    assert [str(c) for c in pivot.columns] == ["1–2x", "2–5x", "10–20x"]  # not "10–20x" first
