@@ -341,7 +341,7 @@ def adl_shares(table: pd.DataFrame, group: str, by: str | None = None,
         share = frame["share"].to_numpy(dtype=float)
         low = np.clip(share - frame["low"].to_numpy(dtype=float), 0, None)
         high = np.clip(frame["high"].to_numpy(dtype=float) - share, 0, None)
-        ax.bar(x, share, width=width, yerr=[np.nan_to_num(low), np.nan_to_num(high)],
+        ax.bar(x, share, width=width, yerr=[low, high],  # NaN: no interval, no bar drawn
                color=colours[i], ecolor="#333333",
                label=None if key is None else _tick_label(key))
     _set_category_ticks(ax, np.arange(len(groups)), groups)
@@ -597,6 +597,7 @@ def path_anatomy(series: pd.DataFrame, events: pd.DataFrame, path: int = 0, poin
 
 
 ADL_COLOUR = "#C00000"
+LORENZ_GID = "lorenz"  # marks the curves lorenz drew on an Axes, to colour the next one
 ANATOMY_SIZE = (9, 7)  # inches: three panels with their legends to the right
 
 
@@ -640,6 +641,9 @@ def lorenz(haircuts: Sequence[float] | np.ndarray, ax: Axes | None = None,
     cumulative share of the total amount (y, 0–1), from (0, 0) to (1, 1), with the
     equality line. The Gini coefficient is added to the legend; `title` is the
     Axes' title (one per panel when several curves are drawn side by side).
+
+    Called again on the same `ax`, it adds a curve in the next colour of the cycle
+    (the equality line is drawn once), so several groups compare on one Axes.
     """
     amounts = np.asarray(haircuts, dtype=float).ravel()
     if not np.isfinite(amounts).all() or (amounts < 0).any():
@@ -655,8 +659,12 @@ def lorenz(haircuts: Sequence[float] | np.ndarray, ax: Axes | None = None,
     else:
         y = x.copy()  # no amount to share: nothing is unequal
         text = label or "Lorenz curve"
-    ax.plot([0, 1], [0, 1], color="#888888", linestyle="--", linewidth=1.0, label="equality")
-    ax.plot(x, y, color=_colour(0), marker="." if n <= 50 else None, label=text)
+    drawn = sum(line.get_gid() == LORENZ_GID for line in ax.lines)
+    if not drawn:
+        ax.plot([0, 1], [0, 1], color="#888888", linestyle="--", linewidth=1.0,
+                label="equality")
+    ax.plot(x, y, color=_colour(drawn), marker="." if n <= 50 else None, label=text,
+            gid=LORENZ_GID)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_aspect("equal")

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
 
 import perpabm
@@ -287,3 +288,22 @@ def test_lorenz_panel_has_one_title():
     ax = fig.axes[0]
     titles = [ax.get_title(loc=loc) for loc in ("left", "center", "right")]
     assert [t for t in titles if t] == ["profit"]
+
+
+def test_lorenz_curves_added_to_one_axes_differ_in_colour_and_share_one_equality_line():
+    fig = plots.lorenz([1.0, 2.0, 7.0], label="profit")
+    plots.lorenz([3.0, 3.0, 4.0], ax=fig.axes[0], label="leverage")
+    labels = [line.get_label() for line in fig.axes[0].lines]
+    assert labels.count("equality") == 1
+    profit, leverage = [line for line in fig.axes[0].lines if line.get_label() != "equality"]
+    assert profit.get_color() != leverage.get_color()
+
+
+def test_adl_shares_draws_no_error_bar_where_there_is_no_interval():
+    table = pd.DataFrame({"account_type": ["noise", "maker"], "share": [0.75, 0.25],
+                          "low": [np.nan, 0.1], "high": [np.nan, 0.4]})
+    ax = plots.adl_shares(table, "account_type").axes[0]
+    (errorbars,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    (segments,) = errorbars.lines[2]
+    drawn = [s for s in segments.get_segments() if len(s)]
+    np.testing.assert_allclose(drawn, [[[1.0, 0.1], [1.0, 0.4]]])  # maker's only
