@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -116,7 +117,8 @@ def _binomial_interval(k: int, n: int, confidence: float,
     return float(ci.low), float(ci.high)
 
 
-def _bootstrap_interval(values: NDArray[np.float64], statistic, confidence: float,
+def _bootstrap_interval(values: NDArray[np.float64], statistic: Callable[..., Any],
+                        confidence: float,
                         n_resamples: int, rng: np.random.Generator,
                         method: str) -> tuple[float, float]:
     """scipy.stats.bootstrap's interval of `statistic`, or NaNs under the small-sample
