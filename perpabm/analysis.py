@@ -3,36 +3,137 @@
 Functions take the tables of :class:`perpabm.Results` (``paths``, ``events``)
 or plain arrays, and return numbers or tidy DataFrames. Intervals come from
 scipy.stats: Wilson or Clopper–Pearson for proportions, exact (Garwood)
-Poisson intervals for rates, BCa bootstrap for means and tail measures, the
-exact McNemar test for paired yes/no outcomes. Paired comparisons use the
+Poisson intervals for rates, distribution-free order-statistic intervals for
+quantiles (VaR), BCa or percentile bootstrap for means and expected shortfall,
+the exact McNemar test for paired yes/no outcomes. Paired comparisons use the
 common random numbers of a sweep: path k of every point shares its seed.
+
+Sweeps with several factors: a sweep's factors are the columns of
+``Results.points`` other than ``"point"``, which ``Results.paths`` carries as
+columns named by their dotted config paths (``"vault.cap"``). The grouped
+functions take `by` as one column or a list of them, and pool the paths of
+every factor not in `by`; :func:`paired_difference` pairs paths within each
+combination of the other factors (:func:`sweep_factors`).
+
+Small samples: an estimate the sample cannot support is NaN rather than a
+number with no caveat, by two named rules (see :data:`MIN_TAIL_PATHS` and
+:data:`MIN_BOOTSTRAP_PATHS`); a group with no values is a row with ``paths``
+(or its count) 0 and NaN figures. A column or `by` name that the table does
+not have is a ValueError naming it and the closest column it has.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
+from perpabm.errors import closest
+
 DAY_MINUTES = 1440.0
 
+MIN_TAIL_PATHS = 5
+"""Fewest paths expected beyond a quantile, n·(1 − level), for VaR and ES at that
+level to be reported (NaN below it). Five is the usual floor on an expected
+binomial count (Cochran 1954) and it leaves room for the distribution-free
+interval of the quantile, which exists at 95% confidence only from about
+n·(1 − level) ≥ 3.7 (David and Nagaraja, *Order Statistics*, 2003, §7.1): with
+fewer tail paths, "VaR 99%" is the worst path or an interpolation beyond it,
+and ES the mean of a path or two."""
 
-def _groups(frame: pd.DataFrame, by: str | Sequence[str] | None):
+MIN_BOOTSTRAP_PATHS = 10
+"""Fewest values for a bootstrap interval (NaN below it, and NaN when every value is
+equal: resampling cannot show a spread the sample never had). Percentile and BCa
+intervals are too narrow in small samples (Hesterberg 2015, "What teachers should
+know about the bootstrap", The American Statistician 69(4))."""
+
+ROUNDING_DIGITS = 9  # n·(1 − level) is rounded before flooring: 200·(1 − 0.95) is 10.000…009
+
+
+def sweep_factors(frame: pd.DataFrame) -> list[str]:
+    """The sweep factors among the columns of `frame`: those named by a dotted config
+    path (``"vault.cap"``, ``"exchange.adl_rule"``), as :func:`perpabm.sweep` names
+    them in ``Results.points`` and ``Results.paths``."""
+    return [c for c in frame.columns if isinstance(c, str) and "." in c]
+
+
+def _keys(by: str | Sequence[str] | None) -> list[str]:
     if by is None:
+        return []
+    if isinstance(by, str):
+        return [by]
+    if isinstance(by, Sequence) and all(isinstance(k, str) for k in by):
+        return list(by)
+    raise TypeError(f"by must be a column name, a list of column names or None; got {by!r}")
+
+
+def _require(frame: pd.DataFrame, columns: Sequence[str], what: str = "paths") -> None:
+    """One ValueError line naming the first column `frame` lacks and the closest it has."""
+    have = [str(c) for c in frame.columns]
+    for column in columns:
+        if column not in frame.columns:
+            hint = closest(column, have) or f"; its columns are {', '.join(have) or 'none'}"
+            raise ValueError(f"{what} has no column {column!r}{hint}")
+
+
+def _groups(frame: pd.DataFrame, keys: list[str]) -> Iterator[tuple[dict, pd.DataFrame]]:
+    """(key values, rows) per group of `keys` in sorted order; one group of all rows
+    (perhaps none) when `keys` is empty. Missing key values form a group of their own."""
+    if not keys:
         yield {}, frame
         return
-    keys = [by] if isinstance(by, str) else list(by)
-    for key, group in frame.groupby(keys, sort=True):
+    for key, group in frame.groupby(keys, sort=True, dropna=False, observed=True):
         key = key if isinstance(key, tuple) else (key,)
         yield dict(zip(keys, key, strict=True)), group
 
 
+def _shown(value: object) -> str:
+    """repr of a table's value as Python spells it (0.0, not np.float64(0.0))."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def tail_paths(n: int, level: float) -> int:
+    """Paths expected beyond the (1 − level) quantile of n paths: ⌊n·(1 − level)⌋; VaR
+    and ES at `level` are reported where this is at least :data:`MIN_TAIL_PATHS`."""
+    return math.floor(round(n * (1.0 - level), ROUNDING_DIGITS))
+
+
+def _check_level(name: str, value: float) -> None:
+    if not 0 < value < 1:
+        raise ValueError(f"{name} must lie in (0, 1); got {value!r}")
+
+
+def _binomial_interval(k: int, n: int, confidence: float,
+                       method: str = "wilson") -> tuple[float, float]:
+    if n == 0:
+        return math.nan, math.nan
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method=method)
+    return float(ci.low), float(ci.high)
+
+
+def _bootstrap_interval(values: NDArray[np.float64], statistic: Callable[..., Any],
+                        confidence: float,
+                        n_resamples: int, rng: np.random.Generator,
+                        method: str) -> tuple[float, float]:
+    """scipy.stats.bootstrap's interval of `statistic`, or NaNs under the small-sample
+    rule of :data:`MIN_BOOTSTRAP_PATHS`."""
+    if len(values) < MIN_BOOTSTRAP_PATHS or np.all(values == values[0]):
+        return math.nan, math.nan
+    ci = stats.bootstrap((values,), statistic, confidence_level=confidence,
+                         n_resamples=n_resamples, rng=rng, method=method)
+    return float(ci.confidence_interval.low), float(ci.confidence_interval.high)
+
+
 # ---------------------------------------------------------------- how often ADL fires
+
+
+FREQUENCY_COLUMNS = ["paths", "adl_paths", "share", "low", "high"]
 
 
 def adl_frequency(paths: pd.DataFrame, by: str | Sequence[str] | None = None,
@@ -40,16 +141,19 @@ def adl_frequency(paths: pd.DataFrame, by: str | Sequence[str] | None = None,
     """Share of paths on which ADL fired, with a binomial confidence interval.
 
     `method` is ``"wilson"`` (Wilson score) or ``"exact"`` (Clopper–Pearson), as
-    scipy.stats.binomtest's ``proportion_ci``. One row per group of `by`.
+    scipy.stats.binomtest's ``proportion_ci``. One row per group of `by`; paths
+    whose ``adl_fired`` is missing are not counted.
     """
+    keys = _keys(by)
+    _require(paths, [*keys, "adl_fired"])
     rows = []
-    for key, group in _groups(paths, by):
-        n = len(group)
-        k = int(group["adl_fired"].sum())
-        ci = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method=method)
-        rows.append({**key, "paths": n, "adl_paths": k, "share": k / n,
-                     "low": ci.low, "high": ci.high})
-    return pd.DataFrame(rows)
+    for key, group in _groups(paths, keys):
+        fired = group["adl_fired"].dropna().to_numpy(dtype=float)
+        n, k = len(fired), int(np.sum(fired > 0))
+        low, high = _binomial_interval(k, n, confidence, method)
+        rows.append({**key, "paths": n, "adl_paths": k, "share": k / n if n else math.nan,
+                     "low": low, "high": high})
+    return pd.DataFrame(rows, columns=[*keys, *FREQUENCY_COLUMNS])
 
 
 def poisson_interval(count: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -61,45 +165,67 @@ def poisson_interval(count: int, confidence: float = 0.95) -> tuple[float, float
     return float(low), float(high)
 
 
+RATE_COLUMNS = ["paths", "events", "path_days", "rate", "low", "high"]
+
+
 def adl_rate(paths: pd.DataFrame, by: str | Sequence[str] | None = None,
              count: str = "adl_fills", step_minutes: float = 1.0,
              confidence: float = 0.95) -> pd.DataFrame:
     """ADL events per path-day (column `count` summed over paths ÷ simulated days),
-    with the exact Poisson interval."""
+    with the exact Poisson interval. A group with no simulated time has NaN rate."""
+    keys = _keys(by)
+    _require(paths, [*keys, count, "steps"])
     rows = []
-    for key, group in _groups(paths, by):
-        events = int(group[count].sum())
+    for key, group in _groups(paths, keys):
+        events = int(group[count].fillna(0).sum())
         days = float(group["steps"].sum()) * step_minutes / DAY_MINUTES
         low, high = poisson_interval(events, confidence)
-        rows.append({**key, "events": events, "path_days": days, "rate": events / days,
-                     "low": low / days, "high": high / days})
-    return pd.DataFrame(rows)
+        if days > 0:
+            rate, low, high = events / days, low / days, high / days
+        else:
+            rate = low = high = math.nan
+        rows.append({**key, "paths": len(group), "events": events, "path_days": days,
+                     "rate": rate, "low": low, "high": high})
+    return pd.DataFrame(rows, columns=[*keys, *RATE_COLUMNS])
+
+
+TIMING_COLUMNS = ["fired", "paths", "median", "mean", "q25", "q75"]
 
 
 def time_to_first_adl(paths: pd.DataFrame, by: str | Sequence[str] | None = None,
                       step_minutes: float = 1.0) -> pd.DataFrame:
-    """Minutes to the first ADL on the paths where it fired: count, median, mean, quartiles."""
+    """Minutes to the first ADL on the paths where it fired: count, median, mean,
+    quartiles (NaN where ADL never fired)."""
+    keys = _keys(by)
+    _require(paths, [*keys, "first_adl_step"])
     rows = []
-    for key, group in _groups(paths, by):
-        minutes = group["first_adl_step"].dropna() * step_minutes
-        rows.append({**key, "fired": len(minutes), "paths": len(group),
-                     "median": minutes.median(), "mean": minutes.mean(),
-                     "q25": minutes.quantile(0.25), "q75": minutes.quantile(0.75)})
-    return pd.DataFrame(rows)
+    for key, group in _groups(paths, keys):
+        minutes = group["first_adl_step"].dropna().to_numpy(dtype=float) * step_minutes
+        fired = len(minutes)
+        quartiles = np.quantile(minutes, [0.25, 0.5, 0.75]) if fired else [math.nan] * 3
+        rows.append({**key, "fired": fired, "paths": len(group), "median": quartiles[1],
+                     "mean": minutes.mean() if fired else math.nan,
+                     "q25": quartiles[0], "q75": quartiles[2]})
+    return pd.DataFrame(rows, columns=[*keys, *TIMING_COLUMNS])
 
 
 # ---------------------------------------------------------------- vault P&L
 
 
 def value_at_risk(pnl: ArrayLike, level: float = 0.95) -> float:
-    """VaR at `level`: the loss not exceeded with probability `level`, −quantile(1 − level)."""
-    return float(-np.quantile(np.asarray(pnl, dtype=float), 1.0 - level))
+    """VaR at `level`: the loss not exceeded with probability `level`, −quantile(1 − level);
+    NaN for no values. The plain estimate: :func:`vault_pnl` adds the small-sample rule."""
+    x = np.asarray(pnl, dtype=float)
+    return float(-np.quantile(x, 1.0 - level)) if len(x) else math.nan
 
 
 def expected_shortfall(pnl: ArrayLike, level: float = 0.95) -> float:
-    """Expected shortfall at `level`: the mean loss in the worst 1 − `level` of outcomes."""
+    """Expected shortfall at `level`: the mean loss in the worst 1 − `level` of outcomes
+    (at least one); NaN for no values."""
     x = np.sort(np.asarray(pnl, dtype=float))
-    tail = max(1, math.ceil((1.0 - level) * len(x)))
+    if not len(x):
+        return math.nan
+    tail = max(1, math.ceil(round((1.0 - level) * len(x), ROUNDING_DIGITS)))
     return float(-x[:tail].mean())
 
 
@@ -110,38 +236,83 @@ def max_drawdown(equity: ArrayLike) -> float:
     return float(np.max((peak - e) / peak)) if len(e) else math.nan
 
 
+OUTER_QUANTILES = (0.05, 0.95)  # the columns q05 and q95 of vault_pnl
+
+
+def _var_interval(x: NDArray[np.float64], level: float,
+                  confidence: float) -> tuple[float, float]:
+    """Distribution-free interval of VaR at `level` from the order statistics
+    (scipy.stats.quantile_test), as losses; an end the sample cannot give is NaN."""
+    ci = stats.quantile_test(x, q=0.0, p=1.0 - level).confidence_interval(confidence)
+    return float(-ci.high), float(-ci.low)
+
+
 def vault_pnl(paths: pd.DataFrame, by: str | Sequence[str] | None = None,
               levels: Sequence[float] = (0.95, 0.99), confidence: float = 0.95,
-              n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """Vault P&L per group (USD): mean, sd, quantiles, VaR and ES at `levels`,
-    probability of loss; BCa bootstrap intervals for the mean, the first level's
-    ES and the probability of loss (scipy.stats.bootstrap, seeded)."""
+              n_resamples: int = 2000, seed: int = 0,
+              min_tail_paths: int = MIN_TAIL_PATHS) -> pd.DataFrame:
+    """Vault P&L per group (USD), over the paths with a vault P&L (a venue without a
+    vault has none: its group is a row with ``paths`` 0 and NaN figures).
+
+    Columns: ``paths``; ``mean``, ``sd``, the median ``q50``; ``p_loss``, the share
+    of paths that lost, with its Wilson interval ``p_loss_low``/``p_loss_high``;
+    the mean's BCa bootstrap interval ``mean_low``/``mean_high``; and per level
+    (``95`` for 0.95): ``tail_paths95`` = ⌊n·(1 − level)⌋, the paths expected beyond
+    the quantile; ``var95`` (a positive loss) with its distribution-free interval
+    from the order statistics ``var95_low``/``var95_high``; ``es95``, and for the
+    first level the percentile bootstrap interval ``es95_low``/``es95_high``.
+    ``q05`` and ``q95`` are the 5% and 95% quantiles, under the tail rule at 0.95.
+
+    Small samples: VaR, ES and the tail quantiles are NaN where
+    ``tail_paths < min_tail_paths`` (:data:`MIN_TAIL_PATHS`); bootstrap intervals
+    are NaN below :data:`MIN_BOOTSTRAP_PATHS` values or when every value is equal.
+    scipy.stats.bootstrap is seeded with `seed`.
+    """
+    keys = _keys(by)
+    _require(paths, [*keys, "vault_pnl"])
+    for level in levels:
+        _check_level("levels", level)
+    _check_level("confidence", confidence)
+    tags = [round(level * 100) for level in levels]
+    columns = [*keys, "paths", "mean", "sd", "q05", "q50", "q95", "p_loss"]
+    for tag in tags:
+        columns += [f"tail_paths{tag}", f"var{tag}", f"es{tag}"]
+    columns += ["mean_low", "mean_high", "p_loss_low", "p_loss_high"]
+    for i, tag in enumerate(tags):
+        columns += [f"var{tag}_low", f"var{tag}_high"]
+        columns += [f"es{tag}_low", f"es{tag}_high"] if i == 0 else []
     rows = []
-    for key, group in _groups(paths, by):
+    for key, group in _groups(paths, keys):
         x = group["vault_pnl"].dropna().to_numpy(dtype=float)
-        row = {**key, "paths": len(x), "mean": x.mean(), "sd": x.std(ddof=1),
-               "q05": np.quantile(x, 0.05), "q50": np.quantile(x, 0.5),
-               "q95": np.quantile(x, 0.95), "p_loss": float(np.mean(x < 0))}
-        for level in levels:
-            tag = round(level * 100)
+        n = len(x)
+        row = dict.fromkeys(columns, math.nan) | key | {"paths": n}
+        for level, tag in zip(levels, tags, strict=True):
+            row[f"tail_paths{tag}"] = tail_paths(n, level)
+        if n == 0:
+            rows.append(row)
+            continue
+        losses = int(np.sum(x < 0))
+        row |= {"mean": x.mean(), "sd": x.std(ddof=1) if n > 1 else math.nan,
+                "q50": float(np.median(x)), "p_loss": losses / n}
+        if tail_paths(n, 1.0 - OUTER_QUANTILES[0]) >= min_tail_paths:
+            row["q05"], row["q95"] = np.quantile(x, OUTER_QUANTILES)
+        row["p_loss_low"], row["p_loss_high"] = _binomial_interval(losses, n, confidence)
+        rng = np.random.default_rng(seed)
+        row["mean_low"], row["mean_high"] = _bootstrap_interval(
+            x, np.mean, confidence, n_resamples, rng, "BCa")
+        for i, (level, tag) in enumerate(zip(levels, tags, strict=True)):
+            if row[f"tail_paths{tag}"] < min_tail_paths:
+                continue
             row[f"var{tag}"] = value_at_risk(x, level)
             row[f"es{tag}"] = expected_shortfall(x, level)
-        rng = np.random.default_rng(seed)
-        for name, statistic in (
-            ("mean", np.mean),
-            (f"es{round(levels[0] * 100)}",
-             lambda s, axis=-1: np.apply_along_axis(expected_shortfall, axis, s, levels[0])),
-            ("p_loss", lambda s, axis=-1: np.mean(s < 0, axis=axis)),
-        ):
-            if len(x) < 3 or np.all(x == x[0]):
-                row[f"{name}_low"] = row[f"{name}_high"] = row[name]
-                continue
-            ci = stats.bootstrap((x,), statistic, confidence_level=confidence,
-                                 n_resamples=n_resamples, rng=rng,
-                                 method="percentile" if name != "mean" else "BCa")
-            row[f"{name}_low"], row[f"{name}_high"] = ci.confidence_interval
+            row[f"var{tag}_low"], row[f"var{tag}_high"] = _var_interval(x, level, confidence)
+            if i == 0:
+                row[f"es{tag}_low"], row[f"es{tag}_high"] = _bootstrap_interval(
+                    x, lambda s, axis=-1, lv=level: np.apply_along_axis(
+                        expected_shortfall, axis, s, lv),
+                    confidence, n_resamples, rng, "percentile")
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=columns)
 
 
 # ---------------------------------------------------------------- paired comparisons
@@ -157,26 +328,61 @@ def mcnemar(a: ArrayLike, b: ArrayLike) -> dict[str, float]:
     return {"only_a": only_a, "only_b": only_b, "pvalue": float(p)}
 
 
-def paired_difference(paths: pd.DataFrame, metric: str, by: str, a: object, b: object,
-                      confidence: float = 0.95, n_resamples: int = 2000,
-                      seed: int = 0) -> dict[str, float]:
+def paired_difference(paths: pd.DataFrame, metric: str, by: str, a: object, b: object, *,
+                      within: str | Sequence[str] | None = None, confidence: float = 0.95,
+                      n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Mean of metric(b) − metric(a) over paths paired by path index (common random
-    numbers), with a bootstrap interval; for a yes/no metric also the McNemar test."""
-    left = paths[paths[by] == a].set_index("path")[metric]
-    right = paths[paths[by] == b].set_index("path")[metric]
-    joined = pd.concat([left, right], axis=1, keys=["a", "b"], join="inner").dropna()
-    d = (joined["b"] - joined["a"]).to_numpy(dtype=float)
-    out = {"pairs": len(d), "mean_difference": float(d.mean())}
-    if len(d) >= 3 and not np.all(d == d[0]):
-        ci = stats.bootstrap((d,), np.mean, confidence_level=confidence,
-                             n_resamples=n_resamples, rng=np.random.default_rng(seed))
-        out["low"], out["high"] = map(float, ci.confidence_interval)
-    else:
-        out["low"] = out["high"] = float(d.mean()) if len(d) else math.nan
-    values = set(np.unique(joined.to_numpy()))
-    if values <= {0.0, 1.0}:
-        out.update({f"mcnemar_{k}": v for k, v in mcnemar(joined["a"], joined["b"]).items()})
-    return out
+    numbers), where `by` = `a` and `by` = `b`, with the other factors held fixed.
+
+    Pairs are formed within each combination of the columns `within`: one row per
+    combination, with those columns, ``pairs``, ``mean_difference`` and its
+    bootstrap interval ``low``/``high`` (NaN under the small-sample rule of
+    :data:`MIN_BOOTSTRAP_PATHS`); for a yes/no metric (every value 0 or 1) also the
+    exact McNemar test (``mcnemar_only_a``, ``mcnemar_only_b``, ``mcnemar_pvalue``).
+    A combination where `a` or `b` was not run has 0 pairs and NaN figures.
+
+    With `within` None, the sweep's other factors are held fixed: the columns of
+    :func:`sweep_factors` other than `by` (for a one-factor sweep there are none and
+    the table has one row). Pass `within` when the factors were renamed; ``[]`` pools
+    the rows, which is allowed only where each path then has one row per value.
+    """
+    _require(paths, [by, metric, "path"])
+    keys = [c for c in sweep_factors(paths) if c != by] if within is None else _keys(within)
+    _require(paths, keys)
+    if by in keys:
+        raise ValueError(f"within must not hold the compared column {by!r}")
+    _check_level("confidence", confidence)
+    values = pd.unique(paths[by])
+    for name, value in (("a", a), ("b", b)):
+        if not (paths[by] == value).any():
+            shown = ", ".join(_shown(v) for v in values[:10])
+            raise ValueError(f"{name} = {value!r} is not a value of {by!r}; it has {shown}")
+    chosen = paths[(paths[by] == a) | (paths[by] == b)]
+    repeated = chosen.duplicated([*keys, by, "path"])
+    if repeated.any():
+        where = chosen.loc[repeated].iloc[0]
+        held = "".join(f", {k} = {_shown(where[k])}" for k in keys)
+        raise ValueError(f"paths has several rows for path {_shown(where['path'])} at {by} = "
+                         f"{_shown(where[by])}{held}: name the other factors to hold fixed, "
+                         f"within=[...]")
+    binary = bool(chosen[metric].dropna().isin([0.0, 1.0]).all())
+    columns = [*keys, "pairs", "mean_difference", "low", "high"]
+    columns += ["mcnemar_only_a", "mcnemar_only_b", "mcnemar_pvalue"] if binary else []
+    rows = []
+    for key, group in _groups(chosen, keys):
+        left = group.loc[group[by] == a].set_index("path")[metric]
+        right = group.loc[group[by] == b].set_index("path")[metric]
+        joined = pd.concat([left, right], axis=1, keys=["a", "b"], join="inner").dropna()
+        d = (joined["b"] - joined["a"]).to_numpy(dtype=float)
+        row = dict.fromkeys(columns, math.nan) | key | {"pairs": len(d)}
+        if len(d):
+            row["mean_difference"] = float(d.mean())
+            row["low"], row["high"] = _bootstrap_interval(
+                d, np.mean, confidence, n_resamples, np.random.default_rng(seed), "BCa")
+            if binary:
+                row |= {f"mcnemar_{k}": v for k, v in mcnemar(joined["a"], joined["b"]).items()}
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns)
 
 
 # ---------------------------------------------------------------- fairness of ADL
@@ -213,6 +419,8 @@ def adl_haircuts(events: pd.DataFrame) -> pd.DataFrame:
     what the closes cost it against the mark (USD), quantity and mean leverage; with
     the account's ``account_type`` when the events carry it, so that Gini and Lorenz
     curves can be taken per trader type."""
+    _require(events, ["kind", "account", "amount", "quantity", "price", "mark_price",
+                      "leverage"], "events")
     adl = events[events["kind"] == "adl"].copy()
     adl["cost_vs_mark"] = (adl["mark_price"] - adl["price"]).abs() * adl["quantity"].abs()
     keys = [c for c in ("point", "path") if c in adl] + ["account"]
@@ -237,6 +445,8 @@ def adl_overshoot(events: pd.DataFrame) -> pd.DataFrame:
     queue took the largest winner first, large when the round spared it. PTSR is
     NaN where the round covered no deficit through the price (ADL at the mark).
     """
+    _require(events, ["kind", "liquidation", "account", "amount", "quantity", "price",
+                      "mark_price"], "events")
     adl = events[events["kind"] == "adl"].copy()
     adl["deficit"] = (adl["mark_price"] - adl["price"]).abs() * adl["quantity"].abs()
     keys = [c for c in ("point", "path") if c in adl] + ["liquidation"]
@@ -266,6 +476,10 @@ def leverage_bucket(leverage: ArrayLike, edges: Sequence[float] = LEVERAGE_EDGES
                             labels=labels))
 
 
+GROUP_COLUMNS = ["fills", "accounts", "quantity", "profit_closed", "share",
+                 "median_leverage", "low", "high"]
+
+
 def adl_by_group(events: pd.DataFrame, by: str | Sequence[str] = ("account_type",
                                                                   "leverage_bucket"),
                  edges: Sequence[float] = LEVERAGE_EDGES, confidence: float = 0.95,
@@ -278,13 +492,18 @@ def adl_by_group(events: pd.DataFrame, by: str | Sequence[str] = ("account_type"
     One row per group (per ``point`` too, when present): fills, ADL'd accounts,
     quantity (base units), profit closed (USD), the group's share of all profit
     closed with a percentile bootstrap interval over paths (paths resampled with
-    their ADL fills, scipy.stats.bootstrap, seeded) and the group's median
-    leverage. Paths without ADL carry no profit and are left out of the shares.
+    their ADL fills, scipy.stats.bootstrap, seeded; NaN under the small-sample
+    rule of :data:`MIN_BOOTSTRAP_PATHS`, counted in paths with ADL) and the group's
+    median leverage. Paths without ADL carry no profit and are left out of the
+    shares; events without ADL give a table with no rows.
     """
-    keys = [by] if isinstance(by, str) else list(by)
+    keys = _keys(by)
+    _require(events, ["kind", "account", "amount", "quantity", "leverage",
+                      *(k for k in keys if k != "leverage_bucket")], "events")
     adl = events[events["kind"] == "adl"].copy()
+    buckets = leverage_bucket(adl["leverage"], edges)
     if "leverage_bucket" in keys:
-        adl["leverage_bucket"] = leverage_bucket(adl["leverage"], edges).to_numpy()
+        adl["leverage_bucket"] = buckets.array  # categorical: groups sort by leverage
     point_keys = ["point"] if "point" in adl else []
     path_key = "path" if "path" in adl else None
     owner = ["account"] if path_key is None else [path_key, "account"]  # one ADL'd account
@@ -305,21 +524,24 @@ def adl_by_group(events: pd.DataFrame, by: str | Sequence[str] = ("account_type"
             row["low"], row["high"] = _share_interval(
                 group, per_path_total, path_key, confidence, n_resamples, seed)
             rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=[*point_keys, *keys, *GROUP_COLUMNS])
+    if "leverage_bucket" in keys:  # buckets sort by leverage, not by their labels' text
+        table["leverage_bucket"] = table["leverage_bucket"].astype(buckets.dtype)
+    return table
 
 
 def _share_interval(group: pd.DataFrame, per_path_total: pd.Series | None,
                     path_key: str | None, confidence: float, n_resamples: int,
                     seed: int) -> tuple[float, float]:
     """Percentile bootstrap interval of Σ group profit ÷ Σ all profit over resampled paths."""
-    if path_key is None or per_path_total is None or len(per_path_total) < 3:
+    if (path_key is None or per_path_total is None
+            or len(per_path_total) < MIN_BOOTSTRAP_PATHS):
         return math.nan, math.nan
     mine = group.groupby(path_key)["amount"].sum().reindex(per_path_total.index, fill_value=0)
     a, b = mine.to_numpy(dtype=float), per_path_total.to_numpy(dtype=float)
     ratio = a / np.where(b == 0, np.nan, b)
     if np.all(ratio == ratio[0]):  # every path gives the same share: no spread to resample
-        share = float(a.sum() / b.sum())
-        return share, share
+        return math.nan, math.nan
     ci = stats.bootstrap((a, b), lambda x, y, axis=-1: x.sum(axis=axis) / y.sum(axis=axis),
                          paired=True, vectorized=True, confidence_level=confidence,
                          n_resamples=n_resamples, method="percentile",

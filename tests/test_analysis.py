@@ -89,8 +89,58 @@ def test_mcnemar_counts_discordant_pairs():
 def test_paired_difference_uses_the_same_paths():
     paths = pd.DataFrame({"cap": [0, 0, 0, 1, 1, 1], "path": [0, 1, 2, 0, 1, 2],
                           "vault_pnl": [1.0, 2.0, 3.0, 2.0, 4.0, 6.0]})
-    result = analysis.paired_difference(paths, "vault_pnl", "cap", 0, 1)
-    assert result["pairs"] == 3 and result["mean_difference"] == pytest.approx(2.0)
+    table = analysis.paired_difference(paths, "vault_pnl", "cap", 0, 1)
+    assert len(table) == 1
+    # Differences per path: 2 − 1, 4 − 2, 6 − 3 = 1, 2, 3; their mean is 2.
+    assert table["pairs"].iloc[0] == 3 and table["mean_difference"].iloc[0] == pytest.approx(2.0)
+
+
+def rules_by_caps() -> pd.DataFrame:
+    """A 2 rules × 2 caps sweep of 3 paths, as Results.paths carries it (dotted factors).
+    ADL notional at cap 1.5 is the cap-0 figure less 10 under "profit", less 40 under
+    "leverage"."""
+    rows = []
+    for rule, cut in (("profit", 10.0), ("leverage", 40.0)):
+        for cap in (0.0, 1.5):
+            for path in range(3):
+                base = 100.0 * (path + 1)
+                rows.append({"exchange.adl_rule": rule, "vault.cap": cap, "path": path,
+                             "adl_notional": base - (cut if cap else 0.0)})
+    return pd.DataFrame(rows)
+
+
+def test_paired_difference_pairs_within_each_combination_of_the_other_factors():
+    table = analysis.paired_difference(rules_by_caps(), "adl_notional", by="vault.cap",
+                                       a=0.0, b=1.5)
+    by_rule = table.set_index("exchange.adl_rule")
+    assert sorted(by_rule.index) == ["leverage", "profit"]
+    assert by_rule.loc["profit", "pairs"] == 3 and by_rule.loc["leverage", "pairs"] == 3
+    assert by_rule.loc["profit", "mean_difference"] == pytest.approx(-10.0)
+    assert by_rule.loc["leverage", "mean_difference"] == pytest.approx(-40.0)
+
+
+def test_paired_difference_holds_renamed_factors_fixed_when_named():
+    paths = rules_by_caps().rename(columns={"exchange.adl_rule": "rule", "vault.cap": "cap"})
+    with pytest.raises(ValueError, match=r"several rows for path 0 at cap = 0\.0.*within="):
+        analysis.paired_difference(paths, "adl_notional", by="cap", a=0.0, b=1.5)
+    table = analysis.paired_difference(paths, "adl_notional", by="cap", a=0.0, b=1.5,
+                                       within="rule")
+    assert table.set_index("rule")["mean_difference"].to_dict() == {
+        "leverage": pytest.approx(-40.0), "profit": pytest.approx(-10.0)}
+
+
+def test_paired_difference_names_a_value_that_was_not_run():
+    with pytest.raises(ValueError, match=r"b = 4\.0 is not a value of 'vault.cap'"):
+        analysis.paired_difference(rules_by_caps(), "adl_notional", "vault.cap", 0.0, 4.0)
+
+
+def test_paired_difference_of_yes_no_outcomes_carries_mcnemar_per_combination():
+    paths = rules_by_caps().assign(adl_fired=lambda f: (f["adl_notional"] > 250).astype(float))
+    table = analysis.paired_difference(paths, "adl_fired", "vault.cap", 0.0, 1.5)
+    # Only path 2 (notional 300) fires at cap 0; at cap 1.5 it drops to 290 ("profit",
+    # still fires) or 260 ("leverage", still fires): no discordant pair in either rule.
+    assert table["mcnemar_only_a"].tolist() == [0, 0]
+    assert table["mcnemar_pvalue"].tolist() == [1.0, 1.0]
 
 
 def test_gini_is_zero_for_equal_and_n_minus_one_over_n_for_one_holder():
@@ -202,3 +252,139 @@ def test_paths_needed_follows_the_normal_formula():
 def test_standard_error_falls_as_one_over_root_n():
     curve = analysis.standard_error_curve(np.random.default_rng(5).normal(size=400), [4, 16])
     assert curve["standard_error"].iloc[0] / curve["standard_error"].iloc[1] == pytest.approx(2)
+
+
+# ---------------------------------------------------------------- groups without values
+
+
+def test_vault_pnl_of_a_venue_without_a_vault_is_a_row_with_no_paths(recwarn):
+    paths = pd.DataFrame({"exchange.preset": ["hyperliquid"] * 4 + ["binance"] * 4,
+                          "vault_pnl": [-1.0, 2.0, 3.0, -4.0] + [math.nan] * 4})
+    table = analysis.vault_pnl(paths, by="exchange.preset").set_index("exchange.preset")
+    assert table.loc["binance", "paths"] == 0
+    assert table.loc["binance", ["mean", "p_loss", "var95", "es95"]].isna().all()
+    assert table.loc["hyperliquid", "paths"] == 4
+    assert table.loc["hyperliquid", "mean"] == pytest.approx(0.0)  # (−1 + 2 + 3 − 4) / 4
+    assert not recwarn.list
+
+
+def test_vault_pnl_of_no_paths_is_one_row_with_no_paths(recwarn):
+    table = analysis.vault_pnl(pd.DataFrame({"vault_pnl": []}))
+    assert table["paths"].tolist() == [0] and math.isnan(table["mean"].iloc[0])
+    assert not recwarn.list
+
+
+def test_grouped_tables_of_no_paths_keep_their_columns():
+    empty = pd.DataFrame({"vault.cap": [], "adl_fired": [], "vault_pnl": [], "steps": [],
+                          "adl_fills": [], "first_adl_step": []})
+    for table in (analysis.adl_frequency(empty, by="vault.cap"),
+                  analysis.adl_rate(empty, by="vault.cap"),
+                  analysis.time_to_first_adl(empty, by="vault.cap"),
+                  analysis.vault_pnl(empty, by="vault.cap")):
+        assert len(table) == 0 and table.columns[0] == "vault.cap" and "paths" in table
+
+
+def test_adl_frequency_of_a_group_without_outcomes_is_a_row_with_no_paths():
+    paths = pd.DataFrame({"rule": ["a", "a", "b"], "adl_fired": [1.0, 0.0, math.nan]})
+    row = analysis.adl_frequency(paths, by="rule").set_index("rule").loc["b"]
+    assert row["paths"] == 0 and math.isnan(row["share"]) and math.isnan(row["low"])
+
+
+def test_adl_by_group_without_adl_is_an_empty_table_with_its_columns():
+    events = adl_fills([0], ["noise"], [2.0], [10.0]).assign(kind="liquidation")
+    table = analysis.adl_by_group(events, by="account_type")
+    assert len(table) == 0 and list(table.columns[:2]) == ["point", "account_type"]
+
+
+# ---------------------------------------------------------------- names checked
+
+
+PATHS_WITH_CAP = pd.DataFrame({"vault.cap": [0.0, 1.0], "path": [0, 0], "adl_fired": [1.0, 0.0],
+                               "steps": [1440.0] * 2, "adl_fills": [1.0, 0.0],
+                               "first_adl_step": [3.0, math.nan], "vault_pnl": [0.0, 5.0]})
+
+
+@pytest.mark.parametrize("call", [
+    lambda p: analysis.adl_frequency(p, by="vault.capp"),
+    lambda p: analysis.adl_rate(p, by=["vault.capp"]),
+    lambda p: analysis.time_to_first_adl(p, by="vault.capp"),
+    lambda p: analysis.vault_pnl(p, by="vault.capp"),
+    lambda p: analysis.paired_difference(p, "adl_fired", "vault.capp", 0.0, 1.0),
+    lambda p: analysis.paired_difference(p, "adl_fired", "path", 0, 0, within="vault.capp"),
+], ids=["adl_frequency", "adl_rate", "time_to_first_adl", "vault_pnl", "paired_by",
+        "paired_within"])
+def test_a_misspelt_by_column_is_named_with_the_closest_column(call):
+    hint = r"""paths has no column 'vault.capp' \(did you mean "vault.cap"\?\)"""
+    with pytest.raises(ValueError, match=hint):
+        call(PATHS_WITH_CAP)
+
+
+@pytest.mark.parametrize("metric, call", [
+    ("adl_fired", analysis.adl_frequency), ("steps", analysis.adl_rate),
+    ("first_adl_step", analysis.time_to_first_adl), ("vault_pnl", analysis.vault_pnl)])
+def test_a_missing_metric_column_is_named(metric, call):
+    with pytest.raises(ValueError, match=f"paths has no column '{metric}'"):
+        call(PATHS_WITH_CAP.drop(columns=metric))
+
+
+def test_a_missing_event_column_is_named():
+    with pytest.raises(ValueError, match="events has no column 'account_typ'"):
+        analysis.adl_by_group(adl_fills([0], ["noise"], [2.0], [1.0]), by="account_typ")
+
+
+# ---------------------------------------------------------------- small samples
+
+
+def test_p_loss_of_eight_losing_paths_has_a_wilson_interval():
+    row = analysis.vault_pnl(pd.DataFrame({"vault_pnl": -np.arange(1.0, 9.0)})).iloc[0]
+    assert row["p_loss"] == 1.0
+    # Wilson for 8 of 8: low = n / (n + z²) = 8 / (8 + 1.96²) ≈ 0.676, high = 1.
+    z = stats.norm.ppf(0.975)
+    assert row["p_loss_low"] == pytest.approx(8 / (8 + z ** 2))
+    assert row["p_loss_high"] == pytest.approx(1.0)
+
+
+def test_bootstrap_intervals_are_undefined_for_equal_values_or_few_paths():
+    equal = analysis.vault_pnl(pd.DataFrame({"vault_pnl": np.zeros(50)})).iloc[0]
+    assert equal["mean"] == 0.0 and math.isnan(equal["mean_low"]) and math.isnan(
+        equal["mean_high"])
+    few = np.random.default_rng(7).normal(size=analysis.MIN_BOOTSTRAP_PATHS - 1)
+    row = analysis.vault_pnl(pd.DataFrame({"vault_pnl": few})).iloc[0]
+    assert math.isnan(row["mean_low"]) and math.isnan(row["mean_high"])
+
+
+def test_var_and_es_need_enough_paths_beyond_the_quantile():
+    # MIN_TAIL_PATHS = 5: at 95% that is n·0.05 ≥ 5, n ≥ 100; at 99%, n ≥ 500.
+    assert analysis.MIN_TAIL_PATHS == 5
+    x = np.random.default_rng(8).normal(size=100)
+    row = analysis.vault_pnl(pd.DataFrame({"vault_pnl": x})).iloc[0]
+    assert (row["tail_paths95"], row["tail_paths99"]) == (5, 1)
+    assert row["var95"] == pytest.approx(-np.quantile(x, 0.05))
+    assert math.isnan(row["var99"]) and math.isnan(row["es99"])
+    short = analysis.vault_pnl(pd.DataFrame({"vault_pnl": x[:99]})).iloc[0]
+    assert short["tail_paths95"] == 4  # ⌊99 · 0.05⌋
+    assert short[["var95", "es95", "q05", "q95"]].isna().all()
+    eight = analysis.vault_pnl(pd.DataFrame({"vault_pnl": x[:8]})).iloc[0]
+    assert eight["tail_paths99"] == 0 and math.isnan(eight["var99"])
+
+
+def test_var_interval_from_order_statistics_covers_the_normal_quantile():
+    # N(0, 1), 2,000 paths: VaR95 = 1.645 lies in the distribution-free 95% interval.
+    x = np.random.default_rng(9).standard_normal(2_000)
+    row = analysis.vault_pnl(pd.DataFrame({"vault_pnl": x}), n_resamples=200).iloc[0]
+    assert row["var95_low"] < stats.norm.ppf(0.95) < row["var95_high"]
+    assert row["var95_low"] < row["var95"] < row["var95_high"]
+
+
+def test_paired_difference_interval_is_undefined_when_every_difference_is_equal():
+    paths = pd.DataFrame({"cap": [0] * 12 + [1] * 12, "path": list(range(12)) * 2,
+                          "x": [1.0] * 12 + [3.0] * 12})
+    row = analysis.paired_difference(paths, "x", "cap", 0, 1).iloc[0]
+    assert row["mean_difference"] == 2.0 and math.isnan(row["low"]) and math.isnan(row["high"])
+
+
+def test_adl_by_group_keeps_leverage_buckets_in_leverage_order():
+    events = adl_fills([0, 0, 1], ["noise"] * 3, [15.0, 1.5, 3.0], [1.0, 2.0, 3.0])
+    table = analysis.adl_by_group(events, by="leverage_bucket")
+    pivot = table.pivot(index="point", columns="leverage_bucket", values="share")
+    assert [str(c) for c in pivot.columns] == ["1–2x", "2–5x", "10–20x"]  # not "10–20x" first

@@ -58,7 +58,8 @@ The layers, lowest first, and why the less obvious modules are where they are:
    the simulation should not know how runs are stored, so they sit above the
    model rather than with the foundations.
 6. runner -- Monte Carlo paths and sweeps over the model.
-7. applications -- ``analysis``, ``plots``, ``validate`` (stylized-fact
+7. applications -- ``analysis``, ``plots``, ``report`` (the standard tables and
+   figures of a results folder, from those two), ``validate`` (stylized-fact
    statistics on returns), ``demo`` (a scripted crash on the bare exchange) and
    ``cli``: consumers of everything below that nothing in the library uses
    (``cli`` runs ``demo``; both are in this layer).
@@ -124,7 +125,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("run output", ("perpabm.results", "perpabm.storage")),
     ("runner", ("perpabm.runner",)),
     ("applications", (
-        "perpabm.analysis", "perpabm.plots", "perpabm.validate", "perpabm.demo", "perpabm.cli",
+        "perpabm.analysis", "perpabm.plots", "perpabm.report", "perpabm.validate",
+        "perpabm.demo", "perpabm.cli",
     )),
 )
 ROOT_LAYER = len(LAYERS)  # the re-exporting root package sits above every layer

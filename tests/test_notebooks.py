@@ -1,5 +1,6 @@
 """Execute every notebook in notebooks/ top to bottom, and check it is committed clean."""
 
+import re
 import time
 from pathlib import Path
 
@@ -39,3 +40,29 @@ def test_notebook_committed_without_outputs(name):
     for cell in code:
         assert cell.outputs == [], f"{name}: a code cell has outputs"
         assert cell.execution_count is None, f"{name}: a code cell has an execution count"
+
+
+REPO = NOTEBOOKS.parent
+CITED_FILE = re.compile(r"`([\w./-]+\.(?:md|py|toml|csv|ipynb))`")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_cites_only_files_in_the_repository(name):
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for cited in CITED_FILE.findall(cell.source):
+            assert (REPO / cited).exists() or (NOTEBOOKS / cited).exists(), (
+                f"{name} cites {cited}, which is not in the repository")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_tables_of_results_are_computed_not_typed(name):
+    # A table written in a markdown cell goes stale when the model changes; a code cell
+    # that renders it (IPython.display.Markdown) from the notebook's values cannot.
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            typed = [line for line in cell.source.splitlines() if line.lstrip().startswith("|")]
+            assert not typed, f"{name}: a markdown cell holds a typed table: {typed[0]}"

@@ -6,7 +6,9 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
+from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
 
 import perpabm
@@ -91,7 +93,8 @@ def test_plot_draws_into_given_axes(results, name):
 
 def test_path_anatomy(results):
     point, path = _adl_path(results)
-    fig = plots.path_anatomy(results.series, results.events, path=path, point=point)
+    fig = plots.path_anatomy(results.series, results.events, path=path, point=point,
+                             window=None)
     _check_labels(fig)
     assert len(fig.axes) == 3
     price_ax, depth_ax, fund_ax = fig.axes
@@ -99,11 +102,38 @@ def test_path_anatomy(results):
     adl_times = set(results.events.query(
         "kind == 'adl' and point == @point and path == @path")["time"])
     red = {line.get_xdata()[0] for line in fund_ax.lines if line.get_label() == "ADL"
-           or line.get_color() == "#C00000"}
+           or line.get_color() == plots.ADL_COLOUR}
     assert red == adl_times
     n_steps = int(((results.series["point"] == point) & (results.series["path"] == path)).sum())
     assert len(price_ax.lines[0].get_xdata()) == n_steps
     fig.canvas.draw()
+
+
+def test_path_anatomy_zooms_to_the_cascade_by_default(results):
+    point, path = _adl_path(results)
+    mine = results.events.query("point == @point and path == @path")
+    marked = mine.loc[mine["kind"].isin(["adl", *plots.LIQUIDATION_KINDS]), "time"]
+    fig = plots.path_anatomy(results.series, results.events, path=path, point=point)
+    steps = fig.axes[0].lines[0].get_xdata()
+    # The fixture's cascade is one run of events (gaps ≤ CASCADE_GAP_STEPS), padded by
+    # CASCADE_PAD_STEPS each side, within the path's 80 steps.
+    assert steps[0] == max(1, marked.min() - plots.CASCADE_PAD_STEPS)
+    assert steps[-1] == min(80, marked.max() + plots.CASCADE_PAD_STEPS)
+    assert fig.axes[2].get_xlim() == (steps[0], steps[-1])
+
+
+def test_path_anatomy_draws_the_window_it_is_given(results):
+    point, path = _adl_path(results)
+    fig = plots.path_anatomy(results.series, results.events, path=path, point=point,
+                             window=(10, 20))
+    for ax in fig.axes:
+        for line in ax.lines:
+            assert all(10 <= x <= 20 for x in line.get_xdata())
+    assert "steps 10–20" in fig.axes[0].get_title(loc="left")
+    with pytest.raises(ValueError, match="window must be"):
+        plots.path_anatomy(results.series, results.events, window=(20, 10))
+    with pytest.raises(ValueError, match="holds no step"):
+        plots.path_anatomy(results.series, results.events, window=(500, 600))
 
 
 def test_path_anatomy_into_given_axes_and_unknown_path(results):
@@ -135,18 +165,90 @@ def test_adl_heatmap_colorbar(results):
 
 
 def test_vault_pnl_var_lines(results):
-    fig = plots.vault_pnl_distribution(results.paths, levels=(0.9,))
+    fig = plots.vault_pnl_distribution(results.paths, levels=(0.9,), min_tail_paths=0)
     ax = fig.axes[0]
     pnl = results.paths["vault_pnl"].to_numpy()
     (var_line,) = [line for line in ax.lines if "VaR 90%" in line.get_label()]
     assert var_line.get_xdata()[0] == pytest.approx(np.quantile(pnl, 0.1))
 
 
-def test_adl_scatter_log_scale(results):
-    fig = plots.adl_scatter(results.events)
+def test_vault_pnl_var_is_not_drawn_from_too_few_paths(results):
+    # 6 paths leave ⌊6 · 0.05⌋ = 0 beyond the 5% quantile, fewer than MIN_TAIL_PATHS.
+    fig = plots.vault_pnl_distribution(results.paths)
     ax = fig.axes[0]
-    assert ax.get_xscale() == "log"
-    assert len(ax.collections[0].get_offsets()) == (results.events["kind"] == "adl").sum()
+    assert not [line for line in ax.lines if "VaR" in line.get_label()]
+    (note,) = ax.texts[-1:]
+    assert "6 paths, too few for VaR 95%, 99%" in note.get_text()
+
+
+def pnl_with_a_point_mass() -> pd.DataFrame:
+    """Cap 0: the vault never acts, 0 USD on 8 paths; cap 2: 8 losses spread over
+    −450,000 to −100,000 USD."""
+    spread = np.linspace(-450_000.0, -100_000.0, 8)
+    return pd.DataFrame({"vault.cap": [0.0] * 8 + [2.0] * 8,
+                         "vault_pnl": np.concatenate([np.zeros(8), spread])})
+
+
+def test_vault_pnl_point_mass_is_a_spike_not_a_bar():
+    fig = plots.vault_pnl_distribution(pnl_with_a_point_mass(), by="vault.cap")
+    ax = fig.axes[0]
+    # The cap-0 paths are one spike at 0 as tall as their share of paths, 8/8 = 1.
+    (spike,) = [c for c in ax.collections if c.get_label() == "vault.cap = 0"]
+    (segment,) = spike.get_segments()
+    np.testing.assert_allclose(segment, [[0.0, 0.0], [0.0, 1.0]])
+    assert any(t.get_text() == "8 of 8 paths at 0 USD" for t in ax.texts)
+    # The only histogram is cap 2's, and it does not reach the point mass at 0.
+    (bars,) = [p for p in ax.patches if p.get_label() == "vault.cap = 2"]
+    xs = bars.get_path().vertices[:, 0]
+    assert xs.min() == pytest.approx(-450_000.0) and xs.max() == pytest.approx(-100_000.0)
+    # Bars are shares of paths: cap 2's heights sum to its 8 of 8 paths.
+    heights = np.histogram(pnl_with_a_point_mass()["vault_pnl"][8:],
+                           bins=len(np.unique(xs)) - 1)[0]
+    assert heights.sum() == 8
+    assert ax.get_ylabel() == "share of paths"
+
+
+def test_vault_pnl_group_without_values_is_noted():
+    paths = pd.DataFrame({"exchange.preset": ["hyperliquid"] * 3 + ["binance"] * 3,
+                          "vault_pnl": [-1.0, 2.0, 3.0] + [np.nan] * 3})
+    fig = plots.vault_pnl_distribution(paths, by="exchange.preset")
+    assert "exchange.preset = binance: no vault P&L" in fig.axes[0].texts[-1].get_text()
+
+
+def test_adl_scatter_facets_one_panel_per_value_on_shared_axes(results):
+    events = _adl_events_with_cap(results)
+    fig = plots.adl_scatter(events, by="vault.cap")
+    assert len(fig.axes) == 2  # caps 0 and 2; cap 2 had no ADL and gets an empty panel
+    left, right = fig.axes
+    assert left.get_shared_x_axes().joined(left, right)
+    assert left.get_shared_y_axes().joined(left, right)
+    adl = events[events["kind"] == "adl"]
+    for ax, cap in zip(fig.axes, [0.0, 2.0], strict=True):
+        background, mine = ax.collections
+        assert len(background.get_offsets()) == len(adl)  # every fill, in grey
+        assert len(mine.get_offsets()) == (adl["vault.cap"] == cap).sum()
+        assert f"({(adl['vault.cap'] == cap).sum()} fills)" in ax.get_title(loc="left")
+
+
+def test_adl_scatter_overlaid_groups_are_hollow_and_shaped_apart(results):
+    events = _adl_events_with_cap(results)
+    fig, ax = plt.subplots()
+    plots.adl_scatter(events, by="vault.cap", ax=ax)
+    assert len(ax.collections) == 2
+    for collection in ax.collections:
+        assert collection.get_facecolor().size == 0 or (
+            collection.get_facecolor()[:, 3] == 0).all()  # hollow: the points below show
+        assert collection.get_alpha() < 1
+    shapes = [tuple(map(tuple, c.get_paths()[0].vertices.round(3))) for c in ax.collections]
+    assert shapes[0] != shapes[1]
+    with pytest.raises(ValueError, match="facets draw a new figure"):
+        plots.adl_scatter(events, by="vault.cap", ax=ax, facets=True)
+
+
+def test_a_missing_column_is_named_with_the_closest(results):
+    hint = r"""paths has no column 'vault.capp' \(did you mean "vault.cap"\?\)"""
+    with pytest.raises(ValueError, match=hint):
+        plots.adl_frequency(results.paths, "vault.capp")
 
 
 def test_lorenz_equal_amounts_on_diagonal():
@@ -179,3 +281,29 @@ def test_style_file_is_shipped_and_valid():
         assert fig.dpi == 110
         assert plt.rcParams["axes.grid"]
         assert fig.get_layout_engine() is not None
+
+
+def test_lorenz_panel_has_one_title():
+    fig = plots.lorenz([1.0, 2.0, 7.0], title="profit")
+    ax = fig.axes[0]
+    titles = [ax.get_title(loc=loc) for loc in ("left", "center", "right")]
+    assert [t for t in titles if t] == ["profit"]
+
+
+def test_lorenz_curves_added_to_one_axes_differ_in_colour_and_share_one_equality_line():
+    fig = plots.lorenz([1.0, 2.0, 7.0], label="profit")
+    plots.lorenz([3.0, 3.0, 4.0], ax=fig.axes[0], label="leverage")
+    labels = [line.get_label() for line in fig.axes[0].lines]
+    assert labels.count("equality") == 1
+    profit, leverage = [line for line in fig.axes[0].lines if line.get_label() != "equality"]
+    assert profit.get_color() != leverage.get_color()
+
+
+def test_adl_shares_draws_no_error_bar_where_there_is_no_interval():
+    table = pd.DataFrame({"account_type": ["noise", "maker"], "share": [0.75, 0.25],
+                          "low": [np.nan, 0.1], "high": [np.nan, 0.4]})
+    ax = plots.adl_shares(table, "account_type").axes[0]
+    (errorbars,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    (segments,) = errorbars.lines[2]
+    drawn = [s for s in segments.get_segments() if len(s)]
+    np.testing.assert_allclose(drawn, [[[1.0, 0.1], [1.0, 0.4]]])  # maker's only
