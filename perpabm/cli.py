@@ -1,4 +1,4 @@
-"""The `perpabm` command: run, sweep, export, scenarios, config show, demo.
+"""The `perpabm` command: run, sweep, report, export, scenarios, config show, demo.
 
 Every error — a usage error, an unknown scenario, bad TOML, a mistyped or
 out-of-range setting, an unreadable price file, an unwritable or full output
@@ -132,6 +132,20 @@ def _sweep(args: argparse.Namespace) -> int:
     return _print_summary(results, by=list(spec["grid"]), out=args.out)
 
 
+def _report(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no window, whatever the environment
+    from perpabm.report import write_report
+    from perpabm.results import Results
+
+    results = Results.load(args.folder)
+    target = Path(args.out) if args.out else Path(args.folder) / "report"
+    for path in write_report(results, target, by=args.by):
+        print(path)
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from perpabm.results import Results
 
@@ -241,6 +255,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="dask scheduler address (default: a local cluster)")
     _progress_flags(sweep)
     sweep.set_defaults(run=_sweep)
+
+    report = commands.add_parser(
+        "report", help="write a results folder's standard tables and figures",
+        description="Write the standard tables (CSV: ADL frequency and rate, vault P&L "
+        "quantiles, VaR and ES, overshoot, time to first ADL, whom ADL hits) and figures "
+        "(PNG) of a results folder, split by every sweep factor, and a report.md listing "
+        "them.")
+    report.add_argument("folder", metavar="DIR", help="a results folder (from --out)")
+    report.add_argument("--out", metavar="OUT", help="folder for the report "
+                        "(default: DIR/report)")
+    report.add_argument("--by", nargs="+", metavar="SETTING",
+                        help="split by these columns instead of the sweep factors")
+    report.set_defaults(run=_report)
 
     export = commands.add_parser("export", help="write a results folder's tables as CSV",
                                  description="Write every table of a results folder (paths, "

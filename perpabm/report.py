@@ -79,9 +79,10 @@ def write_report(results: Results, out: str | os.PathLike[str],
     factors = _factors(results, by)
     out.mkdir(parents=True, exist_ok=True)
     paths = results.paths
-    if len(results.failures):
-        warnings.warn(f"{len(results.failures)} path(s) failed; the report at {out} covers "
-                      f"the {len(paths)} that finished", RuntimeWarning, stacklevel=2)
+    if len(results.failures) or len(results.missing):
+        warnings.warn(f"{len(results.failures)} path(s) failed and {len(results.missing)} "
+                      f"are missing; the report at {out} covers the {len(paths)} that "
+                      f"finished", RuntimeWarning, stacklevel=2)
     keys = _path_keys(factors)
     keyed = paths[keys].drop_duplicates(["point", "path"]) if len(paths) else \
         pd.DataFrame(columns=keys)
@@ -337,6 +338,10 @@ def _markdown(results: Results, factors: list[str], tables: dict[str, pd.DataFra
     if len(results.failures):
         lines += [f"**Partial:** {len(results.failures)} path(s) failed and are not in "
                   f"these tables (see the run's failures).", ""]
+    if len(results.missing):
+        lines += [f"**Partial:** {len(results.missing)} planned path(s) are missing from "
+                  f"the results folder and are not in these tables (run the same command "
+                  f"into it again to compute them).", ""]
     pnl = tables["vault_pnl.csv"]
     without = pnl.loc[pnl["paths"] == 0, factors]
     if len(pnl) and len(without):

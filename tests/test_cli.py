@@ -253,3 +253,43 @@ def test_ctrl_c_on_a_sweep_is_one_line_saying_what_was_saved(tmp_path, jobs):
     saved = len(list((out / "paths").glob("batch-*.parquet"))) * 13
     assert err == (f"perpabm: interrupted: {saved} of 800 paths are saved in {out}; run the "
                    f"same command again to resume\n")
+
+
+@pytest.fixture
+def swept(tiny, tmp_path):
+    """A results folder of a 2-point sweep of the tiny crash scenario, 4 paths each."""
+    from perpabm.runner import sweep
+
+    out = tmp_path / "swept"
+    sweep(tiny, {"vault.cap": [0.0, 2.0]}, n_paths=4, seed=3, n_jobs=1, out=out)
+    return out
+
+
+def test_report_writes_the_tables_figures_and_report_md_beside_the_results(swept, capsys):
+    import pandas as pd
+
+    assert main(["report", str(swept)]) == 0
+    written = [os.path.basename(p) for p in capsys.readouterr().out.split()]
+    assert written[-1] == "report.md" and "adl_frequency.csv" in written
+    assert any(name.endswith(".png") for name in written)
+    frequency = pd.read_csv(swept / "report" / "adl_frequency.csv")
+    assert frequency["vault.cap"].tolist() == [0.0, 2.0]  # one row per sweep point
+    assert frequency["paths"].tolist() == [4, 4]
+
+
+def test_report_by_an_unknown_column_is_one_line_naming_the_closest(swept, tmp_path, capsys):
+    assert main(["report", str(swept), "--by", "vault.capp", "--out",
+                 str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert 'vault.capp' in err and 'did you mean "vault.cap"' in err
+    assert len(err.splitlines()) == 1
+
+
+def test_report_of_a_folder_with_missing_paths_says_it_is_partial(swept, capsys):
+    for table in ("paths", "events"):
+        (swept / table / "batch-p000001-k00000003-n1.parquet").unlink()
+    assert main(["report", str(swept)]) == 0
+    err = capsys.readouterr().err
+    assert "1 of 8 planned path(s) are missing" in err
+    assert "**Partial:** 1 planned path(s) are missing" in (
+        swept / "report" / "report.md").read_text()
