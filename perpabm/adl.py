@@ -33,6 +33,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -46,7 +47,9 @@ __all__ = [
     "allocate",
     "close_solvent_first",
     "haircuts",
+    "import_object",
     "indicator_lights",
+    "is_import_path",
     "open_units",
     "overshoot",
     "policies",
@@ -216,6 +219,18 @@ def is_import_path(name: object) -> bool:
     return all(part.isidentifier() for part in (*module.split("."), *attr.split(".")))
 
 
+def import_object(path: str) -> Any:
+    """What the import path ``"package.module:name"`` names (``name`` may be dotted),
+    imported now; ImportError or AttributeError if it does not import. The one importer
+    of the user's code named in a config: ADL rules here, agent classes in
+    :mod:`perpabm.config.scenario`."""
+    module, attr = path.split(":")
+    obj = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
 def resolve_rule(name: str, custom: tuple[tuple[str, RuleFn | str], ...] = ()) -> RuleFn:
     """The ranking function called `name`: a built-in rule, or one of `custom` (pairs of
     name and function, or name and ``"package.module:function"``, imported now).
@@ -228,11 +243,8 @@ def resolve_rule(name: str, custom: tuple[tuple[str, RuleFn | str], ...] = ()) -
     if name in given:
         fn = given[name]
         if isinstance(fn, str):
-            module, attr = fn.split(":")
             try:
-                fn = importlib.import_module(module)
-                for part in attr.split("."):
-                    fn = getattr(fn, part)
+                fn = import_object(fn)
             except (ImportError, AttributeError) as exc:
                 raise ValueError(f"adl_rules[{name!r}]: cannot import {given[name]!r} "
                                  f"({exc})") from None

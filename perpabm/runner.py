@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import inspect
 import itertools
 import math
@@ -37,6 +36,7 @@ from joblib import Parallel, delayed, parallel_config
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 from tqdm import tqdm
 
+from perpabm.adl import import_object
 from perpabm.agents.classes import maker_class, trader_class
 from perpabm.config.scenario import ScenarioConfig
 from perpabm.errors import ConfigError, RunInterrupted, StorageError, one_of
@@ -517,12 +517,8 @@ def code_fingerprint(code: Any) -> str:
     under one name apart. An import path ``"package.module:name"`` is imported first;
     one that does not import is fingerprinted as its text."""
     if isinstance(code, str):
-        module, _, attr = code.partition(":")
         try:
-            obj: Any = importlib.import_module(module)
-            for part in attr.split("."):
-                obj = getattr(obj, part)
-            code = obj
+            code = import_object(code)
         except (ImportError, AttributeError, ValueError):
             return "unimportable:" + code
     try:

@@ -30,6 +30,19 @@ def counting_run_path(monkeypatch) -> list[tuple[int, int]]:
     return computed
 
 
+def interrupt_at(monkeypatch, point: int, path: int):
+    """Make the runner meet Ctrl-C when it starts (point, path); returns the undo."""
+    original = runner.run_path
+
+    def interrupted(config, seed, k, p=0, with_series=False):
+        if (p, k) == (point, path):
+            raise KeyboardInterrupt
+        return original(config, seed, k, p, with_series)
+
+    monkeypatch.setattr(runner, "run_path", interrupted)
+    return lambda: monkeypatch.setattr(runner, "run_path", original)
+
+
 def same_tables(a: Results, b: Results) -> None:
     pd.testing.assert_frame_equal(a.paths, b.paths, check_dtype=False)
     pd.testing.assert_frame_equal(a.events, b.events, check_dtype=False)
@@ -93,17 +106,10 @@ def test_a_sweep_of_some_of_the_folders_points_returns_those_points(tiny, tmp_pa
 
 
 def test_a_point_left_unfinished_keeps_the_folder_partial(tiny, tmp_path, monkeypatch):
-    original = runner.run_path
-
-    def stopped(config, seed, path, point=0, with_series=False):
-        if (point, path) == (1, 0):
-            raise KeyboardInterrupt
-        return original(config, seed, path, point, with_series)
-
-    monkeypatch.setattr(runner, "run_path", stopped)
+    undo = interrupt_at(monkeypatch, 1, 0)
     with pytest.raises(RunInterrupted):
         sweep(tiny, GRID, n_paths=2, seed=5, n_jobs=1, out=tmp_path)
-    monkeypatch.setattr(runner, "run_path", original)
+    undo()
     sweep(tiny, {"vault.cap": [0.0]}, n_paths=2, seed=5, n_jobs=1, out=tmp_path)
     assert json.loads((tmp_path / "manifest.json").read_text())["status"] == "partial"
     with pytest.warns(RuntimeWarning, match=r"2 of 4 planned path\(s\) are missing "
@@ -204,14 +210,7 @@ def test_the_manifest_records_versions_platform_and_source(tiny, tmp_path):
 
 
 def test_ctrl_c_stops_saying_what_was_saved_and_the_run_resumes(tiny, tmp_path, monkeypatch):
-    original = runner.run_path
-
-    def interrupted_at_the_fourth(config, seed, path, point=0, with_series=False):
-        if (point, path) == (1, 0):
-            raise KeyboardInterrupt
-        return original(config, seed, path, point, with_series)
-
-    monkeypatch.setattr(runner, "run_path", interrupted_at_the_fourth)
+    undo = interrupt_at(monkeypatch, 1, 0)  # the fourth path of six
     with pytest.raises(RunInterrupted) as info:
         sweep(tiny, GRID, n_paths=3, seed=2, n_jobs=1, out=tmp_path)
     # 6 paths in chunks of one (ceil(6 / 64) = 1): paths 0-2 of point 0 were written.
@@ -219,7 +218,7 @@ def test_ctrl_c_stops_saying_what_was_saved_and_the_run_resumes(tiny, tmp_path, 
                                f"same command again to resume")
     assert json.loads((tmp_path / "manifest.json").read_text())["status"].startswith(
         "interrupted")
-    monkeypatch.setattr(runner, "run_path", original)
+    undo()
     same_tables(sweep(tiny, GRID, n_paths=3, seed=2, n_jobs=1, out=tmp_path),
                 sweep(tiny, GRID, n_paths=3, seed=2, n_jobs=1))
 

@@ -98,20 +98,28 @@ def test_a_killed_worker_is_reported_and_its_paths_rerun_to_the_undisturbed_tabl
     assert manifest["status"] == "complete" and manifest["retried"]
 
 
-def test_paths_lost_again_on_their_rerun_are_failures_that_a_resume_retries(
-        tiny, tmp_path, monkeypatch):
-    """The worker of any batch holding path 1 dies every time (simulated on threads, which
-    joblib reports the same way): after the one rerun, the lost paths are failures."""
+def kill_workers_of_path_1(monkeypatch, times: int | None) -> None:
+    """The worker of a batch holding path 1 dies, `times` times (None: every time) —
+    simulated on threads, which joblib reports as it reports a killed process."""
     run_batch = runner._run_batch
+    deaths = []
 
     def dying(tasks, *args):
-        if any(path == 1 for _, _, path in tasks):
+        if (times is None or len(deaths) < times) and any(path == 1 for _, _, path in tasks):
+            deaths.append(tasks)
             raise TerminatedWorkerError("A worker process managed by the executor was "
                                         "unexpectedly terminated. The exit codes of the "
                                         "workers are {SIGKILL(-9)}")
         return run_batch(tasks, *args)
 
     monkeypatch.setattr(runner, "_run_batch", dying)
+
+
+def test_paths_lost_again_on_their_rerun_are_failures_that_a_resume_retries(
+        tiny, tmp_path, monkeypatch):
+    """The worker of any batch holding path 1 dies every time (simulated on threads, which
+    joblib reports the same way): after the one rerun, the lost paths are failures."""
+    kill_workers_of_path_1(monkeypatch, times=None)
     out = tmp_path / "out"
     with pytest.warns(RuntimeWarning, match="a worker process died"):
         lost = sweep(tiny, GRID, n_paths=N_PATHS, seed=3, n_jobs=2, backend="threading",
@@ -131,18 +139,7 @@ def test_paths_lost_again_on_their_rerun_are_failures_that_a_resume_retries(
 def test_a_clean_resume_clears_the_paths_listed_as_retried(tiny, tmp_path, monkeypatch):
     """``retried`` belongs to the invocation that ran paths again: a resume in which no
     worker died leaves it empty (it kept the old entries before)."""
-    run_batch = runner._run_batch
-    deaths = []
-
-    def dies_once(tasks, *args):
-        if not deaths and any(path == 1 for _, _, path in tasks):
-            deaths.append(tasks)
-            raise TerminatedWorkerError("A worker process managed by the executor was "
-                                        "unexpectedly terminated. The exit codes of the "
-                                        "workers are {SIGKILL(-9)}")
-        return run_batch(tasks, *args)
-
-    monkeypatch.setattr(runner, "_run_batch", dies_once)
+    kill_workers_of_path_1(monkeypatch, times=1)
     out = tmp_path / "out"
     with pytest.warns(RuntimeWarning, match="a worker process died"):
         first = sweep(tiny, GRID, n_paths=N_PATHS, seed=3, n_jobs=2, backend="threading",

@@ -13,7 +13,6 @@ to TOML and JSON as that path.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -433,14 +432,10 @@ def import_path(path: str, value: Any) -> Any:
     imported now; ConfigError naming the setting at `path` if it does not import."""
     if not isinstance(value, str):
         return value
-    module, attr = value.split(":")
     try:
-        obj = importlib.import_module(module)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
+        return adl.import_object(value)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"{path}: cannot import {value!r} ({exc})") from None
-    return obj
 
 
 def _agent_name(path: str, name: Any) -> str:
