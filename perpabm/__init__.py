@@ -8,7 +8,7 @@ the last resort, auto-deleveraging (ADL) of profitable opposite positions.
 from perpabm import adl, mechanics, presets
 from perpabm.agents import LeveragedTrader, MarketMaker
 from perpabm.config import ExchangeConfig, MarketConfig, ScenarioConfig, Shock
-from perpabm.errors import ConfigError, MarginError
+from perpabm.errors import ConfigError, MarginError, RunInterrupted, StorageError
 from perpabm.exchange import BackstopOffer, Event, Exchange, InvariantError
 from perpabm.model import PerpMarketModel
 from perpabm.results import Results
@@ -17,7 +17,7 @@ from perpabm.scenarios import list_scenarios, load_scenario
 
 __version__ = "0.1.0"
 
-_LAZY = ("analysis", "plots")  # scipy.stats and matplotlib: imported on first use
+_LAZY = ("analysis", "plots", "report")  # scipy.stats, matplotlib: imported on first use
 
 
 def __getattr__(name: str) -> object:
@@ -40,8 +40,10 @@ __all__ = [
     "MarketMaker",
     "PerpMarketModel",
     "Results",
+    "RunInterrupted",
     "ScenarioConfig",
     "Shock",
+    "StorageError",
     "__version__",
     "adl",
     "analysis",
@@ -50,6 +52,7 @@ __all__ = [
     "mechanics",
     "plots",
     "presets",
+    "report",
     "run_paths",
     "sweep",
 ]
