@@ -242,7 +242,10 @@ def test_ctrl_c_on_a_sweep_is_one_line_saying_what_was_saved(tmp_path, jobs):
     command = subprocess.Popen(
         [os.path.join(os.path.dirname(sys.executable), "perpabm"), "sweep", str(spec),
          "--out", str(out), "--jobs", jobs, "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        # As a terminal's foreground command: a shell's background job (as a test run may
+        # be) starts with SIGINT ignored, and Python then never raises KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while len(list((out / "paths").glob("batch-*.parquet"))) < 5 and time.monotonic() < deadline:
         assert command.poll() is None, "the sweep must be interrupted part-way"
