@@ -73,8 +73,10 @@ def _keys(by: str | Sequence[str] | None) -> list[str]:
     raise TypeError(f"by must be a column name, a list of column names or None; got {by!r}")
 
 
-def _require(frame: pd.DataFrame, columns: Sequence[str], what: str = "paths") -> None:
-    """One ValueError line naming the first column `frame` lacks and the closest it has."""
+def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str = "paths") -> None:
+    """One ValueError line naming the first column `frame` lacks and the closest it has
+    (`what` names the table: ``"paths"``, ``"events"``); the check of every function
+    here and in :mod:`perpabm.plots`."""
     have = [str(c) for c in frame.columns]
     for column in columns:
         if column not in frame.columns:
@@ -145,7 +147,7 @@ def adl_frequency(paths: pd.DataFrame, by: str | Sequence[str] | None = None,
     whose ``adl_fired`` is missing are not counted.
     """
     keys = _keys(by)
-    _require(paths, [*keys, "adl_fired"])
+    require_columns(paths, [*keys, "adl_fired"])
     rows = []
     for key, group in _groups(paths, keys):
         fired = group["adl_fired"].dropna().to_numpy(dtype=float)
@@ -174,7 +176,7 @@ def adl_rate(paths: pd.DataFrame, by: str | Sequence[str] | None = None,
     """ADL events per path-day (column `count` summed over paths ÷ simulated days),
     with the exact Poisson interval. A group with no simulated time has NaN rate."""
     keys = _keys(by)
-    _require(paths, [*keys, count, "steps"])
+    require_columns(paths, [*keys, count, "steps"])
     rows = []
     for key, group in _groups(paths, keys):
         events = int(group[count].fillna(0).sum())
@@ -197,7 +199,7 @@ def time_to_first_adl(paths: pd.DataFrame, by: str | Sequence[str] | None = None
     """Minutes to the first ADL on the paths where it fired: count, median, mean,
     quartiles (NaN where ADL never fired)."""
     keys = _keys(by)
-    _require(paths, [*keys, "first_adl_step"])
+    require_columns(paths, [*keys, "first_adl_step"])
     rows = []
     for key, group in _groups(paths, keys):
         minutes = group["first_adl_step"].dropna().to_numpy(dtype=float) * step_minutes
@@ -269,7 +271,7 @@ def vault_pnl(paths: pd.DataFrame, by: str | Sequence[str] | None = None,
     scipy.stats.bootstrap is seeded with `seed`.
     """
     keys = _keys(by)
-    _require(paths, [*keys, "vault_pnl"])
+    require_columns(paths, [*keys, "vault_pnl"])
     for level in levels:
         _check_level("levels", level)
     _check_level("confidence", confidence)
@@ -346,9 +348,9 @@ def paired_difference(paths: pd.DataFrame, metric: str, by: str, a: object, b: o
     the table has one row). Pass `within` when the factors were renamed; ``[]`` pools
     the rows, which is allowed only where each path then has one row per value.
     """
-    _require(paths, [by, metric, "path"])
+    require_columns(paths, [by, metric, "path"])
     keys = [c for c in sweep_factors(paths) if c != by] if within is None else _keys(within)
-    _require(paths, keys)
+    require_columns(paths, keys)
     if by in keys:
         raise ValueError(f"within must not hold the compared column {by!r}")
     _check_level("confidence", confidence)
@@ -419,7 +421,7 @@ def adl_haircuts(events: pd.DataFrame) -> pd.DataFrame:
     what the closes cost it against the mark (USD), quantity and mean leverage; with
     the account's ``account_type`` when the events carry it, so that Gini and Lorenz
     curves can be taken per trader type."""
-    _require(events, ["kind", "account", "amount", "quantity", "price", "mark_price",
+    require_columns(events, ["kind", "account", "amount", "quantity", "price", "mark_price",
                       "leverage"], "events")
     adl = events[events["kind"] == "adl"].copy()
     adl["cost_vs_mark"] = (adl["mark_price"] - adl["price"]).abs() * adl["quantity"].abs()
@@ -445,7 +447,7 @@ def adl_overshoot(events: pd.DataFrame) -> pd.DataFrame:
     queue took the largest winner first, large when the round spared it. PTSR is
     NaN where the round covered no deficit through the price (ADL at the mark).
     """
-    _require(events, ["kind", "liquidation", "account", "amount", "quantity", "price",
+    require_columns(events, ["kind", "liquidation", "account", "amount", "quantity", "price",
                       "mark_price"], "events")
     adl = events[events["kind"] == "adl"].copy()
     adl["deficit"] = (adl["mark_price"] - adl["price"]).abs() * adl["quantity"].abs()
@@ -498,7 +500,7 @@ def adl_by_group(events: pd.DataFrame, by: str | Sequence[str] = ("account_type"
     shares; events without ADL give a table with no rows.
     """
     keys = _keys(by)
-    _require(events, ["kind", "account", "amount", "quantity", "leverage",
+    require_columns(events, ["kind", "account", "amount", "quantity", "leverage",
                       *(k for k in keys if k != "leverage_bucket")], "events")
     adl = events[events["kind"] == "adl"].copy()
     buckets = leverage_bucket(adl["leverage"], edges)

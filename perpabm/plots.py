@@ -26,7 +26,6 @@ from matplotlib.figure import Figure
 from scipy.stats import binomtest
 
 from perpabm import analysis
-from perpabm.errors import closest
 
 __all__ = [
     "STYLE_PATH",
@@ -99,19 +98,10 @@ def _root(ax: Axes) -> Figure:
     return fig if isinstance(fig, Figure) else fig.figure
 
 
-def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
-    """One ValueError line naming the first column `frame` lacks and the closest it has."""
-    have = [str(c) for c in frame.columns]
-    for column in columns:
-        if column not in frame.columns:
-            hint = closest(column, have) or f"; its columns are {', '.join(have) or 'none'}"
-            raise ValueError(f"{what} has no column {column!r}{hint}")
-
-
 def _groups(paths: pd.DataFrame, by: str | None,
             column: str) -> list[tuple[str | None, np.ndarray]]:
     """(legend label, finite values of `column`) per value of `by` (one group if None)."""
-    _require(paths, [column] + ([by] if by is not None else []), "paths")
+    analysis.require_columns(paths, [column] + ([by] if by is not None else []), "paths")
     if by is None:
         values = paths[column].to_numpy(dtype=float)
         return [(None, values[np.isfinite(values)])]
@@ -150,7 +140,7 @@ def adl_frequency(paths: pd.DataFrame, by: str, ax: Axes | None = None,
     each bar is annotated with k/n (paths with ADL / paths). y: share of paths
     (0–1); x: the values of column `by` (e.g. a sweep parameter).
     """
-    _require(paths, ["adl_fired", by], "paths")
+    analysis.require_columns(paths, ["adl_fired", by], "paths")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1); got {confidence!r}")
     fig, ax = _figure(ax)
@@ -190,7 +180,7 @@ def adl_heatmap(paths: pd.DataFrame, x: str, y: str, ax: Axes | None = None) -> 
     Cells are laid out in the sorted order of the values of `x` and `y`; cells with
     no paths are blank. Small grids are annotated with the share in each cell.
     """
-    _require(paths, ["adl_fired", x, y], "paths")
+    analysis.require_columns(paths, ["adl_fired", x, y], "paths")
     fig, ax = _figure(ax)
     table = paths.pivot_table(index=y, columns=x, values="adl_fired", aggfunc="mean",
                               dropna=False).sort_index().sort_index(axis=1)
@@ -230,8 +220,8 @@ def adl_scatter(events: pd.DataFrame, by: str | None = None, ax: Axes | None = N
       marker shape per value, so that coincident points of several values all show;
     - a colorbar for a numeric `by` with more than :data:`MAX_FACETS` values.
     """
-    _require(events, ["kind", "leverage", "amount"] + ([by] if by is not None else []),
-             "events")
+    analysis.require_columns(
+        events, ["kind", "leverage", "amount"] + ([by] if by is not None else []), "events")
     adl = events[events["kind"] == "adl"]
     adl = adl[np.isfinite(adl["leverage"].to_numpy(dtype=float))
               & np.isfinite(adl["amount"].to_numpy(dtype=float))]
@@ -329,7 +319,7 @@ def adl_shares(table: pd.DataFrame, group: str, by: str | None = None,
     — as bars with their bootstrap intervals (``low``, ``high``), one bar series per
     value of `by` (e.g. the ranking rule). y: share of profit closed (0–1); x: `group`.
     """
-    _require(table, [group, "share", "low", "high", *([by] if by else [])], "table")
+    analysis.require_columns(table, [group, "share", "low", "high", *([by] if by else [])], "table")
     fig, ax = _figure(ax)
     groups = [g for g in pd.unique(table[group].astype(str))]
     series = [(None, table)] if by is None else list(table.groupby(by, sort=True))
@@ -480,7 +470,7 @@ def vault_equity_fan(series: pd.DataFrame, ax: Axes | None = None,
     darker towards the middle; an unpaired middle quantile is drawn as a line. All
     rows of `series` are pooled: pass one point's rows to see one config.
     """
-    _require(series, ["step", "vault_equity"], "series")
+    analysis.require_columns(series, ["step", "vault_equity"], "series")
     qs = sorted(float(q) for q in quantiles)
     if not qs or not all(0 <= q <= 1 for q in qs):
         raise ValueError(f"quantiles must be a non-empty list in [0, 1]; got {quantiles!r}")
@@ -533,9 +523,10 @@ def path_anatomy(series: pd.DataFrame, events: pd.DataFrame, path: int = 0, poin
     steps either side; the whole path when it has none. `axes`, if given, are three
     Axes to draw into.
     """
-    _require(series, ["point", "path", "step", "index", "mark", "best_bid", "best_ask",
-                      "bid_depth", "ask_depth", "insurance_fund", "vault_equity"], "series")
-    _require(events, ["point", "path", "kind", "time"], "events")
+    analysis.require_columns(series, ["point", "path", "step", "index", "mark", "best_bid",
+                                      "best_ask", "bid_depth", "ask_depth", "insurance_fund",
+                                      "vault_equity"], "series")
+    analysis.require_columns(events, ["point", "path", "kind", "time"], "events")
     rows = series[(series["point"] == point) & (series["path"] == path)].sort_values("step")
     if rows.empty:
         raise ValueError(f"no series rows for point {point}, path {path}")
