@@ -93,7 +93,9 @@ def test_ratios_alone_measure_what_they_need(quick_ratios):
     assert list(ratios) == list(expected)
     assert ratios[QUICK_RATIOS[0]]["details"]["floor_from"] == "measured in this section"
     for row in ratios.values():
-        assert math.isfinite(row["value"]) and row["value"] > 0, row
+        assert math.isfinite(row["value"]), row
+        if row["unit"] != "%":  # a ratio of two times; the clock's share is a difference
+            assert row["value"] > 0, row  # of two noisy times, and may come out below 0
     share = ratios["Mesa's clock in the path's steps"]
     assert share["unit"] == "%" and share["runs"] == 2  # clock_repeats of --quick
 
