@@ -25,7 +25,7 @@ def test_entry_orders_size_each_flat_trader_at_its_leverage_and_side():
     strategy = np.array([0, NOISE, MOMENTUM, 2], dtype=np.int8)
     takers, orders = entry_orders(np.array([0, 1, 2, 3]), ledger_of(size, collateral), 100.0,
                                   leverage, strategy, 1.0, np.array([0.1, 0.7, 0.2, 0.3]),
-                                  np.array([10.0, 20.0, 30.0, 40.0]), 100.0)
+                                  np.array([10.0, 20.0, 30.0, 40.0]), 100.0, np.zeros(4))
     assert takers.tolist() == [1, 2, 3]
     # Equity × leverage / index: 1,000·4/100 = 40 sold, 2,000·2/100 = 40 bought with the
     # trend, 100·10/100 = 10 sold against it; limits 2% from the index on the side traded.
@@ -38,14 +38,14 @@ def test_without_a_trend_every_trader_follows_its_coin():
     strategy = np.array([MOMENTUM, 2], dtype=np.int8)
     _, orders = entry_orders(np.array([0, 1]), ledger_of(np.zeros(2), np.full(2, 100.0)),
                              100.0, np.ones(2), strategy, 0.0, np.array([0.2, 0.9]),
-                             np.ones(2), 100.0)
+                             np.ones(2), 100.0, np.zeros(2))
     assert np.sign(orders[0]).tolist() == [1.0, -1.0]
 
 
 def test_a_trader_with_no_equity_sends_no_order():
     takers, _ = entry_orders(np.array([0]), ledger_of(np.zeros(1), np.array([-5.0])), 100.0,
                              np.ones(1), np.zeros(1, dtype=np.int8), 1.0, np.zeros(1),
-                             np.ones(1), 100.0)
+                             np.ones(1), 100.0, np.zeros(1))
     assert len(takers) == 0
 
 
