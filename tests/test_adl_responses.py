@@ -28,6 +28,7 @@ from perpabm.config.scenario import (
     TraderConfig,
     VaultConfig,
 )
+from perpabm.errors import ConfigError
 from perpabm.exchange import Event
 from perpabm.model import PerpMarketModel
 
@@ -170,3 +171,15 @@ def test_defaults_do_not_respond_to_adl():
     config = ScenarioConfig()
     assert config.traders.adl_reentry_probability == 0.0
     assert config.makers.adl_response == "none"
+
+
+@pytest.mark.parametrize("section, setting, value", [
+    (MakerConfig, "adl_response", "hedge"),
+    (MakerConfig, "adl_withdraw_spread", 0.5),
+    (MakerConfig, "adl_withdraw_minutes", 0.0),
+    (TraderConfig, "adl_reentry_probability", 1.5),
+])
+def test_bad_adl_response_settings_are_named(section, setting, value):
+    prefix = "makers" if section is MakerConfig else "traders"
+    with pytest.raises(ConfigError, match=rf"^{prefix}\.{setting}"):
+        section(**{setting: value})
