@@ -59,3 +59,13 @@ def test_a_maker_whose_equity_is_gone_quotes_nothing():
     assert ladder_for(model, maker.account, maker.config).shape[1] > 0
     model.exchange.ledger.collateral[maker.account] = 0.0  # flat, so equity is 0
     assert ladder_for(model, maker.account, maker.config).shape == (2, 0)
+
+
+def test_a_side_given_overrides_the_strategy():
+    # Two momentum traders, trend +1: account 0 is given −1 (an ADL'd short re-entering)
+    # and sells 100·1/100 = 1; account 1 is given 0 and follows the trend.
+    strategy = np.array([MOMENTUM, MOMENTUM], dtype=np.int8)
+    _, orders = entry_orders(np.array([0, 1]), ledger_of(np.zeros(2), np.full(2, 100.0)),
+                             100.0, np.ones(2), strategy, 1.0, np.zeros(2), np.ones(2), 100.0,
+                             np.array([-1.0, 0.0]))
+    assert orders[0].tolist() == [-1.0, 1.0]
