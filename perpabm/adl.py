@@ -445,14 +445,40 @@ def queue_close(quantities: ArrayLike, scores: ArrayLike, amount: float) -> NDAr
 def indicator_lights(
     quantities: ArrayLike, scores: ArrayLike, buckets: int = 5
 ) -> NDArray[np.int64]:
-    """ADL indicator lights: each position's quantity-weighted quantile in the queue.
+    """ADL indicator lights, counted as BitMEX tabulates them: by quantity, from the head.
 
-    Sort positions by score ascending; ``c`` is the cumulative share of total quantity
-    up to and including the position; ``light = ceil(c·buckets)`` clipped to
-    ``[1, buckets]``. The head of the queue shows ``buckets`` lights (Binance and
-    Bybit show 5). Tied scores are ordered as :func:`queue_close` takes them (lower
-    index first), so of two tied positions the one closed first shows at least as
-    many lights. All-zero quantities give 1 light everywhere.
+    Take the positions in queue order (highest score first); ``c`` is the cumulative
+    quantity from the head of the queue up to *and including* the position, as a share
+    of the side's total; its step is ``k = ceil(c·buckets)`` clipped to
+    ``[1, buckets]`` (with 5 buckets: the 20 %, 40 %, …, 100 % marks); it shows
+    ``buckets + 1 − k`` lights, so the first step shows them all.
+
+    BitMEX's example ("Auto-Deleveraging Further Information"): six longs as
+    (quantity, ranking) (10, 3), (10, 6), (20, 1), (30, 4), (20, 5), (10, 2); from the
+    head the cumulative quantities are 10, 30, 60, 70, 80, 100 of 100, which BitMEX
+    lists as the 20 %, 40 %, 60 %, 80 %, 80 % and 100 % marks: 5, 4, 3, 2, 2 and 1
+    lights, i.e. accounts 1..6 show 2, 5, 1, 3, 4, 2. BitMEX describes the indicator as
+    "your priority in the queue in 20% increments" with all lights lit at the top;
+    reading its 20 % mark as 5 lights and its 100 % mark as 1 is ours, as it does not
+    tabulate lights. A consequence of counting *including* the position: a head that
+    holds more than ``1/buckets`` of the quantity does not show every light (a head
+    with 60 % shows 3 of 5), as BitMEX's table places its second-in-line at 40 %.
+
+    Other venues count differently, and neither publishes its bucket rule:
+
+    * Binance (FAQ 360033525471, "What Is Auto-Deleveraging (ADL) and How Does It
+      Work") ranks traders by ``LeveragePnlQuantile = rank(LeveragePnl) / Total User
+      Count``: a quantile over *traders*, each counting once whatever its size, and
+      shows it as an indicator "from lowest priority to highest priority" (an image).
+    * Bybit (help 900000031623, "What is Auto-Deleveraging (ADL)?") shows each
+      position's "ADL priority on the 'ADL Ranking' tab"; its API returns it per
+      position as the integer ``adlRankIndicator`` (v5 position-info endpoint; 0 on
+      a flat position); it does not say over what the rank is counted.
+
+    Tied scores are ordered as :func:`queue_close` takes them (lower index first), so
+    of two tied positions the one closed first shows at least as many lights. A
+    zero-quantity position at the head shows ``buckets`` lights; all-zero quantities
+    give 1 light everywhere.
 
     Parameters
     ----------
@@ -464,21 +490,23 @@ def indicator_lights(
     -------
     int array of the shape of ``quantities``, values in ``1..buckets``.
 
-    Source: Binance FAQ 360033525471; Bybit API "adl-alert" (``adlRankIndicator``).
+    Source: BitMEX "Auto-Deleveraging" and "Auto-Deleveraging Further Information";
+    Binance FAQ 360033525471; Bybit help 900000031623. ``docs/venues.md`` works the
+    example through.
     """
     quantities = _check_quantities(quantities)
     scores = _check_scores(scores, quantities.shape, "quantities")
     if isinstance(buckets, bool) or not isinstance(buckets, int | np.integer) or buckets < 1:
         raise ValueError(f"buckets must be an integer >= 1; got {buckets!r}")
 
-    # Ascending order = the queue order reversed, so ties mirror queue_close.
-    order = np.argsort(-scores.ravel(), kind="stable")[::-1]
+    # The queue's order: highest score first, ties to the lower index (as queue_close).
+    order = np.argsort(-scores.ravel(), kind="stable")
     cumulative = np.cumsum(quantities.ravel()[order])
     lights_sorted = np.ones(order.shape, dtype=np.int64)
     if cumulative.size and cumulative[-1] > 0:
         # Multiply before dividing: c·buckets is then exact for integer quantities.
-        raw = np.ceil(cumulative * buckets / cumulative[-1])
-        lights_sorted = np.clip(raw, 1, buckets).astype(np.int64)
+        step = np.clip(np.ceil(cumulative * buckets / cumulative[-1]), 1, buckets)
+        lights_sorted = (buckets + 1 - step).astype(np.int64)
     lights = np.empty_like(lights_sorted)
     lights[order] = lights_sorted
     return lights.reshape(quantities.shape)

@@ -6,7 +6,8 @@ Step order, every step (one ``market.step_minutes``), one line of
 1. **index moves** — by its pre-drawn log return, plus the spot impact of last
    step's net liquidation flow (``market.spot_impact``); :attr:`history` records it;
 2. **agents act** — the arbitrageur trades the basis, the vault unwinds inventory,
-   traders whose exit triggers fired close, a sparse random draw of flat traders
+   makers that re-hedge after last step's ADL trade, traders whose exit triggers
+   fired close, a sparse random draw of flat traders (and ADL'd traders who re-enter)
    opens positions; then makers requote, and the vault if it quotes, so that the
    book the mark and the liquidations see is replenished (trades within the step
    meet the previous step's quotes, as takers meet quotes a moment old). Traders
@@ -16,7 +17,12 @@ Step order, every step (one ``market.step_minutes``), one line of
 3. **the venue's rules** — :meth:`Exchange.update_index`: the mark price from the
    venue's rule (index, index + EMA basis, or median), the liquidation waterfall
    to completion, funding at the venue's interval from the mean premium;
-4. **traders renew** — wiped-out traders leave and new ones arrive;
+4. **agents hear of ADL** — the accounts the step's "adl" events closed positions of
+   are told (only when an agent is set to respond: ``traders.adl_reentry_probability``
+   above 0, ``makers.adl_response`` other than ``"none"``): a trader ADL left flat
+   may re-enter at the next step, a maker re-hedges at the next step (before the
+   traders act) or quotes withdrawn for a while; then wiped-out traders leave and new
+   ones arrive;
 5. **record** — the series row, into preallocated arrays, and the step's net
    liquidation flow.
 
@@ -53,6 +59,7 @@ import pandas as pd
 
 from perpabm.agents import Arbitrageur, LeveragedTrader, MarketMaker, TraderPopulation, Vault
 from perpabm.agents import classes as agent_classes
+from perpabm.agents.deleveraging import deleveraged
 from perpabm.config.scenario import BUILTIN_AGENTS, STRATEGIES, ScenarioConfig
 from perpabm.errors import ConfigError, closest
 from perpabm.exchange import Event, Exchange
@@ -183,6 +190,8 @@ class PerpMarketModel(mesa.Model):
         """The backstop vault, or None if the waterfall has none."""
         self.traders = TraderPopulation(self, self._rngs["traders"], agent_class=trader_class)
         self.traders.add(config.traders.count)
+        self._hears_adl = (config.traders.adl_reentry_probability > 0.0
+                           or any(m.config.adl_response != "none" for m in self.makers))
         self._vault_start = self.vault.equity if self.vault else 0.0
         self._fund_start = self.exchange.insurance_fund
         self._series = np.full((run.steps, len(SERIES_COLUMNS)), np.nan)
@@ -203,15 +212,30 @@ class PerpMarketModel(mesa.Model):
         self._move_index(t)
         Arbitrageur.trade_all(self.arbitrageurs)
         Vault.unwind_all(self.vaults)
+        MarketMaker.rehedge_all(self, self.makers)
         self.traders.exit()
         self.traders.enter()
         MarketMaker.quote_all(self, self.makers)
         Vault.quote_all(self.vaults)
         events = self.exchange.update_index(self.index, time=float(self.step_index))
+        if self._hears_adl:
+            self._tell_deleveraged(events)
         self.traders.renew()
         self._record(t, events)
         if self.step_index == self.n_steps:
             self.running = False
+
+    def _tell_deleveraged(self, events: list[Event]) -> None:
+        """Tell the traders and makers whose positions this step's "adl" `events` changed
+        (:func:`~perpabm.agents.deleveraging.deleveraged`) by how much."""
+        accounts, changes = deleveraged(events)
+        if not len(accounts):
+            return
+        self.traders.deleveraged(accounts, changes)
+        change_of = dict(zip(accounts.tolist(), changes.tolist(), strict=True))
+        for maker in self.makers:
+            if maker.account in change_of:
+                maker.deleveraged(change_of[maker.account])
 
     def _move_index(self, t: int) -> None:
         """Step `t`'s index move: its pre-drawn log return plus the spot impact of last

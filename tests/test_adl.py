@@ -448,23 +448,42 @@ def test_queue_rejects_nan_scores():
 # ------------------------------------------------------------- indicator lights
 
 
+def test_indicator_lights_bitmex_example():
+    # BitMEX "Auto-Deleveraging Further Information": six longs (quantity, ranking).
+    quantities = [10.0, 10.0, 20.0, 30.0, 20.0, 10.0]  # accounts 1..6
+    scores = [3.0, 6.0, 1.0, 4.0, 5.0, 2.0]
+    # from the head: account 2 (6), 5 (5), 4 (4), 1 (3), 6 (2), 3 (1); total 100
+    # cumulative quantity incl. itself: 10, 30, 60, 70, 80, 100
+    # rounded up to 20 %: 20 %, 40 %, 60 %, 80 %, 80 %, 100 % (BitMEX's "Percentile")
+    # lights = 5 + 1 − percentile/20 %: 5, 4, 3, 2, 2, 1
+    # by account 1..6: 2, 5, 1, 3, 4, 2
+    np.testing.assert_array_equal(indicator_lights(quantities, scores), [2, 5, 1, 3, 4, 2])
+
+
 def test_indicator_lights_hand_example():
     quantities = [1.0, 1.0, 2.0, 4.0, 2.0]
     scores = [0.5, 3.0, 1.0, 2.0, -1.0]
-    # ascending: #4 (q 2), #0 (1), #2 (2), #3 (4), #1 (1); total 10
-    # cumulative share 0.2, 0.3, 0.5, 0.9, 1.0 → ceil(5c) = 1, 2, 3, 5, 5
-    np.testing.assert_array_equal(indicator_lights(quantities, scores), [2, 5, 3, 5, 1])
+    # from the head: #1 (q 1), #3 (4), #2 (2), #0 (1), #4 (2); total 10
+    # cumulative 1, 5, 7, 8, 10 → ceil(5·c/10) = 1, 3, 4, 4, 5 → 6 − that = 5, 3, 2, 2, 1
+    np.testing.assert_array_equal(indicator_lights(quantities, scores), [2, 5, 2, 3, 1])
 
 
-def test_indicator_lights_top_of_the_queue_shows_all_buckets():
+def test_indicator_lights_head_within_the_first_bucket_shows_all_buckets():
     lights = indicator_lights([1.0, 1.0, 1.0], [0.0, 9.0, 1.0], buckets=3)
-    # ascending #0, #2, #1: shares 1/3, 2/3, 1 → 1, 2, 3
+    # from the head #1, #2, #0: cumulative 1/3, 2/3, 1 → step 1, 2, 3 → 3, 2, 1 lights
     np.testing.assert_array_equal(lights, [1, 3, 2])
 
 
+def test_indicator_lights_head_larger_than_a_bucket_shows_fewer_lights():
+    # As BitMEX's table places account 5 (second in line) at 40 %: the head of the
+    # queue holding 60 % of the quantity sits at ceil(5·0.6) = 3 → 5 + 1 − 3 = 3
+    # lights; the other, at 100 %, shows 1.
+    np.testing.assert_array_equal(indicator_lights([6.0, 4.0], [2.0, 1.0]), [3, 1])
+
+
 def test_indicator_lights_ties_follow_the_queue_order():
-    # tied: the queue takes #0 first, so #0 sits higher: ascending #1 then #0,
-    # shares 0.5, 1 → ceil(2·0.5) = 1, ceil(2·1) = 2
+    # tied: the queue takes #0 first: from the head #0 then #1,
+    # cumulative 0.5, 1 → ceil(2·0.5) = 1, ceil(2·1) = 2 → 2, 1 lights
     np.testing.assert_array_equal(indicator_lights([1.0, 1.0], [3.0, 3.0], buckets=2), [2, 1])
 
 
@@ -473,8 +492,13 @@ def test_indicator_lights_all_zero_quantities_show_one_light():
 
 
 def test_indicator_lights_zero_quantity_at_the_bottom_shows_one_light():
-    # ascending #0 (q 0, share 0 → clipped to 1), #1 (share 1 → 5)
-    np.testing.assert_array_equal(indicator_lights([0.0, 5.0], [1.0, 2.0]), [1, 5])
+    # from the head #1 (cumulative 5/5 → step 5 → 1 light), #0 (5/5 → 1 light)
+    np.testing.assert_array_equal(indicator_lights([0.0, 5.0], [1.0, 2.0]), [1, 1])
+
+
+def test_indicator_lights_zero_quantity_at_the_head_shows_all_lights():
+    # from the head #1 (q 0, cumulative 0 → step clipped to 1 → 5 lights), #0 (1 light)
+    np.testing.assert_array_equal(indicator_lights([5.0, 0.0], [1.0, 2.0]), [1, 5])
 
 
 @pytest.mark.parametrize("buckets", [0, 2.5, True])

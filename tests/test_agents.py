@@ -25,7 +25,7 @@ def test_entry_orders_size_each_flat_trader_at_its_leverage_and_side():
     strategy = np.array([0, NOISE, MOMENTUM, 2], dtype=np.int8)
     takers, orders = entry_orders(np.array([0, 1, 2, 3]), ledger_of(size, collateral), 100.0,
                                   leverage, strategy, 1.0, np.array([0.1, 0.7, 0.2, 0.3]),
-                                  np.array([10.0, 20.0, 30.0, 40.0]), 100.0)
+                                  np.array([10.0, 20.0, 30.0, 40.0]), 100.0, np.zeros(4))
     assert takers.tolist() == [1, 2, 3]
     # Equity × leverage / index: 1,000·4/100 = 40 sold, 2,000·2/100 = 40 bought with the
     # trend, 100·10/100 = 10 sold against it; limits 2% from the index on the side traded.
@@ -38,14 +38,14 @@ def test_without_a_trend_every_trader_follows_its_coin():
     strategy = np.array([MOMENTUM, 2], dtype=np.int8)
     _, orders = entry_orders(np.array([0, 1]), ledger_of(np.zeros(2), np.full(2, 100.0)),
                              100.0, np.ones(2), strategy, 0.0, np.array([0.2, 0.9]),
-                             np.ones(2), 100.0)
+                             np.ones(2), 100.0, np.zeros(2))
     assert np.sign(orders[0]).tolist() == [1.0, -1.0]
 
 
 def test_a_trader_with_no_equity_sends_no_order():
     takers, _ = entry_orders(np.array([0]), ledger_of(np.zeros(1), np.array([-5.0])), 100.0,
                              np.ones(1), np.zeros(1, dtype=np.int8), 1.0, np.zeros(1),
-                             np.ones(1), 100.0)
+                             np.ones(1), 100.0, np.zeros(1))
     assert len(takers) == 0
 
 
@@ -59,3 +59,13 @@ def test_a_maker_whose_equity_is_gone_quotes_nothing():
     assert ladder_for(model, maker.account, maker.config).shape[1] > 0
     model.exchange.ledger.collateral[maker.account] = 0.0  # flat, so equity is 0
     assert ladder_for(model, maker.account, maker.config).shape == (2, 0)
+
+
+def test_a_side_given_overrides_the_strategy():
+    # Two momentum traders, trend +1: account 0 is given −1 (an ADL'd short re-entering)
+    # and sells 100·1/100 = 1; account 1 is given 0 and follows the trend.
+    strategy = np.array([MOMENTUM, MOMENTUM], dtype=np.int8)
+    _, orders = entry_orders(np.array([0, 1]), ledger_of(np.zeros(2), np.full(2, 100.0)),
+                             100.0, np.ones(2), strategy, 1.0, np.zeros(2), np.ones(2), 100.0,
+                             np.array([-1.0, 0.0]))
+    assert orders[0].tolist() == [-1.0, 1.0]

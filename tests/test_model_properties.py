@@ -3,7 +3,8 @@
 Every venue preset × ADL ranking rule × index process, with leverage up to the
 preset's maximum, vault caps from zero through near-zero to huge, books that
 empty as volatility jumps (or hold only the vault's quotes), 50% one-minute gaps,
-prices near zero and crashes of 99%, runs a short path in debug mode (the
+prices near zero and crashes of 99%, makers and traders that respond to ADL (or
+not), runs a short path in debug mode (the
 exchange checks money and open interest after every operation). After every
 mark update the waterfall's promises of ``test_exchange_properties`` hold:
 money conserved, open interest balanced, the insurance fund not below zero, no
@@ -34,6 +35,7 @@ from test_exchange_properties import check_waterfall
 from perpabm import ExchangeConfig, PerpMarketModel, ScenarioConfig, Shock, adl, presets
 from perpabm.config.market import INDEX_PROCESSES
 from perpabm.config.scenario import (
+    ADL_RESPONSES,
     ArbitrageurConfig,
     MakerConfig,
     RunConfig,
@@ -85,14 +87,17 @@ def scenarios(draw: st.DrawFn) -> ScenarioConfig:
         entries_per_day=draw(st.sampled_from([50.0, 1_000.0])),
         holding_minutes=draw(st.sampled_from([3.0, 240.0])),
         take_profit=0.5, stop_loss=0.5,
-        arrivals_per_day=draw(st.sampled_from([0.0, 2_000.0])))
+        arrivals_per_day=draw(st.sampled_from([0.0, 2_000.0])),
+        adl_reentry_probability=draw(st.sampled_from([0.0, 0.5, 1.0])))
     makers = MakerConfig(
         count=draw(st.sampled_from([0, 1, 3])),  # 0: only the vault, if it quotes
         capital=draw(st.sampled_from([10_000.0, 2e6])),
         depth=draw(st.sampled_from([500.0, 150_000.0])),
         levels=draw(st.sampled_from([1, 5])),
         vol_window_minutes=2.0,  # books empty within a step or two of a gap
-        withdrawal=draw(st.sampled_from([0.0, 6.0, 100.0])))
+        withdrawal=draw(st.sampled_from([0.0, 6.0, 100.0])),
+        adl_response=draw(st.sampled_from(ADL_RESPONSES)),
+        adl_withdraw_depth=draw(st.sampled_from([0.0, 0.5])))
     vault = VaultConfig(
         capital=draw(st.sampled_from([1_000.0, 1e7])),
         cap=draw(st.sampled_from([0.0, 1e-6, 1.0, 1_000.0])),  # none, near zero, huge

@@ -1,4 +1,10 @@
-"""Market makers: a ladder of quotes around the index, thinning as volatility rises."""
+"""Market makers: a ladder of quotes around the index, thinning as volatility rises.
+
+A maker whose inventory ADL closed has lost that much of its hedge; as its config's
+``adl_response`` says, it buys or sells it back through the book at the next step
+(:meth:`MarketMaker.rehedge_all`), or quotes wider and thinner for a while
+(:meth:`MarketMaker.ladder`). The model tells it (:meth:`MarketMaker.deleveraged`).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ if TYPE_CHECKING:
 
 NO_ORDERS = np.empty((2, 0))
 MIN_VOL_WINDOW = 2  # steps: the fewest log returns a volatility is taken over
+REHEDGE_SLIPPAGE = 0.02  # a re-hedge walks the book no further than this from the index
 
 
 def quote_ladders(model: MarketModel, quoters: Sequence[tuple[int, MakerConfig]]) -> None:
@@ -46,9 +53,12 @@ def post_ladders(model: MarketModel, accounts: Sequence[int],
         np.array([ladder.shape[1] for ladder in ladders], dtype=np.int64), orders[0], orders[1])
 
 
-def ladder_for(model: MarketModel, account: int, config: MakerConfig) -> np.ndarray:
+def ladder_for(model: MarketModel, account: int, config: MakerConfig, *,
+               widen: float = 1.0, thin: float = 1.0) -> np.ndarray:
     """The ladder `account` quotes now, as `config` says (:func:`ladder`): none if its
-    equity is gone.
+    equity is gone. `widen` multiplies its half-spread and level spacing and `thin` its
+    depth (a maker withdrawn after ADL: ``adl_withdraw_spread``,
+    ``adl_withdraw_depth``); a `thin` of 0 quotes nothing.
 
     Fair value is the index skewed against inventory; spread and depth follow
     realised volatility over ``config.vol_window_minutes`` (liquidity withdraws in
@@ -60,7 +70,7 @@ def ladder_for(model: MarketModel, account: int, config: MakerConfig) -> np.ndar
     ex = model.exchange
     index = model.index
     equity = ex.equity(account)
-    if equity <= 0.0:
+    if equity <= 0.0 or thin == 0.0:
         return NO_ORDERS
     limit = config.inventory_limit * equity * ex.config.max_leverage / index
     inventory = ex.position(account)
@@ -70,8 +80,8 @@ def ladder_for(model: MarketModel, account: int, config: MakerConfig) -> np.ndar
         sigma = config.calm_volatility
     stress = 1.0 + config.withdrawal * max(sigma / config.calm_volatility - 1.0, 0.0)
     fair = index * (1.0 - config.inventory_skew * inventory / limit)
-    return ladder(fair, stress, config.depth / stress / index, inventory, limit,
-                  config.half_spread, config.level_spacing, config.levels)
+    return ladder(fair, stress, thin * config.depth / stress / index, inventory, limit,
+                  widen * config.half_spread, widen * config.level_spacing, config.levels)
 
 
 @kernel
@@ -104,25 +114,49 @@ def ladder(fair: float, stress: float, base_quantity: float, inventory: float, l
 class MarketMaker(mesa.Agent):
     """Quotes `levels` levels a side around its fair value, every step (:meth:`ladder`).
 
-    A maker has finite capital and can itself be liquidated. A subclass (named in a
-    scenario's ``agent_classes`` and ``makers.agent``) is built as ``cls(model,
-    config)`` and quotes what its :meth:`ladder` returns.
+    A maker has finite capital and can itself be liquidated, or auto-deleveraged; then
+    it responds as ``config.adl_response`` says (the module docstring). A subclass
+    (named in a scenario's ``agent_classes`` and ``makers.agent``) is built as
+    ``cls(model, config)`` and quotes what its :meth:`ladder` returns.
     """
 
     def __init__(self, model: MarketModel, config: MakerConfig) -> None:
         super().__init__(model)
         self.config = config
         self.account = model.exchange.open_account(config.capital)
+        self.rehedge = 0.0
+        """Base units (signed: + buy) it trades at the next step to win back inventory
+        ADL closed; 0 when it has none to."""
+        self.withdrawn_until = -1
+        """The last step (``model.step_index``) at which it quotes its withdrawn ladder;
+        −1: none."""
 
     def ladder(self) -> np.ndarray:
         """The ladder to quote now: a (2, n) array of signed quantities (+ bid, − ask;
         base units) over prices (USD), nearest first; :func:`ladder_for` of the maker's
-        config. Override it to quote otherwise."""
-        return ladder_for(self.model, self.account, self.config)
+        config, withdrawn (wider by ``adl_withdraw_spread``, ``adl_withdraw_depth`` of
+        the depth) up to :attr:`withdrawn_until`. Override it to quote otherwise."""
+        cfg = self.config
+        if self.model.step_index <= self.withdrawn_until:
+            return ladder_for(self.model, self.account, cfg, widen=cfg.adl_withdraw_spread,
+                              thin=cfg.adl_withdraw_depth)
+        return ladder_for(self.model, self.account, cfg)
 
     def quote(self) -> None:
         """Replace all quotes with a fresh ladder."""
         post_ladders(self.model, [self.account], [self.ladder()])
+
+    def deleveraged(self, change: float) -> None:
+        """ADL changed its position by `change` (base units, signed) in the step just run:
+        a ``"rehedge"`` maker will trade ``adl_rehedge_share`` of it back at the next
+        step (:meth:`rehedge_all`); a ``"withdraw"`` maker quotes its withdrawn ladder for
+        its next max(1, round(``adl_withdraw_minutes`` / step minutes)) requotes."""
+        cfg, model = self.config, self.model
+        if cfg.adl_response == "rehedge":
+            self.rehedge -= cfg.adl_rehedge_share * change
+        elif cfg.adl_response == "withdraw":
+            requotes = max(1, round(cfg.adl_withdraw_minutes / model.step_minutes))
+            self.withdrawn_until = model.step_index + requotes
 
     @staticmethod
     def quote_all(model: MarketModel, makers: Sequence[MarketMaker]) -> None:
@@ -130,3 +164,18 @@ class MarketMaker(mesa.Agent):
         :meth:`ladder`, in turn, in one exchange call."""
         post_ladders(model, [maker.account for maker in makers],
                      [maker.ladder() for maker in makers])
+
+    @staticmethod
+    def rehedge_all(model: MarketModel, makers: Sequence[MarketMaker]) -> None:
+        """Those of `makers` with a :attr:`rehedge` to trade send it as market orders, in
+        turn, in one exchange call, each up to :data:`REHEDGE_SLIPPAGE` from the index
+        (its own quotes are skipped); what is not filled, or what margin cannot cover,
+        is dropped. Each one's :attr:`rehedge` is then 0."""
+        hedgers = [maker for maker in makers if maker.rehedge != 0.0]
+        if not hedgers:
+            return
+        quantities = np.array([maker.rehedge for maker in hedgers])
+        limits = model.index * (1.0 + np.sign(quantities) * REHEDGE_SLIPPAGE)
+        model.exchange.market_orders([maker.account for maker in hedgers], quantities, limits)
+        for maker in hedgers:
+            maker.rehedge = 0.0

@@ -30,10 +30,12 @@ A long that entered at 100 with take-profit 0.05 and stop-loss 0.03 exits above
 side without new triggers: traders open only from flat.
 
 The phases the model calls each step, in its order: :meth:`TraderPopulation.exit`,
-:meth:`~TraderPopulation.enter`, and after the mark, :meth:`~TraderPopulation.renew`.
-Randomness: the population's own generator (the model's "traders" stream) draws the
-traders' parameters, their coins and holding times, and arrivals; who looks for an
-entry is the order flow, drawn from the model's ``rng``.
+:meth:`~TraderPopulation.enter`, and after the mark, :meth:`~TraderPopulation.renew`;
+when ADL has hit traders in the step, :meth:`~TraderPopulation.deleveraged` before
+``renew``. Randomness: the population's own generator (the model's "traders" stream)
+draws the traders' parameters, their coins and holding times, and arrivals; who looks
+for an entry, and which ADL'd traders re-enter, is the order flow, drawn from the
+model's ``rng``.
 """
 
 from __future__ import annotations
@@ -85,6 +87,9 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
                                       / MINUTES_PER_DAY)  # a trader's, each step
         self._arrival_rate = config.arrivals_per_day * step_minutes / MINUTES_PER_DAY
         self._mean_holding_steps = config.holding_minutes / step_minutes
+        # ADL'd traders who look for an entry at the next step, and the side (+1, −1).
+        self._reentering = NO_ACCOUNTS
+        self._reentry_sides = np.empty(0)
         self.left = 0  # traders who have left so far
         self._agents: dict[int, LeveragedTrader] = {}
         self._accounts: NDArray[np.int64] | None = None  # cache of `accounts`
@@ -173,19 +178,47 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
     def enter(self) -> None:
         """A sparse random draw (the order flow: the model's rng) of traders who look for
         an entry, each with probability ``entries_per_day`` × a step's share of a day
-        (4 a day, one-minute steps: 1/360); they act as one batch
-        (:meth:`open_positions`)."""
+        (4 a day, one-minute steps: 1/360), after the ADL'd traders who re-enter
+        (:meth:`deleveraged`); they act as one batch (:meth:`open_positions`)."""
+        reentering, sides = self._reentering, self._reentry_sides
+        self._reentering, self._reentry_sides = NO_ACCOUNTS, np.empty(0)
         if not self._agents:
             return
         order_flow = self.model.rng
         accounts = self.accounts
         k = order_flow.binomial(len(accounts), self._entry_probability)
-        if k == 0:
-            return
         chosen = NO_ACCOUNTS
         while len(chosen) < k:  # a second round only when a trader was drawn twice
             chosen = draw_distinct(chosen, accounts, order_flow.random(k - len(chosen)))
-        self.open_positions(chosen)
+        if len(reentering):
+            still = self.is_trader[reentering]  # a trader may have left since
+            reentering, sides = reentering[still], sides[still]
+            chosen = chosen[~np.isin(chosen, reentering)]
+            sides = np.concatenate([sides, np.zeros(len(chosen))])
+            chosen = np.concatenate([reentering, chosen])
+        if len(reentering):
+            self.open_positions(chosen, sides)
+        elif len(chosen):
+            self.open_positions(chosen)
+
+    def deleveraged(self, accounts: NDArray[np.int64], changes: NDArray[np.float64]) -> None:
+        """ADL changed the positions of `accounts` by `changes` (base units, signed) in the
+        step just run. Each trader among them that it left flat re-enters with
+        probability ``adl_reentry_probability`` (one uniform each, from the order flow):
+        it looks for an entry at the next step (:meth:`enter`) on the side it was closed
+        out of (a long sold by ADL buys). Nothing is drawn with a probability of 0."""
+        probability = self.config.adl_reentry_probability
+        if probability == 0.0 or not len(accounts):
+            return
+        held = accounts < len(self.is_trader)
+        accounts, changes = accounts[held], changes[held]
+        flat = self.is_trader[accounts] & (self.model.exchange.ledger.size[accounts] == 0.0)
+        accounts, changes = accounts[flat], changes[flat]
+        if not len(accounts):
+            return
+        again = self.model.rng.random(len(accounts)) < probability
+        self._reentering = accounts[again]
+        self._reentry_sides = -np.sign(changes[again])
 
     def renew(self) -> None:
         """Flat traders with less than :data:`LEAVE_BELOW` of their capital left leave
@@ -208,11 +241,13 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
 
     # ------------------------------------------------------------------ the batches
 
-    def open_positions(self, accounts: NDArray[np.int64]) -> None:
+    def open_positions(self, accounts: NDArray[np.int64],
+                       sides: NDArray[np.float64] | None = None) -> None:
         """Traders `accounts` (ids, in the order drawn) look for an entry: each flat one
         with equity takes a position of equity × its leverage notional with a market
         order (:func:`entry_orders`), and those filled get exit triggers
-        (:func:`set_exit_triggers`).
+        (:func:`set_exit_triggers`). `sides` (+1 buy, −1 sell, 0 or None: as its
+        strategy says) fixes the side of some.
 
         Each draws a coin (its side, for a noise trader or when there is no trend) and
         a holding time (steps) from the traders' stream whether or not it trades, as two
@@ -223,9 +258,11 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
         holds = self._rng.exponential(self._mean_holding_steps, len(accounts))
         exchange = model.exchange
         led = exchange.ledger
+        if sides is None:
+            sides = np.zeros(len(accounts))
         takers, orders = entry_orders(accounts, led.arrays, exchange.mark_price, self.leverage,
                                       self.strategy, model.history.trend(self.lookback_steps),
-                                      coins, holds, model.index)
+                                      coins, holds, model.index, sides)
         if len(takers):
             filled = exchange.market_orders(takers, orders[0], orders[1])
             set_exit_triggers(takers, filled, orders[2], float(model.step_index), led.arrays,
@@ -353,14 +390,15 @@ def closing_orders(accounts: NDArray[np.int64], ledger: LedgerArrays,
 @kernel
 def entry_orders(accounts: NDArray[np.int64], ledger: LedgerArrays, mark: float,
                  leverage: NDArray[np.float64], strategy: NDArray[np.int8], trend: float,
-                 coins: NDArray[np.float64], holds: NDArray[np.float64],
-                 index: float) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+                 coins: NDArray[np.float64], holds: NDArray[np.float64], index: float,
+                 sides: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """The market orders of traders `accounts` looking for an entry, and who sends them.
 
     A trader sends one if it is flat (its size in the `ledger` bundle, base units) with
     equity (collateral + size × (`mark` − entry), USD) above zero: equity × `leverage`
     notional at the `index`, up to :data:`MAX_SLIPPAGE` from it. Its side is +1 (buy)
-    or −1: the sign of the `trend` for momentum traders, against it for contrarians,
+    or −1: its entry of `sides` where that is not 0 (an ADL'd trader re-entering);
+    else the sign of the `trend` for momentum traders, against it for contrarians,
     and its coin (< 0.5: buy) for noise traders or when the trend is 0.
 
     Returns (takers, orders): the accounts that send one and rows of their quantities
@@ -378,7 +416,9 @@ def entry_orders(accounts: NDArray[np.int64], ledger: LedgerArrays, mark: float,
         equity = equity_at(collateral[account], size[account], entry[account], mark)
         if equity <= 0.0:
             continue
-        if strategy[account] == NOISE or trend == 0.0:
+        if sides[k] != 0.0:
+            side = sides[k]
+        elif strategy[account] == NOISE or trend == 0.0:
             side = 1.0 if coins[k] < 0.5 else -1.0
         else:
             side = trend if strategy[account] == MOMENTUM else -trend

@@ -26,6 +26,8 @@ from perpabm.config.market import MarketConfig
 from perpabm.errors import ConfigError, closest
 
 STRATEGIES = ("noise", "momentum", "contrarian")
+ADL_RESPONSES = ("none", "rehedge", "withdraw")
+"""What a market maker does after ADL closes part of its inventory (``makers.adl_response``)."""
 BUILTIN_AGENTS = {"traders": "leveraged", "makers": "maker"}
 """The name of each agent section's built-in class, as its ``agent`` setting gives it:
 ``"leveraged"`` is :class:`~perpabm.agents.LeveragedTrader`, ``"maker"``
@@ -90,6 +92,12 @@ class TraderConfig:
     """[traders per day] Mean number of new traders a day, for the whole population: a
     Poisson number with mean arrivals_per_day · market.step_minutes / 1440 arrives each
     step, drawn as the first ``count`` were."""
+    adl_reentry_probability: float = 0.0
+    """[probability] Chance that a trader whose position ADL closed entirely looks for
+    an entry at the next step, on the side it was closed out of, besides the usual
+    draw; it opens one as any entry does (flat, with equity above 0, equity ·
+    leverage notional). 0: ADL'd traders act as any other (BitMEX and Binance tell
+    deleveraged traders they may re-enter)."""
     agent: str = BUILTIN_AGENTS["traders"]
     """The class of the traders' agents: ``"leveraged"`` (perpabm.agents.LeveragedTrader)
     or a name in the scenario's ``agent_classes``."""
@@ -110,6 +118,7 @@ class TraderConfig:
             ("take_profit", 0.0, 10.0, True, False),
             ("stop_loss", 0.0, 1.0, True, True),
             ("arrivals_per_day", 0.0, 1e6, False, False),
+            ("adl_reentry_probability", 0.0, 1.0, False, False),
         ))
         mix = self.strategy_mix
         require(f"{p}.strategy_mix", f"{len(STRATEGIES)} weights, for {', '.join(STRATEGIES)}",
@@ -169,6 +178,26 @@ class MakerConfig:
     """[dimensionless] How far liquidity withdraws in stress: stress = 1 + withdrawal ·
     max(σ / calm_volatility − 1, 0) multiplies the spread and divides the depth (0:
     makers ignore volatility)."""
+    adl_response: str = "none"
+    """What a maker does once ADL has closed part of its inventory (it has lost that
+    much of its hedge): ``"none"``; ``"rehedge"``: at the next step it trades
+    ``adl_rehedge_share`` of the quantity ADL closed back with a market order through
+    the book; ``"withdraw"``: for ``adl_withdraw_minutes`` it quotes
+    ``adl_withdraw_spread`` times wider and ``adl_withdraw_depth`` of its depth. The
+    vault's quotes (``vault.quotes``) do not respond."""
+    adl_rehedge_share: float = 1.0
+    """[fraction of the quantity ADL closed] How much of it a ``"rehedge"`` maker buys or
+    sells back, in one market order at the next step, no further than 2% from the
+    index (as a trader's); what the book or its margin does not fill is dropped."""
+    adl_withdraw_minutes: float = 30.0
+    """[minutes] How long a ``"withdraw"`` maker quotes its withdrawn ladder: its next
+    max(1, round(adl_withdraw_minutes / market.step_minutes)) requotes."""
+    adl_withdraw_spread: float = 2.0
+    """[× half_spread and level_spacing] How much wider a ``"withdraw"`` maker's ladder is
+    while withdrawn (on top of the volatility stress)."""
+    adl_withdraw_depth: float = 0.5
+    """[fraction of depth] The share of its depth a ``"withdraw"`` maker quotes while
+    withdrawn (0: no quotes at all)."""
     agent: str = BUILTIN_AGENTS["makers"]
     """The class of the makers' agents: ``"maker"`` (perpabm.agents.MarketMaker) or a name
     in the scenario's ``agent_classes``."""
@@ -188,7 +217,12 @@ class MakerConfig:
             ("vol_window_minutes", 2.0, 1e5, False, False),
             ("calm_volatility", 0.0, 20.0, True, False),
             ("withdrawal", 0.0, 100.0, False, False),
+            ("adl_rehedge_share", 0.0, 1.0, False, False),
+            ("adl_withdraw_minutes", 0.0, 1e5, True, False),
+            ("adl_withdraw_spread", 1.0, 100.0, False, False),
+            ("adl_withdraw_depth", 0.0, 1.0, False, False),
         ))
+        choice(f"{p}.adl_response", self.adl_response, ADL_RESPONSES)
 
 
 @dataclass(frozen=True, slots=True)
