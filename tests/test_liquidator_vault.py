@@ -10,9 +10,12 @@ USD; the vault V has 100,000 USD and takes whatever it is offered.
 
 from __future__ import annotations
 
+import mesa
 import pytest
 
 from perpabm import ConfigError, Exchange, ExchangeConfig, PerpMarketModel
+from perpabm.agents import Vault
+from perpabm.config import ScenarioConfig, VaultConfig
 from perpabm.exchange import BackstopOffer
 
 LIQUIDATOR = ExchangeConfig(
@@ -166,7 +169,7 @@ def test_the_liquidators_own_negative_equity_triggers_adl_with_it_as_the_losing_
 
 
 def test_an_unknown_backstop_takeover_is_named():
-    with pytest.raises(ConfigError, match="exchange.backstop_takeover"):
+    with pytest.raises(ConfigError, match=r"exchange\.backstop_takeover"):
         ExchangeConfig(backstop_takeover="everything")
 
 
@@ -185,3 +188,42 @@ def test_vault_pnl_by_strategy_adds_up_to_its_pnl_on_oct10():
     series = model.series
     assert series["vault_pnl_liquidator"].iloc[-1] == pytest.approx(
         summary["vault_pnl_liquidator"])
+
+
+class VaultHost(mesa.Model):
+    """What the Vault agent reads of its model: the exchange and the config."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        super().__init__()
+        self.exchange = exchange
+        self.config = ScenarioConfig()
+        self.index = 100.0
+
+
+def test_quote_fills_against_the_takeover_exit_the_liquidators_position_first():
+    ex = Exchange(LIQUIDATOR, mark_price=100.0)
+    liquidated, short, buyer = (ex.open_account(c) for c in (1_000.0, 20_000.0, 50_000.0))
+    ex.fill(liquidated, short, 100.0, 100.0)
+    vault = Vault(VaultHost(ex), VaultConfig(capital=100_000.0, cap=1_000.0, unwind_rate=0.0))
+    vault.record(ex.update_mark(90.2))
+    # The takeover: long 100 at 90.2 with 20 USD of collateral. Liquidator's book:
+    # position 100, cash −100·90.2 + 20 = −9,000; P&L at 90.2 = −9,000 + 9,020 = 20.
+    assert vault.pnl_by_strategy() == pytest.approx({"liquidator": 20.0, "market_making": 0.0})
+    ex.place_limit(vault.account, -30.0, 91.0)
+    ex.market_order(buyer, 30.0)
+    vault.record(ex.update_mark(91.0))
+    # Its quote sold 30 at 91, against the liquidator's long: all 30 exit it. Book:
+    # position 70, cash −9,000 + 2,730 = −6,270; P&L at 91 = −6,270 + 6,370 = 100, the
+    # whole of the vault's: equity 100,020 + 30·0.8 + 70·0.8 = 100,100.
+    assert vault.liquidator.position == pytest.approx(70.0)
+    assert vault.pnl_by_strategy() == pytest.approx({"liquidator": 100.0, "market_making": 0.0})
+    ex.place_limit(vault.account, -100.0, 92.0)
+    ex.market_order(buyer, 100.0)
+    vault.record(ex.update_mark(92.0))
+    # It sold 100 at 92: 70 exit the liquidator's long (cash −6,270 + 6,440 = 170, flat:
+    # P&L 170); the other 30 are market making's short at 92, worth 0 at mark 92.
+    assert vault.liquidator.position == pytest.approx(0.0, abs=1e-9)
+    assert ex.position(vault.account) == pytest.approx(-30.0)
+    assert vault.pnl_by_strategy() == pytest.approx({"liquidator": 170.0, "market_making": 0.0},
+                                                    abs=1e-6)
+    assert vault.pnl == pytest.approx(170.0)

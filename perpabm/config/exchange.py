@@ -475,6 +475,11 @@ def hyperliquid() -> ExchangeConfig:
     update; ADL fills at the bankruptcy price rather than the previous mark, so
     that the loss lands on the ADL'd winners and no negative account is left;
     the sort index for shorts, which the docs do not state, mirrors the long one.
+    The preset's backstop takes over the position at the bankruptcy price
+    (``backstop_takeover = "position"``), bankrupt accounts included;
+    ``backstop_takeover = "account"`` is the takeover the "Liquidations" page
+    describes (position and cross margin, at the mark, from an account not yet
+    bankrupt; a bankrupt account goes to ADL).
     """
     return ExchangeConfig(
         name="hyperliquid",
