@@ -53,11 +53,11 @@ class StrategyBook:
 class Vault(mesa.Agent):
     """Registers as the exchange's backstop; takes what fits under its cap; unwinds.
 
-    The cap bounds the vault's position notional at ``cap`` × its equity, both before
-    the takeover (the collateral a takeover brings with it under ``backstop_takeover =
-    "account"`` is not counted in advance). What its unwind sold or bought this step is
-    :attr:`unwound_notional`: liquidation flow too, which the model counts in the
-    step's net liquidation flow (spot impact).
+    The cap bounds the vault's position notional at ``cap`` × its equity, both as they
+    are before a takeover (the collateral a takeover brings with it under
+    ``backstop_takeover = "account"`` is not counted in advance). What its unwind sold
+    or bought this step is :attr:`unwound_notional`: liquidation flow too, which the
+    model counts in the step's net liquidation flow (spot impact).
 
     The vault runs its strategies in one account, as Hyperliquid's HLP ran market
     making and liquidations under one P&L: the exchange liquidates and
@@ -152,8 +152,7 @@ class Vault(mesa.Agent):
         interest, read after the call (funding is its last operation).
         """
         ex, book = self.model.exchange, self.liquidator
-        rows = StrategyBook()  # the rows' effect on the whole account
-        liquidator_rows = StrategyBook()  # and on the liquidator's share
+        rows = StrategyBook()  # the rows' effect on the account: all the liquidator's
         funding_per_unit = 0.0  # USD paid per unit long, summed over the rounds
         for e in events:
             if e.kind == "funding":
@@ -171,11 +170,8 @@ class Vault(mesa.Agent):
             exits = min(abs(quotes_size), abs(book.position)) / abs(quotes_size)
             book.position += exits * quotes_size
             book.cash += exits * quotes_cash
-        for e in events:
-            if e.kind in LIQUIDATOR_KINDS:
-                self._book_row(e, liquidator_rows)
-        book.position += liquidator_rows.position
-        book.cash += liquidator_rows.cash - funding_per_unit * book.position
+        book.position += rows.position
+        book.cash += rows.cash - funding_per_unit * book.position
         self._seen = (size, cash)
         self._unwound = StrategyBook()
 
