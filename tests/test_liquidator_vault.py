@@ -13,7 +13,7 @@ from __future__ import annotations
 import mesa
 import pytest
 
-from perpabm import ConfigError, Exchange, ExchangeConfig, PerpMarketModel
+from perpabm import Exchange, ExchangeConfig, PerpMarketModel
 from perpabm.agents import Vault
 from perpabm.config import ScenarioConfig, VaultConfig
 from perpabm.exchange import BackstopOffer
@@ -166,11 +166,6 @@ def test_the_liquidators_own_negative_equity_triggers_adl_with_it_as_the_losing_
     assert ex.collateral(first) == pytest.approx(20_660.0)
     assert ex.collateral(second) == pytest.approx(20_440.0)
     ex.check_invariants()
-
-
-def test_an_unknown_backstop_takeover_is_named():
-    with pytest.raises(ConfigError, match=r"exchange\.backstop_takeover"):
-        ExchangeConfig(backstop_takeover="everything")
 
 
 # ---------------------------------------------------------------- the vault agent's P&L
