@@ -14,7 +14,8 @@ the liquidated account gave up), and ADL only against opposite positions and
 never more than the liquidated one. At the end the event table agrees with the
 exchange's state: replaying the fund flows of the events gives each row's fund
 balance and the final fund, and the per-step series add up to the path's ADL and
-backstop totals.
+backstop totals. The backstop takes over positions, or whole accounts with their
+collateral; a vault that does not quote has all of its P&L in its liquidator strategy.
 
 Each example is a whole path, so it takes a fifth of the hypothesis profile's
 examples: 20 in the everyday suite, 200 under ``make stress``.
