@@ -60,6 +60,7 @@ import pandas as pd
 from perpabm.agents import Arbitrageur, LeveragedTrader, MarketMaker, TraderPopulation, Vault
 from perpabm.agents import classes as agent_classes
 from perpabm.agents.deleveraging import deleveraged
+from perpabm.agents.vault import STRATEGIES as VAULT_STRATEGIES
 from perpabm.config.scenario import BUILTIN_AGENTS, STRATEGIES, ScenarioConfig
 from perpabm.errors import ConfigError, closest
 from perpabm.exchange import Event, Exchange
@@ -70,17 +71,21 @@ from perpabm.scenarios import load_scenario
 STREAMS = ("index", "order_flow", "traders", "makers", "arbitrageur", "vault", "exchange")
 SERIES_COLUMNS = (
     "index", "mark", "last", "best_bid", "best_ask", "bid_depth", "ask_depth",
-    "open_interest", "insurance_fund", "vault_equity", "liquidated_notional",
+    "open_interest", "insurance_fund", "vault_equity", "vault_pnl_liquidator",
+    "liquidated_notional",
     "backstop_notional", "adl_notional", "traders",
 )
 SUMMARY_FIGURES = (
     "steps", "index_return", "index_max_drawdown", "liquidation_episodes",
     "liquidated_notional", "backstop_notional", "adl_fired", "adl_fills", "adl_notional",
-    "adl_accounts", "first_adl_step", "vault_pnl", "vault_min_equity",
+    "adl_accounts", "first_adl_step", "vault_pnl", "vault_pnl_liquidator",
+    "vault_pnl_market_making", "vault_min_equity",
     "insurance_fund_change", "bad_debt", "traders_left", "conservation_error",
 )
 """The figures of :meth:`PerpMarketModel.summary`, in its order: the datacollector's
-model reporters."""
+model reporters. ``vault_pnl`` is the vault's P&L, ``vault_pnl_liquidator`` and
+``vault_pnl_market_making`` its split by strategy (:meth:`Vault.pnl_by_strategy`), which
+adds up to it."""
 ACCOUNT_TYPES = (*STRATEGIES, "maker", "arbitrageur", "vault")
 """What holds an account: a trader's strategy, or the agent class."""
 MODEL_KEYWORDS = ("config", "rng", "trader_class")  # PerpMarketModel's own, not settings
@@ -218,6 +223,7 @@ class PerpMarketModel(mesa.Model):
         MarketMaker.quote_all(self, self.makers)
         Vault.quote_all(self.vaults)
         events = self.exchange.update_index(self.index, time=float(self.step_index))
+        Vault.record_all(self.vaults, events)
         if self._hears_adl:
             self._tell_deleveraged(events)
         self.traders.renew()
@@ -278,6 +284,7 @@ class PerpMarketModel(mesa.Model):
             self.index, ex.mark_price, ex.last_price or np.nan, bid, ask, bid_depth, ask_depth,
             ex.open_interest, ex.insurance_fund,
             self.vault.equity if self.vault else np.nan,
+            self.vault.pnl_by_strategy()["liquidator"] if self.vault else np.nan,
             liquidated, backstop, adl_notional, len(self.traders),
         )
 
@@ -385,6 +392,11 @@ class PerpMarketModel(mesa.Model):
 
     # ------------------------------------------------------------------ the summary
 
+    def _vault_pnl_by_strategy(self) -> dict[str, float]:
+        """The summary's ``vault_pnl_<strategy>`` figures: NaN without a vault."""
+        split = self.vault.pnl_by_strategy() if self.vault else {}
+        return {f"vault_pnl_{name}": split.get(name, math.nan) for name in VAULT_STRATEGIES}
+
     def summary(self) -> dict[str, float]:
         """One row of path metrics (:data:`SUMMARY_FIGURES`): liquidations, ADL, vault
         and fund outcomes. Before any step, those of the starting state."""
@@ -412,6 +424,7 @@ class PerpMarketModel(mesa.Model):
             "adl_accounts": float(len({e.account for e in adl})),
             "first_adl_step": float(min(adl_times)) if adl_times else math.nan,
             "vault_pnl": (self.vault.equity - self._vault_start) if self.vault else math.nan,
+            **self._vault_pnl_by_strategy(),
             "vault_min_equity": vault_min_equity,
             "insurance_fund_change": ex.insurance_fund - self._fund_start,
             "bad_debt": ex.bad_debt,

@@ -256,13 +256,16 @@ def vault(ex: Exchange, share: float):
     def handler(offer: BackstopOffer) -> float:
         assert offer.account != ex.backstop_account and offer.size != 0.0 and offer.price > 0.0
         assert offer.equity < ex.config.backstop_trigger * offer.maintenance_margin, offer
+        if ex.config.backstop_takeover == "account":  # a bankrupt account is never offered
+            assert offer.equity >= 0.0 and offer.price == offer.mark_price, offer
         return share * abs(offer.size)
 
     return handler
 
 
-def new_exchange(preset: str, fund: float, seed: int) -> Exchange:
-    config = ExchangeConfig.preset(preset).replace(insurance_fund=fund, debug=True)
+def new_exchange(preset: str, fund: float, seed: int, takeover: str = "position") -> Exchange:
+    config = ExchangeConfig.preset(preset).replace(insurance_fund=fund, debug=True,
+                                                   backstop_takeover=takeover)
     return Exchange(config, mark_price=MARK0, rng=seed)
 
 
@@ -276,17 +279,19 @@ def new_exchange(preset: str, fund: float, seed: int) -> Exchange:
 @given(
     fund=st.sampled_from([0.0, 500.0, 1e6]),
     backstop=st.sampled_from([None, *BACKSTOPS]),
+    takeover=st.sampled_from(["position", "account"]),
     seed=st.integers(0, 2**32 - 1),
     collaterals=st.lists(collateral, min_size=2, max_size=3),
     trades=st.lists(fill, min_size=1, max_size=6),
     ops=st.lists(operation, min_size=5, max_size=40),
 )
-def test_random_operations_keep_the_exchange_sound(preset, fund, backstop, seed, collaterals,
-                                                   trades, ops):
+def test_random_operations_keep_the_exchange_sound(preset, fund, backstop, takeover, seed,
+                                                   collaterals, trades, ops):
     """Any sequence of operations conserves money and open interest, leaves rejected
     calls without effect, and every mark update obeys the waterfall's promises.
-    Account 0, if a backstop is registered, is the vault (and also trades)."""
-    ex = new_exchange(preset, fund, seed)
+    Account 0, if a backstop is registered, is the vault (and also trades); it takes
+    over positions, or whole accounts with their collateral (`takeover`)."""
+    ex = new_exchange(preset, fund, seed, takeover)
     for c in collaterals:
         ex.open_account(c)
     if backstop is not None:

@@ -112,6 +112,7 @@ CONFIG_CASES = [
     bad("backstop_trigger-zero", "backstop_trigger", backstop_trigger=0.0),
     bad("backstop_trigger-above-1", "backstop_trigger", backstop_trigger=1.01),
     bad("backstop_price-typo", "backstop_price", "bankruptcy", backstop_price="bankrupcy"),
+    bad("backstop_takeover-typo", "backstop_takeover", "account", backstop_takeover="acount"),
     # insurance fund rules
     bad("fund_max_slippage-one", "fund_max_slippage", fund_max_slippage=1.0),
     bad("fund_max_slippage-negative", "fund_max_slippage", fund_max_slippage=-0.01),

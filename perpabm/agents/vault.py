@@ -1,4 +1,5 @@
-"""The backstop vault (HLP-like): takes over liquidations, then unwinds them into the book."""
+"""The backstop vault (HLP-like): takes over liquidations, then unwinds them into the book;
+it may make markets too, in the same account, with its P&L split by strategy."""
 
 from __future__ import annotations
 
@@ -16,14 +17,58 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from perpabm.agents.protocols import MarketModel
+    from perpabm.exchange import Event
+
+STRATEGIES = ("liquidator", "market_making")
+"""The vault's strategies, in the order its P&L is reported (:meth:`Vault.pnl_by_strategy`)."""
+LIQUIDATOR_KINDS = frozenset({"backstop", "liquidation", "liquidation_fee", "insurance_fund",
+                              "adl", "socialized_loss"})
+"""Event kinds whose rows on the vault's own account (as the account liquidated, or as the
+backstop taking over, or as an account auto-deleveraged) are the liquidator's."""
+
+
+@dataclasses.dataclass
+class StrategyBook:
+    """One strategy's share of an account: a position (base units) and the cash it has paid
+    and received (USD), so that its P&L at a mark is ``cash + position · mark``.
+
+    A fill of signed `quantity` at `price` adds the quantity and pays quantity · price;
+    fees, collateral moved in and funding are cash. The book is virtual: the account
+    holds one net position, and books of several strategies add up to it.
+    """
+
+    position: float = 0.0
+    cash: float = 0.0
+
+    def trade(self, quantity: float, price: float) -> None:
+        """A fill of signed `quantity` base units at `price` USD."""
+        self.position += quantity
+        self.cash -= quantity * price
+
+    def pnl(self, mark: float) -> float:
+        """P&L at `mark` (USD)."""
+        return self.cash + self.position * mark
 
 
 class Vault(mesa.Agent):
     """Registers as the exchange's backstop; takes what fits under its cap; unwinds.
 
-    The cap bounds the vault's position notional at ``cap`` × its equity. What its
-    unwind sold or bought this step is :attr:`unwound_notional`: liquidation flow too,
-    which the model counts in the step's net liquidation flow (spot impact).
+    The cap bounds the vault's position notional at ``cap`` × its equity, both as they
+    are before a takeover (the collateral a takeover brings with it under
+    ``backstop_takeover = "account"`` is not counted in advance). What its unwind sold
+    or bought this step is :attr:`unwound_notional`: liquidation flow too, which the
+    model counts in the step's net liquidation flow (spot impact).
+
+    The vault runs its strategies in one account, as Hyperliquid's HLP ran market
+    making and liquidations under one P&L: the exchange liquidates and
+    auto-deleverages that account like any other. Its P&L is split by strategy
+    (:meth:`pnl_by_strategy`): the **liquidator** owns every trade the waterfall
+    makes on the account — the positions taken over with the collateral they bring,
+    the account's own liquidation fills and fees, its ADL fills on either side, fund
+    payments and socialised-loss charges — and its unwind orders, with the funding
+    on that book's position; **market making** is the rest: the quote fills, their
+    fees, and the funding on the rest of the position. The two add up to the
+    account's P&L by construction.
     """
 
     def __init__(self, model: MarketModel, config: VaultConfig) -> None:
@@ -32,6 +77,13 @@ class Vault(mesa.Agent):
         ex = model.exchange
         self.account = ex.open_account(config.capital, adl_exempt=config.adl_exempt)
         ex.register_backstop(self.account, self.take_over)
+        self.start_equity = ex.equity(self.account)
+        """The equity it opened with (USD): its P&L is measured from it."""
+        self.liquidator = StrategyBook()
+        """The liquidator's share of the account (see the class docstring)."""
+        self._takes_collateral = ex.config.backstop_takeover == "account"
+        self._seen = (0.0, self._cash())  # the account's (size, cash) at the last record
+        self._unwound = StrategyBook()  # the unwind's fills since then
         # Quoting like the makers, with the vault's own depth and capital.
         self.maker_config = dataclasses.replace(
             model.config.makers, capital=config.capital, depth=config.quote_depth)
@@ -61,11 +113,16 @@ class Vault(mesa.Agent):
             return
         side = -1.0 if position > 0 else 1.0
         limit = self.model.index * (1.0 + side * cfg.unwind_slippage)
+        cash_before = self._cash()
         try:
             fills = ex.market_order(self.account, side * abs(position) * cfg.unwind_rate,
                                     limit_price=limit)
         except MarginError:
             return
+        # The unwind is the liquidator's: its fills and taker fee, read off the account.
+        for book in (self.liquidator, self._unwound):
+            book.position += ex.position(self.account) - position
+            book.cash += self._cash() - cash_before
         # Unwinding taken-over positions is liquidation selling too, spread over time.
         self.unwound_notional = side * sum(f.quantity * f.price for f in fills)
 
@@ -74,10 +131,98 @@ class Vault(mesa.Agent):
         if self.config.quotes:
             quote_ladders(self.model, [(self.account, self.maker_config)])
 
+    def record(self, events: Sequence[Event]) -> None:
+        """Attribute what changed on the vault's account since the last call to its
+        strategies, given `events` (those of one
+        :meth:`~perpabm.exchange.Exchange.update_index`, in order): the liquidator's
+        share goes to :attr:`liquidator`, the rest is market making's.
+
+        First the quote fills: the account's change in position and cash since the last
+        call, less the unwind, the rows below and the funding round, is what its
+        resting orders filled. Their net, at its average price, exits the liquidator's
+        position first — as far as it goes against it — as Hyperliquid's liquidator
+        "exits these positions using a market-making algorithm"; the rest is market
+        making's. Then the rows: a takeover adds the position at its price and, under
+        ``backstop_takeover = "account"``, the collateral moved (the row's amount);
+        rows where the vault's account is the one liquidated or auto-deleveraged are
+        fills of the account's signed quantity (minus it where the vault is the
+        counterparty: the losing side of ADL), and the amounts of fund and
+        socialised-loss rows are cash. A funding round charges the liquidator's
+        position at the round's rate: the amount longs paid over the long open
+        interest, read after the call (funding is its last operation).
+        """
+        ex, book = self.model.exchange, self.liquidator
+        rows = StrategyBook()  # the rows' effect on the account: all the liquidator's
+        funding_per_unit = 0.0  # USD paid per unit long, summed over the rounds
+        for e in events:
+            if e.kind == "funding":
+                open_interest = ex.open_interest
+                if open_interest > 0.0:
+                    funding_per_unit += e.amount / open_interest
+            elif e.kind in LIQUIDATOR_KINDS:
+                self._book_row(e, rows)
+        size, cash = ex.position(self.account), self._cash()
+        seen_size, seen_cash = self._seen
+        quotes_size = size - seen_size - self._unwound.position - rows.position
+        quotes_cash = (cash - seen_cash - self._unwound.cash - rows.cash
+                       + funding_per_unit * size)
+        if quotes_size * book.position < 0.0:  # the quotes filled against its position
+            exits = min(abs(quotes_size), abs(book.position)) / abs(quotes_size)
+            book.position += exits * quotes_size
+            book.cash += exits * quotes_cash
+        book.position += rows.position
+        book.cash += rows.cash - funding_per_unit * book.position
+        self._seen = (size, cash)
+        self._unwound = StrategyBook()
+
+    def _book_row(self, e: Event, book: StrategyBook) -> None:
+        """Book one waterfall row's effect on the vault's account in `book`, if it has
+        one (:meth:`record`)."""
+        acct = self.account
+        if e.kind == "backstop" and e.counterparty == acct:
+            book.trade(-e.quantity, e.price)
+            if self._takes_collateral:
+                book.cash += e.amount
+        elif e.kind == "adl" and e.counterparty == acct:
+            book.trade(-e.quantity, e.price)  # the vault's own position, closed
+        elif e.kind == "socialized_loss" and e.counterparty == acct:
+            book.cash -= e.amount  # its deficit, paid by the others' charges
+        elif e.account == acct:
+            if e.quantity:
+                book.trade(e.quantity, e.price)
+            if e.kind in ("insurance_fund", "liquidation_fee"):
+                book.cash -= e.amount  # paid to the fund (> 0) or by it (< 0)
+            elif e.kind == "socialized_loss":
+                book.cash += e.amount  # the charge (< 0)
+
+    def pnl_by_strategy(self) -> dict[str, float]:
+        """The vault's P&L at the mark (USD) by strategy (:data:`STRATEGIES`): the
+        liquidator's book, and market making as the rest of the account's P&L."""
+        liquidator = self.liquidator.pnl(self.model.exchange.mark_price)
+        return {"liquidator": liquidator, "market_making": self.pnl - liquidator}
+
+    @property
+    def pnl(self) -> float:
+        """The vault's P&L at the mark since it opened, USD."""
+        return self.equity - self.start_equity
+
     @property
     def equity(self) -> float:
         """The vault's equity at the mark, USD."""
         return self.model.exchange.equity(self.account)
+
+    def _cash(self) -> float:
+        """The account's cash in the sense of :class:`StrategyBook`: its collateral less
+        its position at its entry price (USD), so that equity = cash + size · mark."""
+        ex = self.model.exchange
+        return ex.collateral(self.account) - ex.position(self.account) * ex.entry_price(
+            self.account)
+
+    @staticmethod
+    def record_all(vaults: Sequence[Vault], events: Sequence[Event]) -> None:
+        """Each of `vaults` (none or one) books the liquidator's `events` (:meth:`record`)."""
+        for vault in vaults:
+            vault.record(events)
 
     @staticmethod
     def unwind_all(vaults: Sequence[Vault]) -> None:

@@ -24,6 +24,7 @@ ADL_ALLOCATIONS = ("queue", "pro_rata", "socialized_loss")
 ADL_PRICES = ("bankruptcy", "mark")
 ADL_TRIGGERS = ("unfilled", "negative_equity")
 BACKSTOP_PRICES = ("bankruptcy", "mark")
+BACKSTOP_TAKEOVERS = ("position", "account")
 SURPLUS_DESTINATIONS = ("insurance_fund", "account")
 MARK_RULES = ("index", "index_ema_basis", "median")
 
@@ -108,7 +109,10 @@ class ExchangeConfig:
       than the account's bankruptcy price, large positions in slices;
     - ``"backstop"``: the registered backstop (a vault) may take over the rest of
       the position; at the bankruptcy price it takes the account's remaining
-      margin with it (Hyperliquid's liquidator vault);
+      margin with it. With ``backstop_takeover = "account"`` (Hyperliquid's
+      liquidator vault) it takes the position at the mark together with the
+      account's remaining collateral, and only from an account whose equity is
+      not negative: a bankrupt account goes on to the next stage;
     - ``"insurance_fund"``: the fund closes the rest in the book beyond the
       bankruptcy price, paying the difference, while it has money; it also pays
       any deficit left on the account. A drawdown trigger (Bybit, OKX) can stop
@@ -179,7 +183,19 @@ class ExchangeConfig:
     maintenance margin."""
     backstop_price: str = "bankruptcy"
     """The price the backstop takes a position over at: ``"bankruptcy"``, or ``"mark"``
-    while the account's equity is not negative (else the bankruptcy price)."""
+    while the account's equity is not negative (else the bankruptcy price). Used by
+    ``backstop_takeover = "position"`` only."""
+    backstop_takeover: str = "position"
+    """What the backstop takes over from an account below ``backstop_trigger``:
+    ``"position"``, the rest of its position at ``backstop_price``, whatever its equity
+    (a bankrupt account's deficit is the backstop's to bear); or ``"account"``
+    (Hyperliquid's liquidator vault), the position at the mark together with the
+    account's remaining collateral, which leaves it flat with nothing, and only while
+    its equity at the mark is not negative: a bankrupt account is not taken over and
+    goes on to the next stage (ADL). A partial takeover moves the same share of the
+    position and of the equity. The backstop's account lives under the same margin
+    rules as every other: it is liquidated, and auto-deleveraged as the losing side,
+    like any account."""
     fund_max_slippage: float = 0.05
     """[fraction of the mark] How far from the mark the insurance fund's closing orders
     may walk the book."""
@@ -263,6 +279,7 @@ class ExchangeConfig:
                                                     self.backstop_trigger, 0.0, 1.0,
                                                     low_open=True))
         choice(f"{p}.backstop_price", self.backstop_price, BACKSTOP_PRICES)
+        choice(f"{p}.backstop_takeover", self.backstop_takeover, BACKSTOP_TAKEOVERS)
         set_(self, "fund_max_slippage", in_range(f"{p}.fund_max_slippage",
                                                      self.fund_max_slippage, 0.0, 1.0,
                                                      high_open=True))
@@ -458,6 +475,11 @@ def hyperliquid() -> ExchangeConfig:
     update; ADL fills at the bankruptcy price rather than the previous mark, so
     that the loss lands on the ADL'd winners and no negative account is left;
     the sort index for shorts, which the docs do not state, mirrors the long one.
+    The preset's backstop takes over the position at the bankruptcy price
+    (``backstop_takeover = "position"``), bankrupt accounts included;
+    ``backstop_takeover = "account"`` is the takeover the "Liquidations" page
+    describes (position and cross margin, at the mark, from an account not yet
+    bankrupt; a bankrupt account goes to ADL).
     """
     return ExchangeConfig(
         name="hyperliquid",

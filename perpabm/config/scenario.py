@@ -269,7 +269,13 @@ class VaultConfig:
     """[USD] The vault's starting collateral."""
     cap: float = 3.0
     """[× vault equity] The vault takes over a position only as far as its own position's
-    notional at the mark stays within cap · its equity (0: it never takes over)."""
+    notional at the mark stays within cap · its equity (0: it never takes over). Under
+    ``exchange.backstop_takeover = "account"`` the bound is the same, on its equity
+    before the collateral a takeover brings; with a cap above 1 / the maintenance rate
+    (80 on Hyperliquid's first BTC tier) its account can fall below maintenance margin,
+    to be liquidated like any account and auto-deleveraged, as the losing side, once
+    its equity is negative. What it refuses waits in the account taken over, and goes
+    to ADL once that account's equity is negative."""
     unwind_rate: float = 0.05
     """[fraction of position per step] Share of its position the vault closes into the
     book each step, with a market order."""
@@ -281,7 +287,10 @@ class VaultConfig:
     account's."""
     quotes: bool = False
     """Whether the vault also quotes a ladder every step, as a maker with ``makers``'
-    settings, its own capital and ``quote_depth``."""
+    settings, its own capital and ``quote_depth``, in the same account as its
+    takeovers; its P&L is then split between the liquidator and market making
+    (``vault_pnl_liquidator``, ``vault_pnl_market_making``: quote fills that go against
+    the liquidator's position exit it first, see :class:`perpabm.agents.Vault`)."""
     quote_depth: float = 100_000.0
     """[USD of notional] Size of each level the vault quotes (with ``quotes``), in place
     of ``makers.depth``."""

@@ -159,7 +159,15 @@ class Liquidator:
                 return
 
     def backstop_stage(self, acct: int) -> None:
-        """Offer the rest to the registered backstop once equity < trigger · MM."""
+        """Offer the rest to the registered backstop once equity < trigger · MM.
+
+        Under ``backstop_takeover = "position"`` the backstop takes the position at
+        ``backstop_price``, bankrupt or not, and the row's amount is the account's
+        equity at the mark. Under ``"account"`` only an account whose equity is not
+        negative is offered anything: the backstop takes the position at the mark with
+        the remaining collateral (:meth:`_take_over_account`), and the row's amount is
+        the collateral moved.
+        """
         core = self.core
         backstop = core.backstop_account
         if core.backstop_handler is None or acct == backstop or acct in self._offered:
@@ -169,9 +177,12 @@ class Liquidator:
         equity, margin = core.equity(acct), self._maintenance_margin(acct)
         if equity >= self.cfg.backstop_trigger * margin:
             return
+        whole_account = self.cfg.backstop_takeover == "account"
+        if whole_account and equity < 0.0:
+            return  # bankrupt: not the liquidator's to take; the next stage's (ADL)
         size = float(self.led.size[acct])
         bankrupt = core.bankruptcy_price(acct)
-        at_mark = self.cfg.backstop_price == "mark" and equity >= 0.0
+        at_mark = whole_account or (self.cfg.backstop_price == "mark" and equity >= 0.0)
         price = core.mark if at_mark else bankrupt
         offer = BackstopOffer(acct, size, price, core.mark, equity, margin)
         self._offered.add(acct)
@@ -181,10 +192,35 @@ class Liquidator:
             return
         sign = math.copysign(1.0, size)
         moved = size if taken == abs(size) else sign * taken
-        self.led.trade(acct, -moved, price)
-        self.led.trade(backstop, moved, price)
-        core.log("backstop", acct, backstop, -moved, price, bankrupt, equity,
+        if whole_account:
+            amount = self._take_over_account(acct, backstop, moved, price, equity)
+        else:
+            self.led.trade(acct, -moved, price)
+            self.led.trade(backstop, moved, price)
+            amount = equity
+        core.log("backstop", acct, backstop, -moved, price, bankrupt, amount,
                  liquidation=self.episode)
+
+    def _take_over_account(self, acct: int, backstop: int, moved: float, mark: float,
+                           equity: float) -> float:
+        """Move `moved` units of `acct`'s position to `backstop` at the `mark`, with the
+        same share of `acct`'s `equity` (≥ 0) as collateral; returns the collateral moved.
+
+        At the mark the position moves at no gain or loss to either side: `acct`'s
+        collateral becomes its equity, which then moves too. The whole position takes
+        all of it (the account is left flat with nothing: the maintenance margin is not
+        returned, Hyperliquid's "Liquidations" page); a share f of it takes f · equity,
+        leaving (1 − f) of both, so the account's equity over its margin is unchanged.
+        """
+        led = self.led
+        whole = moved == float(led.size[acct])
+        led.trade(acct, -moved, mark)
+        led.trade(backstop, moved, mark)
+        collateral = float(led.collateral[acct]) if whole else (
+            equity * abs(moved) / (abs(moved) + abs(float(led.size[acct]))))
+        led.credit(acct, -collateral)
+        led.credit(backstop, collateral)
+        return collateral
 
     def insurance_fund_stage(self, acct: int) -> None:
         """The fund closes the rest in the book past the bankruptcy price, paying the gap.
