@@ -55,6 +55,7 @@ __all__ = [
     "policies",
     "pro_rata_close",
     "profit_and_leverage",
+    "profit_space_closes",
     "queue_close",
     "queue_order",
     "register_rule",
@@ -72,8 +73,13 @@ type RuleFn = Callable[..., ArrayLike]
 type FloatResult = np.float64 | NDArray[np.float64]
 
 ALLOCATIONS = ("queue", "pro_rata")
-"""How an ADL round splits the quantity to close over the ranked positions
+"""How an ADL round splits the quantity to close over the ranked positions in base units
 (:func:`allocate`); Drift's socialised loss is its own procedure."""
+
+PROFIT_ALLOCATIONS = ("wealth_pro_rata", "leverage_pro_rata", "capped_pro_rata",
+                      "smart_queue")
+"""The allocations in profit space (Chitra, arXiv 2512.01112), run in the engine by
+:func:`profit_space_closes`: each winner gives up a haircut of its unrealised profit."""
 
 
 def _unknown_name(argument: str, name: object, known: tuple[str, ...]) -> ValueError:
@@ -572,6 +578,87 @@ def close_solvent_first(allocation: str, quantities: NDArray[np.float64],
     if shortfall > REL_ROUNDING * amount:
         closes += allocate(allocation, quantities - closes, exempt, shortfall)
         closes = np.where(closes >= quantities * (1.0 - REL_ROUNDING), quantities, closes)
+    return closes
+
+
+def profit_space_closes(
+    allocation: str,
+    quantities: NDArray[np.float64],
+    profit_per_unit: NDArray[np.float64],
+    eligible: NDArray[np.bool_],
+    gap: float,
+    deficit: float,
+    leverage: NDArray[np.float64] | None = None,
+    cap: float = 1.0,
+) -> NDArray[np.float64]:
+    """The quantity (base units) each position closes so that it gives up, through the
+    price, the haircut a profit-space policy assigns it; positions in ADL order
+    (:func:`queue_order`).
+
+    How a haircut is executed on an order-book venue: a winner closed by ``q`` at the
+    liquidated account's bankruptcy price instead of the mark gives up ``q·gap`` of its
+    profit, with ``gap = |mark − bankruptcy price|`` the same for every winner. So a
+    haircut ``h_i·w_i`` of its unrealised profit ``w_i = quantity_i·max(u_i, 0)`` is a
+    close of ``q_i = h_i·w_i / gap``. With the budget the liquidated account's
+    ``deficit = Q·gap`` for its quantity ``Q``, the closes add up to ``Q`` exactly when
+    the winners can pay the deficit. A winner can give up no more than its whole
+    position pays, ``quantity_i·gap``, so its haircut is capped at
+    ``min(1, gap/u_i)`` of its profit; the policies water-fill up to these caps (a
+    position closed in full pays ``quantity_i·gap`` even where its profit is larger).
+
+    ``allocation`` is one of :data:`PROFIT_ALLOCATIONS`:
+
+    ``"wealth_pro_rata"``
+        every winner gives up the same share ``h`` of its profit (those at their cap
+        less): ``h_i = min(η, cap_i)``, ``Σ h_i·w_i = deficit``.
+    ``"leverage_pro_rata"``
+        ``h_i = min(λ·leverage_i, cap_i)``: the more levered give up a larger share.
+    ``"capped_pro_rata"``
+        as wealth pro rata with every share at most ``cap`` as well.
+    ``"smart_queue"``
+        winners in ADL order, each giving up its whole profit (to its cap), the last
+        one only the rest of the deficit: the queue stops at exactly the deficit.
+
+    Only `eligible` winners (profit > 0) are cut. Where the winners' capacity is below
+    the deficit the closes add up to less than ``Q``; the caller closes the rest at
+    the mark, where it costs no one anything. The shares are those of
+    :func:`haircuts` where no cap binds.
+
+    Worked example (Chitra's): profits w = (8, 4, 0.5, 0, 0) USD as quantities
+    (8, 4, 0.5, 1, 1) with u = (1, 1, 1, 0, −1) USD per unit, gap 1, deficit 7.5:
+    wealth pro rata h = 7.5/12.5 = 0.6, closes (4.8, 2.4, 0.3, 0, 0); in the order
+    (4, 8, 0.5, …), the smart queue closes 4 and then 3.5.
+
+    Raises ValueError naming ``allocation`` for an unknown name.
+    """
+    if allocation not in PROFIT_ALLOCATIONS:
+        raise _unknown_name("allocation", allocation, PROFIT_ALLOCATIONS)
+    winnings = np.where(eligible, quantities * np.maximum(profit_per_unit, 0.0), 0.0)
+    closes = np.zeros_like(quantities)
+    winners = winnings > 0.0
+    if deficit <= 0.0 or gap <= 0.0 or not winners.any():
+        return closes
+    w = winnings[winners]
+    caps = np.minimum(1.0, gap * quantities[winners] / w)  # the whole position pays q·gap
+    if allocation == "capped_pro_rata":
+        caps = np.minimum(caps, cap)
+    if allocation == "smart_queue":
+        taken = queue_close(caps * w, -np.arange(len(w), dtype=float), deficit)
+    else:
+        rates = np.ones(len(w))
+        if allocation == "leverage_pro_rata":
+            rates = np.nan_to_num(np.asarray(leverage, dtype=float)[winners], nan=0.0)
+            rates = np.where(np.isfinite(rates) & (rates > 0.0), rates, 0.0)
+        weighted = rates > 0.0
+        taken = np.zeros(len(w))
+        if weighted.any():
+            taken[weighted] = _water_fill(w[weighted], caps[weighted], rates[weighted],
+                                          deficit) * w[weighted]
+    part = taken / gap
+    # A close within rounding of the whole position closes it whole, leaving no dust.
+    whole = part >= quantities[winners] * (1.0 - REL_ROUNDING)
+    closes[winners] = np.where(whole, quantities[winners], np.minimum(part,
+                                                                      quantities[winners]))
     return closes
 
 
