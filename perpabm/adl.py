@@ -4,9 +4,10 @@ When a liquidation leaves a loss that neither the book, a backstop nor the insur
 fund absorbs, the venue closes profitable opposite positions against the bankrupt
 one. Venues differ in *who* is hit first — the ranking (:func:`score`, then
 :func:`queue_order`) — and in *how much* each is hit: the queue every CEX uses
-(:func:`queue_close`), pro rata in contracts (:func:`pro_rata_close`), or a loss
-socialised over all open interest (Drift: :func:`open_units`,
-:func:`socialized_charges`). Before either, each counterparty is closed only as far as
+(:func:`queue_close`), pro rata in contracts (:func:`pro_rata_close`), a haircut of
+each winner's profit in profit space (Chitra 2025: :func:`profit_space_closes`), or a
+loss socialised over all open interest (Drift: :func:`open_units`,
+:func:`socialized_charges`). In contracts, each counterparty is closed only as far as
 its own equity pays for the price it is closed at (:func:`affordable`,
 :func:`close_solvent_first`), so a solvent winner is not made bankrupt while solvent
 capacity is left. The exchange's liquidator orchestrates these and does no ADL
@@ -20,7 +21,8 @@ Ranking rules are built in (:data:`BUILTIN_RULES`) or custom. An exchange takes 
 custom rules from its config (``ExchangeConfig.adl_rules``), never from module state,
 so every process ranks alike from the config alone; :func:`register_rule` names a rule
 for :func:`score` alone. :func:`haircuts` and :func:`overshoot` are the allocation
-policies of Chitra 2025 in profit space, for analysis.
+policies of Chitra 2025 in profit space on a table of profits;
+:func:`profit_space_closes` runs them in the engine as partial closes.
 
 Sources: BitMEX auto-deleveraging pages; Binance FAQ 360033525471; OKX ADL
 introduction; Bybit help 900000031623 and API "adl-alert"; Hyperliquid docs
@@ -713,10 +715,9 @@ def socialized_charges(units: NDArray[np.float64], deficit: float
 
 # ------------------------------------------------------------------------ haircuts
 #
-# The allocation policies of Chitra 2025 in profit space, for analysis: what each
-# winner would give up under a policy, from a table of profits. The engine's ADL
-# closes positions in base units (allocate, close_solvent_first above), so its
-# events are not these policies' results.
+# The allocation policies of Chitra 2025 in profit space, on a table of profits: what
+# each winner would give up under a policy. The engine runs them as partial closes
+# (profit_space_closes above, which adds each winner's cap from the close price).
 
 _POLICIES = ("capped_pro_rata", "leverage_pro_rata", "pro_rata", "queue")
 
@@ -769,9 +770,10 @@ def haircuts(
 ) -> NDArray[np.float64]:
     """Fraction ``h_i ∈ [0, 1]`` of each winner's profit taken to cover ``budget``.
 
-    An offline calculation on a table of profits (say, from ``adl_top_winner`` and
-    ``adl`` event rows): the engine's ADL closes positions in base units with
-    :func:`allocate`, not by these policies.
+    A calculation on a table of profits (say, from ``adl_top_winner`` and ``adl``
+    event rows). The engine runs the same policies as partial closes at the
+    bankruptcy price (:func:`profit_space_closes`, ``ExchangeConfig.adl_allocation``),
+    where a winner's share is also capped by what its whole position pays there.
 
     Only positive profits are cut (``h = 0`` where profit ≤ 0). With ``w_i =
     max(profit_i, 0)`` and capacity ``U = Σ w_i``, every policy satisfies
@@ -781,10 +783,14 @@ def haircuts(
 
     ``"queue"``
         haircut 100% in descending ``scores`` (ties: lower index first) until ``B`` is
-        met, the last winner partially — the allocation a CEX ADL queue makes. Winners
-        scored −inf are skipped (capacity is then the other winners' profit).
+        met, the last winner partially: the "smart queue", which stops at exactly the
+        budget (a venue's queue closes whole positions in contracts and overshoots;
+        :func:`overshoot`). Winners scored −inf are skipped (capacity is then the
+        other winners' profit). Chitra's example: profits (8, 4, 0.5, 0, 0), the
+        second first, budget 7.5 → 4 from the second, 3.5 from the first.
     ``"pro_rata"`` (wealth pro-rata)
-        ``h_i = min(1, B/U)`` for every winner.
+        ``h_i = min(1, B/U)`` for every winner. The example above: h = 7.5/12.5 = 0.6,
+        taking 4.8, 2.4 and 0.3.
     ``"leverage_pro_rata"``
         ``h_i = min(1, λ·s_i)`` with weights ``s_i = scores_i ≥ 0`` (e.g. leverage)
         and λ water-filled so that ``Σ h_i·w_i = B``. Winners with ``s_i = 0`` are

@@ -218,3 +218,15 @@ def test_profit_space_at_the_mark_closes_the_same_quantities_and_leaves_the_defi
     assert ex.bad_debt == pytest.approx(200.0)
     if allocation == "wealth_pro_rata":
         assert adl_rows(ex) == [(a, 75.0, 88.0), (d, 25.0, 88.0)]
+
+
+def test_the_venues_queue_on_the_profit_case_closes_the_first_winner_whole():
+    # A ranks first (0.12 against D's 0.087) and its whole 100 closes at 90: profit
+    # closed 100·12 = 1,200 for the 200 covered, an overshoot of 1,000 (wealth pro rata
+    # closes 1,000 of profit on the same case, an overshoot of 800).
+    ex, liquidated, a, d = profit_setup(BASE)
+    ex.update_mark(88.0)
+    assert adl_rows(ex) == [(a, 100.0, 90.0)]
+    row = analysis.adl_overshoot(ex.events).iloc[0]
+    assert (row["profit_closed"], row["overshoot"]) == (pytest.approx(1_200.0),
+                                                        pytest.approx(1_000.0))
