@@ -635,6 +635,9 @@ def profit_space_closes(
     """
     if allocation not in PROFIT_ALLOCATIONS:
         raise _unknown_name("allocation", allocation, PROFIT_ALLOCATIONS)
+    if allocation == "leverage_pro_rata" and leverage is None:
+        raise ValueError("leverage is required for allocation 'leverage_pro_rata' (the "
+                         "weights: each position's effective leverage)")
     winnings = np.where(eligible, quantities * np.maximum(profit_per_unit, 0.0), 0.0)
     closes = np.zeros_like(quantities)
     winners = winnings > 0.0

@@ -132,3 +132,24 @@ def test_the_overshoot_table_says_who_bore_the_difference(adl_price, marks, cove
     assert (row["deficit_covered"], row["deficit"], row["to_liquidated"]) == (
         pytest.approx(covered), pytest.approx(deficit), pytest.approx(to_liquidated))
     assert row["overshoot"] == pytest.approx(1_200.0 - covered)
+
+
+def test_a_failed_update_leaves_the_previous_mark_as_it_was():
+    # A ranking rule that fails once: the update to 88 is undone, and its retry still
+    # closes at the previous mark 95 (not at 88, the mark of the failed attempt).
+    calls = []
+
+    def fails_once(size, entry_price, mark_price, collateral, mmr, rng):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("rule failed")
+        return -entry_price
+
+    config = BASE.replace(adl_price="previous_mark", surplus_to="account", adl_rule="once",
+                          adl_rules={"once": fails_once})
+    ex, liquidated, a, c, _ = queue_setup(config)
+    ex.update_mark(95.0)
+    with pytest.raises(RuntimeError, match="rule failed"):
+        ex.update_mark(88.0)
+    ex.update_mark(88.0)
+    assert ex.events.loc[ex.events["kind"] == "adl", "price"].tolist() == [95.0, 95.0]

@@ -230,3 +230,8 @@ def test_the_venues_queue_on_the_profit_case_closes_the_first_winner_whole():
     row = analysis.adl_overshoot(ex.events).iloc[0]
     assert (row["profit_closed"], row["overshoot"]) == (pytest.approx(1_200.0),
                                                         pytest.approx(1_000.0))
+
+
+def test_leverage_pro_rata_needs_the_leverage():
+    with pytest.raises(ValueError, match=r"^leverage is required"):
+        profit_space_closes("leverage_pro_rata", QUANTITIES, PER_UNIT, ALL, 1.0, 1.0)
