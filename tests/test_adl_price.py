@@ -153,3 +153,16 @@ def test_a_failed_update_leaves_the_previous_mark_as_it_was():
         ex.update_mark(88.0)
     ex.update_mark(88.0)
     assert ex.events.loc[ex.events["kind"] == "adl", "price"].tolist() == [95.0, 95.0]
+
+
+def test_winners_closed_at_a_better_price_than_the_mark_covered_no_deficit():
+    # adl_trigger "unfilled" at mark 90.4: L still has equity 1,000 − 960 = 40 and is
+    # closed at its bankruptcy price 90, below the mark, so the shorts buy back cheaper
+    # than the mark and gain 0.4 per unit: 100·(90 − 90.4) = −40 paid through the price
+    # (L's 40 of equity went to them), not a deficit of 40 covered.
+    ex, *_ = run_case(BASE, marks=(90.4,))
+    row = analysis.adl_overshoot(ex.events).iloc[0]
+    assert row["deficit_covered"] == pytest.approx(-40.0)
+    assert row["deficit"] == pytest.approx(-40.0)  # a negative deficit: equity left
+    assert row["to_liquidated"] == pytest.approx(0.0, abs=1e-9)
+    assert row["overshoot"] == pytest.approx(100 * (100 - 90.4) + 40.0)
