@@ -4,9 +4,10 @@ When a liquidation leaves a loss that neither the book, a backstop nor the insur
 fund absorbs, the venue closes profitable opposite positions against the bankrupt
 one. Venues differ in *who* is hit first — the ranking (:func:`score`, then
 :func:`queue_order`) — and in *how much* each is hit: the queue every CEX uses
-(:func:`queue_close`), pro rata in contracts (:func:`pro_rata_close`), or a loss
-socialised over all open interest (Drift: :func:`open_units`,
-:func:`socialized_charges`). Before either, each counterparty is closed only as far as
+(:func:`queue_close`), pro rata in contracts (:func:`pro_rata_close`), a haircut of
+each winner's profit in profit space (Chitra 2025: :func:`profit_space_closes`), or a
+loss socialised over all open interest (Drift: :func:`open_units`,
+:func:`socialized_charges`). In contracts, each counterparty is closed only as far as
 its own equity pays for the price it is closed at (:func:`affordable`,
 :func:`close_solvent_first`), so a solvent winner is not made bankrupt while solvent
 capacity is left. The exchange's liquidator orchestrates these and does no ADL
@@ -20,7 +21,8 @@ Ranking rules are built in (:data:`BUILTIN_RULES`) or custom. An exchange takes 
 custom rules from its config (``ExchangeConfig.adl_rules``), never from module state,
 so every process ranks alike from the config alone; :func:`register_rule` names a rule
 for :func:`score` alone. :func:`haircuts` and :func:`overshoot` are the allocation
-policies of Chitra 2025 in profit space, for analysis.
+policies of Chitra 2025 in profit space on a table of profits;
+:func:`profit_space_closes` runs them in the engine as partial closes.
 
 Sources: BitMEX auto-deleveraging pages; Binance FAQ 360033525471; OKX ADL
 introduction; Bybit help 900000031623 and API "adl-alert"; Hyperliquid docs
@@ -55,6 +57,7 @@ __all__ = [
     "policies",
     "pro_rata_close",
     "profit_and_leverage",
+    "profit_space_closes",
     "queue_close",
     "queue_order",
     "register_rule",
@@ -72,8 +75,13 @@ type RuleFn = Callable[..., ArrayLike]
 type FloatResult = np.float64 | NDArray[np.float64]
 
 ALLOCATIONS = ("queue", "pro_rata")
-"""How an ADL round splits the quantity to close over the ranked positions
+"""How an ADL round splits the quantity to close over the ranked positions in base units
 (:func:`allocate`); Drift's socialised loss is its own procedure."""
+
+PROFIT_ALLOCATIONS = ("wealth_pro_rata", "leverage_pro_rata", "capped_pro_rata",
+                      "smart_queue")
+"""The allocations in profit space (Chitra, arXiv 2512.01112), run in the engine by
+:func:`profit_space_closes`: each winner gives up a haircut of its unrealised profit."""
 
 
 def _unknown_name(argument: str, name: object, known: tuple[str, ...]) -> ValueError:
@@ -603,6 +611,90 @@ def close_solvent_first(allocation: str, quantities: NDArray[np.float64],
     return closes
 
 
+def profit_space_closes(
+    allocation: str,
+    quantities: NDArray[np.float64],
+    profit_per_unit: NDArray[np.float64],
+    eligible: NDArray[np.bool_],
+    gap: float,
+    deficit: float,
+    leverage: NDArray[np.float64] | None = None,
+    cap: float = 1.0,
+) -> NDArray[np.float64]:
+    """The quantity (base units) each position closes so that it gives up, through the
+    price, the haircut a profit-space policy assigns it; positions in ADL order
+    (:func:`queue_order`).
+
+    How a haircut is executed on an order-book venue: a winner closed by ``q`` at the
+    liquidated account's bankruptcy price instead of the mark gives up ``q·gap`` of its
+    profit, with ``gap = |mark − bankruptcy price|`` the same for every winner. So a
+    haircut ``h_i·w_i`` of its unrealised profit ``w_i = quantity_i·max(u_i, 0)`` is a
+    close of ``q_i = h_i·w_i / gap``. With the budget the liquidated account's
+    ``deficit = Q·gap`` for its quantity ``Q``, the closes add up to ``Q`` exactly when
+    the winners can pay the deficit. A winner can give up no more than its whole
+    position pays, ``quantity_i·gap``, so its haircut is capped at
+    ``min(1, gap/u_i)`` of its profit; the policies water-fill up to these caps (a
+    position closed in full pays ``quantity_i·gap`` even where its profit is larger).
+
+    ``allocation`` is one of :data:`PROFIT_ALLOCATIONS`:
+
+    ``"wealth_pro_rata"``
+        every winner gives up the same share ``h`` of its profit (those at their cap
+        less): ``h_i = min(η, cap_i)``, ``Σ h_i·w_i = deficit``.
+    ``"leverage_pro_rata"``
+        ``h_i = min(λ·leverage_i, cap_i)``: the more levered give up a larger share.
+    ``"capped_pro_rata"``
+        as wealth pro rata with every share at most ``cap`` as well.
+    ``"smart_queue"``
+        winners in ADL order, each giving up its whole profit (to its cap), the last
+        one only the rest of the deficit: the queue stops at exactly the deficit.
+
+    Only `eligible` winners (profit > 0) are cut. Where the winners' capacity is below
+    the deficit the closes add up to less than ``Q``; the caller closes the rest at
+    the mark, where it costs no one anything. The shares are those of
+    :func:`haircuts` where no cap binds.
+
+    Worked example (Chitra's): profits w = (8, 4, 0.5, 0, 0) USD as quantities
+    (8, 4, 0.5, 1, 1) with u = (1, 1, 1, 0, −1) USD per unit, gap 1, deficit 7.5:
+    wealth pro rata h = 7.5/12.5 = 0.6, closes (4.8, 2.4, 0.3, 0, 0); in the order
+    (4, 8, 0.5, …), the smart queue closes 4 and then 3.5.
+
+    Raises ValueError naming ``allocation`` for an unknown name.
+    """
+    if allocation not in PROFIT_ALLOCATIONS:
+        raise _unknown_name("allocation", allocation, PROFIT_ALLOCATIONS)
+    if allocation == "leverage_pro_rata" and leverage is None:
+        raise ValueError("leverage is required for allocation 'leverage_pro_rata' (the "
+                         "weights: each position's effective leverage)")
+    winnings = np.where(eligible, quantities * np.maximum(profit_per_unit, 0.0), 0.0)
+    closes = np.zeros_like(quantities)
+    winners = winnings > 0.0
+    if deficit <= 0.0 or gap <= 0.0 or not winners.any():
+        return closes
+    w = winnings[winners]
+    caps = np.minimum(1.0, gap * quantities[winners] / w)  # the whole position pays q·gap
+    if allocation == "capped_pro_rata":
+        caps = np.minimum(caps, cap)
+    if allocation == "smart_queue":
+        taken = queue_close(caps * w, -np.arange(len(w), dtype=float), deficit)
+    else:
+        rates = np.ones(len(w))
+        if allocation == "leverage_pro_rata":
+            rates = np.nan_to_num(np.asarray(leverage, dtype=float)[winners], nan=0.0)
+            rates = np.where(np.isfinite(rates) & (rates > 0.0), rates, 0.0)
+        weighted = rates > 0.0
+        taken = np.zeros(len(w))
+        if weighted.any():
+            taken[weighted] = _water_fill(w[weighted], caps[weighted], rates[weighted],
+                                          deficit) * w[weighted]
+    part = taken / gap
+    # A close within rounding of the whole position closes it whole, leaving no dust.
+    whole = part >= quantities[winners] * (1.0 - REL_ROUNDING)
+    closes[winners] = np.where(whole, quantities[winners], np.minimum(part,
+                                                                      quantities[winners]))
+    return closes
+
+
 def profit_and_leverage(size: NDArray[np.float64], entry_price: NDArray[np.float64],
                         collateral: NDArray[np.float64], mark_price: float,
                         closes: NDArray[np.float64]
@@ -654,10 +746,9 @@ def socialized_charges(units: NDArray[np.float64], deficit: float
 
 # ------------------------------------------------------------------------ haircuts
 #
-# The allocation policies of Chitra 2025 in profit space, for analysis: what each
-# winner would give up under a policy, from a table of profits. The engine's ADL
-# closes positions in base units (allocate, close_solvent_first above), so its
-# events are not these policies' results.
+# The allocation policies of Chitra 2025 in profit space, on a table of profits: what
+# each winner would give up under a policy. The engine runs them as partial closes
+# (profit_space_closes above, which adds each winner's cap from the close price).
 
 _POLICIES = ("capped_pro_rata", "leverage_pro_rata", "pro_rata", "queue")
 
@@ -710,9 +801,10 @@ def haircuts(
 ) -> NDArray[np.float64]:
     """Fraction ``h_i ∈ [0, 1]`` of each winner's profit taken to cover ``budget``.
 
-    An offline calculation on a table of profits (say, from ``adl_top_winner`` and
-    ``adl`` event rows): the engine's ADL closes positions in base units with
-    :func:`allocate`, not by these policies.
+    A calculation on a table of profits (say, from ``adl_top_winner`` and ``adl``
+    event rows). The engine runs the same policies as partial closes at the
+    bankruptcy price (:func:`profit_space_closes`, ``ExchangeConfig.adl_allocation``),
+    where a winner's share is also capped by what its whole position pays there.
 
     Only positive profits are cut (``h = 0`` where profit ≤ 0). With ``w_i =
     max(profit_i, 0)`` and capacity ``U = Σ w_i``, every policy satisfies
@@ -722,10 +814,14 @@ def haircuts(
 
     ``"queue"``
         haircut 100% in descending ``scores`` (ties: lower index first) until ``B`` is
-        met, the last winner partially — the allocation a CEX ADL queue makes. Winners
-        scored −inf are skipped (capacity is then the other winners' profit).
+        met, the last winner partially: the "smart queue", which stops at exactly the
+        budget (a venue's queue closes whole positions in contracts and overshoots;
+        :func:`overshoot`). Winners scored −inf are skipped (capacity is then the
+        other winners' profit). Chitra's example: profits (8, 4, 0.5, 0, 0), the
+        second first, budget 7.5 → 4 from the second, 3.5 from the first.
     ``"pro_rata"`` (wealth pro-rata)
-        ``h_i = min(1, B/U)`` for every winner.
+        ``h_i = min(1, B/U)`` for every winner. The example above: h = 7.5/12.5 = 0.6,
+        taking 4.8, 2.4 and 0.3.
     ``"leverage_pro_rata"``
         ``h_i = min(1, λ·s_i)`` with weights ``s_i = scores_i ≥ 0`` (e.g. leverage)
         and λ water-filled so that ``Σ h_i·w_i = B``. Winners with ``s_i = 0`` are

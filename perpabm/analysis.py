@@ -416,15 +416,26 @@ def top_share(amounts: ArrayLike, k: int = 1) -> float:
     return float(x[:k].sum() / total) if total else 0.0
 
 
+def paid_through_price(adl: pd.DataFrame) -> pd.Series:
+    """What each "adl" row's winner gave up against the mark by being closed at the row's
+    price: ``(price − mark_price)·quantity`` (USD), with ``quantity`` the winner's signed
+    change. A short closed (bought back, quantity > 0) above the mark, or a long closed
+    (sold) below it, pays; closed at the mark, nothing. At the liquidated account's
+    bankruptcy price this is its deficit on the quantity closed, so the same number is
+    "the deficit covered" for every ``adl_price`` and every allocation."""
+    return (adl["price"] - adl["mark_price"]) * adl["quantity"]
+
+
 def adl_haircuts(events: pd.DataFrame) -> pd.DataFrame:
     """Per ADL'd account (and point, path if present): unrealised profit closed (USD),
-    what the closes cost it against the mark (USD), quantity and mean leverage; with
-    the account's ``account_type`` when the events carry it, so that Gini and Lorenz
-    curves can be taken per trader type."""
+    what the closes cost it against the mark (USD, :func:`paid_through_price`; negative
+    where it was closed at a better price than the mark), quantity and mean leverage;
+    with the account's ``account_type`` when the events carry it, so that Gini and
+    Lorenz curves can be taken per trader type."""
     require_columns(events, ["kind", "account", "amount", "quantity", "price", "mark_price",
                       "leverage"], "events")
     adl = events[events["kind"] == "adl"].copy()
-    adl["cost_vs_mark"] = (adl["mark_price"] - adl["price"]).abs() * adl["quantity"].abs()
+    adl["cost_vs_mark"] = paid_through_price(adl)
     keys = [c for c in ("point", "path") if c in adl] + ["account"]
     keys += ["account_type"] if "account_type" in adl else []
     return adl.groupby(keys, sort=True).agg(
@@ -435,12 +446,24 @@ def adl_haircuts(events: pd.DataFrame) -> pd.DataFrame:
 
 def adl_overshoot(events: pd.DataFrame) -> pd.DataFrame:
     """Per ADL episode: profit closed from winners, the deficit they covered, the
-    overshoot = profit closed − deficit, and PTSR = the top winner's remaining
+    overshoot = profit closed − deficit covered, and PTSR = the top winner's remaining
     profit ÷ deficit covered (both from Chitra 2025, arXiv 2512.01112).
 
-    Winners closed at the bankruptcy price instead of the mark pay the deficit
-    through the price, so the deficit covered is Σ |mark − price| · quantity; a
-    queue that closes whole profitable positions takes far more profit than that.
+    One definition for every allocation and every ``adl_price``, from the "adl" rows:
+    the profit closed is Σ ``amount``, the unrealised profit at the mark of the
+    quantities closed; the deficit covered is what the winners paid through the price,
+    Σ (price − mark)·quantity (:func:`paid_through_price`), which at the bankruptcy
+    price is the liquidated account's deficit. A queue that closes whole profitable
+    positions takes far more profit than that; a profit-space allocation takes each
+    winner's haircut through a partial close (``docs/venues.md``, "Allocation in profit
+    space"). Where the events carry ``bankruptcy_price``, two more columns say who
+    bore the difference between the close price and the bankruptcy price:
+    ``deficit``, the liquidated account's deficit at the mark on the quantity closed,
+    Σ (bankruptcy price − mark)·quantity, and ``to_liquidated`` = deficit covered −
+    deficit, Σ (price − bankruptcy price)·quantity: > 0 a surplus left to the
+    liquidated account (then to ``surplus_to``), < 0 a residual deficit left to the
+    insurance fund or bad debt.
+
     The top winner is the opposite position with the largest unrealised profit
     before the round (its "adl_top_winner" row); PTSR is how many times over it
     could still have paid the deficit alone after the round — near 0 when the
@@ -450,18 +473,45 @@ def adl_overshoot(events: pd.DataFrame) -> pd.DataFrame:
     require_columns(events, ["kind", "liquidation", "account", "amount", "quantity", "price",
                       "mark_price"], "events")
     adl = events[events["kind"] == "adl"].copy()
-    adl["deficit"] = (adl["mark_price"] - adl["price"]).abs() * adl["quantity"].abs()
+    adl["deficit_covered"] = paid_through_price(adl)
+    sums = {"winners": ("account", "nunique"), "profit_closed": ("amount", "sum"),
+            "deficit_covered": ("deficit_covered", "sum")}
+    if "bankruptcy_price" in adl:
+        adl["deficit"] = (adl["bankruptcy_price"] - adl["mark_price"]) * adl["quantity"]
+        sums["deficit"] = ("deficit", "sum")
     keys = [c for c in ("point", "path") if c in adl] + ["liquidation"]
-    table = adl.groupby(keys, sort=True).agg(
-        winners=("account", "nunique"), profit_closed=("amount", "sum"),
-        deficit_covered=("deficit", "sum")).reset_index()
+    table = adl.groupby(keys, sort=True).agg(**sums).reset_index()
     table["overshoot"] = table["profit_closed"] - table["deficit_covered"]
+    if "deficit" in table:
+        table["to_liquidated"] = table["deficit_covered"] - table["deficit"]
     top = events.loc[events["kind"] == "adl_top_winner", [*keys, "amount"]]
     top = top.rename(columns={"amount": "top_winner_remaining"})
     table = table.merge(top, on=keys, how="left")
     covered = table["deficit_covered"].where(table["deficit_covered"] > 0)
     table["ptsr"] = table["top_winner_remaining"] / covered
     return table
+
+
+def adl_losing_side(events: pd.DataFrame) -> pd.DataFrame:
+    """Which kind of account was the losing side of the ADL fills: on an "adl" row the
+    ``counterparty`` is the liquidated account whose position the winner's close took,
+    and ``counterparty_type`` what holds it (:attr:`perpabm.model.PerpMarketModel.events`
+    adds it). One row per type (per ``point`` too, when present): fills, their share of
+    all ADL fills, notional closed (|quantity|·price, USD) and its share. Events
+    without ADL give a table with no rows."""
+    require_columns(events, ["kind", "quantity", "price", "counterparty_type"], "events")
+    adl = events[events["kind"] == "adl"].copy()
+    adl["notional"] = adl["quantity"].abs() * adl["price"]
+    adl["losing_side"] = adl["counterparty_type"].astype(object).fillna("none")
+    point = ["point"] if "point" in adl else []
+    table = adl.groupby([*point, "losing_side"], sort=True).agg(
+        fills=("notional", "size"), notional=("notional", "sum")).reset_index()
+    for column in ("fills", "notional"):
+        total = (table.groupby(point)[column].transform("sum") if point
+                 else table[column].sum())
+        table[f"{column}_share"] = table[column] / total
+    return table[[*point, "losing_side", "fills", "fills_share", "notional",
+                  "notional_share"]]
 
 
 LEVERAGE_EDGES = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, math.inf)

@@ -263,16 +263,30 @@ def vault(ex: Exchange, share: float):
     return handler
 
 
+ADL_VARIANTS = {
+    "hyperliquid/previous_mark": ("hyperliquid", {"adl_price": "previous_mark"}),
+    "binance/mark": ("binance", {"adl_price": "mark"}),
+    "bitmex/wealth_pro_rata": ("bitmex", {"adl_allocation": "wealth_pro_rata"}),
+    "binance/leverage_pro_rata": ("binance", {"adl_allocation": "leverage_pro_rata"}),
+    "dydx/capped_pro_rata": ("dydx", {"adl_allocation": "capped_pro_rata",
+                                      "adl_haircut_cap": 0.3}),
+    "hyperliquid/smart_queue": ("hyperliquid", {"adl_allocation": "smart_queue",
+                                                "adl_price": "previous_mark"}),
+}
+"""A preset with the ADL price or allocation it does not use, by label."""
+
+
 def new_exchange(preset: str, fund: float, seed: int, takeover: str = "position") -> Exchange:
-    config = ExchangeConfig.preset(preset).replace(insurance_fund=fund, debug=True,
-                                                   backstop_takeover=takeover)
+    name, changes = ADL_VARIANTS.get(preset, (preset, {}))
+    config = ExchangeConfig.preset(name).replace(insurance_fund=fund, debug=True,
+                                                 backstop_takeover=takeover, **changes)
     return Exchange(config, mark_price=MARK0, rng=seed)
 
 
 # ---------------------------------------------------------------- random sequences
 
 
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("preset", [*PRESETS, *ADL_VARIANTS])
 @settings(max_examples=2 * settings.default.max_examples, deadline=None,
           suppress_health_check=[HealthCheck.too_slow],
           phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink])

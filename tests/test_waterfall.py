@@ -333,8 +333,8 @@ def test_adl_at_the_mark_while_the_fund_pays_the_gap():
     assert ex.insurance_fund == pytest.approx(800.0)
 
 
-def test_adl_falls_back_to_the_bankruptcy_price_when_the_fund_cannot_pay():
-    config = BASE.replace(adl_price="mark", insurance_fund=100.0)
+def test_adl_at_the_mark_while_the_fund_pays_falls_back_when_it_cannot():
+    config = BASE.replace(adl_price="mark_while_fund_pays", insurance_fund=100.0)
     ex, liquidated, a, c, _ = queue_setup(config)
     ex.update_mark(88.0)
     # Fund 100 < deficit 200: A is closed at 90, realising 60·(100 − 90) = 600.

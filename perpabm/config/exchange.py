@@ -20,8 +20,8 @@ from perpabm.config.checks import (
 from perpabm.errors import ConfigError, closest, one_of
 
 WATERFALL_STAGES = ("book", "backstop", "insurance_fund", "adl")
-ADL_ALLOCATIONS = ("queue", "pro_rata", "socialized_loss")
-ADL_PRICES = ("bankruptcy", "mark")
+ADL_ALLOCATIONS = ("queue", "pro_rata", "socialized_loss", *adl.PROFIT_ALLOCATIONS)
+ADL_PRICES = ("bankruptcy", "mark", "previous_mark", "mark_while_fund_pays")
 ADL_TRIGGERS = ("unfilled", "negative_equity")
 BACKSTOP_PRICES = ("bankruptcy", "mark")
 BACKSTOP_TAKEOVERS = ("position", "account")
@@ -220,11 +220,26 @@ class ExchangeConfig:
     """How ADL shares the quantity out: ``"queue"``, by rank, each position closed in full
     before the next; ``"pro_rata"``, in proportion to size; ``"socialized_loss"`` (Drift),
     the rest closed pro rata at the mark and the deficit spread over every other unit
-    open at the bankruptcy, on both sides."""
+    open at the bankruptcy, on both sides. In profit space (Chitra, arXiv 2512.01112),
+    each winner gives up a haircut of its unrealised profit, paid through a partial close
+    at the bankruptcy price (``docs/venues.md``, "Allocation in profit space"):
+    ``"wealth_pro_rata"``, the same share of every winner's profit;
+    ``"leverage_pro_rata"``, shares in proportion to effective leverage;
+    ``"capped_pro_rata"``, the same share, at most ``adl_haircut_cap``;
+    ``"smart_queue"``, by rank, each winner's whole profit until exactly the deficit is
+    covered."""
+    adl_haircut_cap: float = 1.0
+    """[fraction of a winner's unrealised profit] Under ``adl_allocation =
+    "capped_pro_rata"``, the most any winner gives up; a deficit beyond the winners'
+    capped profit is left to the insurance fund, else bad debt."""
     adl_price: str = "bankruptcy"
-    """The price ADL closes at: ``"bankruptcy"``, the liquidated account's; or ``"mark"``,
-    while the insurance fund can pay the difference to the bankruptcy price (OKX), else
-    the bankruptcy price."""
+    """The price ADL closes at: ``"bankruptcy"``, the liquidated account's, so the
+    winners pay its deficit; ``"mark"``, so the deficit is left to the insurance fund,
+    else bad debt; ``"previous_mark"`` (Hyperliquid), the mark before this update, the
+    difference to the bankruptcy price going to the liquidated account (a surplus, then
+    ``surplus_to``) or to the fund, else bad debt (a residual deficit);
+    ``"mark_while_fund_pays"`` (OKX), the mark while the insurance fund can pay the
+    whole deficit, else the bankruptcy price."""
     mark_rule: str = "median"
     """The mark price: ``"index"``, the oracle (dYdX, Drift); ``"index_ema_basis"``, the
     index plus an EMA of the perp's basis (BitMEX's fair price); ``"median"``, the median
@@ -294,6 +309,8 @@ class ExchangeConfig:
         choice(f"{p}.adl_rule", self.adl_rule, adl.BUILTIN_RULES,
                more=tuple(name for name, _ in self.adl_rules), more_are="a name in adl_rules")
         choice(f"{p}.adl_allocation", self.adl_allocation, ADL_ALLOCATIONS)
+        set_(self, "adl_haircut_cap", in_range(f"{p}.adl_haircut_cap", self.adl_haircut_cap,
+                                               0.0, 1.0, low_open=True))
         choice(f"{p}.adl_price", self.adl_price, ADL_PRICES)
         choice(f"{p}.mark_rule", self.mark_rule, MARK_RULES)
         set_(self, "mark_ema_minutes", in_range(f"{p}.mark_ema_minutes", self.mark_ema_minutes,

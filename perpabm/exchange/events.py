@@ -26,9 +26,19 @@ class Event(NamedTuple):
     """One event. Quantities are signed changes to ``account``'s position (base units);
     prices and amounts in USD; NaN where a field does not apply, −1 for no account.
 
-    On "adl" rows, ``amount`` is the unrealised profit at the mark of the quantity
-    closed (what the ADL'd account was holding, USD), ``score`` and ``rank`` its
-    place in the queue, and ``leverage`` its effective leverage before the close.
+    On "adl" rows, ``account`` is the winner closed and ``counterparty`` the liquidated
+    account, the losing side of the fill (a model's events say what holds it in
+    ``counterparty_type``: a trader's strategy, or the agent class, such as the vault
+    whose account took a position over); ``quantity`` is the winner's change,
+    ``price`` the price it was closed at (``adl_price``; under a profit-space
+    allocation a winner's haircut is closed at that price and any rest at the mark, as
+    two rows), ``bankruptcy_price`` the liquidated account's; ``amount`` is the
+    unrealised profit at the mark of the quantity closed (what the ADL'd account was
+    holding, USD), ``score`` and ``rank`` its place in the queue, and ``leverage``
+    its effective leverage before the close. ``(price − mark_price)·quantity`` is
+    what the winner paid through the price, ``(bankruptcy_price −
+    mark_price)·quantity`` the liquidated account's deficit on the quantity
+    (:func:`perpabm.analysis.adl_overshoot`).
 
     On "adl_top_winner" rows (one per ADL round that had a winner in profit),
     ``account`` is the opposite position with the largest unrealised profit at

@@ -61,6 +61,8 @@ class Liquidator:
         self.led = core.ledger
         self.episode = -1
         self.bad_debt: dict[int, float] = {}  # account → deficit logged as bad debt, USD
+        self.previous_mark = core.mark  # the mark before the current update (USD)
+        self._mark_seen = core.mark  # the mark at the last run, to tell the previous one
         self._offered: set[int] = set()
         self._stages = {
             "book": self.book_stage,
@@ -79,7 +81,9 @@ class Liquidator:
     def run(self) -> None:
         """Liquidate until no account is below maintenance margin, or none can progress.
 
-        Accounts are taken most-underwater first (lowest equity / MM). An account
+        Called once per mark update: the mark the last call saw is the previous mark
+        (``adl_price = "previous_mark"``). Accounts are taken most-underwater first
+        (lowest equity / MM). An account
         where no stage could do anything this mark (an empty book and a stage
         that waits) is deferred to the next mark.
 
@@ -88,6 +92,10 @@ class Liquidator:
         is undone (:meth:`~perpabm.exchange.clearing.Clearing.restore`) before the error
         propagates.
         """
+        marks_before = self.previous_mark, self._mark_seen
+        current = self.core.mark
+        self.previous_mark = current if self._mark_seen is None else self._mark_seen
+        self._mark_seen = current
         if not len(self.core.liquidatable()) and not self.led.has_deficits:
             return  # the usual mark: nothing to do
         before = self.core.snapshot(), dict(self.bad_debt), self.episode
@@ -95,6 +103,7 @@ class Liquidator:
             self._liquidate_all()
         except BaseException:
             snapshot, self.bad_debt, self.episode = before
+            self.previous_mark, self._mark_seen = marks_before
             self.core.restore(snapshot)
             raise
 
@@ -255,13 +264,28 @@ class Liquidator:
             self._fund_pays(acct, -led.collateral[acct])
 
     def adl_stage(self, acct: int) -> None:
-        """Close the rest against opposite positions: queue, pro rata or socialised loss.
+        """Close the rest against opposite positions: queue, pro rata, in profit space or
+        socialised loss, at the price ``adl_price`` names (:meth:`_adl_price`).
 
-        Each counterparty is first closed only as far as its own equity can pay for
-        the price it is closed at (:func:`perpabm.adl.close_solvent_first`); only if
-        that is not enough are the counterparties closed beyond it, in the same
-        order. A counterparty left flat and in deficit is then paid for by the fund,
-        or else the deficit is settled by :meth:`_settle_deficit`.
+        Queue and pro rata: each counterparty is first closed only as far as its own
+        equity can pay for the price it is closed at
+        (:func:`perpabm.adl.close_solvent_first`); only if that is not enough are the
+        counterparties closed beyond it, in the same order. In profit space
+        (:data:`perpabm.adl.PROFIT_ALLOCATIONS`) the winners are closed as far as the
+        policy's haircuts say (:func:`perpabm.adl.profit_space_closes`) and whatever
+        they cannot pay for is closed at the mark, pro rata in size.
+
+        Who pays the difference between the close price and the bankruptcy price B:
+        closing the liquidated account's quantity Q at a price P leaves it with
+        ``(P − B)·Q`` for a long (``(B − P)·Q`` for a short). At P = B that is 0: the
+        winners pay its deficit through the price. Where it is positive (P better for
+        the liquidated account than B, as a previous mark can be) the surplus is the
+        account's, and once the account is flat it goes where ``surplus_to`` sends
+        every liquidation's leftover margin (the account itself, or the insurance
+        fund). Where it is negative (P worse than B, as the mark is for a bankrupt
+        account) the residual deficit is paid by the insurance fund as far as it can,
+        and the rest is bad debt (:meth:`_settle_deficit`). A counterparty left flat
+        and in deficit is settled the same way.
         """
         cfg, led, core = self.cfg, self.led, self.core
         equity = core.equity(acct)
@@ -274,37 +298,95 @@ class Liquidator:
             self._socialize(acct, candidates, bankrupt)
             return
         mark = core.mark
-        # At the mark only while the fund can pay the gap to the bankruptcy price (OKX).
-        deficit_at_mark = max(-equity, 0.0)
-        at_mark = cfg.adl_price == "mark" and core.fund.available(core.time) >= deficit_at_mark
-        price = mark if at_mark else bankrupt
+        price = self._adl_price(bankrupt, equity)
         top = adl.top_winner(candidates, led.size[candidates], led.entry_price[candidates], mark)
         order, scores = self._adl_queue(candidates)
         quantities = np.abs(led.size[order])
-        solvent = np.minimum(adl.affordable(led.size[order], led.entry_price[order],
-                                            led.collateral[order], mark, price), quantities)
-        closes = adl.close_solvent_first(cfg.adl_allocation, quantities, solvent,
-                                         led.adl_exempt[order], abs(size))
+        if cfg.adl_allocation in adl.PROFIT_ALLOCATIONS:  # the two parts of each close
+            haircut, at_mark = self._profit_space(order, scores, abs(size), bankrupt, equity)
+        else:
+            solvent = np.minimum(adl.affordable(led.size[order], led.entry_price[order],
+                                                led.collateral[order], mark, price), quantities)
+            haircut = adl.close_solvent_first(cfg.adl_allocation, quantities, solvent,
+                                              led.adl_exempt[order], abs(size))
+            at_mark = np.zeros_like(haircut)
+        closes = haircut + at_mark
         hit = closes > 0.0
         if not hit.any():
             return
-        exhausted = bool(np.all(closes == quantities))
-        order, closes, scores = order[hit], closes[hit], scores[hit]
-        ranks = np.flatnonzero(hit) + 1
-        profit, leverage = adl.profit_and_leverage(led.size[order], led.entry_price[order],
-                                                   led.collateral[order], mark, closes)
+        profit_space = cfg.adl_allocation in adl.PROFIT_ALLOCATIONS
+        exhausted = bool(np.all(closes >= quantities * (1.0 - REL_ROUNDING) if profit_space
+                                else closes == quantities))
+        fills = [(order[hit & (part > 0.0)], part[hit & (part > 0.0)],
+                  scores[hit & (part > 0.0)], np.flatnonzero(hit & (part > 0.0)) + 1, fill_price)
+                 for part, fill_price in ((haircut, price), (at_mark, mark))]
         sign = math.copysign(1.0, size)
-        led.trade_many(order, sign * closes, price)
-        self._close_liquidated(acct, closes.sum(), price, exhausted)
-        for cp, q, s, r, pnl, lev in zip(order, closes, scores, ranks, profit, leverage,
-                                         strict=True):
-            core.log("adl", int(cp), acct, sign * q, price, bankrupt, pnl,
-                     liquidation=self.episode, score=s, rank=int(r), leverage=lev)
+        rows = []
+        for accounts, q, s, r, fill_price in fills:
+            if len(accounts) == 0:
+                continue
+            profit, leverage = adl.profit_and_leverage(led.size[accounts],
+                                                       led.entry_price[accounts],
+                                                       led.collateral[accounts], mark, q)
+            rows.append((accounts, q, s, r, profit, leverage, fill_price))
+        for n, (accounts, q, _, _, _, _, fill_price) in enumerate(rows):
+            led.trade_many(accounts, sign * q, fill_price)
+            self._close_liquidated(acct, q.sum(), fill_price,
+                                   exhausted and n == len(rows) - 1)
+        for accounts, q, s, r, profit, leverage, fill_price in rows:
+            for cp, qi, si, ri, pnl, lev in zip(accounts, q, s, r, profit, leverage,
+                                                strict=True):
+                core.log("adl", int(cp), acct, sign * qi, fill_price, bankrupt, pnl,
+                         liquidation=self.episode, score=si, rank=int(ri), leverage=lev)
         self._log_top_winner(top, acct, bankrupt)
-        if at_mark and led.size[acct] == 0.0 and led.collateral[acct] < 0.0:
-            self._fund_pays(acct, -led.collateral[acct])
-        for cp in order[(led.size[order] == 0.0) & (led.collateral[order] < -self._dust)]:
+        if led.size[acct] == 0.0 and led.collateral[acct] < -self._dust:
+            self._settle_deficit(acct, bankrupt)  # a residual deficit: fund, else bad debt
+        hit_accounts = order[hit]
+        for cp in hit_accounts[(led.size[hit_accounts] == 0.0)
+                               & (led.collateral[hit_accounts] < -self._dust)]:
             self._settle_deficit(int(cp), bankrupt)
+
+    def _adl_price(self, bankrupt: float, equity: float) -> float:
+        """The price an ADL round closes at, by ``adl_price``: the bankruptcy price; the
+        mark; the mark before this update (the current one before there was another);
+        or the mark while the insurance fund can pay the whole deficit at it (OKX),
+        else the bankruptcy price."""
+        core, rule = self.core, self.cfg.adl_price
+        if rule == "mark":
+            return core.mark
+        if rule == "previous_mark":
+            return self.previous_mark
+        if rule == "mark_while_fund_pays":
+            deficit_at_mark = max(-equity, 0.0)
+            return core.mark if core.fund.available(core.time) >= deficit_at_mark else bankrupt
+        return bankrupt
+
+    def _profit_space(self, order: np.ndarray, scores: np.ndarray, quantity: float,
+                      bankrupt: float, equity: float) -> tuple[np.ndarray, np.ndarray]:
+        """The closes of a profit-space allocation over the positions in ADL `order`:
+        what each winner closes to pay its haircut of the deficit
+        (:func:`perpabm.adl.profit_space_closes`), and the rest of `quantity`, which the
+        winners cannot pay for, closed at the mark in proportion to what is left of
+        every position (non-exempt first)."""
+        led, core = self.led, self.core
+        mark = core.mark
+        size = led.size[order]
+        profit_per_unit = mechanics.pnl_at(np.sign(size), led.entry_price[order], mark)
+        _, leverage = adl.profit_and_leverage(size, led.entry_price[order],
+                                              led.collateral[order], mark,
+                                              np.zeros(len(order)))
+        eligible = ~led.adl_exempt[order] & (scores > -np.inf)
+        quantities = np.abs(size)
+        haircut = adl.profit_space_closes(
+            self.cfg.adl_allocation, quantities, profit_per_unit, eligible,
+            abs(mark - bankrupt), max(-equity, 0.0), leverage, self.cfg.adl_haircut_cap)
+        rest = quantity - haircut.sum()
+        at_mark = np.zeros_like(haircut)
+        if rest > REL_ROUNDING * quantity:
+            at_mark = adl.pro_rata_close(quantities - haircut, led.adl_exempt[order], rest)
+            at_mark = np.where(haircut + at_mark >= quantities * (1.0 - REL_ROUNDING),
+                               quantities - haircut, at_mark)
+        return haircut, at_mark
 
     # ------------------------------------------------------------------ pieces
 
