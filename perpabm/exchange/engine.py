@@ -226,6 +226,28 @@ class Exchange:
         """The insurance fund's balance, USD."""
         return self.fund.balance
 
+    @property
+    def insurance_fund_account(self) -> int | None:
+        """The insurance fund's margin account (``fund_takeover``: account 0), or None."""
+        return self.core.fund.account
+
+    @property
+    def insurance_fund_position(self) -> float:
+        """The position the insurance fund holds (base units, signed; 0 if none)."""
+        return self.core.fund.position
+
+    def unwind_insurance_fund(self) -> list[Event]:
+        """The insurance fund offloads part of what it holds through the book
+        (``fund_takeover``): 1 − (1 − ``fund_unwind_rate``)^t of it, t the minutes of one
+        time unit, no further than ``fund_unwind_slippage`` from the mark, with no fee.
+        Call it once per unit of time (the model does, once a step). Returns its
+        "fund_unwind" events (none without a fund that holds positions)."""
+        core = self.core
+        start = len(core.events)
+        self._liquidator.unwind_fund()
+        core.after_operation()
+        return core.events[start:]
+
     def position(self, acct: int) -> float:
         """Signed position size of an account, base units."""
         self._check_account(acct, allow_closed=True)
@@ -671,6 +693,8 @@ class Exchange:
             raise ValueError(f"{field} {acct} is not an account (ids are 0..{self.ledger.n - 1})")
         if not allow_closed and not self.ledger.is_open[acct]:
             raise ValueError(f"{field} {acct} is closed")
+        if not allow_closed and acct == self.core.fund.account:  # read it, do not act on it
+            raise ValueError(f"{field} {acct} is the insurance fund's account, the venue's")
 
     def _side(self, field: str, quantity: float) -> tuple[str, float]:
         if type(quantity) is not float and (isinstance(quantity, bool) or not isinstance(
