@@ -116,7 +116,10 @@ class ExchangeConfig:
     - ``"insurance_fund"``: the fund closes the rest in the book beyond the
       bankruptcy price, paying the difference, while it has money; it also pays
       any deficit left on the account. A drawdown trigger (Bybit, OKX) can stop
-      it early;
+      it early. With ``fund_takeover`` (Binance) it takes the rest over instead,
+      at the bankruptcy price into its own margin account, up to
+      ``fund_max_position`` × its balance of net notional, and offloads it
+      through the book over time;
     - ``"adl"``: what is still open is closed against opposite-side positions,
       ranked by ``adl_rule`` (:func:`perpabm.adl.score`) and allocated by
       ``adl_allocation``. Each counterparty is first closed only as far as its
@@ -438,9 +441,12 @@ def binance() -> ExchangeConfig:
     Simplifies: the fund does not hold positions and unwind them slowly — it
     closes them in the book at once, up to 5% from the mark, paying the
     difference, so with an empty book the rest goes to ADL even while the fund
-    has money (a backstop handler funded like the fund models a fund that
-    takes positions over); the net-notional cap on what the fund accepts is
-    not modelled.
+    has money. ``fund_takeover = true`` models the fund as FAQ 360033525371
+    describes it: it takes the bankrupt position over at its bankruptcy price,
+    holds it in its own account with its own P&L, offloads it "gradually"
+    (``fund_unwind_rate``, our choice: the page names no rate) and accepts no
+    more than its maximum net notional, by default 100% of its size
+    (``fund_max_position = 1.0``); the rest goes to ADL.
     """
     return ExchangeConfig(
         name="binance",
