@@ -223,7 +223,8 @@ class Exchange:
 
     @property
     def insurance_fund(self) -> float:
-        """The insurance fund's balance, USD."""
+        """The insurance fund's balance, USD: under ``fund_takeover``, its account's equity
+        at the mark (its cash and the mark-to-market of the positions it holds)."""
         return self.fund.balance
 
     @property
