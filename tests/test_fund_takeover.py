@@ -180,7 +180,9 @@ def test_the_fund_s_account_is_the_venue_s():
     ex = exchange(1_000.0)
     other = ex.open_account(1_000.0)
     for call in (lambda: ex.withdraw(0, 1.0), lambda: ex.deposit(0, 1.0),
-                 lambda: ex.market_order(0, 1.0), lambda: ex.fill(0, other, 1.0, MARK0)):
+                 lambda: ex.market_order(0, 1.0), lambda: ex.fill(0, other, 1.0, MARK0),
+                 lambda: ex.market_orders([other, 0], [1.0, 1.0], [MARK0, MARK0]),
+                 lambda: ex.replace_quotes_of([0], [1], [1.0], [99.0])):
         with pytest.raises(ValueError, match="insurance fund's account"):
             call()
     assert ex.equity(0) == 1_000.0

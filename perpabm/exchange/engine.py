@@ -413,6 +413,7 @@ class Exchange:
         """
         accounts, quantities, limit_prices = self._order_arrays(accounts, quantities,
                                                                 limit_prices)
+        self._refuse_fund_account(accounts)
         core, led = self.core, self.ledger
         if not self.config.debug:
             status, k, filled = matching.market_orders(
@@ -536,6 +537,7 @@ class Exchange:
         turn, −1 where it was skipped.
         """
         accounts = _int_vector("accounts", accounts)
+        self._refuse_fund_account(accounts)
         counts = _int_vector("counts", counts)
         quantities = _float_vector("quantities", quantities)
         prices = _float_vector("prices", prices)
@@ -696,6 +698,12 @@ class Exchange:
             raise ValueError(f"{field} {acct} is closed")
         if not allow_closed and acct == self.core.fund.account:  # read it, do not act on it
             raise ValueError(f"{field} {acct} is the insurance fund's account, the venue's")
+
+    def _refuse_fund_account(self, accounts: NDArray[np.int64]) -> None:
+        """ValueError if a batch acts on the insurance fund's account (``fund_takeover``)."""
+        fund = self.core.fund.account
+        if fund is not None and bool((accounts == fund).any()):
+            raise ValueError(f"accounts: {fund} is the insurance fund's account, the venue's")
 
     def _side(self, field: str, quantity: float) -> tuple[str, float]:
         if type(quantity) is not float and (isinstance(quantity, bool) or not isinstance(
