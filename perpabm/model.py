@@ -5,7 +5,8 @@ Step order, every step (one ``market.step_minutes``), one line of
 
 1. **index moves** — by its pre-drawn log return, plus the spot impact of last
    step's net liquidation flow (``market.spot_impact``); :attr:`history` records it;
-2. **agents act** — the arbitrageur trades the basis, the vault unwinds inventory,
+2. **agents act** — the arbitrageur trades the basis, the vault unwinds inventory
+   (and the insurance fund what it has taken over, under ``exchange.fund_takeover``),
    makers that re-hedge after last step's ADL trade, traders whose exit triggers
    fired close, a sparse random draw of flat traders (and ADL'd traders who re-enter)
    opens positions; then makers requote, and the vault if it quotes, so that the
@@ -86,8 +87,9 @@ SUMMARY_FIGURES = (
 model reporters. ``vault_pnl`` is the vault's P&L, ``vault_pnl_liquidator`` and
 ``vault_pnl_market_making`` its split by strategy (:meth:`Vault.pnl_by_strategy`), which
 adds up to it."""
-ACCOUNT_TYPES = (*STRATEGIES, "maker", "arbitrageur", "vault")
-"""What holds an account: a trader's strategy, or the agent class."""
+ACCOUNT_TYPES = (*STRATEGIES, "maker", "arbitrageur", "vault", "insurance_fund")
+"""What holds an account: a trader's strategy, the agent class, or the venue's insurance
+fund (its margin account under ``exchange.fund_takeover``)."""
 MODEL_KEYWORDS = ("config", "rng", "trader_class")  # PerpMarketModel's own, not settings
 DEPTH_BAND = 0.01  # book depth is recorded within 1% of the mid
 IMPACT_NOTIONAL = 1e6  # USD: market.spot_impact moves the log index per million of flow
@@ -184,6 +186,7 @@ class PerpMarketModel(mesa.Model):
                                               np.random.default_rng(streams["index"]))
         self.history = IndexHistory(market.start_price, run.steps, market.step_years)
         self._net_liquidation_flow = 0.0  # last step's, USD: + bought, − sold
+        self._fund_unwound = 0.0  # this step's insurance-fund unwind, USD: + bought, − sold
 
         maker_class = agent_classes.maker_class(config)
         self.makers = [maker_class(self, config.makers) for _ in range(config.makers.count)]
@@ -217,6 +220,7 @@ class PerpMarketModel(mesa.Model):
         self._move_index(t)
         Arbitrageur.trade_all(self.arbitrageurs)
         Vault.unwind_all(self.vaults)
+        self._unwind_fund()
         MarketMaker.rehedge_all(self, self.makers)
         self.traders.exit()
         self.traders.enter()
@@ -230,6 +234,16 @@ class PerpMarketModel(mesa.Model):
         self._record(t, events)
         if self.step_index == self.n_steps:
             self.running = False
+
+    def _unwind_fund(self) -> None:
+        """The insurance fund offloads part of what it has taken over
+        (:meth:`Exchange.unwind_insurance_fund`; nothing unless ``exchange.fund_takeover``);
+        its fills are liquidation flow, as the vault's unwind is, for the step's spot impact."""
+        self._fund_unwound = 0.0
+        if self.exchange.insurance_fund_account is None:
+            return
+        for e in self.exchange.unwind_insurance_fund():
+            self._fund_unwound += e.quantity * e.price
 
     def _tell_deleveraged(self, events: list[Event]) -> None:
         """Tell the traders and makers whose positions this step's "adl" `events` changed
@@ -268,6 +282,7 @@ class PerpMarketModel(mesa.Model):
         ex = self.exchange
         liquidated = backstop = adl_notional = 0.0
         flow = self.vault.unwound_notional if self.vault else 0.0
+        flow += self._fund_unwound
         for e in events:
             notional = abs(e.quantity) * e.price
             if e.kind in ("liquidation", "insurance_fund") and e.quantity:
@@ -347,6 +362,9 @@ class PerpMarketModel(mesa.Model):
                              (self.vaults, "vault")):
             for agent in agents:
                 types[agent.account] = ACCOUNT_TYPES.index(kind)
+        fund = self.exchange.insurance_fund_account
+        if fund is not None:
+            types[fund] = ACCOUNT_TYPES.index("insurance_fund")
         return types
 
     # ------------------------------------------------------------------ Mesa's DataCollector

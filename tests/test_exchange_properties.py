@@ -132,8 +132,29 @@ def check_invariants(ex: Exchange) -> None:
     total_size = 2 * ex.open_interest - imbalance  # Σ|size| = long OI + short OI
     assert abs(imbalance) <= RTOL * max(total_size, 1.0), "open interest unbalanced"
     # The fund pays at most its balance; only last-place rounding may go below zero
-    # (the engine's own "dust", 1e-12 of the money in).
-    assert ex.insurance_fund >= -1e-12 * scale, f"insurance fund negative: {ex.insurance_fund}"
+    # (the engine's own "dust", 1e-12 of the money in). A fund that holds positions is
+    # liquidated like any account: left in deficit only as bad debt, logged.
+    fund = ex.insurance_fund_account
+    if fund is None or fund not in set(ex.events.loc[ex.events["kind"] == "bad_debt",
+                                                     "account"]):
+        assert ex.insurance_fund >= -1e-12 * scale, f"insurance fund negative: {ex.insurance_fund}"
+    if fund is not None:
+        assert ex.insurance_fund == ex.equity(fund), "the fund's balance is its account's equity"
+
+
+def check_unwind(ex: Exchange) -> None:
+    """The fund's unwind only reduces what it holds, through the book, never worse than its
+    slippage limit from the mark, and every fill is a row."""
+    held = ex.insurance_fund_position
+    events = ex.unwind_insurance_fund()
+    sold = sum(e.quantity for e in events)
+    assert all(e.kind == "fund_unwind" and e.account == ex.insurance_fund_account
+               for e in events)
+    assert sold * held <= 0.0 and abs(sold) <= abs(held) * (1 + RTOL)
+    assert ex.insurance_fund_position == pytest.approx(held + sold, rel=RTOL, abs=1e-12)
+    slippage = ex.config.fund_unwind_slippage * ex.mark_price * (1 + RTOL)
+    # Never worse than the limit: a sale no lower than the mark less it, a purchase no higher.
+    assert all((e.price - ex.mark_price) * np.sign(e.quantity) <= slippage for e in events)
 
 
 def check_waterfall(ex: Exchange, before: pd.DataFrame, after: pd.DataFrame,
@@ -215,7 +236,12 @@ def check_waterfall(ex: Exchange, before: pd.DataFrame, after: pd.DataFrame,
         assert len(negative) == 0, f"positions left with negative equity: {rows(after, negative)}"
     for e in events:
         if e.kind == "bad_debt":
-            assert e.amount < 0.0 and e.insurance_fund <= money_tol, f"bad debt beside a fund: {e}"
+            # A fund that holds positions keeps their maintenance margin: it may have
+            # that much left beside bad debt.
+            held_margin = 0.0 if ex.insurance_fund_account is None else abs(
+                e.insurance_fund) + money_tol
+            assert e.amount < 0.0 and e.insurance_fund <= money_tol + held_margin, (
+                f"bad debt beside a fund: {e}")
     bad_debtors = set(ex.events.loc[ex.events["kind"] == "bad_debt", "account"])
     negative = [a for a in sorted(touched) if is_open[a] and flat[a] and equity[a] < -money_tol
                 and a not in bad_debtors]
@@ -276,10 +302,12 @@ ADL_VARIANTS = {
 """A preset with the ADL price or allocation it does not use, by label."""
 
 
-def new_exchange(preset: str, fund: float, seed: int, takeover: str = "position") -> Exchange:
+def new_exchange(preset: str, fund: float, seed: int, takeover: str = "position",
+                 fund_takeover: bool = False) -> Exchange:
     name, changes = ADL_VARIANTS.get(preset, (preset, {}))
     config = ExchangeConfig.preset(name).replace(insurance_fund=fund, debug=True,
-                                                 backstop_takeover=takeover, **changes)
+                                                 backstop_takeover=takeover,
+                                                 fund_takeover=fund_takeover, **changes)
     return Exchange(config, mark_price=MARK0, rng=seed)
 
 
@@ -294,22 +322,28 @@ def new_exchange(preset: str, fund: float, seed: int, takeover: str = "position"
     fund=st.sampled_from([0.0, 500.0, 1e6]),
     backstop=st.sampled_from([None, *BACKSTOPS]),
     takeover=st.sampled_from(["position", "account"]),
+    fund_takeover=st.booleans(),
     seed=st.integers(0, 2**32 - 1),
     collaterals=st.lists(collateral, min_size=2, max_size=3),
     trades=st.lists(fill, min_size=1, max_size=6),
     ops=st.lists(operation, min_size=5, max_size=40),
 )
-def test_random_operations_keep_the_exchange_sound(preset, fund, backstop, takeover, seed,
-                                                   collaterals, trades, ops):
+def test_random_operations_keep_the_exchange_sound(preset, fund, backstop, takeover,
+                                                   fund_takeover, seed, collaterals, trades,
+                                                   ops):
     """Any sequence of operations conserves money and open interest, leaves rejected
     calls without effect, and every mark update obeys the waterfall's promises.
-    Account 0, if a backstop is registered, is the vault (and also trades); it takes
-    over positions, or whole accounts with their collateral (`takeover`)."""
-    ex = new_exchange(preset, fund, seed, takeover)
+    The first account opened, if a backstop is registered, is the vault (and also
+    trades); it takes over positions, or whole accounts with their collateral
+    (`takeover`). With `fund_takeover` the insurance fund takes positions over into its
+    own account (account 0, which the operations that pick it are refused), and an
+    unwind of the fund follows every mark update."""
+    ex = new_exchange(preset, fund, seed, takeover, fund_takeover)
+    first = ex.n_accounts
     for c in collaterals:
         ex.open_account(c)
     if backstop is not None:
-        ex.register_backstop(0, vault(ex, BACKSTOPS[backstop]))
+        ex.register_backstop(first, vault(ex, BACKSTOPS[backstop]))
     orders: list[int] = []
     off_mark = 0.0  # USD the waterfall moved by filling away from the mark (stress to steer to)
     check_invariants(ex)
@@ -329,6 +363,8 @@ def test_random_operations_keep_the_exchange_sound(preset, fund, backstop, takeo
                 check_waterfall(ex, before.accounts, state.accounts, events)
                 off_mark += sum(abs(e.quantity * (e.price - e.mark_price))
                                 for e in events if e.quantity != 0.0)
+                check_unwind(ex)
+                state = snapshot(ex)
         check_invariants(ex)
     target(off_mark / max(ex.money_in, 1.0), label="off-mark waterfall fills / money in")
 

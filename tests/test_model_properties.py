@@ -17,6 +17,8 @@ exchange's state: replaying the fund flows of the events gives each row's fund
 balance and the final fund, and the per-step series add up to the path's ADL and
 backstop totals. The backstop takes over positions, or whole accounts with their
 collateral; a vault that does not quote has all of its P&L in its liquidator strategy.
+The insurance fund may take positions over and unwind them (``fund_takeover``): its
+balance is then its account's equity, and its takeovers are at the bankruptcy price.
 
 Each example is a whole path, so it takes a fifth of the hypothesis profile's
 examples: 20 in the everyday suite, 200 under ``make stress``.
@@ -66,7 +68,8 @@ def scenarios(draw: st.DrawFn) -> ScenarioConfig:
         adl_rule=draw(st.sampled_from(RULES)),
         insurance_fund=draw(st.sampled_from([0.0, 1_000.0, 1e7])),
         funding_interval_minutes=draw(st.sampled_from([venue.funding_interval_minutes, 5.0])),
-        backstop_takeover=draw(st.sampled_from(["position", "account"])))
+        backstop_takeover=draw(st.sampled_from(["position", "account"])),
+        fund_takeover=draw(st.booleans()))
     steps = draw(st.integers(10, 40))
     start = draw(st.sampled_from([1e-4, 0.05, 100.0, 100_000.0]))  # near zero to BTC-like
     gap = st.builds(Shock, at_step=st.integers(steps // 3, steps - 1),  # once positions exist
@@ -130,7 +133,9 @@ def checked_waterfall(model: PerpMarketModel) -> list[int]:
         events = update_mark(price, time=time)
         check_waterfall(ex, before, ex.accounts(), events)
         ex.check_invariants()  # money and open interest (as debug mode, after every operation)
-        assert ex.insurance_fund >= -1e-12 * max(ex.money_in, 1.0), ex.insurance_fund
+        fund = ex.insurance_fund_account  # liquidated like any account if it holds positions
+        if fund is None or fund not in {e.account for e in ex.event_log if e.kind == "bad_debt"}:
+            assert ex.insurance_fund >= -1e-12 * max(ex.money_in, 1.0), ex.insurance_fund
         updates.append(len(events))
         return events
 
@@ -143,12 +148,23 @@ def check_event_table(model: PerpMarketModel) -> None:
     to the final fund; the series add up to the ADL and backstop totals."""
     ex, events = model.exchange, model.events
     scale = max(ex.money_in, 1.0)
-    flows = np.where(events["kind"].isin(FUND_FLOWS), events["amount"].fillna(0.0), 0.0)
-    replayed = model.config.exchange.insurance_fund + np.cumsum(flows)
-    np.testing.assert_allclose(events["insurance_fund"], replayed, rtol=0, atol=1e-9 * scale)
-    final = replayed[-1] if len(replayed) else model.config.exchange.insurance_fund
-    assert math.isclose(final, ex.insurance_fund, rel_tol=0, abs_tol=1e-9 * scale)
     summary, series = model.summary(), model.series
+    if ex.insurance_fund_account is None:
+        flows = np.where(events["kind"].isin(FUND_FLOWS), events["amount"].fillna(0.0), 0.0)
+        replayed = model.config.exchange.insurance_fund + np.cumsum(flows)
+        np.testing.assert_allclose(events["insurance_fund"], replayed, rtol=0,
+                                   atol=1e-9 * scale)
+        final = replayed[-1] if len(replayed) else model.config.exchange.insurance_fund
+        assert math.isclose(final, ex.insurance_fund, rel_tol=0, abs_tol=1e-9 * scale)
+    else:  # a fund that holds positions: its balance moves with the mark, not by rows alone
+        fund = ex.insurance_fund_account
+        assert ex.insurance_fund == ex.equity(fund)
+        assert math.isclose(summary["insurance_fund_change"],
+                            ex.equity(fund) - model.config.exchange.insurance_fund,
+                            rel_tol=0, abs_tol=1e-9 * scale)
+        taken = events[events["kind"] == "fund_takeover"]
+        assert (taken["counterparty"] == fund).all()
+        assert (taken["price"] == taken["bankruptcy_price"]).all()
     for column in ("adl_notional", "backstop_notional"):
         assert math.isclose(series[column].sum(), summary[column], rel_tol=1e-9,
                             abs_tol=1e-9 * scale), column

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 STRATEGIES = ("liquidator", "market_making")
 """The vault's strategies, in the order its P&L is reported (:meth:`Vault.pnl_by_strategy`)."""
 LIQUIDATOR_KINDS = frozenset({"backstop", "liquidation", "liquidation_fee", "insurance_fund",
-                              "adl", "socialized_loss"})
+                              "fund_takeover", "adl", "socialized_loss"})
 """Event kinds whose rows on the vault's own account (as the account liquidated, or as the
 backstop taking over, or as an account auto-deleveraged) are the liquidator's."""
 

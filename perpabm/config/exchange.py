@@ -116,7 +116,10 @@ class ExchangeConfig:
     - ``"insurance_fund"``: the fund closes the rest in the book beyond the
       bankruptcy price, paying the difference, while it has money; it also pays
       any deficit left on the account. A drawdown trigger (Bybit, OKX) can stop
-      it early;
+      it early. With ``fund_takeover`` (Binance) it takes the rest over instead,
+      at the bankruptcy price into its own margin account, up to
+      ``fund_max_position`` × its balance of net notional, and offloads it
+      through the book over time;
     - ``"adl"``: what is still open is closed against opposite-side positions,
       ranked by ``adl_rule`` (:func:`perpabm.adl.score`) and allocated by
       ``adl_allocation``. Each counterparty is first closed only as far as its
@@ -205,6 +208,33 @@ class ExchangeConfig:
     early; absent: it pays while it has money."""
     fund_drawdown_window: float = 480.0
     """[minutes] How far back the peak balance of ``fund_drawdown_trigger`` is taken."""
+    fund_takeover: bool = False
+    """Whether the insurance-fund stage takes the rest of the position over (Binance: "the
+    Futures Insurance Funds will take over Bankrupt Positions") instead of closing it in
+    the book: at the account's bankruptcy price, into the fund's own margin account
+    (account 0, opened with the fund's balance), which then holds it with its own P&L and
+    offloads it through the book over time (:meth:`Exchange.unwind_insurance_fund`,
+    ``fund_unwind_rate``). The fund's balance is that account's equity at the mark. It
+    takes nothing once ``fund_drawdown_trigger`` has fired, nor beyond
+    ``fund_max_position`` or what its equity above maintenance margin can pay for; the
+    rest goes to the next stage (ADL). The account lives under the margin rules of every
+    other (liquidated through the book and ADL, not offered to the backstop or to
+    itself)."""
+    fund_max_position: float = 1.0
+    """[multiple of the fund's balance] Under ``fund_takeover``, the largest net notional at
+    the mark the fund may hold; a takeover that would go beyond it takes only what fits
+    (Binance: "by default, this is 100% the size of the insurance fund")."""
+    fund_unwind_rate: float = 0.05
+    """[fraction of the held position per minute] Under ``fund_takeover``, how fast the
+    fund offloads what it holds through the book: each call of
+    :meth:`Exchange.unwind_insurance_fund` (one per time unit; the model's is once a
+    step of t minutes) sells 1 − (1 − rate)^t of it, so that (1 − rate)^t is left if it
+    all fills; 0: it holds until it is liquidated or ADL'd. Binance's page says only
+    "gradually" ("according to a preset algorithm"): the rate is our choice."""
+    fund_unwind_slippage: float = 0.005
+    """[fraction of the mark] Under ``fund_takeover``, how far from the mark the fund's
+    unwind orders may walk the book; what does not fill within it waits for the next
+    call."""
     adl_trigger: str = "unfilled"
     """When ADL runs: ``"unfilled"``, for whatever the earlier stages left open;
     ``"negative_equity"`` (Hyperliquid), only once the account's equity at the mark is
@@ -304,6 +334,14 @@ class ExchangeConfig:
         set_(self, "fund_drawdown_window", in_range(f"{p}.fund_drawdown_window",
                                                         self.fund_drawdown_window, 0.0,
                                                         low_open=True))
+        boolean(f"{p}.fund_takeover", self.fund_takeover)
+        set_(self, "fund_max_position", in_range(f"{p}.fund_max_position",
+                                                 self.fund_max_position, 0.0, high_open=True))
+        set_(self, "fund_unwind_rate", in_range(f"{p}.fund_unwind_rate",
+                                                self.fund_unwind_rate, 0.0, 1.0))
+        set_(self, "fund_unwind_slippage", in_range(f"{p}.fund_unwind_slippage",
+                                                    self.fund_unwind_slippage, 0.0, 1.0,
+                                                    high_open=True))
         choice(f"{p}.adl_trigger", self.adl_trigger, ADL_TRIGGERS)
         set_(self, "adl_rules", _check_rules(f"{p}.adl_rules", self.adl_rules))
         choice(f"{p}.adl_rule", self.adl_rule, adl.BUILTIN_RULES,
@@ -403,9 +441,12 @@ def binance() -> ExchangeConfig:
     Simplifies: the fund does not hold positions and unwind them slowly — it
     closes them in the book at once, up to 5% from the mark, paying the
     difference, so with an empty book the rest goes to ADL even while the fund
-    has money (a backstop handler funded like the fund models a fund that
-    takes positions over); the net-notional cap on what the fund accepts is
-    not modelled.
+    has money. ``fund_takeover = true`` models the fund as FAQ 360033525371
+    describes it: it takes the bankrupt position over at its bankruptcy price,
+    holds it in its own account with its own P&L, offloads it "gradually"
+    (``fund_unwind_rate``, our choice: the page names no rate) and accepts no
+    more than its maximum net notional, by default 100% of its size
+    (``fund_max_position = 1.0``); the rest goes to ADL.
     """
     return ExchangeConfig(
         name="binance",

@@ -95,14 +95,19 @@ class Clearing:
                  time_unit_minutes: float = 1.0) -> None:
         self.config = config
         self.rng = rng
+        self.time_unit_minutes = time_unit_minutes
         self.adl_rule = adl.resolve_rule(config.adl_rule, config.adl_rules)
         self.ledger = Ledger(config.mm_tiers, capacity)
         self.book = OrderBook()
-        # The fund's clock is the exchange's time unit; its window is set in minutes.
-        self.fund = InsuranceFund(config.insurance_fund, config.fund_drawdown_trigger,
-                                  config.fund_drawdown_window / time_unit_minutes)
         # The venue's running figures, which the kernels update in place.
         self.market = market_arrays.empty(mark_price)
+        # The fund's clock is the exchange's time unit; its window is set in minutes. A fund
+        # that takes positions over holds its money in an account of the ledger (id 0).
+        holds = config.fund_takeover
+        self.fund = InsuranceFund(config.insurance_fund, config.fund_drawdown_trigger,
+                                  config.fund_drawdown_window / time_unit_minutes,
+                                  ledger=self.ledger if holds else None,
+                                  market=self.market if holds else None)
         self.terms: market_arrays.Terms = (config.taker_fee, config.maker_fee,
                                            config.max_leverage)
         self.money_in = config.insurance_fund
@@ -239,14 +244,15 @@ class Clearing:
         """Money in the system minus money that entered it, USD (0 when conserved).
 
         In the system: all collateral, all unrealised P&L at the mark, the insurance
-        fund and the fees collected.
+        fund's cash outside the ledger (a fund that holds positions keeps its money in an
+        account of the ledger, counted with the others) and the fees collected.
         """
         led = self.ledger
         mark = self.mark if self.mark is not None else 0.0
         held = (
             led.view("collateral").sum()
             + mechanics.pnl_at(led.view("size"), led.view("entry_price"), mark).sum()
-            + self.fund.balance
+            + self.fund.cash
             + self.market[FEES]
         )
         return float(held - self.money_in)

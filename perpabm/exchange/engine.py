@@ -223,8 +223,31 @@ class Exchange:
 
     @property
     def insurance_fund(self) -> float:
-        """The insurance fund's balance, USD."""
+        """The insurance fund's balance, USD: under ``fund_takeover``, its account's equity
+        at the mark (its cash and the mark-to-market of the positions it holds)."""
         return self.fund.balance
+
+    @property
+    def insurance_fund_account(self) -> int | None:
+        """The insurance fund's margin account (``fund_takeover``: account 0), or None."""
+        return self.core.fund.account
+
+    @property
+    def insurance_fund_position(self) -> float:
+        """The position the insurance fund holds (base units, signed; 0 if none)."""
+        return self.core.fund.position
+
+    def unwind_insurance_fund(self) -> list[Event]:
+        """The insurance fund offloads part of what it holds through the book
+        (``fund_takeover``): 1 − (1 − ``fund_unwind_rate``)^t of it, t the minutes of one
+        time unit, no further than ``fund_unwind_slippage`` from the mark, with no fee.
+        Call it once per unit of time (the model does, once a step). Returns its
+        "fund_unwind" events (none without a fund that holds positions)."""
+        core = self.core
+        start = len(core.events)
+        self._liquidator.unwind_fund()
+        core.after_operation()
+        return core.events[start:]
 
     def position(self, acct: int) -> float:
         """Signed position size of an account, base units."""
@@ -390,6 +413,7 @@ class Exchange:
         """
         accounts, quantities, limit_prices = self._order_arrays(accounts, quantities,
                                                                 limit_prices)
+        self._refuse_fund_account(accounts)
         core, led = self.core, self.ledger
         if not self.config.debug:
             status, k, filled = matching.market_orders(
@@ -513,6 +537,7 @@ class Exchange:
         turn, −1 where it was skipped.
         """
         accounts = _int_vector("accounts", accounts)
+        self._refuse_fund_account(accounts)
         counts = _int_vector("counts", counts)
         quantities = _float_vector("quantities", quantities)
         prices = _float_vector("prices", prices)
@@ -671,6 +696,14 @@ class Exchange:
             raise ValueError(f"{field} {acct} is not an account (ids are 0..{self.ledger.n - 1})")
         if not allow_closed and not self.ledger.is_open[acct]:
             raise ValueError(f"{field} {acct} is closed")
+        if not allow_closed and acct == self.core.fund.account:  # read it, do not act on it
+            raise ValueError(f"{field} {acct} is the insurance fund's account, the venue's")
+
+    def _refuse_fund_account(self, accounts: NDArray[np.int64]) -> None:
+        """ValueError if a batch acts on the insurance fund's account (``fund_takeover``)."""
+        fund = self.core.fund.account
+        if fund is not None and bool((accounts == fund).any()):
+            raise ValueError(f"accounts: {fund} is the insurance fund's account, the venue's")
 
     def _side(self, field: str, quantity: float) -> tuple[str, float]:
         if type(quantity) is not float and (isinstance(quantity, bool) or not isinstance(

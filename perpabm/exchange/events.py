@@ -19,6 +19,8 @@ EVENT_KINDS = (
     "socialized_loss",  # a deficit charged to an open position, per unit held
     "bad_debt",  # a deficit no stage could cover, left on a flat account (amount < 0)
     "funding",  # a funding payment round (amount = total paid by longs)
+    "fund_takeover",  # the insurance fund took over part of a position (fund_takeover)
+    "fund_unwind",  # the insurance fund's unwind order filled in the book
 )
 
 
@@ -39,6 +41,14 @@ class Event(NamedTuple):
     what the winner paid through the price, ``(bankruptcy_price −
     mark_price)·quantity`` the liquidated account's deficit on the quantity
     (:func:`perpabm.analysis.adl_overshoot`).
+
+    On "fund_takeover" rows, ``account`` is the liquidated account, ``counterparty`` the
+    insurance fund's (which takes the opposite change), ``price`` the bankruptcy price,
+    and ``amount`` the equity at the mark the fund took on with the position: the
+    account's remaining margin (> 0), or its deficit (< 0). On "fund_unwind" rows,
+    ``account`` is the fund's, ``counterparty`` the maker, and ``amount`` what the fill
+    gained against the mark, ``quantity·(mark_price − price)`` (USD; < 0: the unwind's
+    slippage).
 
     On "adl_top_winner" rows (one per ADL round that had a winner in profit),
     ``account`` is the opposite position with the largest unrealised profit at

@@ -96,6 +96,10 @@ class Liquidator:
         current = self.core.mark
         self.previous_mark = current if self._mark_seen is None else self._mark_seen
         self._mark_seen = current
+        fund = self.core.fund
+        fund_before = fund.snapshot()
+        if fund.account is not None:  # its balance moves with the mark: a drawdown's peak
+            fund.record(self.core.time)
         if not len(self.core.liquidatable()) and not self.led.has_deficits:
             return  # the usual mark: nothing to do
         before = self.core.snapshot(), dict(self.bad_debt), self.episode
@@ -105,6 +109,7 @@ class Liquidator:
             snapshot, self.bad_debt, self.episode = before
             self.previous_mark, self._mark_seen = marks_before
             self.core.restore(snapshot)
+            fund.restore(fund_before)
             raise
 
     def _liquidate_all(self) -> None:
@@ -179,8 +184,9 @@ class Liquidator:
         """
         core = self.core
         backstop = core.backstop_account
-        if core.backstop_handler is None or acct == backstop or acct in self._offered:
-            return
+        if (core.backstop_handler is None or acct == backstop or acct in self._offered
+                or acct == core.fund.account):
+            return  # the fund's account is the venue's: not offered to the backstop
         if not self.led.is_open[backstop]:
             return
         equity, margin = core.equity(acct), self._maintenance_margin(acct)
@@ -232,12 +238,18 @@ class Liquidator:
         return collateral
 
     def insurance_fund_stage(self, acct: int) -> None:
-        """The fund closes the rest in the book past the bankruptcy price, paying the gap.
+        """The fund closes the rest in the book past the bankruptcy price, paying the gap;
+        under ``fund_takeover`` it takes the rest over instead (:meth:`_fund_takeover`).
 
         The walk goes no further than ``fund_max_slippage`` from the mark and no
         further than the fund can pay; it also pays any deficit the account has.
         """
         core, led = self.core, self.led
+        if acct == core.fund.account:
+            return  # the fund's own account: nothing to take over from itself
+        if self.cfg.fund_takeover:
+            self._fund_takeover(acct)
+            return
         budget = core.fund.available(core.time)
         size = led.size[acct]
         if size != 0.0 and budget > 0.0:
@@ -262,6 +274,77 @@ class Liquidator:
                              bankrupt, -cost, liquidation=self.episode)
         if led.size[acct] == 0.0 and led.collateral[acct] < 0.0:
             self._fund_pays(acct, -led.collateral[acct])
+
+    def _fund_takeover(self, acct: int) -> None:
+        """The fund takes over what it can of the rest of `acct`'s position at its
+        bankruptcy price B, into the fund's account (Binance FAQ 360033525371).
+
+        At B the account is left with nothing (its equity at B is zero, for whatever
+        share of the position moves), and the fund takes on, at the mark m, the equity
+        ``q·(m − B)`` of the q units it takes (signed like the position): the account's
+        remaining margin if it was not bankrupt, its deficit (< 0) if it was. The fund
+        takes nothing once its drawdown trigger has fired, or while its equity is not
+        above the maintenance margin of what it holds (:meth:`InsuranceFund.available`);
+        otherwise at most what keeps its net notional at the mark within
+        ``fund_max_position`` × its balance before the takeover (a position against what
+        it holds first offsets it), and at most what its equity above maintenance margin
+        pays for: the loss ``|m − B|`` per unit of a bankrupt position plus the
+        maintenance margin of the unit at the highest rate the fund's notional can reach
+        (so the takeover never leaves the fund's account liquidatable). What it does not
+        take goes on to the next stage.
+        """
+        core, led, fund = self.core, self.led, self.core.fund
+        available = fund.available(core.time)
+        size = float(led.size[acct])
+        bankrupt = core.bankruptcy_price(acct)
+        if size == 0.0 or available <= 0.0 or not bankrupt > 0.0:
+            return
+        mark = core.mark
+        held = fund.position
+        room = self.cfg.fund_max_position * fund.balance / mark
+        room += abs(held) if held * size < 0.0 else -abs(held)
+        sign = math.copysign(1.0, size)
+        loss_per_unit = max(sign * (bankrupt - mark), 0.0)
+        largest = np.array([(abs(held) + max(room, 0.0)) * mark])
+        top_rate, _ = mechanics.tier_in_table(largest, led.floors, led.mmrs, led.cums)
+        affordable = available / (loss_per_unit + float(top_rate[0]) * mark)
+        quantity = min(abs(size), max(room, 0.0), affordable)
+        if quantity <= REL_ROUNDING * abs(size):
+            return
+        moved = size if quantity >= abs(size) * (1.0 - REL_ROUNDING) else sign * quantity
+        led.trade(acct, -moved, bankrupt)
+        led.trade(fund.account, moved, bankrupt)
+        fund.record(core.time)
+        core.log("fund_takeover", acct, fund.account, -moved, bankrupt, bankrupt,
+                 moved * (mark - bankrupt), liquidation=self.episode)
+
+    def unwind_fund(self) -> float:
+        """The fund offloads 1 − (1 − ``fund_unwind_rate``)^t of what it holds through the
+        book (t: the minutes of one time unit), no further than ``fund_unwind_slippage``
+        from the mark, with no taker fee (as every liquidation order); one "fund_unwind"
+        row per fill. Returns the signed notional traded (USD, + bought, − sold)."""
+        core, fund, cfg = self.core, self.core.fund, self.cfg
+        if fund.account is None:
+            return 0.0
+        fund.record(core.time)
+        held = fund.position
+        if held == 0.0 or cfg.fund_unwind_rate == 0.0 or core.mark is None:
+            return 0.0
+        share = 1.0 - (1.0 - cfg.fund_unwind_rate) ** core.time_unit_minutes
+        quantity = abs(held) if share >= 1.0 - REL_ROUNDING else abs(held) * share
+        sell = held > 0.0
+        mark = core.mark
+        limit = mark * (1.0 - cfg.fund_unwind_slippage if sell else 1.0 + cfg.fund_unwind_slippage)
+        plan, stale = core.plan(SELL if sell else BUY, quantity, limit,
+                                exclude_account=fund.account)
+        sign = -1.0 if sell else 1.0
+        core.execute(fund.account, sign, plan, 0.0, stale)
+        notional = 0.0
+        for f in plan:
+            core.log("fund_unwind", fund.account, f.maker, sign * f.quantity, f.price,
+                     math.nan, sign * f.quantity * (mark - f.price), liquidation=-1)
+            notional += sign * f.quantity * f.price
+        return notional
 
     def adl_stage(self, acct: int) -> None:
         """Close the rest against opposite positions: queue, pro rata, in profit space or
@@ -435,7 +518,7 @@ class Liquidator:
             notional += f.quantity * f.price
         # The fee never takes the account's equity at the mark below zero.
         fee = min(self.cfg.liquidation_fee * notional, max(core.equity(acct), 0.0))
-        if fee > 0.0:
+        if fee > 0.0 and acct != core.fund.account:  # the fund pays no fee to itself
             core.fund_transfer(acct, -fee)
             core.log("liquidation_fee", acct, -1, 0.0, math.nan, bankrupt, fee,
                      liquidation=self.episode)
@@ -462,7 +545,7 @@ class Liquidator:
         """The fund pays what it can of `amount` into the account; returns what it paid."""
         core = self.core
         paid = min(amount, core.fund.available(core.time))
-        if paid <= self._dust:
+        if paid <= self._dust or acct == core.fund.account:  # the fund cannot pay itself
             return 0.0
         core.fund_transfer(acct, paid)
         core.log("insurance_fund", acct, -1, 0.0, math.nan, math.nan, -paid,
@@ -471,7 +554,7 @@ class Liquidator:
 
     def _settle_flat(self, acct: int) -> None:
         """After a full close, the rest of the margin goes where the venue sends it."""
-        if self.cfg.surplus_to != "insurance_fund":
+        if self.cfg.surplus_to != "insurance_fund" or acct == self.core.fund.account:
             return
         surplus = float(self.led.collateral[acct])
         if surplus > self._dust:
