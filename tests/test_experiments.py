@@ -14,6 +14,8 @@ CASES = {
     "adl_policies": (["--paths", "2"], ["summary.csv", "summary.md", "differences.csv",
                                         "losing_side.csv", "vault_by_strategy.csv",
                                         "differences.png", "vault_pnl.png"]),
+    "fund_size": (["--paths", "2"], ["summary.csv", "summary.md", "differences.csv",
+                                     "adl_vs_fund.png"]),
     "vault_cap": (["--paths", "2"], ["summary.csv", "summary.md", "adl_vs_cap.png",
                                      "vault_pnl.png"]),
     "ranking_rules": (["--paths", "2"], ["summary.csv", "by_trader_type.csv", "adl_heatmap.png",

@@ -122,6 +122,12 @@ CONFIG_CASES = [
     bad("fund_drawdown_trigger-bool", "fund_drawdown_trigger", fund_drawdown_trigger=False),
     bad("fund_drawdown_window-zero", "fund_drawdown_window", fund_drawdown_window=0.0),
     bad("fund_drawdown_window-negative", "fund_drawdown_window", fund_drawdown_window=-60.0),
+    bad("fund_takeover-str", "fund_takeover", fund_takeover="yes"),
+    bad("fund_max_position-negative", "fund_max_position", fund_max_position=-1.0),
+    bad("fund_max_position-nan", "fund_max_position", fund_max_position=NAN),
+    bad("fund_unwind_rate-negative", "fund_unwind_rate", fund_unwind_rate=-0.1),
+    bad("fund_unwind_rate-above-1", "fund_unwind_rate", fund_unwind_rate=1.5),
+    bad("fund_unwind_slippage-negative", "fund_unwind_slippage", fund_unwind_slippage=-0.01),
     # ADL
     bad("adl_trigger-unknown", "adl_trigger", "negative_equity", adl_trigger="negative-equity"),
     bad("adl_rule-typo", "adl_rule", "pnl_leverage", adl_rule="pnl_leverge"),
