@@ -60,10 +60,14 @@ def main() -> None:
             table.insert(1, "metric", metric)
             differences.append(table)
     write_table(pd.concat(differences, ignore_index=True), here, "differences")
-    fig, axes = plt.subplots(1, len(MODES), figsize=(9, 3.4), sharey=True)
+    fig, axes = plt.subplots(1, len(MODES), figsize=(9, 3.6), sharey=True,
+                             layout="constrained")
     for ax, (mode, label) in zip(axes, MODES.items(), strict=True):
         plots.adl_frequency(paths[paths[MODE] == mode], FUND, ax=ax)
-        ax.set_title(f"fund {label}")
+        for where in ("center", "right"):
+            ax.set_title("", loc=where)
+        ax.set_title(f"fund {label}", loc="left")
+        ax.set_xticks(ax.get_xticks(), [f"{fund / 1e6:g}M" if fund else "0" for fund in FUNDS])
         ax.set_xlabel("insurance fund (USD)")
     fig.savefig(here / "adl_vs_fund.png")
     print(summary.to_string(index=False))
