@@ -16,13 +16,14 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from perpabm import analysis, plots
+from perpabm import analysis, plots, storage
 from perpabm.errors import closest
 from perpabm.results import Results
 
@@ -89,12 +90,12 @@ def write_report(results: Results, out: str | os.PathLike[str],
     events = results.events.merge(keyed, on=["point", "path"], how="left") \
         if len(results.events) else pd.DataFrame(columns=[*results.events.columns, *factors])
     tables = _tables(paths, events, factors)
-    written = [_write(out / name, lambda p, t=table: t.to_csv(p, index=False))
+    written = [_write(out / name, lambda h, t=table: t.to_csv(h, index=False))
                for name, table in tables.items()]
     drawn, skipped = _figures(results, paths, events, factors, out)
     written += drawn
     markdown = _markdown(results, factors, tables, [p.name for p in drawn], skipped)
-    written.append(_write(out / REPORT_NAME, lambda p: p.write_text(markdown)))
+    written.append(_write(out / REPORT_NAME, lambda h: h.write(markdown.encode("utf-8"))))
     return written
 
 
@@ -115,14 +116,9 @@ def _path_keys(factors: list[str]) -> list[str]:
     return list(dict.fromkeys(["point", "path", *factors]))
 
 
-def _write(path: Path, writer: Callable[[Path], object]) -> Path:
-    """Write `path` whole: through a temporary name in the same folder, then renamed."""
-    temporary = path.with_name(f".{path.name}.partial")
-    try:
-        writer(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+def _write(path: Path, writer: Callable[[Any], object]) -> Path:
+    """Write `path` whole, through `writer(binary handle)` (storage.write_durably)."""
+    storage.write_durably(path, writer)
     return path
 
 
@@ -228,7 +224,7 @@ def _figures(results: Results, paths: pd.DataFrame, events: pd.DataFrame,
             continue
         fig = draw()
         try:
-            drawn.append(_write(out / name, lambda p, f=fig: f.savefig(p, format="png")))
+            drawn.append(_write(out / name, lambda h, f=fig: f.savefig(h, format="png")))
         finally:
             plt.close(fig)
     return drawn, skipped

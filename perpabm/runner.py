@@ -385,9 +385,9 @@ def run_paths(config: ScenarioConfig, n_paths: int, seed: int, *, n_jobs: int = 
                     out, scheduler)
     _check_inputs([config])
     _check_memory([config], n_jobs, backend, scheduler)
-    identity = {"kind": "run", "config": config.to_dict(), "seed": int(seed),
-                "with_series": with_series, "custom_code": custom_code([config])}
-    store = None if out is None else RunStore(out, identity, [{}], int(n_paths))
+    store = None if out is None else RunStore(out, {
+        "kind": "run", "config": config.to_dict(), "seed": int(seed),
+        "with_series": with_series, "custom_code": custom_code([config])}, [{}], int(n_paths))
     point = 0 if store is None else store.point_index[0]
     return _execute({point: config}, int(n_paths), int(seed), int(n_jobs), backend,
                     int(batch_size), with_series, pd.DataFrame({"point": [point]}), store,
@@ -490,15 +490,17 @@ def sweep(config: ScenarioConfig, grid: Mapping[str, Any], n_paths: int, seed: i
     configs = [point_config(config, point) for point in settings]
     _check_inputs(configs)
     _check_memory(configs, n_jobs, backend, scheduler)
-    identity: dict[str, Any] = {
-        "kind": "sweep", "config": config.to_dict(), "design": design,
-        "factors": sorted(grid), "seed": int(seed), "with_series": with_series,
-        "custom_code": custom_code(configs)}
-    if design in ("lhs", "sobol"):  # the points depend on the ranges (and, for lhs, on n)
-        identity["grid"] = {k: list(v) for k, v in grid.items()}
-    if design == "lhs":
-        identity["n_points"] = n_points
-    store = None if out is None else RunStore(out, identity, settings, int(n_paths))
+    store = None
+    if out is not None:  # what must match for the folder's paths to be shared
+        identity: dict[str, Any] = {
+            "kind": "sweep", "config": config.to_dict(), "design": design,
+            "factors": sorted(grid), "seed": int(seed), "with_series": with_series,
+            "custom_code": custom_code(configs)}
+        if design in ("lhs", "sobol"):  # the points depend on the ranges (lhs: and on n)
+            identity["grid"] = {k: list(v) for k, v in grid.items()}
+        if design == "lhs":
+            identity["n_points"] = n_points
+        store = RunStore(out, identity, settings, int(n_paths))
     indices = list(range(len(settings))) if store is None else store.point_index
     by_point = dict(zip(indices, configs, strict=True))  # a point given twice runs once
     table = pd.DataFrame(settings)
@@ -540,7 +542,8 @@ def custom_code(configs: Iterable[ScenarioConfig]) -> dict[str, str]:
     out: dict[str, str] = {}
     for config in configs:
         for key, code in config.custom_code().items():
-            out.setdefault(key, code_fingerprint(code))
+            if key not in out:  # the points of a sweep share their base config's code
+                out[key] = code_fingerprint(code)
     return dict(sorted(out.items()))
 
 

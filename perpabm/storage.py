@@ -104,7 +104,7 @@ def source_revision() -> dict[str, Any] | None:
     return {"commit": commit, "dirty": bool(status.strip())}
 
 
-def _write_durably(path: Path, write: Callable[[Any], None]) -> None:
+def write_durably(path: Path, write: Callable[[Any], None]) -> None:
     """Write through `write(handle)` to a temporary file, flush it to disk and rename it
     to `path`; on any error the temporary file is removed and the error raised."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -123,7 +123,7 @@ def _write_durably(path: Path, write: Callable[[Any], None]) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    _write_durably(path, lambda handle: handle.write(text.encode("utf-8")))
+    write_durably(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
@@ -140,7 +140,7 @@ def _write_parquet(path: Path, frame: pd.DataFrame, extra: dict[bytes, bytes] | 
     table = pa.Table.from_pandas(frame, preserve_index=False)
     if extra:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
-    _write_durably(path, lambda handle: pq.write_table(table, handle, write_page_checksum=True))
+    write_durably(path, lambda handle: pq.write_table(table, handle, write_page_checksum=True))
 
 
 def read_manifest(out: Path) -> dict[str, Any]:

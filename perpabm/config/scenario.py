@@ -105,7 +105,6 @@ class TraderConfig:
     def __post_init__(self) -> None:
         p = "traders"
         whole(f"{p}.count", self.count, 0)
-        _agent_name(f"{p}.agent", self.agent)
         ranges(self, p, (
             ("capital_scale", 0.0, math.inf, True, True),
             ("capital_tail", 0.5, 20.0, False, False),
@@ -205,7 +204,6 @@ class MakerConfig:
     def __post_init__(self) -> None:
         p = "makers"
         whole(f"{p}.count", self.count, 0)
-        _agent_name(f"{p}.agent", self.agent)
         whole(f"{p}.levels", self.levels, 1)
         ranges(self, p, (
             ("capital", 0.0, math.inf, True, True),
@@ -384,7 +382,9 @@ class ScenarioConfig:
         object.__setattr__(self, "agent_classes", classes)
         custom = tuple(name for name, _ in classes)
         for section, builtin in BUILTIN_AGENTS.items():
-            choice(f"{section}.agent", getattr(self, section).agent, (builtin, *custom))
+            agent = _agent_name(f"{section}.agent", getattr(self, section).agent)
+            choice(f"{section}.agent", agent, (builtin,), more=custom,
+                   more_are="a name in agent_classes")
 
     def with_agent(self, name: str, cls: type | str, *, use_in: str | None = None
                    ) -> ScenarioConfig:
