@@ -64,8 +64,3 @@ ADL closes at the previous mark, and the vault (HLP) also makes markets, its P&L
 between the two strategies."""
 
 
-def with_settings(config: ScenarioConfig, settings: dict[str, object]) -> ScenarioConfig:
-    """`config` with each dotted setting of `settings` applied."""
-    for path, value in settings.items():
-        config = config.replace(path, value)
-    return config

@@ -130,14 +130,13 @@ def scenario_config(config: ScenarioConfig | str | None,
     elif not isinstance(config, ScenarioConfig):
         raise TypeError(f"config must be a ScenarioConfig or a scenario's name; got "
                         f"{type(config).__name__}")
-    for path in sorted(settings, key=lambda p: p != "exchange.preset"):
-        top_level = [f.name for f in dataclasses.fields(config)]
+    top_level = [f.name for f in dataclasses.fields(config)]
+    for path in settings:
         if "." not in path and path not in top_level:
             near = closest(path, MODEL_KEYWORDS) or closest(path, top_level)
             raise TypeError(f"PerpMarketModel() got an unexpected keyword argument {path!r}"
                             f"{near}; a setting is a dotted path such as 'traders.count'")
-        config = config.replace(path, settings[path])
-    return config
+    return config.with_settings(settings)
 
 
 class PerpMarketModel(mesa.Model):

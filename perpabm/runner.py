@@ -460,12 +460,9 @@ def design_points(grid: Mapping[str, Any], design: str = "grid", n_points: int |
 
 
 def point_config(config: ScenarioConfig, point: Mapping[str, Any]) -> ScenarioConfig:
-    """`config` with a design point's dotted settings applied; a venue preset
-    (``"exchange.preset"``) replaces the exchange section, so it goes first and the
-    point's other exchange settings apply on top of it."""
-    for path, value in sorted(point.items(), key=lambda kv: kv[0] != "exchange.preset"):
-        config = config.replace(path, value)
-    return config
+    """`config` with a design point's dotted settings applied
+    (:meth:`ScenarioConfig.with_settings`: a venue preset first)."""
+    return config.with_settings(point)
 
 
 def sweep(config: ScenarioConfig, grid: Mapping[str, Any], n_paths: int, seed: int, *,

@@ -114,3 +114,13 @@ def test_a_custom_adl_rule_given_as_a_function_is_written_as_its_import_path():
 
     config = ScenarioConfig().replace("exchange.adl_rules", {"mine": mine})
     assert config.to_dict()["exchange"]["adl_rules"] == {"mine": f"{__name__}:{mine.__qualname__}"}
+
+
+def test_with_settings_applies_a_preset_first_and_the_other_settings_on_top():
+    # Given after the fee in the mapping, the preset still goes first: otherwise it would
+    # replace the exchange section and drop taker_fee = 0.001.
+    config = ScenarioConfig().with_settings({"exchange.taker_fee": 0.001,
+                                            "exchange.preset": "binance",
+                                            "traders.count": 50})
+    assert config.exchange.name == "binance"
+    assert config.exchange.taker_fee == 0.001 and config.traders.count == 50

@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from common import HYPERLIQUID_AS_DOCUMENTED, parse_args, with_settings, write_table
+from common import HYPERLIQUID_AS_DOCUMENTED, parse_args, write_table
 
 from perpabm import Results, analysis, load_scenario, plots, sweep
 
@@ -199,7 +199,7 @@ def differences_figure(differences: pd.DataFrame) -> plt.Figure:
 def main() -> None:
     args = parse_args(__file__, __doc__, default_paths=64)
     here = args.out
-    config = with_settings(load_scenario("oct10_2025"), HYPERLIQUID_AS_DOCUMENTED)
+    config = load_scenario("oct10_2025").with_settings(HYPERLIQUID_AS_DOCUMENTED)
     grid = {"exchange.adl_rule": [rule for rule, _ in POLICIES],
             "exchange.adl_allocation": [allocation for _, allocation in POLICIES]}
     start = time.perf_counter()

@@ -430,6 +430,15 @@ class ScenarioConfig:
             obj = getattr(obj, part)
         return obj
 
+    def with_settings(self, settings: Mapping[str, Any]) -> ScenarioConfig:
+        """A validated copy with each dotted setting of `settings` (path → value, as
+        ``{"traders.count": 500}``) applied; an ``"exchange.preset"`` goes first, since
+        it replaces the whole exchange section and the others apply on top of it."""
+        config = self
+        for path in sorted(settings, key=lambda p: p != "exchange.preset"):
+            config = config.replace(path, settings[path])
+        return config
+
     def replace(self, path: str | None = None, value: Any = None, /,
                 **changes: Any) -> ScenarioConfig:
         """A validated copy with the field at dotted `path` set to `value`, or with
