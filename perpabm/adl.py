@@ -48,6 +48,7 @@ __all__ = [
     "affordable",
     "allocate",
     "close_solvent_first",
+    "code_label",
     "haircuts",
     "import_object",
     "indicator_lights",
@@ -92,14 +93,17 @@ def _unknown_name(argument: str, name: object, known: tuple[str, ...]) -> ValueE
     return ValueError(f"{argument} must be one of {allowed}; got {name!r}{hint}")
 
 
+def code_label(code: object) -> str:
+    """A function or class as a config file writes it, ``package.module:name`` (its repr
+    when it has no module or qualified name): how errors and TOML name the user's code."""
+    module = getattr(code, "__module__", None)
+    qualname = getattr(code, "__qualname__", None)
+    return f"{module}:{qualname}" if module and qualname else repr(code)
+
+
 def _rule_label(rule: str | RuleFn) -> str:
-    """How an error names a rule: its name, or a function as a config file writes it
-    (``package.module:function``)."""
-    if isinstance(rule, str):
-        return repr(rule)
-    module = getattr(rule, "__module__", None)
-    qualname = getattr(rule, "__qualname__", None)
-    return f"{module}:{qualname}" if module and qualname else repr(rule)
+    """How an error names a rule: its name, or its function's :func:`code_label`."""
+    return repr(rule) if isinstance(rule, str) else code_label(rule)
 
 
 # What a rule's scores may be: booleans, whole numbers and floats (numpy dtype kinds).

@@ -411,8 +411,7 @@ def rules_as_paths(rules: tuple[tuple[str, Any], ...]) -> dict[str, str]:
     """Custom code as TOML and JSON write it — ADL rules, and agent classes too: name →
     ``"package.module:name"`` (a function or class given as itself is written as where
     it is defined)."""
-    return {name: fn if isinstance(fn, str) else f"{fn.__module__}:{fn.__qualname__}"
-            for name, fn in rules}
+    return {name: fn if isinstance(fn, str) else adl.code_label(fn) for name, fn in rules}
 
 
 def _preset(path: str, name: Any) -> ExchangeConfig:

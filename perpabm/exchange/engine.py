@@ -615,7 +615,7 @@ class Exchange:
         core.market[MARK] = price
         start = len(core.events)
         try:
-            self._liquidator.run()  # undoes its own changes if it raises
+            self._liquidator.run(previous_mark)  # undoes its own changes if it raises
         except BaseException as exc:
             core.time, core.market[MARK] = previous_time, previous_mark
             exc.add_note(f"The exchange was restored to its state before the mark update "

@@ -12,11 +12,11 @@ the allocations, the socialised-loss split — is a pure function of
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
 from perpabm import adl, mechanics
+from perpabm.config.checks import is_number
 from perpabm.exchange.book import BUY, SELL, Fill
 from perpabm.exchange.clearing import BackstopHandler, BackstopOffer, Clearing
 from perpabm.mechanics import REL_ROUNDING
@@ -26,13 +26,6 @@ MAX_PASSES = 1000
 is declared stuck (a bug): each pass closes something or defers an account."""
 
 
-def _label(fn: object) -> str:
-    """How an error names a function: ``package.module:function`` as a config writes it."""
-    module = getattr(fn, "__module__", None)
-    qualname = getattr(fn, "__qualname__", None)
-    return f"{module}:{qualname}" if module and qualname else repr(fn)
-
-
 def _quantity_taken(handler: BackstopHandler, returned: object, offered: float) -> float:
     """What a backstop `handler` returned for an offer of `offered` units, as a float:
     TypeError unless it is a real number (a bool, a string or an array is not one);
@@ -40,15 +33,16 @@ def _quantity_taken(handler: BackstopHandler, returned: object, offered: float) 
     what it returned."""
     if type(returned) is float:  # the common case, checked fast
         taken = returned
-    elif isinstance(returned, numbers.Real) and not isinstance(returned, bool):
+    elif is_number(returned):
         taken = float(returned)
     else:
-        raise TypeError(f"backstop handler {_label(handler)} returned {returned!r} "
+        raise TypeError(f"backstop handler {adl.code_label(handler)} returned {returned!r} "
                         f"({type(returned).__name__}); it must return a real number: the "
                         f"quantity it takes over, in [0, {offered:g}] base units")
     if not 0.0 <= taken <= offered:
-        raise ValueError(f"backstop handler {_label(handler)} returned {returned!r}; it must "
-                         f"return a quantity in [0, {offered:g}] base units (the offer's size)")
+        raise ValueError(f"backstop handler {adl.code_label(handler)} returned {returned!r}; "
+                         f"it must return a quantity in [0, {offered:g}] base units (the "
+                         f"offer's size)")
     return taken
 
 
@@ -62,7 +56,6 @@ class Liquidator:
         self.episode = -1
         self.bad_debt: dict[int, float] = {}  # account → deficit logged as bad debt, USD
         self.previous_mark = core.mark  # the mark before the current update (USD)
-        self._mark_seen = core.mark  # the mark at the last run, to tell the previous one
         self._offered: set[int] = set()
         self._stages = {
             "book": self.book_stage,
@@ -78,11 +71,11 @@ class Liquidator:
 
     # ------------------------------------------------------------------ driver
 
-    def run(self) -> None:
+    def run(self, previous_mark: float) -> None:
         """Liquidate until no account is below maintenance margin, or none can progress.
 
-        Called once per mark update: the mark the last call saw is the previous mark
-        (``adl_price = "previous_mark"``). Accounts are taken most-underwater first
+        Called once per mark update, with the mark before it (the price of
+        ``adl_price = "previous_mark"``). Accounts are taken most-underwater first
         (lowest equity / MM). An account
         where no stage could do anything this mark (an empty book and a stage
         that waits) is deferred to the next mark.
@@ -92,10 +85,7 @@ class Liquidator:
         is undone (:meth:`~perpabm.exchange.clearing.Clearing.restore`) before the error
         propagates.
         """
-        marks_before = self.previous_mark, self._mark_seen
-        current = self.core.mark
-        self.previous_mark = current if self._mark_seen is None else self._mark_seen
-        self._mark_seen = current
+        self.previous_mark = previous_mark
         fund = self.core.fund
         fund_before = fund.snapshot()
         if fund.account is not None:  # its balance moves with the mark: a drawdown's peak
@@ -107,7 +97,6 @@ class Liquidator:
             self._liquidate_all()
         except BaseException:
             snapshot, self.bad_debt, self.episode = before
-            self.previous_mark, self._mark_seen = marks_before
             self.core.restore(snapshot)
             fund.restore(fund_before)
             raise
@@ -455,9 +444,12 @@ class Liquidator:
         mark = core.mark
         size = led.size[order]
         profit_per_unit = mechanics.pnl_at(np.sign(size), led.entry_price[order], mark)
-        _, leverage = adl.profit_and_leverage(size, led.entry_price[order],
-                                              led.collateral[order], mark,
-                                              np.zeros(len(order)))
+        leverage = None  # only the leverage-weighted allocation weighs by it
+        if self.cfg.adl_allocation == "leverage_pro_rata":
+            equity_now = mechanics.equity_at(led.collateral[order], size,
+                                             led.entry_price[order], mark)
+            leverage = np.asarray(mechanics.effective_leverage(size, mark, equity_now),
+                                  dtype=float)
         eligible = ~led.adl_exempt[order] & (scores > -np.inf)
         quantities = np.abs(size)
         haircut = adl.profit_space_closes(
