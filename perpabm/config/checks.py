@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -190,3 +190,34 @@ def _quiet() -> Iterator[None]:
     finally:
         _recorder.reset(token)
 
+
+
+def named_code(path: str, given: Any, constraint: str, *, table: str, builtins: Any,
+               builtin: str, is_code: Callable[[Any], bool], code: str,
+               check_name: Callable[[str, Any], Any], twice: str
+               ) -> tuple[tuple[str, Any], ...]:
+    """The user's code named in a config — custom ADL rules, agent classes — as (name,
+    code or ``"package.module:name"``) pairs, from a table or pairs: the one check of
+    both. Records `constraint`; raises ConfigError naming `path` for a value that is no
+    table of pairs (`table` says what it must map), a bad name (`check_name`), a name in
+    `builtins` (a `builtin` one), code that fails `is_code` (it must be `code`), or a
+    name given twice (a `twice`)."""
+    applies(path, constraint)
+    if isinstance(given, Mapping):
+        given = tuple(given.items())
+    try:
+        pairs = tuple(tuple(pair) for pair in given)
+    except TypeError:
+        pairs = None
+    if pairs is None or isinstance(given, str | bytes) or any(len(p) != 2 for p in pairs):
+        raise ConfigError(f"{path} must map {table}; got {given!r}")
+    for name, value in pairs:
+        check_name(f"{path} names", name)
+        if name in builtins:
+            raise ConfigError(f"{path}[{name!r}]: {name!r} is a built-in {builtin}; give "
+                              f"yours another name")
+        if not is_code(value):
+            raise ConfigError(f"{path}[{name!r}] must be {code}; got {value!r}")
+    if len({name for name, _ in pairs}) != len(pairs):
+        raise ConfigError(f"{path} names a {twice} twice: {[name for name, _ in pairs]}")
+    return pairs

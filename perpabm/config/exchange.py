@@ -14,6 +14,7 @@ from perpabm.config.checks import (
     boolean,
     choice,
     in_range,
+    named_code,
     require,
     text,
 )
@@ -67,30 +68,18 @@ def _check_waterfall(path: str, stages: Any) -> tuple[str, ...]:
 
 def _check_rules(path: str, rules: Any) -> tuple[tuple[str, Any], ...]:
     """Custom ADL ranking rules as (name, function or "package.module:function") pairs."""
-    applies(path, 'absent, or a table of name = "package.module:function", no name a '
-                  'built-in rule\'s')
-    if isinstance(rules, Mapping):
-        rules = tuple(rules.items())
-    try:
-        pairs = tuple(tuple(pair) for pair in rules)
-    except TypeError:
-        pairs = None
-    if pairs is None or isinstance(rules, str | bytes) or any(len(p) != 2 for p in pairs):
-        raise ConfigError(f"{path} must map rule names to functions or to "
-                          f"'package.module:function' paths; got {rules!r}")
-    for name, fn in pairs:
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"{path} names must be non-empty strings; got {name!r}")
-        if name in adl.BUILTIN_RULES:
-            raise ConfigError(f"{path}[{name!r}]: {name!r} is a built-in ADL rule; give "
-                              f"yours another name")
-        if not (callable(fn) or adl.is_import_path(fn)):
-            raise ConfigError(f"{path}[{name!r}] must be a function fn(size, entry_price, "
-                              f"mark_price, collateral, mmr, rng) or a "
-                              f"'package.module:function' path; got {fn!r}")
-    if len({name for name, _ in pairs}) != len(pairs):
-        raise ConfigError(f"{path} names a rule twice: {[name for name, _ in pairs]}")
-    return pairs
+    return named_code(
+        path, rules, 'absent, or a table of name = "package.module:function", no name a '
+        'built-in rule\'s', table="rule names to functions or to 'package.module:function' "
+        "paths", builtins=adl.BUILTIN_RULES, builtin="ADL rule",
+        is_code=lambda fn: callable(fn) or adl.is_import_path(fn),
+        code="a function fn(size, entry_price, mark_price, collateral, mmr, rng) or a "
+             "'package.module:function' path", check_name=_rule_name, twice="rule")
+
+
+def _rule_name(path: str, name: Any) -> None:
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{path} must be non-empty strings; got {name!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from perpabm import adl
-from perpabm.config.checks import boolean, choice, in_range, ranges, require, text, whole
+from perpabm.config.checks import (
+    boolean,
+    choice,
+    in_range,
+    named_code,
+    ranges,
+    require,
+    text,
+    whole,
+)
 from perpabm.config.exchange import ExchangeConfig, rules_as_paths
 from perpabm.config.market import MarketConfig
 from perpabm.errors import ConfigError, closest
@@ -500,28 +509,13 @@ def _agent_name(path: str, name: Any) -> str:
 
 def _check_agent_classes(path: str, classes: Any) -> tuple[tuple[str, Any], ...]:
     """Agent classes as (name, class or "package.module:Class") pairs, as ADL rules are."""
-    if isinstance(classes, Mapping):
-        classes = tuple(classes.items())
-    try:
-        pairs = tuple(tuple(pair) for pair in classes)
-    except TypeError:
-        pairs = None
-    require(path, "a table of names to agent classes or 'package.module:Class' paths",
-            pairs is not None and not isinstance(classes, str | bytes)
-            and all(len(p) == 2 for p in pairs),
-            f"{path} must map names to agent classes or to 'package.module:Class' paths; "
-            f"got {classes!r}")
-    for name, cls in pairs:
-        _agent_name(f"{path} names", name)
-        if name in BUILTIN_AGENTS.values():
-            raise ConfigError(f"{path}[{name!r}]: {name!r} is a built-in agent class; give "
-                              f"yours another name")
-        if not (isinstance(cls, type) or adl.is_import_path(cls)):
-            raise ConfigError(f"{path}[{name!r}] must be a class or a "
-                              f"'package.module:Class' path; got {cls!r}")
-    if len({name for name, _ in pairs}) != len(pairs):
-        raise ConfigError(f"{path} names a class twice: {[name for name, _ in pairs]}")
-    return pairs
+    return named_code(
+        path, classes, "a table of names to agent classes or 'package.module:Class' paths",
+        table="names to agent classes or to 'package.module:Class' paths",
+        builtins=tuple(BUILTIN_AGENTS.values()), builtin="agent class",
+        is_code=lambda cls: isinstance(cls, type) or adl.is_import_path(cls),
+        code="a class or a 'package.module:Class' path", check_name=_agent_name,
+        twice="class")
 
 
 def _split(path: str) -> list[str]:
