@@ -24,7 +24,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from perpabm import analysis, plots, storage
-from perpabm.errors import closest
 from perpabm.results import Results
 
 __all__ = ["REPORT_NAME", "TABLES", "write_report"]
@@ -104,10 +103,7 @@ def _factors(results: Results, by: Sequence[str] | None) -> list[str]:
         return [c for c in results.points.columns if c != "point"]
     if isinstance(by, str) or not all(isinstance(c, str) for c in by):
         raise TypeError(f"by must be a list of column names or None; got {by!r}")
-    have = [str(c) for c in results.paths.columns]
-    for column in by:
-        if column not in results.paths.columns:
-            raise ValueError(f"results.paths has no column {column!r}{closest(column, have)}")
+    analysis.require_columns(results.paths, list(by), "results.paths")
     return list(by)
 
 
