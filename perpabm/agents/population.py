@@ -196,10 +196,8 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
             chosen = chosen[~np.isin(chosen, reentering)]
             sides = np.concatenate([sides, np.zeros(len(chosen))])
             chosen = np.concatenate([reentering, chosen])
-        if len(reentering):
-            self.open_positions(chosen, sides)
-        elif len(chosen):
-            self.open_positions(chosen)
+        if len(chosen):
+            self.open_positions(chosen, sides if len(reentering) else None)
 
     def deleveraged(self, accounts: NDArray[np.int64], changes: NDArray[np.float64]) -> None:
         """ADL changed the positions of `accounts` by `changes` (base units, signed) in the
