@@ -51,7 +51,10 @@ def _show_progress(args: argparse.Namespace) -> bool:
 
 def summary_table(paths: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
     """Per point: ADL frequency, vault P&L mean and quantiles, liquidations per path
-    (an empty table when no path finished)."""
+    (an empty table when no path finished). An outer quantile is NaN where fewer than
+    ``analysis.MIN_TAIL_PATHS`` paths lie beyond it, as in :func:`analysis.vault_pnl`."""
+    from perpabm import analysis
+
     if not len(paths):
         return pd.DataFrame()
     groups = paths.groupby(by) if by else [((), paths)]
@@ -64,7 +67,10 @@ def summary_table(paths: pd.DataFrame, by: list[str] | None = None) -> pd.DataFr
         row["liquidations_per_path"] = group["liquidation_episodes"].mean()
         row["vault_pnl_mean"] = group["vault_pnl"].mean()
         for q in QUANTILES:
-            row[f"vault_pnl_q{round(q * 100):02d}"] = group["vault_pnl"].quantile(q)
+            tail = analysis.tail_paths(len(group), max(q, 1.0 - q))
+            outer_too_few = q != 0.5 and tail < analysis.MIN_TAIL_PATHS
+            row[f"vault_pnl_q{round(q * 100):02d}"] = (
+                float("nan") if outer_too_few else group["vault_pnl"].quantile(q))
         rows.append(row)
     return pd.DataFrame(rows)
 

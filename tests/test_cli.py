@@ -296,3 +296,24 @@ def test_report_of_a_folder_with_missing_paths_says_it_is_partial(swept, capsys)
     assert "1 of 8 planned path(s) are missing" in err
     assert "**Partial:** 1 planned path(s) are missing" in (
         swept / "report" / "report.md").read_text()
+
+
+def test_the_summary_leaves_outer_quantiles_blank_below_the_small_sample_rule():
+    import math
+
+    import pandas as pd
+
+    from perpabm.cli import summary_table
+
+    def paths(n: int) -> pd.DataFrame:
+        return pd.DataFrame({"adl_fired": [True] * n, "liquidation_episodes": [1] * n,
+                             "vault_pnl": [float(k) for k in range(n)]})
+
+    # 99 paths: ⌊99 · 0.05⌋ = 4 beyond the 5% quantile, under MIN_TAIL_PATHS = 5.
+    few = summary_table(paths(99)).iloc[0]
+    assert math.isnan(few["vault_pnl_q05"]) and math.isnan(few["vault_pnl_q95"])
+    assert few["vault_pnl_q50"] == 49.0
+    # 100 paths: ⌊100 · 0.05⌋ = 5, enough; pandas' q05 of 0 … 99 is 0.05 · 99 = 4.95.
+    enough = summary_table(paths(100)).iloc[0]
+    assert enough["vault_pnl_q05"] == pytest.approx(4.95)
+    assert enough["vault_pnl_q95"] == pytest.approx(94.05)
