@@ -97,9 +97,9 @@ def test_only_a_sparse_draw_of_traders_acts_each_step(monkeypatch):
     drawn = []
     original = TraderPopulation.open_positions
 
-    def spy(population, accounts):
+    def spy(population, accounts, sides=None):
         drawn.append(accounts.tolist())
-        return original(population, accounts)
+        return original(population, accounts, sides)
 
     monkeypatch.setattr(TraderPopulation, "open_positions", spy)
     config = short("calm", steps=30, traders=500)
