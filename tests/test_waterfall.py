@@ -428,3 +428,20 @@ def test_a_deficit_no_stage_can_cover_is_logged_as_bad_debt():
     assert bad == [(d, pytest.approx(-10.0))]
     assert ex.collateral(d) == pytest.approx(-10.0)
     assert ex.conservation_error() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_funding_round_that_leaves_an_account_below_maintenance_runs_the_waterfall():
+    # L long 100 at mark 100: MM = 100 · 100 · 0.005 = 50 USD. At a rate of 0.096 L pays
+    # 0.096 · 100 · 100 = 960 of its 1,000, leaving equity 40 < 50: liquidated at once.
+    # Its bankruptcy price is 100 − 40/100 = 99.6, above M's bid of 100 at 99.5, so the
+    # fund sells there and pays the gap, 100 · (99.6 − 99.5) = 10 USD.
+    ex, maker, liquidated, short = long_vs_short(BASE.replace(insurance_fund=100.0))
+    ex.place_limit(maker, 100.0, 99.5)
+    paid = ex.apply_funding(0.096)
+    assert paid == pytest.approx(960.0)
+    assert ex.position(liquidated) == 0.0
+    fund = ex.events[ex.events["kind"] == "insurance_fund"].iloc[0]
+    assert (fund["quantity"], fund["price"]) == (-100.0, 99.5)
+    assert fund["amount"] == pytest.approx(-10.0)
+    assert ex.insurance_fund == pytest.approx(90.0)
+    assert ex.conservation_error() == pytest.approx(0.0, abs=1e-9)

@@ -569,7 +569,10 @@ class Exchange:
         """Pay funding at `rate` (fraction of notional at the mark): longs pay shorts if > 0.
 
         Zero-sum: each position pays ``rate · size · mark``. Returns the total
-        paid by longs (USD).
+        paid by longs (USD). A payment can leave an account below its maintenance
+        margin — the insurance fund's own, when it holds positions, among them — so the
+        waterfall then runs at the unchanged mark, as after any mark update (all or
+        nothing, as :meth:`update_mark` says: if it fails, the payments stand).
         """
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate):
             raise ValueError(f"rate must be a finite number; got {rate!r}")
@@ -580,6 +583,7 @@ class Exchange:
         self.ledger.credit_all(-payments)
         paid_by_longs = float(payments[size > 0].sum())
         core.log("funding", -1, -1, 0.0, mark, math.nan, paid_by_longs, liquidation=-1)
+        self._liquidator.run(core.market.item(MARK))
         core.after_operation()
         return paid_by_longs
 
