@@ -537,9 +537,9 @@ def adl_by_group(events: pd.DataFrame, by: str | Sequence[str] = ("account_type"
                  edges: Sequence[float] = LEVERAGE_EDGES, confidence: float = 0.95,
                  n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Whom ADL hits: the ADL fills split by `by` — any event column (``account_type``
-    is what holds the ADL'd account: a trader's strategy, ``maker``, ``arbitrageur``
-    or ``vault``) or ``"leverage_bucket"`` (the account's effective leverage before
-    the close, bucketed at `edges`).
+    is what holds the ADL'd account: a trader's strategy, ``maker``, ``arbitrageur``,
+    ``vault_liquidator`` or ``vault_market_making``) or ``"leverage_bucket"`` (the
+    account's effective leverage before the close, bucketed at `edges`).
 
     One row per group (per ``point`` too, when present): fills, ADL'd accounts,
     quantity (base units), profit closed (USD), the group's share of all profit

@@ -86,10 +86,21 @@ SUMMARY_FIGURES = (
 """The figures of :meth:`PerpMarketModel.summary`, in its order: the datacollector's
 model reporters. ``vault_pnl`` is the vault's P&L, ``vault_pnl_liquidator`` and
 ``vault_pnl_market_making`` its split by strategy (:meth:`Vault.pnl_by_strategy`), which
-adds up to it."""
-ACCOUNT_TYPES = (*STRATEGIES, "maker", "arbitrageur", "vault", "insurance_fund")
-"""What holds an account: a trader's strategy, the agent class, or the venue's insurance
-fund (its margin account under ``exchange.fund_takeover``)."""
+adds up to it. ``insurance_fund_change`` is what the market paid into the fund or took out
+of it: its balance less the start and less the model's top-ups
+(``exchange.insurance_fund_ratio``)."""
+ACCOUNT_TYPES = (*STRATEGIES, "maker", "arbitrageur", "vault_liquidator",
+                 "vault_market_making", "insurance_fund")
+"""What holds an account: a trader's strategy, the agent class, the vault's strategy, or
+the venue's insurance fund (its margin account under ``exchange.fund_takeover``). The
+vault's liquidator is the account that takes positions over (when the vault has one
+account, market making's quotes are in it too); ``vault_market_making`` is market
+making's own account under ``vault.liquidator_share``."""
+FUND_DRAWN = frozenset({"insurance_fund", "fund_takeover", "adl", "socialized_loss",
+                        "bad_debt"})
+"""Event kinds that show the insurance fund drawn on, or passed (an "insurance_fund" row
+only when it paid, amount < 0): the model stops topping it up
+(``exchange.insurance_fund_ratio``)."""
 MODEL_KEYWORDS = ("config", "rng", "trader_class")  # PerpMarketModel's own, not settings
 DEPTH_BAND = 0.01  # book depth is recorded within 1% of the mid
 IMPACT_NOTIONAL = 1e6  # USD: market.spot_impact moves the log index per million of flow
@@ -201,6 +212,8 @@ class PerpMarketModel(mesa.Model):
                            or any(m.config.adl_response != "none" for m in self.makers))
         self._vault_start = self.vault.equity if self.vault else 0.0
         self._fund_start = self.exchange.insurance_fund
+        self._fund_deposits = 0.0  # USD the model has added (insurance_fund_ratio)
+        self._tops_up_fund = exchange_config.insurance_fund_ratio > 0.0
         self._series = np.full((run.steps, len(SERIES_COLUMNS)), np.nan)
         self._datacollector = mesa.DataCollector(model_reporters={
             name: [self._summary_figure, [name]] for name in SUMMARY_FIGURES})
@@ -226,6 +239,7 @@ class PerpMarketModel(mesa.Model):
         MarketMaker.quote_all(self, self.makers)
         Vault.quote_all(self.vaults)
         events = self.exchange.update_index(self.index, time=float(self.step_index))
+        self._top_up_fund(events)
         Vault.record_all(self.vaults, events)
         if self._hears_adl:
             self._tell_deleveraged(events)
@@ -243,6 +257,20 @@ class PerpMarketModel(mesa.Model):
             return
         for e in self.exchange.unwind_insurance_fund():
             self._fund_unwound += e.quantity * e.price
+
+    def _top_up_fund(self, events: list[Event]) -> None:
+        """Top the insurance fund up to ``exchange.insurance_fund_ratio`` × the open interest
+        at the mark, until `events` (this step's) show it drawn on (:data:`FUND_DRAWN`)."""
+        ex = self.exchange
+        if not self._tops_up_fund:
+            return
+        if any(e.kind in FUND_DRAWN and (e.kind != "insurance_fund" or e.amount < 0.0)
+               for e in events):
+            self._tops_up_fund = False
+            return
+        target = ex.config.insurance_fund_ratio * ex.open_interest * ex.mark_price
+        if target > ex.insurance_fund:
+            self._fund_deposits += ex.deposit_insurance_fund(target - ex.insurance_fund).amount
 
     def _tell_deleveraged(self, events: list[Event]) -> None:
         """Tell the traders and makers whose positions this step's "adl" `events` changed
@@ -339,6 +367,14 @@ class PerpMarketModel(mesa.Model):
             columns[f"{column}_type"] = self._account_type_labels(columns[column])
         return columns
 
+    @property
+    def account_types(self) -> pd.Series:
+        """What holds each account (one of :data:`ACCOUNT_TYPES`), indexed by account id;
+        missing for an account nothing in the model holds."""
+        accounts = np.arange(self.exchange.n_accounts)
+        return pd.Series(self._account_type_labels(accounts),
+                         index=pd.Index(accounts, name="account"), name="account_type")
+
     def _account_type_labels(self, accounts: np.ndarray) -> pd.api.extensions.ExtensionArray:
         """What holds each of `accounts` (ids; −1 for none), as a pandas string array:
         one of :data:`ACCOUNT_TYPES`, missing where there is no account."""
@@ -357,10 +393,12 @@ class PerpMarketModel(mesa.Model):
         types = np.full(self.exchange.n_accounts, -1, dtype=np.int64)
         strategy = self.traders.strategy[: len(types)]
         types[: len(strategy)] = strategy
-        for agents, kind in ((self.makers, "maker"), (self.arbitrageurs, "arbitrageur"),
-                             (self.vaults, "vault")):
+        for agents, kind in ((self.makers, "maker"), (self.arbitrageurs, "arbitrageur")):
             for agent in agents:
                 types[agent.account] = ACCOUNT_TYPES.index(kind)
+        for vault in self.vaults:  # the liquidator's last: it is the shared account
+            types[vault.quote_account] = ACCOUNT_TYPES.index("vault_market_making")
+            types[vault.account] = ACCOUNT_TYPES.index("vault_liquidator")
         fund = self.exchange.insurance_fund_account
         if fund is not None:
             types[fund] = ACCOUNT_TYPES.index("insurance_fund")
@@ -443,7 +481,8 @@ class PerpMarketModel(mesa.Model):
             "vault_pnl": (self.vault.equity - self._vault_start) if self.vault else math.nan,
             **self._vault_pnl_by_strategy(),
             "vault_min_equity": vault_min_equity,
-            "insurance_fund_change": ex.insurance_fund - self._fund_start,
+            "insurance_fund_change": (ex.insurance_fund - self._fund_start
+                                      - self._fund_deposits),
             "bad_debt": ex.bad_debt,
             "traders_left": float(self.traders.left),
             "conservation_error": ex.conservation_error(),

@@ -23,7 +23,7 @@ def test_adl_rows_name_the_liquidated_account_and_what_holds_it():
         liquidated = int(row.counterparty)
         # A trader's type is its strategy, kept after it leaves (model.ACCOUNT_TYPES
         # begins with the strategies, so the population's codes index it).
-        expected = ("vault" if liquidated in vault_accounts
+        expected = ("vault_liquidator" if liquidated in vault_accounts
                     else ACCOUNT_TYPES[model.traders.strategy[liquidated]])
         assert row.counterparty_type == expected
     table = analysis.adl_losing_side(events)
@@ -37,11 +37,12 @@ def test_losing_side_shares_count_fills_and_notional_per_type():
     events = pd.DataFrame({
         "kind": ["adl", "adl", "adl", "liquidation"],
         "quantity": [10.0, -30.0, 20.0, 5.0], "price": [100.0] * 4,
-        "counterparty_type": pd.array(["vault", "vault", "noise", "maker"], dtype="string")})
+        "counterparty_type": pd.array(["vault_liquidator", "vault_liquidator", "noise",
+                                       "maker"], dtype="string")})
     table = analysis.adl_losing_side(events).set_index("losing_side")
-    assert table.loc["vault", "fills"] == 2
-    assert table.loc["vault", "fills_share"] == pytest.approx(2 / 3)
-    assert table.loc["vault", "notional"] == pytest.approx(4_000.0)
+    assert table.loc["vault_liquidator", "fills"] == 2
+    assert table.loc["vault_liquidator", "fills_share"] == pytest.approx(2 / 3)
+    assert table.loc["vault_liquidator", "notional"] == pytest.approx(4_000.0)
     assert table.loc["noise", "notional_share"] == pytest.approx(2_000.0 / 6_000.0)
 
 

@@ -446,7 +446,8 @@ def test_adl_against_the_last_rounding_remainder_leaves_no_dusty_deficit(preset)
 
 
 def vault_adl_twice() -> tuple[Exchange, pd.DataFrame, list, int]:
-    """Hyperliquid with an empty book and fund; a vault short 1,364.3 + 2,166.6 + 664.4
+    """Hyperliquid's rules with the vault taking positions over at the bankruptcy price
+    and ADL at the bankruptcy price, an empty book and fund; a vault short 1,364.3 + 2,166.6 + 664.4
     = 4,195.299999999999 at 100 (collateral 42,000) against three longs; a short of
     0.0002 (collateral 0.003) against the third long. At a mark of 120:
 
@@ -459,7 +460,9 @@ def vault_adl_twice() -> tuple[Exchange, pd.DataFrame, list, int]:
        ADL'd: 0.0001 closed against the third long.
 
     Returns the exchange, the accounts before the update, its events and the vault."""
-    ex = new_exchange("hyperliquid", 0.0, 0)
+    config = ExchangeConfig.preset("hyperliquid").replace(
+        insurance_fund=0.0, debug=True, backstop_takeover="position", adl_price="bankruptcy")
+    ex = Exchange(config, mark_price=MARK0, rng=0)
     vault_account = ex.open_account(42_000.0)
     ex.register_backstop(vault_account, vault(ex, 0.5))
     longs = [ex.open_account(50_000.0) for _ in range(3)]

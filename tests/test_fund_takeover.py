@@ -33,11 +33,13 @@ def long_against_short(ex: Exchange, collateral: float = 100.0, quantity: float 
     return long_, short
 
 
-def test_no_preset_holds_a_fund_account():
+def test_binance_alone_of_the_presets_holds_a_fund_account():
+    # FAQ 360033525371: "the Futures Insurance Funds will take over Bankrupt Positions".
     for name in presets.names():
         config = ExchangeConfig.preset(name)
-        assert config.fund_takeover is False
-        assert Exchange(config, mark_price=MARK0).insurance_fund_account is None
+        assert config.fund_takeover is (name == "binance")
+        holds = Exchange(config, mark_price=MARK0).insurance_fund_account is not None
+        assert holds is (name == "binance")
 
 
 def test_the_fund_takes_a_bankrupt_position_over_at_its_bankruptcy_price():
@@ -197,9 +199,10 @@ def test_bad_unwind_rates_are_refused(value):
 def test_a_model_reports_the_fund_s_pnl_at_the_mark():
     """A model path with the takeover on: the fund's account is labelled
     "insurance_fund", and the summary's fund change is its equity at the mark (cash and
-    the mark-to-market of what it holds) less the start."""
+    the mark-to-market of what it holds) less the start (no top-ups: a ratio of 0)."""
     config = load_scenario("crash").replace(
-        "exchange", presets.binance().replace(insurance_fund=50_000.0, fund_takeover=True)
+        "exchange", presets.binance().replace(insurance_fund=50_000.0, fund_takeover=True,
+                                              insurance_fund_ratio=0.0)
     ).replace("traders.count", 200).replace("run.steps", 640)  # the crash is at step 600
     model = PerpMarketModel(config, rng=3).run()
     ex = model.exchange

@@ -222,3 +222,81 @@ def test_quote_fills_against_the_takeover_exit_the_liquidators_position_first():
     assert vault.pnl_by_strategy() == pytest.approx({"liquidator": 170.0, "market_making": 0.0},
                                                     abs=1e-6)
     assert vault.pnl == pytest.approx(170.0)
+
+
+# ---------------------------------------------------------------- the liquidator as its own vault
+
+
+def test_a_liquidator_share_opens_two_accounts_that_split_the_capital():
+    ex = Exchange(LIQUIDATOR, mark_price=100.0)
+    vault = Vault(VaultHost(ex), VaultConfig(capital=1_000_000.0, liquidator_share=0.05))
+    # 5% of 1,000,000 = 50,000 for the liquidator; the other 950,000 for market making.
+    assert vault.account != vault.quote_account
+    assert ex.collateral(vault.account) == pytest.approx(50_000.0)
+    assert ex.collateral(vault.quote_account) == pytest.approx(950_000.0)
+    assert vault.equity == pytest.approx(1_000_000.0)
+    assert vault.maker_config.capital == pytest.approx(950_000.0)
+
+
+def test_without_a_liquidator_share_one_account_holds_both_strategies():
+    ex = Exchange(LIQUIDATOR, mark_price=100.0)
+    vault = Vault(VaultHost(ex), VaultConfig(capital=1_000_000.0))
+    assert vault.quote_account == vault.account
+    assert ex.collateral(vault.account) == pytest.approx(1_000_000.0)
+
+
+def test_the_liquidators_own_account_goes_to_adl_while_market_makings_is_untouched():
+    ex = Exchange(LIQUIDATOR, mark_price=100.0)
+    liquidated = ex.open_account(1_000.0)
+    first, second = ex.open_account(20_000.0), ex.open_account(20_000.0)
+    ex.fill(liquidated, first, 60.0, 100.0)
+    ex.fill(liquidated, second, 40.0, 100.0)
+    vault = Vault(VaultHost(ex), VaultConfig(capital=1_000.0, cap=1_000.0, unwind_rate=0.0,
+                                             liquidator_share=0.1))
+    # The liquidator's account has 0.1 · 1,000 = 100 USD, market making's 900.
+    ex.update_mark(90.2)
+    # L's equity 1,000 − 100·9.8 = 20 < 2/3 · MM (2/3 · 45.1 = 30.07): the liquidator
+    # takes the long 100 at 90.2 with the 20 USD left: collateral 120.
+    assert ex.position(vault.account) == 100.0
+    assert ex.collateral(vault.account) == pytest.approx(120.0)
+    events = ex.update_mark(88.9)
+    # The liquidator's equity 120 + 100·(88.9 − 90.2) = −10 < 0: ADL closes its 100 at
+    # its bankruptcy price 90.2 − 120/100 = 89.0 against the shorts, first (P&L 666)
+    # then second (444); the 900 of market making's account are not touched: with one
+    # account, the 1,000 of capital would have kept the position open.
+    adl = [e for e in events if e.kind == "adl"]
+    assert [(e.account, e.counterparty, e.quantity) for e in adl] == [
+        (first, vault.account, 60.0), (second, vault.account, 40.0)]
+    assert [e.price for e in adl] == pytest.approx([89.0, 89.0])
+    assert ex.collateral(vault.quote_account) == pytest.approx(900.0)
+    # Each strategy's P&L is its account's: the liquidator −100 (all of its 100), market
+    # making 0; together the vault's.
+    assert vault.pnl_by_strategy() == pytest.approx({"liquidator": -100.0,
+                                                     "market_making": 0.0}, abs=1e-9)
+    assert vault.pnl == pytest.approx(-100.0, abs=1e-9)
+    ex.check_invariants()
+
+
+def test_the_events_name_the_vaults_two_accounts_by_strategy():
+    model = PerpMarketModel("oct10_2025", rng=3, **{
+        "vault.liquidator_share": 0.05, "vault.quotes": True, "traders.count": 50,
+        "run.steps": 3})
+    model.run()
+    types = model.account_types
+    assert types[model.vault.account] == "vault_liquidator"
+    assert types[model.vault.quote_account] == "vault_market_making"
+
+
+def test_vault_pnl_by_strategy_with_a_liquidator_share_is_each_accounts_pnl_on_oct10():
+    model = PerpMarketModel("oct10_2025", rng=3, **{
+        "exchange.backstop_takeover": "account", "vault.quotes": True,
+        "vault.liquidator_share": 0.05, "traders.count": 200, "run.steps": 1_300})
+    model.run()
+    summary, ex, vault = model.summary(), model.exchange, model.vault
+    assert summary["backstop_notional"] > 0.0
+    assert summary["vault_pnl_liquidator"] == pytest.approx(
+        ex.equity(vault.account) - 0.05 * model.config.vault.capital)
+    assert summary["vault_pnl_market_making"] == pytest.approx(
+        ex.equity(vault.quote_account) - 0.95 * model.config.vault.capital)
+    assert summary["vault_pnl_liquidator"] + summary["vault_pnl_market_making"] == (
+        pytest.approx(summary["vault_pnl"]))

@@ -23,8 +23,9 @@ def mirror(price: float, side: int) -> float:
     return price if side > 0 else 200.0 - price
 
 
-def crash_market(preset: str, side: int, seed: int = 0):
-    config = ExchangeConfig.preset(preset).replace(insurance_fund=1_000.0, debug=True)
+def crash_market(preset: str, side: int, seed: int = 0, **changes):
+    config = ExchangeConfig.preset(preset).replace(insurance_fund=1_000.0, debug=True,
+                                                   **changes)
     ex = Exchange(config, mark_price=100.0, rng=seed)
     m = ex.open_account(1_000_000.0)
     l_, k = ex.open_account(1_000.0), ex.open_account(1_000.0)
@@ -63,8 +64,39 @@ def assert_book_fund_adl_path(ex, a, events, side):
 
 
 @SIDES
-def test_binance_book_fee_surplus_fund_and_adl_queue(side):
+def test_binance_fund_takes_over_what_its_size_allows_and_adl_takes_the_rest(side):
     ex, a = crash_market("binance", side)
+    mark = mirror(90.3, side)
+    events = ex.update_mark(mark)
+    # L fills 100 at 90.5 in the book; the fee, 0.3% of its notional (27.15 for longs,
+    # 32.85 for shorts), and the rest of its 50 go to the fund: 1,000 + 50 = 1,050.
+    assert [(e.account, e.quantity) for e in rows(events, "liquidation")] == [
+        (a["L"], -side * 100.0)]
+    # K: the book's 50 at 89.5 are past its bankruptcy price 90, so the fund takes K's
+    # position over at 90, as far as its net notional stays within 100% of its balance:
+    # 1,050 / 90.3 = 11.628 units (shorts: 1,050 / 109.7 = 9.572), with K's equity on
+    # them, 0.3 a unit (30 on 100).
+    units = 1_050.0 / mark
+    taken = rows(events, "fund_takeover")
+    assert [(e.account, e.counterparty) for e in taken] == [(a["K"], ex.insurance_fund_account)]
+    assert taken[0].quantity == pytest.approx(-side * units)
+    assert taken[0].price == pytest.approx(mirror(90.0, side))
+    assert taken[0].amount == pytest.approx(0.3 * units)
+    assert ex.position(ex.insurance_fund_account) == pytest.approx(side * units)
+    assert ex.insurance_fund == pytest.approx(1_050.0 + 0.3 * units)
+    # ADL closes the other 100 − units against T, first in the queue, at 90: T realises
+    # 10 a unit.
+    adl = rows(events, "adl")
+    assert [(e.account, e.counterparty) for e in adl] == [(a["T"], a["K"])]
+    assert adl[0].quantity == pytest.approx(side * (100.0 - units))
+    assert ex.collateral(a["T"]) == pytest.approx(2_000.0 + 10.0 * (100.0 - units))
+    assert ex.position(a["K"]) == 0.0
+
+
+@SIDES
+def test_binance_book_fee_surplus_fund_and_adl_queue(side):
+    """The fund as it works without the takeover: it buys what the book has left."""
+    ex, a = crash_market("binance", side, fund_takeover=False)
     # mmr 0.4%: at 90.3 equity is 1,000 − 970 = 30 < MM 100·90.3·0.004 = 36.12
     # (shorts, at 109.7: 30 < 100·109.7·0.004 = 43.88).
     events = ex.update_mark(mirror(90.3, side))
@@ -171,20 +203,29 @@ def test_hyperliquid_book_then_vault_then_adl_on_negative_equity(side):
     assert ex.collateral(a["L"]) == pytest.approx(50.0)
     assert ex.position(a["K"]) == side * 100.0
 
-    # Mark 90.7: equity 70 < 2/3·(100·90.7·0.0125 = 113.375) = 75.6: the vault takes
-    # what fits (60) at the bankruptcy price 90, with its margin: 60·0.7 = 42.
+    # Mark 90.7: equity 70 < 2/3·(100·90.7·0.0125 = 113.375) = 75.6 and ≥ 0: the vault
+    # takes what fits (60 of 100) at the mark, with the same share of K's equity,
+    # 60/100 · 70 = 42. K keeps 40 with 28 of equity: collateral 1,000 − 60·9.3 − 42 = 400.
     second = ex.update_mark(mirror(90.7, side))
     assert [(e.kind, e.quantity) for e in second] == [("backstop", -side * 60.0)]
+    assert second[0].price == pytest.approx(mirror(90.7, side))
+    assert second[0].amount == pytest.approx(42.0)
     assert ex.position(vault) == side * 60.0
     assert ex.equity(vault) == pytest.approx(100_042.0)
+    assert ex.collateral(a["K"]) == pytest.approx(400.0)
 
-    # Mark 89.5: K's last 40 are worth 40·(89.5 − 90) = −20. The vault is full, so
-    # ADL by (mark/entry)·(notional/account value): T (2,000 USD) beats S (20,000 USD).
+    # Mark 89.5: K's equity 400 + 40·(89.5 − 100) = −20 < 0 and the vault is full, so
+    # ADL by (mark/entry)·(notional/account value): T (2,000 USD) beats S (20,000 USD),
+    # closed at the previous mark 90.7, not K's bankruptcy price 90.
     third = ex.update_mark(mirror(89.5, side))
     adl = rows(third, "adl")
     assert [(e.account, e.quantity) for e in adl] == [(a["T"], side * 40.0)]
-    assert adl[0].price == pytest.approx(mirror(90.0, side))
-    # T pays the deficit: 40 closed at 90 instead of 89.5 is 40·0.5 = 20 below the mark.
-    assert ex.collateral(a["T"]) == pytest.approx(2_000.0 + 40 * 10.0)
+    assert adl[0].price == pytest.approx(mirror(90.7, side))
+    # T realises 40·(100 − 90.7) = 372, giving up 40·(90.7 − 89.5) = 48 against the
+    # mark: K's deficit of 20 and 40·(90.7 − 90) = 28 more, the surplus of the previous
+    # mark over the bankruptcy price, which stays with K (surplus_to = "account").
+    assert ex.collateral(a["T"]) == pytest.approx(2_000.0 + 372.0)
     assert ex.position(a["K"]) == 0.0
+    assert ex.collateral(a["K"]) == pytest.approx(28.0)
+    assert ex.bad_debt == 0.0
     assert ex.insurance_fund == 1_000.0  # Hyperliquid's fund is the vault

@@ -124,3 +124,18 @@ def test_with_settings_applies_a_preset_first_and_the_other_settings_on_top():
                                             "traders.count": 50})
     assert config.exchange.name == "binance"
     assert config.exchange.taker_fee == 0.001 and config.traders.count == 50
+
+
+@pytest.mark.parametrize("share", [0.0, -0.1, 1.5, float("nan"), "5%"])
+def test_a_liquidator_share_outside_0_to_1_is_refused_naming_it(share):
+    with pytest.raises(ConfigError, match=r"vault\.liquidator_share") as info:
+        ScenarioConfig().replace("vault.liquidator_share", share)
+    assert "\n" not in str(info.value)
+
+
+def test_a_liquidator_share_of_1_is_refused_when_the_vault_quotes():
+    # All the capital in the liquidator's account leaves market making's with none.
+    with pytest.raises(ConfigError, match=r"vault\.liquidator_share = 1 leaves market making"):
+        ScenarioConfig().replace("vault.quotes", True).replace("vault.liquidator_share", 1.0)
+    quiet = ScenarioConfig().replace("vault.quotes", False).replace("vault.liquidator_share", 1.0)
+    assert quiet.vault.liquidator_share == 1.0

@@ -83,6 +83,9 @@ CONFIG_CASES = [
     bad("insurance_fund-negative", "insurance_fund", insurance_fund=-1.0),
     bad("insurance_fund-inf", "insurance_fund", insurance_fund=INF),
     bad("insurance_fund-nan", "insurance_fund", insurance_fund=NAN),
+    bad("insurance_fund_ratio-negative", "insurance_fund_ratio", insurance_fund_ratio=-0.05),
+    bad("insurance_fund_ratio-nan", "insurance_fund_ratio", insurance_fund_ratio=NAN),
+    bad("insurance_fund_ratio-inf", "insurance_fund_ratio", insurance_fund_ratio=INF),
     # waterfall
     bad("waterfall-out-of-order", "waterfall", waterfall=("insurance_fund", "book", "adl")),
     bad("waterfall-adl-not-last", "waterfall", waterfall=("adl", "book")),

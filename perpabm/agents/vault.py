@@ -59,34 +59,56 @@ class Vault(mesa.Agent):
     or bought this step is :attr:`unwound_notional`: liquidation flow too, which the
     model counts in the step's net liquidation flow (spot impact).
 
-    The vault runs its strategies in one account, as Hyperliquid's HLP ran market
-    making and liquidations under one P&L: the exchange liquidates and
-    auto-deleverages that account like any other. Its P&L is split by strategy
-    (:meth:`pnl_by_strategy`): the **liquidator** owns every trade the waterfall
-    makes on the account — the positions taken over with the collateral they bring,
-    the account's own liquidation fills and fees, its ADL fills on either side, fund
-    payments and socialised-loss charges — and its unwind orders, with the funding
-    on that book's position; **market making** is the rest: the quote fills, their
-    fees, and the funding on the rest of the position. The two add up to the
-    account's P&L by construction.
+    By default the vault runs its strategies in one account, as Hyperliquid's HLP
+    ran market making and liquidations on shared collateral until 2025-03: the
+    exchange liquidates and auto-deleverages that account like any other. Its P&L
+    is split by strategy (:meth:`pnl_by_strategy`): the **liquidator** owns every
+    trade the waterfall makes on the account — the positions taken over with the
+    collateral they bring, the account's own liquidation fills and fees, its ADL
+    fills on either side, fund payments and socialised-loss charges — and its unwind
+    orders, with the funding on that book's position; **market making** is the
+    rest: the quote fills, their fees, and the funding on the rest of the position.
+    The two add up to the account's P&L by construction.
+
+    With ``liquidator_share`` set, each strategy is an account of its own, as HLP's
+    component vaults are since: :attr:`account` (the backstop, the liquidator's,
+    with liquidator_share · capital) and :attr:`quote_account` (market making's,
+    with the rest). Nothing moves between them, so the liquidator's account can go
+    bankrupt and be auto-deleveraged while market making's is sound; each
+    strategy's P&L is its account's.
     """
 
     def __init__(self, model: MarketModel, config: VaultConfig) -> None:
         super().__init__(model)
         self.config = config
         ex = model.exchange
-        self.account = ex.open_account(config.capital, adl_exempt=config.adl_exempt)
+        share = config.liquidator_share
+        self.separate = share is not None
+        """Whether the liquidator and market making are accounts of their own
+        (``liquidator_share`` set)."""
+        liquidator_capital = config.capital * (share if self.separate else 1.0)
+        self.account = ex.open_account(liquidator_capital, adl_exempt=config.adl_exempt)
+        """The liquidator's account: the backstop, and market making's too unless
+        :attr:`separate`."""
+        self.quote_account = (ex.open_account(config.capital - liquidator_capital,
+                                              adl_exempt=config.adl_exempt)
+                              if self.separate else self.account)
+        """The account the vault quotes from: :attr:`account` unless :attr:`separate`."""
         ex.register_backstop(self.account, self.take_over)
-        self.start_equity = ex.equity(self.account)
+        self.start_equity = self.equity
         """The equity it opened with (USD): its P&L is measured from it."""
+        self._start = {"liquidator": ex.equity(self.account),
+                       "market_making": ex.equity(self.quote_account)}
         self.liquidator = StrategyBook()
-        """The liquidator's share of the account (see the class docstring)."""
+        """The liquidator's share of a shared account (see the class docstring); unused
+        when :attr:`separate`."""
         self._takes_collateral = ex.config.backstop_takeover == "account"
         self._seen = (0.0, self._cash())  # the account's (size, cash) at the last record
         self._unwound = StrategyBook()  # the unwind's fills since then
-        # Quoting like the makers, with the vault's own depth and capital.
+        # Quoting like the makers, with the vault's own depth and market making's capital.
         self.maker_config = dataclasses.replace(
-            model.config.makers, capital=config.capital, depth=config.quote_depth)
+            model.config.makers, capital=ex.equity(self.quote_account),
+            depth=config.quote_depth)
         self.unwound_notional = 0.0  # this step's, USD, signed: + bought, − sold
 
     def take_over(self, offer: BackstopOffer) -> float:
@@ -129,7 +151,7 @@ class Vault(mesa.Agent):
     def quote(self) -> None:
         """Make markets like a maker, if the vault is configured to."""
         if self.config.quotes:
-            quote_ladders(self.model, [(self.account, self.maker_config)])
+            quote_ladders(self.model, [(self.quote_account, self.maker_config)])
 
     def record(self, events: Sequence[Event]) -> None:
         """Attribute what changed on the vault's account since the last call to its
@@ -150,7 +172,11 @@ class Vault(mesa.Agent):
         socialised-loss rows are cash. A funding round charges the liquidator's
         position at the round's rate: the amount longs paid over the long open
         interest, read after the call (funding is its last operation).
+
+        Nothing to do when the strategies have accounts of their own (:attr:`separate`).
         """
+        if self.separate:
+            return  # each strategy's P&L is its own account's
         ex, book = self.model.exchange, self.liquidator
         rows = StrategyBook()  # the rows' effect on the account: all the liquidator's
         funding_per_unit = 0.0  # USD paid per unit long, summed over the rounds
@@ -197,8 +223,14 @@ class Vault(mesa.Agent):
 
     def pnl_by_strategy(self) -> dict[str, float]:
         """The vault's P&L at the mark (USD) by strategy (:data:`STRATEGIES`): the
-        liquidator's book, and market making as the rest of the account's P&L."""
-        liquidator = self.liquidator.pnl(self.model.exchange.mark_price)
+        liquidator's book, and market making as the rest of the account's P&L; when
+        :attr:`separate`, each account's P&L."""
+        ex = self.model.exchange
+        if self.separate:
+            return {"liquidator": ex.equity(self.account) - self._start["liquidator"],
+                    "market_making": (ex.equity(self.quote_account)
+                                      - self._start["market_making"])}
+        liquidator = self.liquidator.pnl(ex.mark_price)
         return {"liquidator": liquidator, "market_making": self.pnl - liquidator}
 
     @property
@@ -208,8 +240,11 @@ class Vault(mesa.Agent):
 
     @property
     def equity(self) -> float:
-        """The vault's equity at the mark, USD."""
-        return self.model.exchange.equity(self.account)
+        """The vault's equity at the mark, USD: of both accounts when :attr:`separate`."""
+        ex = self.model.exchange
+        if self.separate:
+            return ex.equity(self.account) + ex.equity(self.quote_account)
+        return ex.equity(self.account)
 
     def _cash(self) -> float:
         """The account's cash in the sense of :class:`StrategyBook`: its collateral less

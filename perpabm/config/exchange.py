@@ -152,6 +152,15 @@ class ExchangeConfig:
     mark."""
     insurance_fund: float = 0.0
     """[USD] The insurance fund's balance at the start."""
+    insurance_fund_ratio: float = 0.0
+    """[fraction of open-interest notional] The fund scaled to the market it insures, as
+    venues publish it (fund ÷ open interest; the presets' values and their sources are
+    in ``docs/venues.md``, "Insurance funds"): a model path tops the fund up, at the end
+    of each step, to this share of the open interest at the mark (a "fund_deposit"
+    event), until the fund is first drawn on — it pays a deficit or a gap, takes a
+    position over, or the waterfall passes beyond it (ADL, socialised loss, bad debt) —
+    so that it stands at about that share when a stress begins. On top of
+    ``insurance_fund``; 0: no top-up."""
     waterfall: tuple[str, ...] = ("book", "insurance_fund", "adl")
     """The stages a liquidation runs through, in order: ``"book"`` (liquidation orders
     in the book), ``"backstop"`` (the vault takes over), ``"insurance_fund"`` (the fund
@@ -301,6 +310,9 @@ class ExchangeConfig:
                                                    0.0, 0.5))
         set_(self, "insurance_fund", in_range(f"{p}.insurance_fund", self.insurance_fund, 0.0,
                                                   high_open=True))
+        set_(self, "insurance_fund_ratio", in_range(f"{p}.insurance_fund_ratio",
+                                                    self.insurance_fund_ratio, 0.0,
+                                                    high_open=True))
         set_(self, "waterfall", _check_waterfall(f"{p}.waterfall", self.waterfall))
         boolean(f"{p}.partial_liquidation", self.partial_liquidation)
         set_(self, "liquidation_slice_fraction", in_range(
@@ -426,15 +438,20 @@ def binance() -> ExchangeConfig:
     closes the rest in queue order by PnL% × margin ratio at the bankruptcy
     price, with no fee (Binance FAQ 360033525471, 360033525271).
 
-    Simplifies: the fund does not hold positions and unwind them slowly — it
-    closes them in the book at once, up to 5% from the mark, paying the
-    difference, so with an empty book the rest goes to ADL even while the fund
-    has money. ``fund_takeover = true`` models the fund as FAQ 360033525371
-    describes it: it takes the bankrupt position over at its bankruptcy price,
-    holds it in its own account with its own P&L, offloads it "gradually"
-    (``fund_unwind_rate``, our choice: the page names no rate) and accepts no
-    more than its maximum net notional, by default 100% of its size
-    (``fund_max_position = 1.0``); the rest goes to ADL.
+    The insurance fund takes over what the book leaves, as FAQ 360033525371
+    ("Insurance Fund") describes it (``fund_takeover``): the bankrupt position moves
+    at its bankruptcy price into the fund's own account, which holds it with its own
+    P&L and offloads it "gradually" through the book, accepting no more than its
+    maximum net notional, "by default ... 100% the size of the insurance fund"
+    (``fund_max_position = 1.0``); the rest goes to ADL. The fund starts at 4.3% of
+    open interest (``insurance_fund_ratio``): the shared BTC/ETH/BNB USDⓈ-M fund
+    held about 1.23B USD on 2025-10-10 (Binance Square, Binance's own post on the
+    day), against about 16B USD of BTC and 12.8B USD of ETH futures open interest on
+    Binance (CoinDesk, 2025-10-15; CryptoQuant, 2025-08): 1.23 / 28.8 = 0.043.
+
+    Chosen where the FAQ is silent: the unwind rate (``fund_unwind_rate``, 5% of
+    the holding a minute: the page names none); the fund's share of a shared pool
+    that backs one contract (the ratio counts BTC and ETH open interest, not BNB).
     """
     return ExchangeConfig(
         name="binance",
@@ -454,8 +471,11 @@ def binance() -> ExchangeConfig:
         taker_fee=0.0005,
         maker_fee=0.0002,
         liquidation_fee=0.003,
+        insurance_fund_ratio=0.043,
         waterfall=("book", "insurance_fund", "adl"),
         surplus_to="insurance_fund",
+        fund_takeover=True,
+        fund_max_position=1.0,
         adl_trigger="unfilled",
         adl_rule="binance",
         adl_allocation="queue",
@@ -464,7 +484,8 @@ def binance() -> ExchangeConfig:
         mark_ema_minutes=5.0,
         funding_interval_minutes=480.0,
         funding_cap=0.0075,
-        description="Binance USDⓈ-M: book (IOC at bankruptcy) → insurance fund → ADL queue",
+        description="Binance USDⓈ-M: book (IOC at bankruptcy) → insurance fund takes over → "
+                    "ADL queue",
     )
 
 
@@ -478,6 +499,12 @@ def bitmex() -> ExchangeConfig:
     longs and shorts ranked separately, at the bankruptcy price (BitMEX
     auto-deleveraging pages).
 
+    The fund starts at 0.88 × open interest (``insurance_fund_ratio``): BitMEX's
+    own "Insurance Fund Coverage" (fund ÷ open interest) in its post "Upcoming
+    changes to our Insurance Fund" (after 2025-10-10), which puts Binance at 0.11
+    and Bybit at 0.07; in February 2020 it was about 0.21 (320M USD against more
+    than 1.5B USD of open interest, Skew's figures).
+
     Simplifies: one flat maintenance rate (0.35% plus a liquidation buffer,
     0.5% in all) instead of BitMEX's risk-limit steps; inverse contracts are
     modelled as linear; the liquidation engine does not hold positions, so
@@ -490,6 +517,7 @@ def bitmex() -> ExchangeConfig:
         taker_fee=0.00075,
         maker_fee=-0.0001,
         liquidation_fee=0.0,
+        insurance_fund_ratio=0.88,
         waterfall=("book", "insurance_fund", "adl"),
         surplus_to="insurance_fund",
         adl_trigger="unfilled",
@@ -511,21 +539,27 @@ def hyperliquid() -> ExchangeConfig:
     half the initial margin at max leverage); liquidation orders go to the book,
     positions above 100k USDC in 20% slices, stopping once the account is back
     above maintenance margin (partial liquidation); once equity < 2/3 of
-    maintenance margin the registered backstop (the vault) takes over the rest
-    of the position with its remaining margin; ADL runs only once an account's
-    value is negative, in queue order by (mark/entry)·(notional/account value)
-    (Hyperliquid docs: liquidations, auto-deleveraging, margining,
-    margin-tiers). There is no separate insurance fund: the vault is it.
+    maintenance margin, and while it is not negative, the liquidator vault takes
+    over the account's positions together with its remaining collateral, at the
+    mark (``backstop_takeover = "account"``; the maintenance margin is not returned
+    to the user); the vault's account lives under the same margin rules and can go
+    bankrupt itself; ADL runs on any account whose value is negative — a trader's
+    or the liquidator's — in queue order by (mark/entry)·(notional/account value),
+    closing at the previous oracle price, the difference to the bankruptcy price
+    going to the liquidated account (Hyperliquid docs: "Liquidations",
+    "Auto-deleveraging", "Margining", "Margin tiers"). There is no insurance fund
+    in the waterfall: the vault is the backstop.
 
-    Simplifies: the 30-second pause between slices is collapsed into one mark
-    update; ADL fills at the bankruptcy price rather than the previous mark, so
-    that the loss lands on the ADL'd winners and no negative account is left;
-    the sort index for shorts, which the docs do not state, mirrors the long one.
-    The preset's backstop takes over the position at the bankruptcy price
-    (``backstop_takeover = "position"``), bankrupt accounts included;
-    ``backstop_takeover = "account"`` is the takeover the "Liquidations" page
-    describes (position and cross margin, at the mark, from an account not yet
-    bankrupt; a bankrupt account goes to ADL).
+    Chosen where the docs are silent: the 30-second pause between slices is
+    collapsed into one mark update; "previous oracle price" is read as the mark
+    before this update (``adl_price = "previous_mark"``), and what that price leaves
+    short of the bankruptcy price is bad debt on the liquidated account, as there is
+    no fund to pay it (the venue reported none on 2025-10-10); the sort index for
+    shorts mirrors the long one. Whether the liquidator shares its collateral
+    with HLP's market making is the vault's setting (``vault.liquidator_share``).
+    ``backstop_takeover = "position"`` with ``adl_price = "bankruptcy"`` gives the
+    earlier reading, in which the vault takes bankrupt accounts over at their
+    bankruptcy price and pays their deficit.
     """
     return ExchangeConfig(
         name="hyperliquid",
@@ -541,15 +575,17 @@ def hyperliquid() -> ExchangeConfig:
         surplus_to="account",
         backstop_trigger=2.0 / 3.0,
         backstop_price="bankruptcy",
+        backstop_takeover="account",
         adl_trigger="negative_equity",
         adl_rule="hyperliquid",
         adl_allocation="queue",
-        adl_price="bankruptcy",
+        adl_price="previous_mark",
         mark_rule="median",
         mark_ema_minutes=2.5,
         funding_interval_minutes=60.0,
         funding_cap=0.04,
-        description="Hyperliquid: book (sliced) → liquidator vault → ADL on negative equity",
+        description="Hyperliquid: book (sliced) → liquidator vault takes the account over → "
+                    "ADL on negative equity at the previous mark",
     )
 
 
@@ -564,6 +600,12 @@ def dydx() -> ExchangeConfig:
     ranking, at the bankruptcy price (v4-chain x/clob keeper liquidations.go,
     deleveraging.go).
 
+    The fund starts at 0.25% of open interest (``insurance_fund_ratio``): the
+    community proposal "Seed Insurance Fund" (dYdX forum, December 2023) found 3,997
+    USDC in it and proposed seeding about 1M USDC, when open interest was 386M to
+    449M USD (Chaos Labs, end of Season 7): 1M / 400M ≈ 0.0025. A rough figure: the
+    two are months apart, and later balances are not published in one place.
+
     Simplifies: the "fillable price" is a fixed 5% band around the mark; the
     pseudo-random walk is a seeded random order.
     """
@@ -574,6 +616,7 @@ def dydx() -> ExchangeConfig:
         taker_fee=0.0005,
         maker_fee=0.0001,
         liquidation_fee=0.015,
+        insurance_fund_ratio=0.0025,
         waterfall=("book", "insurance_fund", "adl"),
         surplus_to="account",
         fund_max_slippage=0.05,
@@ -596,6 +639,10 @@ def drift() -> ExchangeConfig:
     is socialised: every open unit on both sides pays δ = loss/(|OI long| + |OI
     short|) (protocol-v2 controller/liquidation.rs, resolve_perp_bankruptcy).
 
+    The fund starts at 4% of open interest (``insurance_fund_ratio``): about 20M USD
+    staked in Drift's insurance fund vaults (April 2026) against 392M to 516M USD of
+    open interest (DefiLlama; November 2025): 0.039 to 0.051.
+
     Simplifies: the liquidator is the order book; the market's fee pool is
     merged into the insurance fund; δ is charged to collateral at once rather
     than through cumulative funding.
@@ -607,6 +654,7 @@ def drift() -> ExchangeConfig:
         taker_fee=0.001,
         maker_fee=0.0,
         liquidation_fee=0.01,
+        insurance_fund_ratio=0.04,
         waterfall=("book", "insurance_fund", "adl"),
         surplus_to="account",
         adl_trigger="unfilled",

@@ -21,6 +21,7 @@ from typing import Any
 
 from perpabm import adl
 from perpabm.config.checks import (
+    absent_or_in_range,
     boolean,
     choice,
     in_range,
@@ -301,6 +302,17 @@ class VaultConfig:
     quote_depth: float = 100_000.0
     """[USD of notional] Size of each level the vault quotes (with ``quotes``), in place
     of ``makers.depth``."""
+    liquidator_share: float | None = None
+    """[fraction of capital] The liquidator as a component vault of its own, as Hyperliquid
+    has run HLP's since 2025-03 ("a tight cap representing a small percentage of total
+    HLP account value"; "ADL will be triggered if the Liquidator loses above a certain
+    threshold, instead of moving collateral automatically from the other component
+    vaults"): the takeovers go into an account opened with liquidator_share · capital,
+    market making into another with the rest, and no collateral moves between them
+    within a path, so the liquidator's account goes to ADL as the losing side once its
+    equity is negative. Absent: one account holds both strategies and all the capital
+    (HLP before, when the liquidator "shared collateral with the other component
+    vaults"). The venue publishes no share: it is a setting to sweep."""
 
     def __post_init__(self) -> None:
         p = "vault"
@@ -314,6 +326,12 @@ class VaultConfig:
             ("unwind_slippage", 0.0, 0.5, False, False),
             ("quote_depth", 0.0, math.inf, True, True),
         ))
+        object.__setattr__(self, "liquidator_share", absent_or_in_range(
+            f"{p}.liquidator_share", self.liquidator_share, 0.0, 1.0, low_open=True))
+        require(f"{p}.liquidator_share", "below 1 when the vault quotes",
+                not (self.quotes and self.liquidator_share == 1.0),
+                f"{p}.liquidator_share = 1 leaves market making no capital, but "
+                f"{p}.quotes is true; give the liquidator less, or turn quotes off")
 
 
 @dataclass(frozen=True, slots=True)

@@ -237,6 +237,19 @@ class Exchange:
         """The position the insurance fund holds (base units, signed; 0 if none)."""
         return self.core.fund.position
 
+    def deposit_insurance_fund(self, amount: float) -> Event:
+        """Add `amount` USD to the insurance fund from outside (the venue topping it up, as
+        the model does under ``insurance_fund_ratio``): money in, like a deposit, logged
+        as a "fund_deposit" event whose amount is `amount`, so that the events replay to
+        the fund's balance. Returns the event."""
+        amount = self._amount("amount", amount)
+        core = self.core
+        core.fund.pay(-amount, core.time)
+        core.money_in += amount
+        core.log("fund_deposit", -1, -1, 0.0, math.nan, math.nan, amount, liquidation=-1)
+        core.after_operation()
+        return core.events[-1]
+
     def unwind_insurance_fund(self) -> list[Event]:
         """The insurance fund offloads part of what it holds through the book
         (``fund_takeover``): 1 − (1 − ``fund_unwind_rate``)^t of it, t the minutes of one

@@ -21,6 +21,7 @@ EVENT_KINDS = (
     "funding",  # a funding payment round (amount = total paid by longs)
     "fund_takeover",  # the insurance fund took over part of a position (fund_takeover)
     "fund_unwind",  # the insurance fund's unwind order filled in the book
+    "fund_deposit",  # money added to the insurance fund from outside (amount > 0)
 )
 
 
