@@ -36,8 +36,9 @@ bench: $(STAMP)
 # Every experiment's figures and tables, at the path counts the README quotes.
 figures: $(STAMP)
 	$(BIN)/python experiments/vault_cap/run.py --paths 32 --seed 1
-	$(BIN)/python experiments/ranking_rules/run.py --paths 16 --seed 1
-	$(BIN)/python experiments/adl_policies/run.py --paths 64 --seed 1
+	$(BIN)/python experiments/who_is_hit/run.py --paths 16 --seed 1
+	$(BIN)/python experiments/ranking_rules/run.py --paths 64 --seed 1
+	$(BIN)/python experiments/liquidator_vault/run.py --paths 32 --seed 1
 	$(BIN)/python experiments/fund_size/run.py --paths 32 --seed 7
 	$(BIN)/python experiments/leverage/run.py --paths 24 --seed 1
 	$(BIN)/python experiments/volatility/run.py --paths 24 --seed 1

@@ -50,17 +50,3 @@ def parse_args(script: str, doc: str, default_paths: int) -> argparse.Namespace:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     return args
-
-
-HYPERLIQUID_AS_DOCUMENTED = {
-    "exchange.backstop_takeover": "account",
-    "exchange.adl_price": "previous_mark",
-    "vault.quotes": True,
-}
-"""The settings that make the hyperliquid preset run as Hyperliquid's docs describe it
-(``docs/venues.md``, "Hyperliquid"): the liquidator vault takes over an account whose
-equity is in [0, 2/3·MM) together with its collateral, a bankrupt account goes to ADL,
-ADL closes at the previous mark, and the vault (HLP) also makes markets, its P&L split
-between the two strategies."""
-
-

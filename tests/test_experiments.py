@@ -11,15 +11,17 @@ import pytest
 EXPERIMENTS = Path(__file__).parents[1] / "experiments"
 
 CASES = {
-    "adl_policies": (["--paths", "2"], ["summary.csv", "summary.md", "differences.csv",
-                                        "losing_side.csv", "vault_by_strategy.csv",
-                                        "differences.png", "vault_pnl.png"]),
+    "ranking_rules": (["--paths", "2"], ["summary.csv", "summary.md", "differences.csv",
+                                         "losing_side.csv", "vault_by_strategy.csv",
+                                         "differences.png", "vault_pnl.png"]),
+    "liquidator_vault": (["--paths", "2"], ["summary.csv", "summary.md", "losing_side.csv",
+                                            "losing_side.png"]),
     "fund_size": (["--paths", "2"], ["summary.csv", "summary.md", "differences.csv",
                                      "adl_vs_fund.png"]),
     "vault_cap": (["--paths", "2"], ["summary.csv", "summary.md", "adl_vs_cap.png",
                                      "vault_pnl.png"]),
-    "ranking_rules": (["--paths", "2"], ["summary.csv", "by_trader_type.csv", "adl_heatmap.png",
-                                          "who_is_hit.png", "lorenz.png", "trader_types.png"]),
+    "who_is_hit": (["--paths", "2"], ["summary.csv", "by_trader_type.csv", "adl_heatmap.png",
+                                       "who_is_hit.png", "lorenz.png", "trader_types.png"]),
     "leverage": (["--paths", "2"], ["summary.csv", "adl_vs_leverage.png"]),
     "volatility": (["--paths", "2"], ["summary.csv", "adl_vs_volatility.png"]),
 }

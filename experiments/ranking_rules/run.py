@@ -1,83 +1,219 @@
-"""Whom does ADL hit under each ranking rule and venue, and how much more does it take than needed?
+"""How do ADL's ranking rule and allocation policy change how often ADL fires, what it
+takes from the winners, and the liquidator vault's P&L, on Hyperliquid as documented?
 
-Runs the stressed market with no vault room under every exchange preset × five
-ranking rules, all on the same seeds, and writes:
+Runs the full oct10_2025 scenario as bundled (1,000 traders, one day, a 15% drop over
+ten minutes at 21:00; the hyperliquid preset: the liquidator takes over an account whose
+equity is still in [0, 2/3·MM) with its remaining collateral, a bankrupt account goes
+to ADL, ADL closes at the previous mark; HLP, 10M USD, makes markets, and its
+liquidator is a component vault of its own with 5% of that, taking what its margin
+allows).
 
-- `summary.csv` / `.md`: per preset and rule, ADL frequency (Wilson interval),
-  profit closed, deficit covered, overshoot (Chitra 2025), median PTSR (top
-  winner's profit left ÷ deficit covered, per ADL round) and the Gini of profit
-  closed across ADL'd accounts;
-- `by_trader_type.csv` / `.md`: share of ADL'd profit per trader strategy and
-  leverage bucket, per preset and rule, with bootstrap intervals over paths;
-- `adl_heatmap.png` (P(ADL) per preset × rule), `who_is_hit.png` (leverage
-  against profit closed, per rule, Hyperliquid preset), `lorenz.png`
-  (concentration of profit closed, per rule, Hyperliquid preset) and
-  `trader_types.png` (share of ADL'd profit per strategy, per rule, Hyperliquid).
+One sweep, a zip design whose points are the policies (`POLICIES`: the venue's own
+rule, hyperliquid ranking with queue allocation, and the alternatives), all on the
+same path seeds (common random numbers). Writes:
 
-The ranking rule does not apply under socialised loss (the drift preset): its
-rows differ only by sampling noise of the "random" rule's own stream, if at all.
+- `summary.csv` / `.md`: per policy, ADL frequency (Wilson interval), mean ADL
+  notional, profit closed, deficit covered and overshoot (profit closed − deficit
+  covered, `analysis.adl_overshoot` summed per path, 0 on a path without ADL), the
+  vault's mean P&L with its BCa interval, and the share of ADL fills (and of their
+  notional) whose losing side was the vault's liquidator;
+- `differences.csv` / `.md`: per policy and metric, the mean paired difference
+  policy − venue over the paths with its BCa bootstrap interval
+  (`analysis.paired_difference`; for ADL fired also the exact McNemar test);
+- `losing_side.csv` / `.md`: per policy, the ADL fills and notional by the kind
+  of account on the losing side (`analysis.adl_losing_side`; "vault_liquidator" is
+  the liquidator's account, which holds the positions it took over);
+- `vault_by_strategy.csv` / `.md`: per policy, the vault's P&L in total and per
+  strategy (`vault_pnl_liquidator`, `vault_pnl_market_making`);
+- `differences.png` (paired differences with their intervals, one panel per
+  metric) and `vault_pnl.png` (the vault's P&L per path, ECDF per policy).
 
-    .venv/bin/python experiments/ranking_rules/run.py [--paths 16] [--seed 1]
+Small samples: bootstrap intervals are NaN below `analysis.MIN_BOOTSTRAP_PATHS`
+paired values or when every difference is equal (two policies that act alike on
+every path); VaR-style tails are not reported here.
+
+    .venv/bin/python experiments/ranking_rules/run.py [--paths 64] [--seed 1]
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from common import parse_args, stressed_market, write_table
+from common import parse_args, write_table
 
-from perpabm import analysis, plots, presets, sweep
+from perpabm import Results, analysis, load_scenario, plots, sweep
 
-RULES = ["pnl_leverage", "profit", "leverage", "hyperliquid", "random"]
-SHOWN = "hyperliquid"  # the preset whose ADL'd accounts the figures show one by one
+POLICIES = [  # (ranking rule, allocation); the first is the venue's own
+    ("hyperliquid", "queue"),
+    ("profit", "queue"),
+    ("pnl_leverage", "queue"),
+    ("random", "queue"),
+    ("hyperliquid", "pro_rata"),
+    ("hyperliquid", "wealth_pro_rata"),
+    ("hyperliquid", "leverage_pro_rata"),
+    ("hyperliquid", "smart_queue"),
+]
+VENUE = "hyperliquid / queue"
+VAULT = "vault_liquidator"  # the account type that holds the positions taken over
+METRICS = {  # per-path column: what the tables and the figure call it
+    "adl_fired": "ADL fired (share of paths)",
+    "adl_notional": "ADL notional (USD)",
+    "overshoot": "overshoot (USD)",
+    "vault_pnl": "vault P&L (USD)",
+}
+STRATEGIES = ["vault_pnl", "vault_pnl_liquidator", "vault_pnl_market_making"]
+OVERSHOOT_PARTS = ["profit_closed", "deficit_covered", "overshoot"]
+
+
+def label(rule: str, allocation: str) -> str:
+    """A policy's name in the tables: ranking rule / allocation."""
+    return f"{rule} / {allocation}"
+
+
+def per_path(results: Results) -> pd.DataFrame:
+    """One row per policy and path: the summary figures and the path's ADL episodes'
+    profit closed, deficit covered and overshoot summed (0 where ADL never fired)."""
+    points = results.points.rename(columns={"exchange.adl_rule": "rule",
+                                            "exchange.adl_allocation": "allocation"})
+    points["policy"] = [label(r, a) for r, a in zip(points["rule"], points["allocation"],
+                                                    strict=True)]
+    episodes = analysis.adl_overshoot(results.events)
+    sums = episodes.groupby(["point", "path"])[OVERSHOOT_PARTS].sum().reset_index()
+    paths = results.paths[["point", "path", "adl_fired", "adl_fills", "adl_notional",
+                           *STRATEGIES]]
+    paths = paths.merge(sums, on=["point", "path"], how="left")
+    paths[OVERSHOOT_PARTS] = paths[OVERSHOOT_PARTS].fillna(0.0)
+    return points[["point", "policy", "rule", "allocation"]].merge(paths, on="point")
+
+
+def summary_table(paths: pd.DataFrame, sides: pd.DataFrame) -> pd.DataFrame:
+    """Per policy: ADL frequency, means of the per-path figures, the vault's mean P&L
+    with its interval, and the share of ADL fills (and of their notional) whose losing
+    side was the vault's liquidator (0 where it never was; NaN without ADL)."""
+    vault = sides[sides["losing_side"] == VAULT].set_index("policy")
+    losing = sides.groupby("policy")[["fills"]].sum()
+    losing["vault_losing_fills_share"] = vault["fills_share"].reindex(losing.index).fillna(0.0)
+    losing["vault_losing_notional_share"] = vault["notional_share"].reindex(
+        losing.index).fillna(0.0)
+    losing = losing.drop(columns="fills").reset_index()
+    frequency = analysis.adl_frequency(paths, by="policy").rename(
+        columns={"share": "adl_share", "low": "adl_share_low", "high": "adl_share_high"})
+    means = paths.groupby("policy")[["adl_notional", *OVERSHOOT_PARTS]].mean().reset_index()
+    pnl = analysis.vault_pnl(paths, by="policy")[["policy", "mean", "mean_low", "mean_high"]]
+    pnl = pnl.rename(columns={"mean": "vault_pnl", "mean_low": "vault_pnl_low",
+                              "mean_high": "vault_pnl_high"})
+    table = frequency.merge(means, on="policy").merge(pnl, on="policy")
+    return in_policy_order(table.merge(losing, on="policy", how="left"))
+
+
+def differences_table(paths: pd.DataFrame) -> pd.DataFrame:
+    """Per policy other than the venue's and per metric: the mean paired difference
+    policy − venue over the paths, with its interval (and McNemar for ADL fired)."""
+    rows = []
+    for policy in paths["policy"].unique():
+        if policy == VENUE:
+            continue
+        for metric in METRICS:
+            diff = analysis.paired_difference(paths, metric, by="policy", a=VENUE, b=policy,
+                                              within=[])
+            rows.append(diff.assign(policy=policy, metric=metric))
+    table = pd.concat(rows, ignore_index=True)
+    first = ["policy", "metric", "pairs", "mean_difference", "low", "high"]
+    return table[first + [c for c in table.columns if c not in first]]
+
+
+def losing_side_table(events: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
+    """Per policy and kind of account on the losing side of the ADL fills: fills and
+    notional, each with its share of the policy's ADL fills (pooled over the paths)."""
+    sides = analysis.adl_losing_side(events)
+    return in_policy_order(points[["point", "policy"]].merge(sides, on="point")).drop(
+        columns="point")
+
+
+def strategy_table(paths: pd.DataFrame) -> pd.DataFrame:
+    """Per policy, the vault's P&L in total and per strategy: mean with its BCa
+    interval, median and the share of paths that lost."""
+    rows = []
+    for column in STRATEGIES:
+        table = analysis.vault_pnl(paths.rename(columns={"vault_pnl": "total",
+                                                         column: "vault_pnl"}), by="policy")
+        rows.append(table[["policy", "paths", "mean", "mean_low", "mean_high", "q50",
+                           "p_loss"]].assign(strategy=column.removeprefix("vault_pnl_")
+                                              if column != "vault_pnl" else "total"))
+    table = pd.concat(rows, ignore_index=True)
+    table = in_policy_order(table)
+    return table[["policy", "strategy", *[c for c in table if c not in ("policy", "strategy")]]]
+
+
+def in_policy_order(table: pd.DataFrame) -> pd.DataFrame:
+    """`table`'s rows in the order of POLICIES (the venue's first)."""
+    order = {label(r, a): i for i, (r, a) in enumerate(POLICIES)}
+    return table.sort_values("policy", key=lambda s: s.map(order), kind="stable").reset_index(
+        drop=True)
+
+
+def differences_figure(differences: pd.DataFrame) -> plt.Figure:
+    """The paired difference policy − venue of each metric, with its interval; a missing
+    interval (NaN: fewer than MIN_BOOTSTRAP_PATHS pairs or no spread) is a bare point."""
+    with plt.style.context(plots.STYLE_PATH):
+        fig, axes = plt.subplots(1, len(METRICS), figsize=(3.2 * len(METRICS), 3.6),
+                                 sharey=True, layout="constrained")
+        policies = [label(r, a) for r, a in POLICIES if label(r, a) != VENUE]
+        y = range(len(policies))
+        for ax, (metric, title) in zip(axes, METRICS.items(), strict=True):
+            rows = differences[differences["metric"] == metric].set_index("policy").loc[
+                policies]
+            mean = rows["mean_difference"].to_numpy(dtype=float)
+            below = (mean - rows["low"]).to_numpy(dtype=float)
+            above = (rows["high"] - mean).to_numpy(dtype=float)
+            ax.errorbar(mean, y, xerr=[below, above], fmt="o", capsize=3)
+            bare = rows["low"].isna().to_numpy()
+            ax.plot(mean[bare], np.asarray(y)[bare], "o", color="white",
+                    markeredgecolor="black", zorder=3)
+            ax.axvline(0.0, color="grey", linewidth=0.8)
+            ax.set_title(title, fontsize="small")
+        axes[0].set_yticks(list(y), policies)
+        axes[0].invert_yaxis()
+        fig.supxlabel(f"paired difference from the venue's rule ({VENUE}), 95% BCa; "
+                      f"open marker: no interval (fewer than "
+                      f"{analysis.MIN_BOOTSTRAP_PATHS} pairs, or every difference equal)",
+                      fontsize="small")
+    return fig
 
 
 def main() -> None:
-    args = parse_args(__file__, __doc__, default_paths=16)
+    args = parse_args(__file__, __doc__, default_paths=64)
     here = args.out
-    config = stressed_market().replace("vault.cap", 0.0)
-    grid = {"exchange.preset": list(presets.names()), "exchange.adl_rule": RULES}
-    results = sweep(config, grid, n_paths=args.paths, seed=args.seed)
-    points = results.points.rename(columns={"exchange.preset": "preset",
-                                            "exchange.adl_rule": "rule"})
-    keys = ["preset", "rule"]
-    events = results.events.merge(points, on="point")
-    paths = results.paths.merge(points, on="point")
+    config = load_scenario("oct10_2025")
+    grid = {"exchange.adl_rule": [rule for rule, _ in POLICIES],
+            "exchange.adl_allocation": [allocation for _, allocation in POLICIES]}
+    start = time.perf_counter()
+    results = sweep(config, grid, n_paths=args.paths, seed=args.seed, design="zip")
+    seconds = time.perf_counter() - start
+    paths = per_path(results)
+    points = paths[["point", "policy"]].drop_duplicates()
 
-    table = analysis.adl_frequency(paths, by=keys)
-    overshoot = analysis.adl_overshoot(events).merge(points, on="point")
-    sums = overshoot.groupby(keys)[["profit_closed", "deficit_covered", "overshoot"]].sum()
-    ptsr = overshoot.groupby(keys)["ptsr"].median().rename("median_ptsr")
-    haircuts = analysis.adl_haircuts(events).merge(points, on="point")
-    gini = haircuts.groupby(keys)["profit_closed"].apply(
-        lambda x: analysis.gini(x.clip(lower=0))).rename("gini_profit_closed")
-    table = table.merge(sums, on=keys, how="left").merge(ptsr, on=keys, how="left").merge(
-        gini, on=keys, how="left")
-    write_table(table, here, "summary")
-
-    groups = analysis.adl_by_group(events, by=["account_type", "leverage_bucket"])
-    groups = points.merge(groups, on="point").drop(columns="point")
-    write_table(groups, here, "by_trader_type")
-
-    plots.adl_heatmap(paths, x="rule", y="preset").savefig(here / "adl_heatmap.png")
-    shown = events[events["preset"] == SHOWN]
-    plots.adl_scatter(shown, by="rule").savefig(here / "who_is_hit.png")
-    fig = None
-    for rule, group in haircuts[haircuts["preset"] == SHOWN].groupby("rule"):
-        fig = plots.lorenz(group["profit_closed"].clip(lower=0),
-                           ax=fig.axes[0] if fig else None, label=rule)
-    if fig is not None:
-        fig.savefig(here / "lorenz.png")
-    types = analysis.adl_by_group(shown, by=["rule", "account_type"])
-    if len(types):
-        plots.adl_shares(types, "account_type", by="rule").savefig(here / "trader_types.png")
-    print(table.to_string(index=False))
+    sides = losing_side_table(results.events, points)
+    summary = summary_table(paths, sides)
+    differences = differences_table(paths)
+    write_table(summary, here, "summary")
+    write_table(differences, here, "differences")
+    write_table(sides, here, "losing_side")
+    write_table(strategy_table(paths), here, "vault_by_strategy")
+    differences_figure(differences).savefig(here / "differences.png")
+    plots.vault_pnl_ecdf(paths, by="policy").savefig(here / "vault_pnl.png")
+    print(summary.to_string(index=False))
+    print(f"{len(POLICIES)} policies × {args.paths} paths in {seconds:.0f} s")
 
 
 if __name__ == "__main__":

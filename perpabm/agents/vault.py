@@ -53,8 +53,8 @@ class StrategyBook:
 class Vault(mesa.Agent):
     """Registers as the exchange's backstop; takes what fits under its cap; unwinds.
 
-    The cap bounds the vault's position notional at ``cap`` × its equity, both as they
-    are before a takeover (the collateral a takeover brings with it under
+    The cap bounds the position notional of the liquidator's account at ``cap`` × that
+    account's equity, both as they are before a takeover (the collateral a takeover brings with it under
     ``backstop_takeover = "account"`` is not counted in advance). What its unwind sold
     or bought this step is :attr:`unwound_notional`: liquidation flow too, which the
     model counts in the step's net liquidation flow (spot impact).

@@ -277,7 +277,8 @@ class VaultConfig:
     """[USD] The vault's starting collateral."""
     cap: float = 3.0
     """[× vault equity] The vault takes over a position only as far as its own position's
-    notional at the mark stays within cap · its equity (0: it never takes over). Under
+    notional at the mark stays within cap · its equity (0: it never takes over); with
+    ``liquidator_share``, the liquidator's account's position and equity. Under
     ``exchange.backstop_takeover = "account"`` the bound is the same, on its equity
     before the collateral a takeover brings; with a cap above 1 / the maintenance rate
     (80 on Hyperliquid's first BTC tier) its account can fall below maintenance margin,
