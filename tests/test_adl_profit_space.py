@@ -220,6 +220,25 @@ def test_profit_space_at_the_mark_closes_the_same_quantities_and_leaves_the_defi
         assert adl_rows(ex) == [(a, 75.0, 88.0), (d, 25.0, 88.0)]
 
 
+def test_profit_space_at_the_previous_mark_closes_the_same_quantities_at_that_price():
+    # The policy sets the quantities, adl_price the price: wealth pro rata still closes
+    # A 75 and D 25, now at the previous mark 100 (the mark before the update to 88).
+    config = BASE.replace(adl_allocation="wealth_pro_rata", adl_price="previous_mark")
+    ex, liquidated, a, d = profit_setup(config)
+    ex.update_mark(88.0)
+    assert adl_rows(ex) == [(a, 75.0, 100.0), (d, 25.0, 100.0)]
+    # Each gives up 12 a unit against the mark instead of 2: its haircut × 12 / 2.
+    # A: 8,800 − 75·12 = 7,900 (haircut 150 × 6 = 900); D: 4,400 − 25·12 = 4,100
+    # (50 × 6 = 300). L, closed at 100 instead of its bankruptcy price 90, is left
+    # 100·10 = 1,000, which goes to the fund (surplus_to): 900 + 300 = 200 of deficit
+    # and 1,000 of surplus.
+    assert ex.equity(a) == pytest.approx(7_900.0)
+    assert ex.equity(d) == pytest.approx(4_100.0)
+    assert ex.collateral(liquidated) == pytest.approx(0.0, abs=1e-9)
+    assert ex.insurance_fund == pytest.approx(1_000.0)
+    ex.check_invariants()
+
+
 def test_the_venues_queue_on_the_profit_case_closes_the_first_winner_whole():
     # A ranks first (0.12 against D's 0.087) and its whole 100 closes at 90: profit
     # closed 100·12 = 1,200 for the 200 covered, an overshoot of 1,000 (wealth pro rata

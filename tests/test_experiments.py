@@ -15,7 +15,7 @@ CASES = {
                                          "losing_side.csv", "vault_by_strategy.csv",
                                          "differences.png", "vault_pnl.png"]),
     "liquidator_vault": (["--paths", "2"], ["summary.csv", "summary.md", "losing_side.csv",
-                                            "losing_side.png"]),
+                                            "losing_side.png", "clock.csv", "clock.md"]),
     "fund_size": (["--paths", "2"], ["summary.csv", "summary.md", "differences.csv",
                                      "adl_vs_fund.png"]),
     "vault_cap": (["--paths", "2"], ["summary.csv", "summary.md", "adl_vs_cap.png",

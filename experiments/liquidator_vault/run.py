@@ -20,11 +20,16 @@ this script:
   and by strategy;
 - `losing_side.csv` / `.md`: per share, ADL fills and notional by the kind of account
   on the losing side (`analysis.adl_losing_side`);
-- `losing_side.png`: the share of ADL notional by losing side, per liquidator share.
+- `losing_side.png`: the share of ADL notional by losing side, per liquidator share;
+- `clock.csv` / `.md`: at the scenario's share, the same paths on one-minute and
+  15-second steps (`market.step_minutes`, with the run, the shock, the vault's unwind
+  rate and the arbitrageur's per-step limit rescaled to the same minutes; the makers
+  requote every step, so the book refills faster too): ADL and backstop notional and
+  the liquidator's share of the ADL fills and notional.
 
 The rest of the ADL notional closes traders' accounts that went from above the
-takeover threshold to negative equity within one mark update (a one-minute step), so
-that the liquidator was never offered them.
+takeover threshold to negative equity within one mark update, so that the liquidator
+was never offered them: the shorter the step, the fewer skip it.
 
     .venv/bin/python experiments/liquidator_vault/run.py [--paths 32] [--seed 1]
 """
@@ -44,13 +49,49 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from common import parse_args, write_table
 
-from perpabm import analysis, load_scenario, plots, sweep
+from perpabm import ScenarioConfig, Shock, analysis, load_scenario, plots, run_paths, sweep
 
 SHARE = "vault.liquidator_share"
 SHARES = [None, 0.2, 0.05, 0.01]
 SHARED = "shared"  # the label of the absent share: one account for both strategies
 LIQUIDATOR = "vault_liquidator"
 STRATEGIES = ["vault_pnl", "vault_pnl_liquidator", "vault_pnl_market_making"]
+CLOCKS = [1.0, 0.25]  # step lengths compared at the scenario's share, minutes
+
+
+def on_steps_of(config: ScenarioConfig, minutes: float) -> ScenarioConfig:
+    """`config` on steps of `minutes` instead of its own: the same run length, shocks,
+    vault unwind per minute and arbitrageur limit per minute."""
+    k = config.market.step_minutes / minutes  # new steps per old step
+    if round(k) != k:
+        raise ValueError(f"{minutes} minutes must divide the scenario's step "
+                         f"({config.market.step_minutes})")
+    k = round(k)
+    shocks = tuple(Shock(s.at_step * k, s.change, s.over_steps * k)
+                   for s in config.market.shocks)
+    return config.with_settings({
+        "market.step_minutes": minutes, "run.steps": config.run.steps * k,
+        "market.shocks": shocks,
+        "vault.unwind_rate": 1.0 - (1.0 - config.vault.unwind_rate) ** (1.0 / k),
+        "arbitrageur.max_notional": config.arbitrageur.max_notional / k})
+
+
+def clock_table(config: ScenarioConfig, paths: int, seed: int) -> pd.DataFrame:
+    """Per step length, on the same seeds: ADL and backstop notional (mean a path) and the
+    liquidator's share of the ADL fills and notional."""
+    rows = []
+    for minutes in CLOCKS:
+        results = run_paths(on_steps_of(config, minutes), n_paths=paths, seed=seed)
+        sides = analysis.adl_losing_side(results.events).set_index("losing_side")
+        means = results.paths[["adl_notional", "backstop_notional"]].mean()
+        rows.append({"step_seconds": 60.0 * minutes, "paths": len(results.paths),
+                     **means.to_dict(),
+                     "liquidator_losing_fills_share": (
+                         sides["fills_share"].get(LIQUIDATOR, 0.0) if len(sides) else 0.0),
+                     "liquidator_losing_notional_share": (
+                         sides["notional_share"].get(LIQUIDATOR, 0.0) if len(sides)
+                         else 0.0)})
+    return pd.DataFrame(rows)
 
 
 def share_label(share: float | None) -> str:
@@ -100,7 +141,10 @@ def main() -> None:
         ax.legend(title="losing side", fontsize="small", loc="upper left",
                   bbox_to_anchor=(1.0, 1.0))
         fig.savefig(here / "losing_side.png")
+    clock = clock_table(load_scenario("oct10_2025"), args.paths, args.seed)
+    write_table(clock, here, "clock")
     print(summary.to_string(index=False))
+    print(clock.to_string(index=False))
     print(f"{len(SHARES)} shares × {args.paths} paths in {seconds:.0f} s")
 
 
