@@ -101,6 +101,7 @@ def scripted_crash(preset: str = "hyperliquid", n_traders: int = 200, seed: int 
             "liquidated_in_book": notional("liquidation"),
             "vault_takeover": notional("backstop"),
             "fund_closed": notional("insurance_fund"),
+            "fund_takeover": notional("fund_takeover"),
             "adl_notional": notional("adl"),
             "adl_accounts": int((kinds == "adl").sum()),
             "insurance_fund": ex.insurance_fund,
