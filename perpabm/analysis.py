@@ -514,6 +514,64 @@ def adl_losing_side(events: pd.DataFrame) -> pd.DataFrame:
                   "notional_share"]]
 
 
+PROFILE_COLUMNS = ["paths_with_adl", "accounts", "fills", "leverage_q25", "leverage_median",
+                   "leverage_q75", "leverage_q95", "fills_in_profit", "accounts_in_profit",
+                   "gini_notional", "top1pct_notional_share"]
+TOP_SHARE = 0.01  # top_share's accounts: the largest 1% (at least one) of a path's ADL'd
+
+
+def adl_profile(events: pd.DataFrame, by: str | Sequence[str] | None = None) -> pd.DataFrame:
+    """Who was auto-deleveraged, in the figures a replay of a real event gives: one row per
+    group of `by` (event columns, such as ``account_type``; per ``point`` too, when
+    present).
+
+    - ``paths_with_adl``, ``accounts`` (distinct (path, account) pairs) and ``fills``;
+    - ``leverage_q25`` … ``leverage_q95``: quantiles of the ADL'd account's effective
+      leverage at each fill, before the close (the "adl" rows' ``leverage``), as a
+      replay quotes the "real-time leverage" of its ADL events;
+    - ``fills_in_profit``: the share of fills whose closed quantity was in profit at the
+      mark (``amount`` > 0), and ``accounts_in_profit`` the share of accounts whose
+      fills closed profit in all (Σ ``amount`` > 0);
+    - ``gini_notional`` and ``top1pct_notional_share``: how concentrated the ADL'd
+      notional (|quantity|·price) is across a path's accounts — the Gini coefficient
+      and the share of the largest 1% of them (at least one) — the median over the
+      paths with ADL.
+
+    Worked example: a path whose fills close 10 units at 100 from account 1 (leverage
+    0.5, profit 100), then 25 at 100 from account 2 (leverage 2, profit 500) and 5 more
+    (leverage 4, a loss of 50): 3 fills, 2 accounts, leverage median 2, fills in
+    profit 2/3, accounts in profit 1 (account 2's rows add up to 450), Gini of the
+    notionals (1,000, 3,000) = (3 − 2·(1,000 + 4,000)/4,000)/2 = 0.25, top share
+    3,000 / 4,000 = 0.75.
+    """
+    keys = _keys(by)
+    require_columns(events, ["kind", "path", "account", "amount", "quantity", "price",
+                             "leverage", *keys], "events")
+    adl = events[events["kind"] == "adl"].copy()
+    adl["notional"] = adl["quantity"].abs() * adl["price"]
+    groups = (["point"] if "point" in adl else []) + keys
+    rows = []
+    for values, group in (adl.groupby(groups, sort=True) if groups
+                          else [((), adl)] if len(adl) else []):
+        values = values if isinstance(values, tuple) else (values,)
+        accounts = group.groupby(["path", "account"]).agg(
+            amount=("amount", "sum"), notional=("notional", "sum")).reset_index()
+        per_path = accounts.groupby("path")["notional"]
+        leverage = group["leverage"].dropna()
+        quantiles = (leverage.quantile([0.25, 0.5, 0.75, 0.95]).to_numpy() if len(leverage)
+                     else np.full(4, np.nan))
+        rows.append({**dict(zip(groups, values, strict=True)),
+                     "paths_with_adl": group["path"].nunique(), "accounts": len(accounts),
+                     "fills": len(group),
+                     **dict(zip(PROFILE_COLUMNS[3:7], quantiles, strict=True)),
+                     "fills_in_profit": float((group["amount"] > 0).mean()),
+                     "accounts_in_profit": float((accounts["amount"] > 0).mean()),
+                     "gini_notional": float(per_path.agg(gini).median()),
+                     "top1pct_notional_share": float(per_path.agg(
+                         lambda x: top_share(x, max(1, int(TOP_SHARE * len(x))))).median())})
+    return pd.DataFrame(rows, columns=[*groups, *PROFILE_COLUMNS])
+
+
 LEVERAGE_EDGES = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, math.inf)
 """Default leverage buckets: [0, 1), [1, 2), [2, 5), [5, 10), [10, 20), [20, ∞)."""
 

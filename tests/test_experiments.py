@@ -16,6 +16,7 @@ CASES = {
                                          "differences.png", "vault_pnl.png"]),
     "liquidator_vault": (["--paths", "2"], ["summary.csv", "summary.md", "losing_side.csv",
                                             "losing_side.png", "clock.csv", "clock.md"]),
+    "adl_accounts": (["--paths", "2"], ["profile.csv", "profile.md", "leverage.png"]),
     "fund_size": (["--paths", "2"], ["summary.csv", "summary.md", "differences.csv",
                                      "adl_vs_fund.png"]),
     "vault_cap": (["--paths", "2"], ["summary.csv", "summary.md", "adl_vs_cap.png",

@@ -54,10 +54,10 @@ class Vault(mesa.Agent):
     """Registers as the exchange's backstop; takes what fits under its cap; unwinds.
 
     The cap bounds the position notional of the liquidator's account at ``cap`` × that
-    account's equity, both as they are before a takeover (the collateral a takeover brings with it under
-    ``backstop_takeover = "account"`` is not counted in advance). What its unwind sold
-    or bought this step is :attr:`unwound_notional`: liquidation flow too, which the
-    model counts in the step's net liquidation flow (spot impact).
+    account's equity, both as they are before a takeover (the collateral a takeover
+    brings with it under ``backstop_takeover = "account"`` is not counted in advance).
+    What its unwind sold or bought this step is :attr:`unwound_notional`: liquidation
+    flow too, which the model counts in the step's net liquidation flow (spot impact).
 
     By default the vault runs its strategies in one account, as Hyperliquid's HLP
     ran market making and liquidations on shared collateral until 2025-03: the
