@@ -1,6 +1,6 @@
 """Property-based specification of whole model paths under random, extreme configurations.
 
-Every venue preset × ADL ranking rule × index process, with leverage up to the
+Every venue preset × ADL ranking rule × index process, with leverage from 0.05x (spare collateral) up to the
 preset's maximum, vault caps from zero through near-zero to huge, books that
 empty as volatility jumps (or hold only the vault's quotes), 50% one-minute gaps,
 prices near zero and crashes of 99%, makers and traders that respond to ADL (or
@@ -89,7 +89,8 @@ def scenarios(draw: st.DrawFn) -> ScenarioConfig:
     traders = TraderConfig(
         count=draw(st.integers(2, 40)),
         capital_scale=draw(st.sampled_from([100.0, 5_000.0])),
-        leverage_median=draw(st.floats(1.0, max_leverage) | st.just(max_leverage)),
+        leverage_median=draw(st.floats(0.05, max_leverage) | st.just(max_leverage)),
+        leverage_floor=draw(st.sampled_from([0.05, 1.0])),
         leverage_sigma=draw(st.sampled_from([0.0, 0.8])),
         entries_per_day=draw(st.sampled_from([50.0, 1_000.0])),
         holding_minutes=draw(st.sampled_from([3.0, 240.0])),

@@ -132,7 +132,7 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
         capital = cfg.capital_scale * (1.0 + rng.pareto(cfg.capital_tail, n))
         max_leverage = cfg.leverage_cap * exchange.config.max_leverage
         leverage = np.clip(cfg.leverage_median * np.exp(rng.normal(0.0, cfg.leverage_sigma, n)),
-                           1.0, max_leverage)
+                           cfg.leverage_floor, max_leverage)
         weights = np.asarray(cfg.strategy_mix) / sum(cfg.strategy_mix)
         strategy = rng.choice(len(STRATEGIES), size=n, p=weights)
         accounts = np.array([exchange.open_account(c) for c in capital.tolist()], dtype=np.int64)

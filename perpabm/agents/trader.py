@@ -48,7 +48,7 @@ class LeveragedTrader(mesa.Agent):
 
     @property
     def leverage(self) -> float:
-        """Notional over equity of the positions it opens (≥ 1)."""
+        """Notional over equity of the positions it opens (≥ ``traders.leverage_floor``)."""
         return float(self.population.leverage[self.account])
 
     @property
