@@ -1,7 +1,8 @@
 """Property-based specification of whole model paths under random, extreme configurations.
 
-Every venue preset × ADL ranking rule × index process, with leverage from 0.05x (spare collateral) up to the
-preset's maximum, vault caps from zero through near-zero to huge, books that
+Every venue preset × ADL ranking rule × index process, with leverage from 0.05x
+(spare collateral) up to the preset's maximum, vault caps from zero through
+near-zero to huge, books that
 empty as volatility jumps (or hold only the vault's quotes), 50% one-minute gaps,
 prices near zero and crashes of 99%, makers and traders that respond to ADL (or
 not), runs a short path in debug mode (the
