@@ -69,7 +69,8 @@ from perpabm.exchange.events import event_columns
 from perpabm.market import IndexHistory, index_log_returns
 from perpabm.scenarios import load_scenario
 
-STREAMS = ("index", "order_flow", "traders", "makers", "arbitrageur", "vault", "exchange")
+STREAMS = ("index", "order_flow", "traders", "makers", "arbitrageur", "vault", "exchange",
+           "funds")  # a stream added later goes last, so that the others keep their seeds
 SERIES_COLUMNS = (
     "index", "mark", "last", "best_bid", "best_ask", "bid_depth", "ask_depth",
     "open_interest", "insurance_fund", "vault_equity", "vault_pnl_liquidator",
@@ -89,13 +90,14 @@ model reporters. ``vault_pnl`` is the vault's P&L, ``vault_pnl_liquidator`` and
 adds up to it. ``insurance_fund_change`` is what the market paid into the fund or took out
 of it: its balance less the start and less the model's top-ups
 (``exchange.insurance_fund_ratio``)."""
-ACCOUNT_TYPES = (*STRATEGIES, "maker", "arbitrageur", "vault_liquidator",
+ACCOUNT_TYPES = (*STRATEGIES, "fund", "maker", "arbitrageur", "vault_liquidator",
                  "vault_market_making", "insurance_fund")
-"""What holds an account: a trader's strategy, the agent class, the vault's strategy, or
-the venue's insurance fund (its margin account under ``exchange.fund_takeover``). The
-vault's liquidator is the account that takes positions over (when the vault has one
-account, market making's quotes are in it too); ``vault_market_making`` is market
-making's own account under ``vault.liquidator_share``."""
+"""What holds an account: a trader's strategy, ``"fund"`` (the ``funds`` section's
+accounts), the agent class, the vault's strategy, or the venue's insurance fund (its
+margin account under ``exchange.fund_takeover``). The vault's liquidator is the account
+that takes positions over (when the vault has one account, market making's quotes are
+in it too); ``vault_market_making`` is market making's own account under
+``vault.liquidator_share``."""
 FUND_DRAWN = frozenset({"insurance_fund", "fund_takeover", "adl", "socialized_loss",
                         "bad_debt"})
 """Event kinds that show the insurance fund drawn on, or passed (an "insurance_fund" row
@@ -162,8 +164,9 @@ class PerpMarketModel(mesa.Model):
     ``makers.agent`` names (:mod:`perpabm.agents.classes`).
 
     The agents, by kind: :attr:`traders` (a :class:`TraderPopulation`: account id →
-    trader), :attr:`makers`, :attr:`arbitrageurs` and :attr:`vaults` (the backstop vault,
-    if the waterfall has one: :attr:`vault`). The index so far is :attr:`history`.
+    trader), :attr:`funds` (another, from the ``funds`` section), :attr:`makers`,
+    :attr:`arbitrageurs` and :attr:`vaults` (the backstop vault, if the waterfall has
+    one: :attr:`vault`). The index so far is :attr:`history`.
     ``running`` turns False after the last of ``run.steps`` steps.
     """
 
@@ -181,12 +184,12 @@ class PerpMarketModel(mesa.Model):
         self.config = config
         self.seed = streams
         self._rngs = {name: np.random.default_rng(streams[name])
-                      for name in ("traders", "makers", "arbitrageur", "vault")}
+                      for name in ("traders", "makers", "arbitrageur", "vault", "funds")}
         market, run = config.market, config.run
         exchange_config = config.exchange.replace(debug=config.exchange.debug or run.debug)
         self.exchange = Exchange(exchange_config, mark_price=market.start_price,
                                  rng=np.random.default_rng(streams["exchange"]),
-                                 capacity=config.traders.count + 64,
+                                 capacity=config.traders.count + config.funds.count + 64,
                                  time_unit_minutes=market.step_minutes)
         self.step_minutes = market.step_minutes
         self.n_steps = run.steps
@@ -208,7 +211,13 @@ class PerpMarketModel(mesa.Model):
         """The backstop vault, or None if the waterfall has none."""
         self.traders = TraderPopulation(self, self._rngs["traders"], agent_class=trader_class)
         self.traders.add(config.traders.count)
-        self._hears_adl = (config.traders.adl_reentry_probability > 0.0
+        self.funds = TraderPopulation(self, self._rngs["funds"], config=config.funds,
+                                      agent_class=agent_classes.trader_class(config, "funds"))
+        """The large, lightly levered accounts (``funds``): a population like the traders'."""
+        self.funds.add(config.funds.count)
+        self._populations = (self.traders, self.funds)
+        self._hears_adl = (any(population.config.adl_reentry_probability > 0.0
+                               for population in self._populations)
                            or any(m.config.adl_response != "none" for m in self.makers))
         self._vault_start = self.vault.equity if self.vault else 0.0
         self._fund_start = self.exchange.insurance_fund
@@ -234,8 +243,9 @@ class PerpMarketModel(mesa.Model):
         Vault.unwind_all(self.vaults)
         self._unwind_fund()
         MarketMaker.rehedge_all(self, self.makers)
-        self.traders.exit()
-        self.traders.enter()
+        for population in self._populations:
+            population.exit()
+            population.enter()
         MarketMaker.quote_all(self, self.makers)
         Vault.quote_all(self.vaults)
         events = self.exchange.update_index(self.index, time=float(self.step_index))
@@ -243,7 +253,8 @@ class PerpMarketModel(mesa.Model):
         Vault.record_all(self.vaults, events)
         if self._hears_adl:
             self._tell_deleveraged(events)
-        self.traders.renew()
+        for population in self._populations:
+            population.renew()
         self._record(t, events)
         if self.step_index == self.n_steps:
             self.running = False
@@ -278,7 +289,8 @@ class PerpMarketModel(mesa.Model):
         accounts, changes = deleveraged(events)
         if not len(accounts):
             return
-        self.traders.deleveraged(accounts, changes)
+        for population in self._populations:
+            population.deleveraged(accounts, changes)
         change_of = dict(zip(accounts.tolist(), changes.tolist(), strict=True))
         for maker in self.makers:
             if maker.account in change_of:
@@ -393,6 +405,8 @@ class PerpMarketModel(mesa.Model):
         types = np.full(self.exchange.n_accounts, -1, dtype=np.int64)
         strategy = self.traders.strategy[: len(types)]
         types[: len(strategy)] = strategy
+        funds = np.flatnonzero(self.funds.strategy[: len(types)] >= 0)
+        types[funds] = ACCOUNT_TYPES.index("fund")
         for agents, kind in ((self.makers, "maker"), (self.arbitrageurs, "arbitrageur")):
             for agent in agents:
                 types[agent.account] = ACCOUNT_TYPES.index(kind)

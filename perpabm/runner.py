@@ -556,8 +556,8 @@ a path of 0 traders and 30 steps: 257 MiB)."""
 
 def path_memory(config: ScenarioConfig) -> int:
     """Estimated peak memory of a process running one path of `config`, bytes."""
-    return (PROCESS_BYTES + BYTES_PER_TRADER * config.traders.count
-            + BYTES_PER_STEP * config.run.steps)
+    accounts = config.traders.count + config.funds.count  # a fund is a trader's kind
+    return PROCESS_BYTES + BYTES_PER_TRADER * accounts + BYTES_PER_STEP * config.run.steps
 
 
 def available_memory() -> int | None:

@@ -170,5 +170,5 @@ def test_an_agent_setting_that_is_not_a_name_is_a_one_line_error(name):
 
 
 def test_use_in_must_be_an_agent_section():
-    with pytest.raises(ConfigError, match=r'use_in must be one of "traders", "makers"'):
+    with pytest.raises(ConfigError, match=r'use_in must be one of "traders", "funds", "makers"'):
         ScenarioConfig().with_agent("tagged", TaggedTrader, use_in="trader")

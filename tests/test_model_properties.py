@@ -41,6 +41,7 @@ from perpabm.config.market import INDEX_PROCESSES
 from perpabm.config.scenario import (
     ADL_RESPONSES,
     ArbitrageurConfig,
+    FundConfig,
     MakerConfig,
     RunConfig,
     TraderConfig,
@@ -113,9 +114,12 @@ def scenarios(draw: st.DrawFn) -> ScenarioConfig:
         unwind_rate=draw(st.sampled_from([0.0, 0.2])),
         adl_exempt=draw(st.booleans()), quotes=draw(st.booleans()),
         liquidator_share=draw(st.sampled_from([None, 0.01, 0.5])))
+    funds = FundConfig(  # large accounts with spare collateral, or none
+        count=draw(st.sampled_from([0, 3])), capital_scale=100_000.0,
+        entries_per_day=1_000.0, holding_minutes=draw(st.sampled_from([3.0, 240.0])))
     return ScenarioConfig(
         name=f"{preset}/{exchange.adl_rule}/{process}", exchange=exchange, market=market,
-        traders=traders, makers=makers,
+        traders=traders, funds=funds, makers=makers,
         arbitrageur=ArbitrageurConfig(count=draw(st.sampled_from([0, 1]))), vault=vault,
         run=RunConfig(steps=steps, debug=True))
 

@@ -6,16 +6,18 @@ A public replay of Hyperliquid's node data for 2025-10-10 (GitHub
 0.04x, 0.18x and 0.65x, 95th percentile 4.23x — and 94.5% of the ADL'd positions in
 profit. This script measures the same figures on the model.
 
-Runs the oct10_2025 scenario as bundled (the hyperliquid preset) and writes beside this
-script:
+Runs the oct10_2025 scenario as bundled (the hyperliquid preset), and with 100 funds
+besides its 1,000 traders (`funds.count`: large accounts, lightly levered — the
+``funds`` section's defaults take the replay's leverage distribution), on the same
+seeds, and writes beside this script:
 
-- `profile.csv` / `.md`: over every ADL fill of every path, the ADL'd accounts'
-  leverage at the fill (quartiles and 95th percentile), the share of fills and of
-  accounts in profit, and the concentration of the ADL'd notional across a path's
-  accounts (Gini, top 1%'s share; medians over paths) — in all and by account type
-  (`analysis.adl_profile`);
-- `leverage.png`: the ECDF of the ADL'd accounts' leverage at the fill, with the
-  replay's quartiles.
+- `profile.csv` / `.md`: per population, over every ADL fill of every path, the ADL'd
+  accounts' leverage at the fill (quartiles and 95th percentile), the share of fills
+  and of accounts in profit, and the concentration of the ADL'd notional across a
+  path's accounts (Gini, top 1%'s share; medians over paths) — in all and by account
+  type (`analysis.adl_profile`);
+- `leverage.png`: the ECDF of the ADL'd accounts' leverage at the fill, per
+  population, with the replay's quartiles.
 
     .venv/bin/python experiments/adl_accounts/run.py [--paths 32] [--seed 1]
 """
@@ -35,7 +37,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from common import parse_args, write_table
 
-from perpabm import analysis, load_scenario, plots, run_paths
+from perpabm import analysis, load_scenario, plots, sweep
 
 RECORD_QUARTILES = {0.25: 0.04, 0.5: 0.18, 0.75: 0.65}
 """The replay's quartiles of the ADL'd accounts' real-time leverage (x), 2025-10-10:
@@ -45,15 +47,25 @@ RECORD_IN_PROFIT = 0.945
 data/canonical/realtime_analysis_summary.json (94.51%)."""
 
 
-def leverage_figure(events: pd.DataFrame) -> plt.Figure:
-    """ECDF of the ADL'd accounts' leverage at each fill (log scale), the replay's
-    quartiles marked."""
-    leverage = np.sort(events.loc[events["kind"] == "adl", "leverage"].dropna().to_numpy())
+FUNDS = [0, 100]  # funds.count: the scenario as bundled, and with funds
+
+
+def population(funds: int) -> str:
+    """A point's name in the tables and the figure."""
+    return "traders only" if funds == 0 else f"traders + {funds} funds"
+
+
+def leverage_figure(events: pd.DataFrame, names: dict[int, str]) -> plt.Figure:
+    """ECDF of the ADL'd accounts' leverage at each fill (log scale), one line per point
+    (`names`: point → label), the replay's quartiles marked."""
+    adl = events[events["kind"] == "adl"]
     with plt.style.context(plots.STYLE_PATH):
         fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
-        if len(leverage):
-            shares = np.arange(1, len(leverage) + 1) / len(leverage)
-            ax.step(leverage, shares, where="post", label="model: ADL fills")
+        for point, name in names.items():
+            leverage = np.sort(adl.loc[adl["point"] == point, "leverage"].dropna().to_numpy())
+            if len(leverage):
+                shares = np.arange(1, len(leverage) + 1) / len(leverage)
+                ax.step(leverage, shares, where="post", label=f"model, {name}")
         ax.plot(list(RECORD_QUARTILES.values()), list(RECORD_QUARTILES), "o", color="black",
                 label="2025-10-10 replay: quartiles")
         ax.set_xscale("log")
@@ -67,14 +79,19 @@ def leverage_figure(events: pd.DataFrame) -> plt.Figure:
 def main() -> None:
     args = parse_args(__file__, __doc__, default_paths=32)
     here = args.out
-    results = run_paths(load_scenario("oct10_2025"), n_paths=args.paths, seed=args.seed)
+    results = sweep(load_scenario("oct10_2025"), {"funds.count": FUNDS}, n_paths=args.paths,
+                    seed=args.seed)
     events = results.events
+    names = {int(p): population(int(n)) for p, n in
+             zip(results.points["point"], results.points["funds.count"], strict=True)}
     overall = analysis.adl_profile(events).assign(account_type="all")
     by_type = analysis.adl_profile(events, by="account_type")
     table = pd.concat([overall, by_type], ignore_index=True)
-    table = table[["account_type", *analysis.PROFILE_COLUMNS]]
+    table.insert(0, "population", table.pop("point").map(names))
+    table = table.sort_values(["population", "account_type"], kind="stable")
+    table = table[["population", "account_type", *analysis.PROFILE_COLUMNS]]
     write_table(table, here, "profile")
-    leverage_figure(events).savefig(here / "leverage.png")
+    leverage_figure(events, names).savefig(here / "leverage.png")
     print(table.to_string(index=False))
     print(f"record: leverage quartiles {list(RECORD_QUARTILES.values())}, "
           f"{RECORD_IN_PROFIT:.1%} of ADL'd positions in profit")

@@ -10,13 +10,14 @@ from perpabm.config.scenario import BUILTIN_AGENTS, ScenarioConfig, import_path
 from perpabm.errors import ConfigError
 
 
-def trader_class(config: ScenarioConfig) -> type[LeveragedTrader]:
-    """The traders' class that ``traders.agent`` names: LeveragedTrader or a subclass.
+def trader_class(config: ScenarioConfig, section: str = "traders") -> type[LeveragedTrader]:
+    """The class that ``traders.agent`` (or ``funds.agent``, with `section` ``"funds"``)
+    names: LeveragedTrader or a subclass.
 
     Raises ConfigError naming the ``agent_classes`` entry if it does not import or is not
     a subclass of LeveragedTrader.
     """
-    return _agent_class(config, "traders", LeveragedTrader)
+    return _agent_class(config, section, LeveragedTrader)
 
 
 def maker_class(config: ScenarioConfig) -> type[MarketMaker]:

@@ -49,7 +49,7 @@ from numpy.typing import NDArray
 from perpabm.agents.protocols import MarketModel
 from perpabm.agents.trader import LeveragedTrader
 from perpabm.compiled import kernel
-from perpabm.config.scenario import STRATEGIES
+from perpabm.config.scenario import STRATEGIES, TraderConfig
 from perpabm.exchange.kernels.accounts import COLLATERAL, ENTRY_PRICE, SIZE, LedgerArrays
 from perpabm.mechanics import equity_at
 
@@ -69,17 +69,19 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
 
     `rng` is the traders' own stream. `agent_class` (LeveragedTrader or a subclass) is
     the class of the agents :meth:`add` creates, as ``agent_class(model, population,
-    account)``.
+    account)``. `config` is the section they are drawn from: the model's ``traders``
+    by default, or another of the same kind (``funds``).
     """
 
     def __init__(self, model: MarketModel, rng: np.random.Generator, *,
-                 agent_class: type[LeveragedTrader] = LeveragedTrader) -> None:
+                 agent_class: type[LeveragedTrader] = LeveragedTrader,
+                 config: TraderConfig | None = None) -> None:
         if not (isinstance(agent_class, type) and issubclass(agent_class, LeveragedTrader)):
             raise TypeError(f"agent_class must be LeveragedTrader or a subclass; got "
                             f"{agent_class!r}")
         self.model = model
         self.agent_class = agent_class
-        self.config = config = model.config.traders
+        self.config = config = model.config.traders if config is None else config
         self._rng = rng
         step_minutes = model.step_minutes
         self.lookback_steps = max(1, round(config.lookback_minutes / step_minutes))

@@ -85,7 +85,18 @@ class _Section:
 def field_docs(cls: type) -> dict[str, str]:
     """The attribute docstrings of `cls`'s fields, by field name, as written (a field
     without one is left out): the string literal that follows the field's line in the
-    class body."""
+    class body — of the class that declares the field last, so that a subclass that
+    gives a field a new default and docstring (a section of the same kind with other
+    defaults) documents it its own way and inherits the rest."""
+    docs: dict[str, str] = {}
+    for base in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(base):
+            docs.update(_class_docs(base))
+    return docs
+
+
+def _class_docs(cls: type) -> dict[str, str]:
+    """The attribute docstrings written in `cls`'s own body."""
     module = sys.modules[cls.__module__]
     for node in _module_tree(module.__name__).body:
         if isinstance(node, ast.ClassDef) and node.name == cls.__name__:

@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from perpabm import adl
 from perpabm.config.checks import (
@@ -38,7 +38,7 @@ from perpabm.errors import ConfigError, closest
 STRATEGIES = ("noise", "momentum", "contrarian")
 ADL_RESPONSES = ("none", "rehedge", "withdraw")
 """What a market maker does after ADL closes part of its inventory (``makers.adl_response``)."""
-BUILTIN_AGENTS = {"traders": "leveraged", "makers": "maker"}
+BUILTIN_AGENTS = {"traders": "leveraged", "funds": "leveraged", "makers": "maker"}
 """The name of each agent section's built-in class, as its ``agent`` setting gives it:
 ``"leveraged"`` is :class:`~perpabm.agents.LeveragedTrader`, ``"maker"``
 :class:`~perpabm.agents.MarketMaker`. Other names are the scenario's ``agent_classes``."""
@@ -54,6 +54,8 @@ class TraderConfig:
     an exponential holding time or at its take-profit or stop-loss. Wiped-out
     traders leave and new ones arrive. Each setting below says how.
     """
+
+    SECTION: ClassVar[str] = "traders"  # the scenario section: its settings' paths
 
     count: int = 1_000
     """[traders] Traders at the start of the run. A flat trader with less than 5% of
@@ -119,7 +121,7 @@ class TraderConfig:
     or a name in the scenario's ``agent_classes``."""
 
     def __post_init__(self) -> None:
-        p = "traders"
+        p = self.SECTION
         whole(f"{p}.count", self.count, 0)
         ranges(self, p, (
             ("capital_scale", 0.0, math.inf, True, True),
@@ -147,6 +149,58 @@ class TraderConfig:
         require(f"{p}.strategy_mix", "a positive sum", sum(mix) > 0,
                 f"{p}.strategy_mix must have a positive weight; got {mix}")
         object.__setattr__(self, "strategy_mix", mix)
+
+
+@dataclass(frozen=True, slots=True)
+class FundConfig(TraderConfig):
+    """Large, lightly levered directional accounts (funds, whales): traders of their own
+    kind, with their own account type (``"fund"``), drawn and acting as the leveraged
+    traders are, from settings of their own. They hold collateral far above what their
+    positions need, and hold for days.
+
+    A replay of Hyperliquid's 2025-10-10 found the accounts ADL picked — the winners
+    — mostly large and lightly levered: their leverage at the fill had quartiles
+    0.04x, 0.18x and 0.65x (``docs/venues.md``). The leverage defaults take that
+    distribution; the holding time, entry rate and exits are our choice (we found no
+    published holding times). Off by default (``count = 0``).
+    """
+
+    SECTION: ClassVar[str] = "funds"
+
+    count: int = 0
+    """[accounts] Funds at the start of the run (0: none)."""
+    capital_scale: float = 250_000.0
+    """[USD] The least starting capital: a fund's is capital_scale · (1 + X), X drawn by
+    numpy's ``pareto(capital_tail)`` (Lomax, ≥ 0), so the median is
+    capital_scale · 2^(1/capital_tail)."""
+    capital_tail: float = 1.0
+    """[dimensionless] Pareto tail index a of starting capital: the smaller, the heavier
+    the tail (the mean is infinite for a ≤ 1)."""
+    leverage_median: float = 0.18
+    """[notional ÷ equity] Median leverage of the funds (the replay's median of the ADL'd
+    accounts): a fund's is leverage_median · exp(N(0, leverage_sigma²)), clipped to
+    [leverage_floor, leverage_cap · exchange.max_leverage]."""
+    leverage_sigma: float = 1.9
+    """[natural log] Standard deviation of the log of the funds' leverage: the replay's
+    quartiles 0.04x and 0.65x about its median 0.18x give ln(0.65 / 0.18) / 0.674 = 1.9."""
+    leverage_floor: float = 0.01
+    """[notional ÷ equity] The lowest leverage a fund is drawn with."""
+    strategy_mix: tuple[float, float, float] = (0.2, 0.4, 0.4)
+    """[relative weights] Shares of noise, momentum and contrarian funds, in that order,
+    divided by their sum (as for the traders)."""
+    entries_per_day: float = 1.0
+    """[per day] Rate at which each flat fund looks for an entry (as for the traders)."""
+    holding_minutes: float = 10_080.0
+    """[minutes] Mean holding time, a week: a position is closed after an exponential
+    time of this mean, unless its take-profit or stop-loss fires first."""
+    take_profit: float = 0.5
+    """[fraction of entry price] A position is closed once the index has moved this far
+    in its favour from the entry price."""
+    stop_loss: float = 0.3
+    """[fraction of entry price] A position is closed once the index has moved this far
+    against it from the entry price."""
+    arrivals_per_day: float = 0.0
+    """[funds per day] Mean number of new funds a day (a Poisson number each step)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,6 +419,7 @@ _SECTIONS: dict[str, type] = {
     "exchange": ExchangeConfig,
     "market": MarketConfig,
     "traders": TraderConfig,
+    "funds": FundConfig,
     "makers": MakerConfig,
     "arbitrageur": ArbitrageurConfig,
     "vault": VaultConfig,
@@ -378,7 +433,8 @@ class ScenarioConfig:
 
     ``agent_classes`` maps names to agent classes of the user's, each given as the
     class or as a ``"package.module:Class"`` import path: a subclass of
-    :class:`~perpabm.agents.LeveragedTrader` for ``traders.agent`` to name, or of
+    :class:`~perpabm.agents.LeveragedTrader` for ``traders.agent`` (or ``funds.agent``) to
+    name, or of
     :class:`~perpabm.agents.MarketMaker` for ``makers.agent`` (the model checks the
     base when it builds the agents). :meth:`with_agent` adds one.
     """
@@ -393,6 +449,8 @@ class ScenarioConfig:
     """The exogenous index price and the length of a step."""
     traders: TraderConfig = field(default_factory=TraderConfig)
     """The leveraged traders."""
+    funds: FundConfig = field(default_factory=FundConfig)
+    """Large, lightly levered directional accounts (none by default)."""
     makers: MakerConfig = field(default_factory=MakerConfig)
     """The market makers."""
     arbitrageur: ArbitrageurConfig = field(default_factory=ArbitrageurConfig)
@@ -413,12 +471,13 @@ class ScenarioConfig:
             if not isinstance(getattr(self, section), cls):
                 raise ConfigError(f"{section} must be a {cls.__name__}; got "
                                   f"{type(getattr(self, section)).__name__}")
-        highest = self.traders.leverage_cap * self.exchange.max_leverage
-        require("traders.leverage_floor", "≤ traders.leverage_cap · exchange.max_leverage",
-                self.traders.leverage_floor <= highest,
-                f"traders.leverage_floor ({self.traders.leverage_floor:g}) must not exceed "
-                f"the highest leverage a trader may be drawn with, traders.leverage_cap · "
-                f"exchange.max_leverage ({highest:g})")
+        for kind in (self.traders, self.funds):
+            p, highest = kind.SECTION, kind.leverage_cap * self.exchange.max_leverage
+            require(f"{p}.leverage_floor", f"≤ {p}.leverage_cap · exchange.max_leverage",
+                    kind.leverage_floor <= highest,
+                    f"{p}.leverage_floor ({kind.leverage_floor:g}) must not exceed the "
+                    f"highest leverage one may be drawn with, {p}.leverage_cap · "
+                    f"exchange.max_leverage ({highest:g})")
         classes = _check_agent_classes("agent_classes", self.agent_classes)
         object.__setattr__(self, "agent_classes", classes)
         custom = tuple(name for name, _ in classes)
@@ -431,7 +490,8 @@ class ScenarioConfig:
                    ) -> ScenarioConfig:
         """A copy with agent class `cls` (a class, or a ``"package.module:Class"`` path)
         registered in ``agent_classes`` as `name`, replacing one of that name; with
-        `use_in` (``"traders"`` or ``"makers"``) that section's ``agent`` names it too.
+        `use_in` (``"traders"``, ``"funds"`` or ``"makers"``) that section's ``agent``
+        names it too.
 
         ``config.with_agent("cautious", CautiousTrader, use_in="traders")`` is
         ``config.replace("agent_classes", {..., "cautious": CautiousTrader})`` then
