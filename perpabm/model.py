@@ -9,21 +9,23 @@ Step order, every step (one ``market.step_minutes``), one line of
    (and the insurance fund what it has taken over, under ``exchange.fund_takeover``),
    makers that re-hedge after last step's ADL trade, traders whose exit triggers
    fired close, a sparse random draw of flat traders (and ADL'd traders who re-enter)
-   opens positions; then makers requote, and the vault if it quotes, so that the
-   book the mark and the liquidations see is replenished (trades within the step
-   meet the previous step's quotes, as takers meet quotes a moment old). Traders
-   and makers act as batches: the exits, the entries and the makers' requotes are
-   one exchange call each (:meth:`Exchange.market_orders`,
+   opens positions (the funds' as the traders'), basis traders open their short and
+   hedge, or respond to last step's ADL; then makers requote, and the vault if it
+   quotes, so that the book the mark and the liquidations see is replenished
+   (trades within the step meet the previous step's quotes, as takers meet quotes a
+   moment old). Traders and makers act as batches: the exits, the entries and the
+   makers' requotes are one exchange call each (:meth:`Exchange.market_orders`,
    :meth:`Exchange.replace_quotes_of`), their orders taken in turn as one by one;
 3. **the venue's rules** — :meth:`Exchange.update_index`: the mark price from the
    venue's rule (index, index + EMA basis, or median), the liquidation waterfall
    to completion, funding at the venue's interval from the mean premium;
 4. **agents hear of ADL** — the accounts the step's "adl" events closed positions of
    are told (only when an agent is set to respond: ``traders.adl_reentry_probability``
-   above 0, ``makers.adl_response`` other than ``"none"``): a trader ADL left flat
-   may re-enter at the next step, a maker re-hedges at the next step (before the
-   traders act) or quotes withdrawn for a while; then wiped-out traders leave and new
-   ones arrive;
+   above 0, ``makers.adl_response`` other than ``"none"``, or basis traders): a
+   trader ADL left flat may re-enter at the next step, a maker re-hedges at the next
+   step (before the traders act) or quotes withdrawn for a while, a basis trader
+   reopens its short or sells its naked hedge at the next step; then wiped-out traders
+   leave and new ones arrive;
 5. **record** — the series row, into preallocated arrays, and the step's net
    liquidation flow.
 
@@ -58,7 +60,14 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from perpabm.agents import Arbitrageur, LeveragedTrader, MarketMaker, TraderPopulation, Vault
+from perpabm.agents import (
+    Arbitrageur,
+    BasisTrader,
+    LeveragedTrader,
+    MarketMaker,
+    TraderPopulation,
+    Vault,
+)
 from perpabm.agents import classes as agent_classes
 from perpabm.agents.deleveraging import deleveraged
 from perpabm.agents.vault import STRATEGIES as VAULT_STRATEGIES
@@ -81,16 +90,17 @@ SUMMARY_FIGURES = (
     "steps", "index_return", "index_max_drawdown", "liquidation_episodes",
     "liquidated_notional", "backstop_notional", "adl_fired", "adl_fills", "adl_notional",
     "adl_accounts", "first_adl_step", "vault_pnl", "vault_pnl_liquidator",
-    "vault_pnl_market_making", "vault_min_equity",
+    "vault_pnl_market_making", "vault_min_equity", "basis_hedge_pnl",
     "insurance_fund_change", "bad_debt", "traders_left", "conservation_error",
 )
 """The figures of :meth:`PerpMarketModel.summary`, in its order: the datacollector's
 model reporters. ``vault_pnl`` is the vault's P&L, ``vault_pnl_liquidator`` and
 ``vault_pnl_market_making`` its split by strategy (:meth:`Vault.pnl_by_strategy`), which
-adds up to it. ``insurance_fund_change`` is what the market paid into the fund or took out
-of it: its balance less the start and less the model's top-ups
-(``exchange.insurance_fund_ratio``)."""
-ACCOUNT_TYPES = (*STRATEGIES, "fund", "maker", "arbitrageur", "vault_liquidator",
+adds up to it. ``basis_hedge_pnl`` is the basis traders' spot hedges' P&L at the index,
+held outside the exchange (NaN without basis traders). ``insurance_fund_change`` is what
+the market paid into the fund or took out of it: its balance less the start and less the
+model's top-ups (``exchange.insurance_fund_ratio``)."""
+ACCOUNT_TYPES = (*STRATEGIES, "fund", "maker", "basis", "arbitrageur", "vault_liquidator",
                  "vault_market_making", "insurance_fund")
 """What holds an account: a trader's strategy, ``"fund"`` (the ``funds`` section's
 accounts), the agent class, the vault's strategy, or the venue's insurance fund (its
@@ -205,6 +215,10 @@ class PerpMarketModel(mesa.Model):
         self.makers = [maker_class(self, config.makers) for _ in range(config.makers.count)]
         self.arbitrageurs = [Arbitrageur(self, config.arbitrageur)
                              for _ in range(config.arbitrageur.count)]
+        self.basis_traders = [BasisTrader(self, config.basis)
+                              for _ in range(config.basis.count)]
+        """The basis traders (``basis``): perp short, spot long held elsewhere."""
+        self._basis_flow = 0.0  # this step's basis traders' spot trades, USD
         backstop = "backstop" in exchange_config.waterfall and config.vault.enabled
         self.vaults = [Vault(self, config.vault)] if backstop else []
         self.vault: Vault | None = self.vaults[0] if self.vaults else None
@@ -218,7 +232,8 @@ class PerpMarketModel(mesa.Model):
         self._populations = (self.traders, self.funds)
         self._hears_adl = (any(population.config.adl_reentry_probability > 0.0
                                for population in self._populations)
-                           or any(m.config.adl_response != "none" for m in self.makers))
+                           or any(m.config.adl_response != "none" for m in self.makers)
+                           or len(self.basis_traders) > 0)
         self._vault_start = self.vault.equity if self.vault else 0.0
         self._fund_start = self.exchange.insurance_fund
         self._fund_deposits = 0.0  # USD the model has added (insurance_fund_ratio)
@@ -246,6 +261,7 @@ class PerpMarketModel(mesa.Model):
         for population in self._populations:
             population.exit()
             population.enter()
+        self._basis_flow = BasisTrader.act_all(self.basis_traders)
         MarketMaker.quote_all(self, self.makers)
         Vault.quote_all(self.vaults)
         events = self.exchange.update_index(self.index, time=float(self.step_index))
@@ -292,9 +308,9 @@ class PerpMarketModel(mesa.Model):
         for population in self._populations:
             population.deleveraged(accounts, changes)
         change_of = dict(zip(accounts.tolist(), changes.tolist(), strict=True))
-        for maker in self.makers:
-            if maker.account in change_of:
-                maker.deleveraged(change_of[maker.account])
+        for agent in (*self.makers, *self.basis_traders):
+            if agent.account in change_of:
+                agent.deleveraged(change_of[agent.account])
 
     def _move_index(self, t: int) -> None:
         """Step `t`'s index move: its pre-drawn log return plus the spot impact of last
@@ -321,7 +337,7 @@ class PerpMarketModel(mesa.Model):
         ex = self.exchange
         liquidated = backstop = adl_notional = 0.0
         flow = self.vault.unwound_notional if self.vault else 0.0
-        flow += self._fund_unwound
+        flow += self._fund_unwound + self._basis_flow
         for e in events:
             notional = abs(e.quantity) * e.price
             if e.kind in ("liquidation", "insurance_fund") and e.quantity:
@@ -407,7 +423,8 @@ class PerpMarketModel(mesa.Model):
         types[: len(strategy)] = strategy
         funds = np.flatnonzero(self.funds.strategy[: len(types)] >= 0)
         types[funds] = ACCOUNT_TYPES.index("fund")
-        for agents, kind in ((self.makers, "maker"), (self.arbitrageurs, "arbitrageur")):
+        for agents, kind in ((self.makers, "maker"), (self.arbitrageurs, "arbitrageur"),
+                             (self.basis_traders, "basis")):
             for agent in agents:
                 types[agent.account] = ACCOUNT_TYPES.index(kind)
         for vault in self.vaults:  # the liquidator's last: it is the shared account
@@ -495,6 +512,8 @@ class PerpMarketModel(mesa.Model):
             "vault_pnl": (self.vault.equity - self._vault_start) if self.vault else math.nan,
             **self._vault_pnl_by_strategy(),
             "vault_min_equity": vault_min_equity,
+            "basis_hedge_pnl": (sum(b.hedge_pnl for b in self.basis_traders)
+                                if self.basis_traders else math.nan),
             "insurance_fund_change": (ex.insurance_fund - self._fund_start
                                       - self._fund_deposits),
             "bad_debt": ex.bad_debt,

@@ -40,7 +40,9 @@ from perpabm import ExchangeConfig, PerpMarketModel, ScenarioConfig, Shock, adl,
 from perpabm.config.market import INDEX_PROCESSES
 from perpabm.config.scenario import (
     ADL_RESPONSES,
+    BASIS_RESPONSES,
     ArbitrageurConfig,
+    BasisConfig,
     FundConfig,
     MakerConfig,
     RunConfig,
@@ -120,6 +122,8 @@ def scenarios(draw: st.DrawFn) -> ScenarioConfig:
     return ScenarioConfig(
         name=f"{preset}/{exchange.adl_rule}/{process}", exchange=exchange, market=market,
         traders=traders, funds=funds, makers=makers,
+        basis=BasisConfig(count=draw(st.sampled_from([0, 2])), capital=50_000.0,
+                          adl_response=draw(st.sampled_from(BASIS_RESPONSES))),
         arbitrageur=ArbitrageurConfig(count=draw(st.sampled_from([0, 1]))), vault=vault,
         run=RunConfig(steps=steps, debug=True))
 

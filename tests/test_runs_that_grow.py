@@ -223,6 +223,29 @@ def test_ctrl_c_stops_saying_what_was_saved_and_the_run_resumes(tiny, tmp_path, 
                 sweep(tiny, GRID, n_paths=3, seed=2, n_jobs=1))
 
 
+def test_ctrl_c_just_after_a_batch_commits_counts_that_batch(tiny, tmp_path, monkeypatch):
+    """Ctrl-C can land between a batch's paths file being written (which commits it) and
+    the store counting it: the message counts what the folder holds."""
+    from perpabm import storage
+
+    write = storage._write_parquet
+    written = []
+
+    def commit_then_interrupt(path, frame, extra=None):
+        write(path, frame, extra)
+        if path.parent.name == "paths":
+            written.append(path)
+            if len(written) == 2:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(storage, "_write_parquet", commit_then_interrupt)
+    with pytest.raises(RunInterrupted) as info:
+        sweep(tiny, GRID, n_paths=3, seed=2, n_jobs=1, out=tmp_path)
+    # Chunks of one path: two committed, both counted.
+    assert info.value.saved == 2
+    assert len(list((tmp_path / "paths").glob("batch-*.parquet"))) == 2
+
+
 # ---------------------------------------------------------------- memory and arguments
 
 

@@ -9,6 +9,7 @@ class in the scenario (``config.with_agent("mine", MyMaker, use_in="makers")``),
 the model builds it (:func:`trader_class`, :func:`maker_class`)."""
 
 from perpabm.agents.arbitrageur import Arbitrageur
+from perpabm.agents.basis import BasisTrader
 from perpabm.agents.classes import maker_class, trader_class
 from perpabm.agents.maker import MarketMaker
 from perpabm.agents.population import TraderPopulation
@@ -16,5 +17,5 @@ from perpabm.agents.protocols import IndexObservations, MarketModel
 from perpabm.agents.trader import LeveragedTrader
 from perpabm.agents.vault import Vault
 
-__all__ = ["Arbitrageur", "IndexObservations", "LeveragedTrader", "MarketMaker", "MarketModel",
-           "TraderPopulation", "Vault", "maker_class", "trader_class"]
+__all__ = ["Arbitrageur", "BasisTrader", "IndexObservations", "LeveragedTrader", "MarketMaker",
+           "MarketModel", "TraderPopulation", "Vault", "maker_class", "trader_class"]

@@ -12,6 +12,7 @@ from perpabm.config.exchange import ExchangeConfig
 from perpabm.config.market import MarketConfig, Shock
 from perpabm.config.scenario import (
     ArbitrageurConfig,
+    BasisConfig,
     FundConfig,
     MakerConfig,
     RunConfig,
@@ -22,6 +23,7 @@ from perpabm.config.scenario import (
 
 __all__ = [
     "ArbitrageurConfig",
+    "BasisConfig",
     "ExchangeConfig",
     "FundConfig",
     "MakerConfig",

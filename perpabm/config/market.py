@@ -111,8 +111,8 @@ class MarketConfig:
     spot_impact: float = 0.0
     """[log index per million USD] Feedback of liquidation flow into the index: each step's
     log return gets spot_impact × the previous step's net liquidation flow (USD, +
-    bought, − sold: liquidation orders, insurance-fund closes and the vault's unwind) /
-    1,000,000 (0: the index is exogenous)."""
+    bought, − sold: liquidation orders, insurance-fund closes and the vault's unwind,
+    and the basis traders' hedge sales) / 1,000,000 (0: the index is exogenous)."""
 
     def __post_init__(self) -> None:
         p = "market"

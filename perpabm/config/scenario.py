@@ -37,6 +37,7 @@ from perpabm.errors import ConfigError, closest
 
 STRATEGIES = ("noise", "momentum", "contrarian")
 ADL_RESPONSES = ("none", "rehedge", "withdraw")
+BASIS_RESPONSES = ("none", "reopen", "close_hedge")
 """What a market maker does after ADL closes part of its inventory (``makers.adl_response``)."""
 BUILTIN_AGENTS = {"traders": "leveraged", "funds": "leveraged", "makers": "maker"}
 """The name of each agent section's built-in class, as its ``agent`` setting gives it:
@@ -295,6 +296,44 @@ class MakerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BasisConfig:
+    """Basis traders: each holds spot long and the perp short against it, earning the
+    funding and the basis (cash-and-carry; Ethena's USDe runs this trade). The spot leg
+    is an external hedge: a position on an outside venue, bought at the index and
+    marked to it, whose P&L is reported beside the exchange's books
+    (``basis_hedge_pnl``), never in them. In a crash the perp short is the profitable
+    side, and ADL may close it: the hedge is then naked, and the trader responds as
+    ``adl_response`` says. None by default (``count = 0``).
+    """
+
+    count: int = 0
+    """[accounts] Basis traders."""
+    capital: float = 1_000_000.0
+    """[USD] Each one's collateral on the exchange, for the perp short."""
+    leverage: float = 1.0
+    """[notional ÷ equity] The perp short's notional over its collateral when it opens
+    (at the first step, a market order of capital · leverage / index, no further than
+    2% from the index); the spot hedge is bought for what fills, at the index (a
+    position held before the path: its purchase is no flow of the path)."""
+    adl_response: str = "reopen"
+    """What a basis trader does at the next step when ADL has closed some of its perp
+    short: ``"reopen"``, sell the perp again for what ADL closed (a market order no
+    further than 2% from the index; what does not fill, or its margin does not cover,
+    is dropped); ``"close_hedge"``, sell that much of the spot hedge at the index — a
+    spot sale, counted with the liquidation flow in ``market.spot_impact``;
+    ``"none"``, hold the naked hedge."""
+
+    def __post_init__(self) -> None:
+        p = "basis"
+        whole(f"{p}.count", self.count, 0)
+        ranges(self, p, (
+            ("capital", 0.0, math.inf, True, True),
+            ("leverage", 0.0, 100.0, True, False),
+        ))
+        choice(f"{p}.adl_response", self.adl_response, BASIS_RESPONSES)
+
+
+@dataclass(frozen=True, slots=True)
 class ArbitrageurConfig:
     """Arbitrageurs trading the perp toward the index when the basis pays for it; their
     finite capital lets the perp decouple from the index in thin books."""
@@ -421,6 +460,7 @@ _SECTIONS: dict[str, type] = {
     "traders": TraderConfig,
     "funds": FundConfig,
     "makers": MakerConfig,
+    "basis": BasisConfig,
     "arbitrageur": ArbitrageurConfig,
     "vault": VaultConfig,
     "run": RunConfig,
@@ -453,6 +493,8 @@ class ScenarioConfig:
     """Large, lightly levered directional accounts (none by default)."""
     makers: MakerConfig = field(default_factory=MakerConfig)
     """The market makers."""
+    basis: BasisConfig = field(default_factory=BasisConfig)
+    """The basis traders: perp short, spot long (none by default)."""
     arbitrageur: ArbitrageurConfig = field(default_factory=ArbitrageurConfig)
     """The arbitrageurs between the perp and the index."""
     vault: VaultConfig = field(default_factory=VaultConfig)
