@@ -90,14 +90,15 @@ SUMMARY_FIGURES = (
     "steps", "index_return", "index_max_drawdown", "liquidation_episodes",
     "liquidated_notional", "backstop_notional", "adl_fired", "adl_fills", "adl_notional",
     "adl_accounts", "first_adl_step", "vault_pnl", "vault_pnl_liquidator",
-    "vault_pnl_market_making", "vault_min_equity", "basis_hedge_pnl",
+    "vault_pnl_market_making", "vault_min_equity", "basis_hedge_pnl", "maker_hedge_pnl",
     "insurance_fund_change", "bad_debt", "traders_left", "conservation_error",
 )
 """The figures of :meth:`PerpMarketModel.summary`, in its order: the datacollector's
 model reporters. ``vault_pnl`` is the vault's P&L, ``vault_pnl_liquidator`` and
 ``vault_pnl_market_making`` its split by strategy (:meth:`Vault.pnl_by_strategy`), which
 adds up to it. ``basis_hedge_pnl`` is the basis traders' spot hedges' P&L at the index,
-held outside the exchange (NaN without basis traders). ``insurance_fund_change`` is what
+held outside the exchange (NaN without basis traders), ``maker_hedge_pnl`` the hedged
+makers' (NaN without one). ``insurance_fund_change`` is what
 the market paid into the fund or took out of it: its balance less the start and less the
 model's top-ups (``exchange.insurance_fund_ratio``)."""
 ACCOUNT_TYPES = (*STRATEGIES, "fund", "maker", "basis", "arbitrageur", "vault_liquidator",
@@ -218,7 +219,7 @@ class PerpMarketModel(mesa.Model):
         self.basis_traders = [BasisTrader(self, config.basis)
                               for _ in range(config.basis.count)]
         """The basis traders (``basis``): perp short, spot long held elsewhere."""
-        self._basis_flow = 0.0  # this step's basis traders' spot trades, USD
+        self._spot_flow = 0.0  # this step's spot trades (basis traders, hedged makers), USD
         backstop = "backstop" in exchange_config.waterfall and config.vault.enabled
         self.vaults = [Vault(self, config.vault)] if backstop else []
         self.vault: Vault | None = self.vaults[0] if self.vaults else None
@@ -232,7 +233,8 @@ class PerpMarketModel(mesa.Model):
         self._populations = (self.traders, self.funds)
         self._hears_adl = (any(population.config.adl_reentry_probability > 0.0
                                for population in self._populations)
-                           or any(m.config.adl_response != "none" for m in self.makers)
+                           or any(m.config.adl_response != "none" or m.config.hedged
+                                  for m in self.makers)
                            or len(self.basis_traders) > 0)
         self._vault_start = self.vault.equity if self.vault else 0.0
         self._fund_start = self.exchange.insurance_fund
@@ -261,7 +263,8 @@ class PerpMarketModel(mesa.Model):
         for population in self._populations:
             population.exit()
             population.enter()
-        self._basis_flow = BasisTrader.act_all(self.basis_traders)
+        self._spot_flow = BasisTrader.act_all(self.basis_traders)
+        self._spot_flow += MarketMaker.hedge_all(self.makers)
         MarketMaker.quote_all(self, self.makers)
         Vault.quote_all(self.vaults)
         events = self.exchange.update_index(self.index, time=float(self.step_index))
@@ -337,7 +340,7 @@ class PerpMarketModel(mesa.Model):
         ex = self.exchange
         liquidated = backstop = adl_notional = 0.0
         flow = self.vault.unwound_notional if self.vault else 0.0
-        flow += self._fund_unwound + self._basis_flow
+        flow += self._fund_unwound + self._spot_flow
         for e in events:
             notional = abs(e.quantity) * e.price
             if e.kind in ("liquidation", "insurance_fund") and e.quantity:
@@ -488,6 +491,7 @@ class PerpMarketModel(mesa.Model):
         and fund outcomes. Before any step, those of the starting state."""
         ex = self.exchange
         log = ex.event_log
+        hedged = [maker for maker in self.makers if maker.config.hedged]
         adl = [e for e in log if e.kind == "adl"]
         adl_times = [e.time for e in adl if not math.isnan(e.time)]
         episodes = {e.liquidation for e in log if e.kind != "funding"} - {-1}  # −1: none
@@ -514,6 +518,7 @@ class PerpMarketModel(mesa.Model):
             "vault_min_equity": vault_min_equity,
             "basis_hedge_pnl": (sum(b.hedge_pnl for b in self.basis_traders)
                                 if self.basis_traders else math.nan),
+            "maker_hedge_pnl": (sum(m.hedge_pnl for m in hedged) if hedged else math.nan),
             "insurance_fund_change": (ex.insurance_fund - self._fund_start
                                       - self._fund_deposits),
             "bad_debt": ex.bad_debt,

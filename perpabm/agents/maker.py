@@ -4,6 +4,14 @@ A maker whose inventory ADL closed has lost that much of its hedge; as its confi
 ``adl_response`` says, it buys or sells it back through the book at the next step
 (:meth:`MarketMaker.rehedge_all`), or quotes wider and thinner for a while
 (:meth:`MarketMaker.ladder`). The model tells it (:meth:`MarketMaker.deleveraged`).
+
+A ``hedged`` maker holds its hedge on an outside venue: each step, before it requotes,
+it trades spot at the index to bring the hedge to −(inventory) plus what ADL left naked
+(:meth:`MarketMaker.hedge_all`). Worked example: short 10 perp, hedge +10. ADL buys the
+short back: inventory 0, naked +10, the hedge target stays 10 (−0 + 10) — the maker
+holds 10 spot with nothing against it. ``"rehedge"`` sells 10 perp again (naked 0,
+target 10: hedged); ``"close_hedge"`` sets naked to 0, so the target is 0 and it sells
+the 10 spot at the index.
 """
 
 from __future__ import annotations
@@ -130,6 +138,37 @@ class MarketMaker(mesa.Agent):
         self.withdrawn_until = -1
         """The last step (``model.step_index``) at which it quotes its withdrawn ladder;
         −1: none."""
+        self.hedge = 0.0
+        """A ``hedged`` maker's spot held outside the exchange, base units (signed)."""
+        self.hedge_cash = 0.0
+        """What the hedge has cost and returned, USD: its P&L is ``hedge_cash + hedge ·
+        index``."""
+        self.naked = 0.0
+        """Base units of the hedge that ADL left without inventory against it and the
+        maker has not answered yet (signed as the hedge)."""
+        self.spot_flow = 0.0
+        """This step's spot trades of the hedge, USD (+ bought, − sold)."""
+
+    @property
+    def hedge_pnl(self) -> float:
+        """The outside hedge's P&L at the index, USD (0 for a maker without one)."""
+        return self.hedge_cash + self.hedge * self.model.index
+
+    def hedge_now(self) -> None:
+        """Trade spot at the index to bring the hedge to −inventory + :attr:`naked` (a
+        ``"close_hedge"`` maker first answers ADL by setting naked to 0); records the
+        trade as :attr:`spot_flow`. Nothing for a maker without a hedge."""
+        self.spot_flow = 0.0
+        if not self.config.hedged:
+            return
+        if self.config.adl_response == "close_hedge":
+            self.naked = 0.0
+        index = self.model.index
+        trade = self.naked - self.model.exchange.position(self.account) - self.hedge
+        if trade != 0.0:
+            self.hedge += trade
+            self.hedge_cash -= trade * index
+            self.spot_flow = trade * index
 
     def ladder(self) -> np.ndarray:
         """The ladder to quote now: a (2, n) array of signed quantities (+ bid, − ask;
@@ -152,6 +191,8 @@ class MarketMaker(mesa.Agent):
         step (:meth:`rehedge_all`); a ``"withdraw"`` maker quotes its withdrawn ladder for
         its next max(1, round(``adl_withdraw_minutes`` / step minutes)) requotes."""
         cfg, model = self.config, self.model
+        if cfg.hedged:
+            self.naked += change  # ADL bought back a short (+): a long hedge stands alone
         if cfg.adl_response == "rehedge":
             self.rehedge -= cfg.adl_rehedge_share * change
         elif cfg.adl_response == "withdraw":
@@ -176,6 +217,19 @@ class MarketMaker(mesa.Agent):
             return
         quantities = np.array([maker.rehedge for maker in hedgers])
         limits = model.index * (1.0 + np.sign(quantities) * REHEDGE_SLIPPAGE)
-        model.exchange.market_orders([maker.account for maker in hedgers], quantities, limits)
-        for maker in hedgers:
+        filled = model.exchange.market_orders([maker.account for maker in hedgers],
+                                              quantities, limits)
+        for maker, traded in zip(hedgers, filled.tolist(), strict=True):
             maker.rehedge = 0.0
+            if maker.config.hedged:
+                maker.naked += traded  # the perp leg re-opened: that much hedged again
+
+    @staticmethod
+    def hedge_all(makers: Sequence[MarketMaker]) -> float:
+        """Each of `makers` brings its outside hedge up to date (:meth:`hedge_now`);
+        returns their spot flow, USD."""
+        flow = 0.0
+        for maker in makers:
+            maker.hedge_now()
+            flow += maker.spot_flow
+        return flow

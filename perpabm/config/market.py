@@ -112,7 +112,8 @@ class MarketConfig:
     """[log index per million USD] Feedback of liquidation flow into the index: each step's
     log return gets spot_impact × the previous step's net liquidation flow (USD, +
     bought, − sold: liquidation orders, insurance-fund closes and the vault's unwind,
-    and the basis traders' hedge sales) / 1,000,000 (0: the index is exogenous)."""
+    and the spot trades of basis traders and hedged makers) / 1,000,000 (0: the index
+    is exogenous)."""
 
     def __post_init__(self) -> None:
         p = "market"

@@ -36,7 +36,7 @@ from perpabm.config.market import MarketConfig
 from perpabm.errors import ConfigError, closest
 
 STRATEGIES = ("noise", "momentum", "contrarian")
-ADL_RESPONSES = ("none", "rehedge", "withdraw")
+ADL_RESPONSES = ("none", "rehedge", "withdraw", "close_hedge")
 BASIS_RESPONSES = ("none", "reopen", "close_hedge")
 """What a market maker does after ADL closes part of its inventory (``makers.adl_response``)."""
 BUILTIN_AGENTS = {"traders": "leveraged", "funds": "leveraged", "makers": "maker"}
@@ -249,13 +249,24 @@ class MakerConfig:
     """[dimensionless] How far liquidity withdraws in stress: stress = 1 + withdrawal ·
     max(σ / calm_volatility − 1, 0) multiplies the spread and divides the depth (0:
     makers ignore volatility)."""
+    hedged: bool = False
+    """Whether the maker hedges its inventory on an outside venue: at the end of each
+    step it buys or sells spot at the index so that its hedge offsets the inventory it
+    traded into (hedge = −inventory), a position marked to the index whose P&L is
+    reported beside the exchange's books (``maker_hedge_pnl``), its trades counted
+    with the liquidation flow in ``market.spot_impact``. What ADL closes of the
+    inventory leaves that much of the hedge naked until the maker responds
+    (``adl_response``)."""
     adl_response: str = "none"
     """What a maker does once ADL has closed part of its inventory (it has lost that
-    much of its hedge): ``"none"``; ``"rehedge"``: at the next step it trades
-    ``adl_rehedge_share`` of the quantity ADL closed back with a market order through
-    the book; ``"withdraw"``: for ``adl_withdraw_minutes`` it quotes
-    ``adl_withdraw_spread`` times wider and ``adl_withdraw_depth`` of its depth. The
-    vault's quotes (``vault.quotes``) do not respond."""
+    much of its hedge): ``"none"``, hold (a hedged maker's hedge stays naked by that
+    much); ``"rehedge"``: at the next step it trades ``adl_rehedge_share`` of the
+    quantity ADL closed back with a market order through the book (re-opening the
+    perp leg of a hedged maker); ``"withdraw"``: for ``adl_withdraw_minutes`` it quotes
+    ``adl_withdraw_spread`` times wider and ``adl_withdraw_depth`` of its depth;
+    ``"close_hedge"`` (a hedged maker only): at the end of the next step it closes the
+    naked part of its hedge at the index. The vault's quotes (``vault.quotes``) do not
+    respond."""
     adl_rehedge_share: float = 1.0
     """[fraction of the quantity ADL closed] How much of it a ``"rehedge"`` maker buys or
     sells back, in one market order at the next step, no further than 2% from the
@@ -293,6 +304,11 @@ class MakerConfig:
             ("adl_withdraw_depth", 0.0, 1.0, False, False),
         ))
         choice(f"{p}.adl_response", self.adl_response, ADL_RESPONSES)
+        boolean(f"{p}.hedged", self.hedged)
+        require(f"{p}.adl_response", '"close_hedge" only with hedged = true',
+                self.adl_response != "close_hedge" or self.hedged,
+                f'{p}.adl_response = "close_hedge" needs a hedge: set {p}.hedged = true, '
+                f"or choose another response")
 
 
 @dataclass(frozen=True, slots=True)
