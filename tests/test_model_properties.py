@@ -101,6 +101,7 @@ def scenarios(draw: st.DrawFn) -> ScenarioConfig:
         take_profit=0.5, stop_loss=0.5,
         arrivals_per_day=draw(st.sampled_from([0.0, 2_000.0])),
         adl_reentry_probability=draw(st.sampled_from([0.0, 0.5, 1.0])))
+    hedged = draw(st.booleans())
     makers = MakerConfig(
         count=draw(st.sampled_from([0, 1, 3])),  # 0: only the vault, if it quotes
         capital=draw(st.sampled_from([10_000.0, 2e6])),
@@ -108,7 +109,9 @@ def scenarios(draw: st.DrawFn) -> ScenarioConfig:
         levels=draw(st.sampled_from([1, 5])),
         vol_window_minutes=2.0,  # books empty within a step or two of a gap
         withdrawal=draw(st.sampled_from([0.0, 6.0, 100.0])),
-        adl_response=draw(st.sampled_from(ADL_RESPONSES)),
+        hedged=hedged,
+        adl_response=draw(st.sampled_from(
+            [r for r in ADL_RESPONSES if hedged or r != "close_hedge"])),
         adl_withdraw_depth=draw(st.sampled_from([0.0, 0.5])))
     vault = VaultConfig(
         capital=draw(st.sampled_from([1_000.0, 1e7])),
