@@ -10,6 +10,11 @@ from perpabm.exchange.kernels.pairwise import BLOCK, numpy_sum, positive_sum
 
 finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e300, max_value=1e300)
 
+# Compiled (or loaded from numba's cache) here, so that hypothesis' deadline times the
+# sums and not the first call's compilation.
+numpy_sum(np.zeros(1))
+positive_sum(np.zeros(1), 1)
+
 
 def same_float(x: float, y: float) -> bool:
     return x == y and np.signbit(x) == np.signbit(y)
