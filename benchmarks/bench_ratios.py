@@ -22,6 +22,10 @@ JSON lead with these:
   is checked); the share is (run − direct) / run, median over the pairs.
 - **2 workers / 1** — the speedup of ``run_paths`` with 2 loky workers over 1:
   seconds with ``n_jobs=1`` / seconds with ``n_jobs=2``.
+- **every kind of account / traders only** — what the population's other kinds
+  cost: a path of the benchmark's scenario with :data:`EVERY_KIND` on top (funds,
+  basis traders, hedged makers, traders with spare collateral) over the same path
+  without, same seed, ``clock_repeats`` alternated pairs, median of the pairs' ratios.
 
 Where the figures come from: a figure another section measured in the same
 invocation is used as it is, not measured again — the default path's seconds,
@@ -55,6 +59,13 @@ took 0.105 s on the machine where that goal was met."""
 
 WORKERS = 2
 """The workers of the parallel ratio: 2 against 1, on any machine with 2 cores or more."""
+
+EVERY_KIND = {"funds.count": 100, "basis.count": 5, "makers.hedged": True,
+              "traders.leverage_floor": 0.05}
+"""The kinds of account the benchmark's scenario leaves out, as the ratio "every kind of
+account / traders only" adds them: 100 funds (a tenth of the default's traders), 5
+basis traders, makers that hedge outside, and traders' leverage floored at 0.05x
+instead of 1x."""
 
 
 class BareClock(mesa.Model):
@@ -140,6 +151,32 @@ def workers_speedup(settings: Settings, ctx: dict[str, Any],
         "repeats": settings.workers_repeats, "seconds_1": one, f"seconds_{WORKERS}": two}
 
 
+def time_run_path(config: Any, seed: int) -> float:
+    """Seconds of ``run_path`` (construction, steps, summary, events) for one path."""
+    from perpabm.runner import run_path
+
+    start = time.perf_counter()
+    run_path(config, seed, 0)
+    return time.perf_counter() - start
+
+
+def every_kind_ratio(settings: Settings) -> tuple[float, dict[str, Any]]:
+    """The median over ``clock_repeats`` alternated pairs of (seconds of a path with
+    :data:`EVERY_KIND`) / (seconds of the same path without)."""
+    plain = scenario_config(settings)
+    every = plain.with_settings(EVERY_KIND)
+    time_run_path(every.replace("run.steps", min(settings.steps, 20)), settings.seed)  # warm
+    ratios, seconds = [], []
+    for k in range(settings.clock_repeats):
+        seed = settings.seed + k
+        pair = ((plain, every) if k % 2 == 0 else (every, plain))
+        timed = {id(config): time_run_path(config, seed) for config in pair}
+        ratios.append(timed[id(every)] / timed[id(plain)])
+        seconds.append((timed[id(plain)], timed[id(every)]))
+    return median(ratios), {"ratios": ratios, "seconds_plain_every": seconds,
+                            "added": EVERY_KIND}
+
+
 def ratios(settings: Settings, ctx: dict[str, Any]) -> list[Row]:
     """model / floor, model / Mesa's bare clock, Mesa's clock's share, 2 workers / 1."""
     path_s = scenario_path_seconds(settings, ctx)
@@ -173,6 +210,13 @@ def ratios(settings: Settings, ctx: dict[str, Any]) -> list[Row]:
                         "shares_percent"]), details=details))
     print(f"  .. model / floor {path_s / floor_s:.2f}; model / Mesa's bare clock "
           f"{path_s / bare_s:.1f}; Mesa's clock {share:.1f}% of the steps", flush=True)
+
+    kinds, details = every_kind_ratio(settings)
+    rows.append(Row("ratios", "every kind of account / traders only", kinds, "ratio",
+                    f"a path with {', '.join(f'{k} = {v}' for k, v in EVERY_KIND.items())} "
+                    f"/ the same path without, same seed; median over alternated pairs",
+                    len(details["ratios"]), details=details))
+    print(f"  .. every kind of account / traders only {kinds:.2f}", flush=True)
 
     speedup = workers_speedup(settings, ctx, path_s)
     if speedup is not None:
