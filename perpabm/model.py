@@ -21,11 +21,12 @@ Step order, every step (one ``market.step_minutes``), one line of
    to completion, funding at the venue's interval from the mean premium;
 4. **agents hear of ADL** — the accounts the step's "adl" events closed positions of
    are told (only when an agent is set to respond: ``traders.adl_reentry_probability``
-   above 0, ``makers.adl_response`` other than ``"none"``, or basis traders): a
-   trader ADL left flat may re-enter at the next step, a maker re-hedges at the next
-   step (before the traders act) or quotes withdrawn for a while, a basis trader
-   reopens its short or sells its naked hedge at the next step; then wiped-out traders
-   leave and new ones arrive;
+   above 0, ``makers.adl_response`` other than ``"none"``, hedged makers, or basis
+   traders): a trader ADL left flat may re-enter at the next step, a maker re-hedges
+   at the next step (before the traders act), quotes withdrawn for a while, or keeps
+   its outside hedge naked until it answers, a basis trader reopens its short or
+   sells its naked hedge at the next step; then wiped-out traders leave and new ones
+   arrive;
 5. **record** — the series row, into preallocated arrays, and the step's net
    liquidation flow.
 
@@ -98,9 +99,9 @@ model reporters. ``vault_pnl`` is the vault's P&L, ``vault_pnl_liquidator`` and
 ``vault_pnl_market_making`` its split by strategy (:meth:`Vault.pnl_by_strategy`), which
 adds up to it. ``basis_hedge_pnl`` is the basis traders' spot hedges' P&L at the index,
 held outside the exchange (NaN without basis traders), ``maker_hedge_pnl`` the hedged
-makers' (NaN without one). ``insurance_fund_change`` is what
-the market paid into the fund or took out of it: its balance less the start and less the
-model's top-ups (``exchange.insurance_fund_ratio``)."""
+makers' (NaN without one). ``insurance_fund_change`` is what the market paid into the
+fund or took out of it: its balance less the start and less the model's top-ups
+(``exchange.insurance_fund_ratio``)."""
 ACCOUNT_TYPES = (*STRATEGIES, "fund", "maker", "basis", "arbitrageur", "vault_liquidator",
                  "vault_market_making", "insurance_fund")
 """What holds an account: a trader's strategy, ``"fund"`` (the ``funds`` section's
