@@ -679,18 +679,12 @@ def profit_space_closes(
     caps = np.minimum(1.0, gap * quantities[winners] / w)  # the whole position pays q·gap
     if allocation == "capped_pro_rata":
         caps = np.minimum(caps, cap)
-    if allocation == "smart_queue":
-        taken = queue_close(caps * w, -np.arange(len(w), dtype=float), deficit)
-    else:
-        rates = np.ones(len(w))
-        if allocation == "leverage_pro_rata":
-            rates = np.nan_to_num(np.asarray(leverage, dtype=float)[winners], nan=0.0)
-            rates = np.where(np.isfinite(rates) & (rates > 0.0), rates, 0.0)
-        weighted = rates > 0.0
-        taken = np.zeros(len(w))
-        if weighted.any():
-            taken[weighted] = _water_fill(w[weighted], caps[weighted], rates[weighted],
-                                          deficit) * w[weighted]
+    rates = None  # the same share of every winner's profit, up to its cap
+    if allocation == "leverage_pro_rata":
+        rates = np.nan_to_num(np.asarray(leverage, dtype=float)[winners], nan=0.0)
+        rates = np.where(np.isfinite(rates) & (rates > 0.0), rates, 0.0)
+    in_order = -np.arange(len(w), dtype=float) if allocation == "smart_queue" else None
+    taken = _profit_taken(w, deficit, caps, order=in_order, rates=rates)
     part = taken / gap
     # A close within rounding of the whole position closes it whole, leaving no dust.
     whole = part >= quantities[winners] * (1.0 - REL_ROUNDING)
@@ -796,6 +790,26 @@ def _water_fill(
     return h
 
 
+def _profit_taken(winnings: NDArray[np.float64], budget: float, caps: NDArray[np.float64],
+                  *, order: NDArray[np.float64] | None = None,
+                  rates: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
+    """USD of each winner's profit a policy takes to raise `budget`, the one allocation
+    of :func:`haircuts` and :func:`profit_space_closes`: with `order` (scores, highest
+    first), a queue that takes each winner's capped profit ``caps_i·w_i`` in turn and
+    the last one partially; else water-filling, ``h_i = min(caps_i, λ·rates_i)`` with
+    ``Σ h_i·w_i = budget`` (rates 1 by default: the same share for all), over the
+    winners with a positive rate (the others give nothing). `winnings` are all > 0."""
+    if order is not None:
+        return queue_close(caps * winnings, order, budget)
+    rates = np.ones(len(winnings)) if rates is None else rates
+    taken = np.zeros(len(winnings))
+    weighted = rates > 0.0
+    if weighted.any():
+        taken[weighted] = _water_fill(winnings[weighted], caps[weighted], rates[weighted],
+                                      budget) * winnings[weighted]
+    return taken
+
+
 def haircuts(
     profits: ArrayLike,
     budget: float,
@@ -889,24 +903,17 @@ def haircuts(
     if budget == 0 or not np.any(winnings > 0):
         return h.reshape(profits.shape)
 
-    if policy == "queue":
-        taken = queue_close(winnings, scores, budget)
-        winners = winnings > 0
-        h[winners] = taken[winners] / winnings[winners]
-    elif policy == "pro_rata":
-        h[winnings > 0] = min(1.0, budget / winnings.sum())
-    elif policy == "leverage_pro_rata":
-        winners = (winnings > 0) & (scores > 0)
-        if np.any(winners):
-            h[winners] = _water_fill(
-                winnings[winners], np.ones(np.count_nonzero(winners)), scores[winners], budget
-            )
-    else:  # capped_pro_rata
-        betas = np.ones(winnings.shape) if caps is None else caps.ravel()
-        winners = winnings > 0
-        h[winners] = _water_fill(
-            winnings[winners], betas[winners], np.ones(np.count_nonzero(winners)), budget
-        )
+    winners = winnings > 0
+    w = winnings[winners]
+    betas = (caps.ravel()[winners] if policy == "capped_pro_rata" and caps is not None
+             else np.ones(len(w)))
+    if policy == "pro_rata":
+        h[winners] = min(1.0, budget / w.sum())  # the water level of equal rates, exactly
+    else:
+        taken = _profit_taken(w, budget, betas,
+                              order=scores[winners] if policy == "queue" else None,
+                              rates=scores[winners] if policy == "leverage_pro_rata" else None)
+        h[winners] = taken / w
     return np.clip(h, 0.0, 1.0).reshape(profits.shape)
 
 
