@@ -25,7 +25,9 @@ JSON lead with these:
 - **every kind of account / traders only** — what the population's other kinds
   cost: a path of the benchmark's scenario with :data:`EVERY_KIND` on top (funds,
   basis traders, hedged makers, traders with spare collateral) over the same path
-  without, same seed, ``clock_repeats`` alternated pairs, median of the pairs' ratios.
+  without, same seed, ``clock_repeats`` alternated pairs, median of the pairs' ratios;
+- **warm start / cold start** — what a warm start costs: the same with
+  :data:`WARM_START` (the traders' book built over 14 days of history).
 
 Where the figures come from: a figure another section measured in the same
 invocation is used as it is, not measured again — the default path's seconds,
@@ -160,11 +162,15 @@ def time_run_path(config: Any, seed: int) -> float:
     return time.perf_counter() - start
 
 
-def every_kind_ratio(settings: Settings) -> tuple[float, dict[str, Any]]:
-    """The median over ``clock_repeats`` alternated pairs of (seconds of a path with
-    :data:`EVERY_KIND`) / (seconds of the same path without)."""
+WARM_START = {"traders.warm_start_days": 14.0}
+"""A warm start as ``oct10_2025_history``'s traders have it: a book built over 14 days."""
+
+
+def added_cost_ratio(settings: Settings, added: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+    """The median over ``clock_repeats`` alternated pairs of (seconds of a path with the
+    settings `added`) / (seconds of the same path without)."""
     plain = scenario_config(settings)
-    every = plain.with_settings(EVERY_KIND)
+    every = plain.with_settings(added)
     time_run_path(every.replace("run.steps", min(settings.steps, 20)), settings.seed)  # warm
     ratios, seconds = [], []
     for k in range(settings.clock_repeats):
@@ -173,8 +179,8 @@ def every_kind_ratio(settings: Settings) -> tuple[float, dict[str, Any]]:
         timed = {id(config): time_run_path(config, seed) for config in pair}
         ratios.append(timed[id(every)] / timed[id(plain)])
         seconds.append((timed[id(plain)], timed[id(every)]))
-    return median(ratios), {"ratios": ratios, "seconds_plain_every": seconds,
-                            "added": EVERY_KIND}
+    return median(ratios), {"ratios": ratios, "seconds_without_with": seconds,
+                            "added": added}
 
 
 def ratios(settings: Settings, ctx: dict[str, Any]) -> list[Row]:
@@ -211,12 +217,14 @@ def ratios(settings: Settings, ctx: dict[str, Any]) -> list[Row]:
     print(f"  .. model / floor {path_s / floor_s:.2f}; model / Mesa's bare clock "
           f"{path_s / bare_s:.1f}; Mesa's clock {share:.1f}% of the steps", flush=True)
 
-    kinds, details = every_kind_ratio(settings)
-    rows.append(Row("ratios", "every kind of account / traders only", kinds, "ratio",
-                    f"a path with {', '.join(f'{k} = {v}' for k, v in EVERY_KIND.items())} "
-                    f"/ the same path without, same seed; median over alternated pairs",
-                    len(details["ratios"]), details=details))
-    print(f"  .. every kind of account / traders only {kinds:.2f}", flush=True)
+    for case, added in (("every kind of account / traders only", EVERY_KIND),
+                        ("warm start / cold start", WARM_START)):
+        value, details = added_cost_ratio(settings, added)
+        rows.append(Row("ratios", case, value, "ratio",
+                        f"a path with {', '.join(f'{k} = {v}' for k, v in added.items())} "
+                        f"/ the same path without, same seed; median over alternated pairs",
+                        len(details["ratios"]), details=details))
+        print(f"  .. {case} {value:.2f}", flush=True)
 
     speedup = workers_speedup(settings, ctx, path_s)
     if speedup is not None:

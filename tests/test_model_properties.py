@@ -5,7 +5,8 @@ Every venue preset × ADL ranking rule × index process, with leverage from 0.05
 near-zero to huge, books that
 empty as volatility jumps (or hold only the vault's quotes), 50% one-minute gaps,
 prices near zero and crashes of 99%, makers and traders that respond to ADL (or
-not), runs a short path in debug mode (the
+not), funds, basis traders, makers hedged outside, and books started warm from a
+day of history, runs a short path in debug mode (the
 exchange checks money and open interest after every operation). After every
 mark update the waterfall's promises of ``test_exchange_properties`` hold:
 money conserved, open interest balanced, the insurance fund not below zero, no
@@ -100,7 +101,8 @@ def scenarios(draw: st.DrawFn) -> ScenarioConfig:
         holding_minutes=draw(st.sampled_from([3.0, 240.0])),
         take_profit=0.5, stop_loss=0.5,
         arrivals_per_day=draw(st.sampled_from([0.0, 2_000.0])),
-        adl_reentry_probability=draw(st.sampled_from([0.0, 0.5, 1.0])))
+        adl_reentry_probability=draw(st.sampled_from([0.0, 0.5, 1.0])),
+        warm_start_days=0.0 if process == "replay" else draw(st.sampled_from([0.0, 1.0])))
     hedged = draw(st.booleans())
     makers = MakerConfig(
         count=draw(st.sampled_from([0, 1, 3])),  # 0: only the vault, if it quotes

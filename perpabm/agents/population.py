@@ -46,8 +46,10 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 from numpy.typing import NDArray
 
+from perpabm.agents import warm
 from perpabm.agents.protocols import MarketModel
 from perpabm.agents.trader import LeveragedTrader
+from perpabm.agents.warm import WarmPositions
 from perpabm.compiled import kernel
 from perpabm.config.scenario import STRATEGIES, TraderConfig
 from perpabm.exchange.kernels.accounts import COLLATERAL, ENTRY_PRICE, SIZE, LedgerArrays
@@ -238,6 +240,32 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
         arrivals = self._rng.poisson(self._arrival_rate)
         if arrivals:
             self.add(int(arrivals))
+
+    # ------------------------------------------------------------------ a warm start
+
+    def warm_positions(self, history: NDArray[np.float64]) -> WarmPositions:
+        """What the population's accounts hold after living the last
+        ``warm_start_days`` of `history` (index prices up to step 0), drawn from the
+        population's stream (:func:`perpabm.agents.warm.warm_positions`)."""
+        cfg, model = self.config, self.model
+        steps = round(cfg.warm_start_days * MINUTES_PER_DAY / model.step_minutes)
+        accounts = self.accounts
+        return warm.warm_positions(
+            history[len(history) - 1 - min(steps, len(history) - 1):], accounts,
+            self.capital[accounts], self.leverage[accounts], self.strategy[accounts],
+            self._rng, entry_probability=self._entry_probability,
+            mean_holding_steps=self._mean_holding_steps, lookback_steps=self.lookback_steps,
+            take_profit=cfg.take_profit, stop_loss=cfg.stop_loss,
+            tiers=model.exchange.config.mm_tiers, momentum=MOMENTUM, noise=NOISE)
+
+    def hold(self, accounts: NDArray[np.int64], remaining: NDArray[np.float64]) -> None:
+        """Give the positions `accounts` hold at step 0 (a warm start's) their exit
+        triggers: `remaining` steps of holding time, take-profit and stop-loss from their
+        entry prices."""
+        if len(accounts):
+            set_exit_triggers(accounts, np.ones(len(accounts)), remaining, 0.0,
+                              self.model.exchange.ledger.arrays, self.config.take_profit,
+                              self.config.stop_loss, self.triggers)
 
     # ------------------------------------------------------------------ the batches
 

@@ -111,6 +111,13 @@ class TraderConfig:
     """[traders per day] Mean number of new traders a day, for the whole population: a
     Poisson number with mean arrivals_per_day · market.step_minutes / 1440 arrives each
     step, drawn as the first ``count`` were."""
+    warm_start_days: float = 0.0
+    """[days] Start from the positions these accounts hold after living this many days
+    before the path on the index's own history (perpabm/agents/warm.py): each entered,
+    held and left as it does in a path — its strategy's side at its entry, an
+    exponential holding time, its take-profit, stop-loss and liquidation price — so
+    that at step 0 its entry price is that of the step it opened at. The side holding
+    more is scaled down to the other's open interest. 0: every account starts flat."""
     adl_reentry_probability: float = 0.0
     """[probability] Chance that a trader whose position ADL closed entirely looks for
     an entry at the next step, on the side it was closed out of, besides the usual
@@ -137,6 +144,7 @@ class TraderConfig:
             ("take_profit", 0.0, 10.0, True, False),
             ("stop_loss", 0.0, 1.0, True, True),
             ("arrivals_per_day", 0.0, 1e6, False, False),
+            ("warm_start_days", 0.0, 366.0, False, False),
             ("adl_reentry_probability", 0.0, 1.0, False, False),
         ))
         mix = self.strategy_mix
@@ -530,6 +538,10 @@ class ScenarioConfig:
                 raise ConfigError(f"{section} must be a {cls.__name__}; got "
                                   f"{type(getattr(self, section)).__name__}")
         for kind in (self.traders, self.funds):
+            require(f"{kind.SECTION}.warm_start_days", "0 with a replayed index",
+                    kind.warm_start_days == 0.0 or self.market.process != "replay",
+                    f"{kind.SECTION}.warm_start_days needs an index process to draw the "
+                    f"history from; market.process = \"replay\" has none before its CSV")
             p, highest = kind.SECTION, kind.leverage_cap * self.exchange.max_leverage
             require(f"{p}.leverage_floor", f"≤ {p}.leverage_cap · exchange.max_leverage",
                     kind.leverage_floor <= highest,
