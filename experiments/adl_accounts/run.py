@@ -6,10 +6,11 @@ A public replay of Hyperliquid's node data for 2025-10-10 (GitHub
 0.04x, 0.18x and 0.65x, 95th percentile 4.23x — and 94.5% of the ADL'd positions in
 profit. This script measures the same figures on the model.
 
-Runs the oct10_2025 scenario as bundled (the hyperliquid preset), and with 100 funds
-besides its 1,000 traders (`funds.count`: large accounts, lightly levered — the
-``funds`` section's defaults take the replay's leverage distribution), on the same
-seeds, and writes beside this script:
+Runs, on the same seeds (the same index path), the oct10_2025 scenario as bundled
+(the hyperliquid preset); the same with 100 funds besides its 1,000 traders
+(`funds.count`: large accounts, lightly levered — the ``funds`` section's defaults take
+the replay's leverage distribution); and oct10_2025_history (the traders and 100 funds
+starting from a book built over 14 days of history). Writes beside this script:
 
 - `profile.csv` / `.md`: per population, over every ADL fill of every path, the ADL'd
   accounts' leverage at the fill (quartiles and 95th percentile), the share of fills
@@ -37,7 +38,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from common import parse_args, write_table
 
-from perpabm import analysis, load_scenario, plots, sweep
+from perpabm import analysis, load_scenario, plots, run_paths
 
 RECORD_QUARTILES = {0.25: 0.04, 0.5: 0.18, 0.75: 0.65}
 """The replay's quartiles of the ADL'd accounts' real-time leverage (x), 2025-10-10:
@@ -47,12 +48,11 @@ RECORD_IN_PROFIT = 0.945
 data/canonical/realtime_analysis_summary.json (94.51%)."""
 
 
-FUNDS = [0, 100]  # funds.count: the scenario as bundled, and with funds
-
-
-def population(funds: int) -> str:
-    """A point's name in the tables and the figure."""
-    return "traders only" if funds == 0 else f"traders + {funds} funds"
+POPULATIONS = {  # name in the tables and the figure: (scenario, settings on top)
+    "traders only": ("oct10_2025", {}),
+    "traders + 100 funds": ("oct10_2025", {"funds.count": 100}),
+    "warm book, 14 days": ("oct10_2025_history", {}),
+}
 
 
 def leverage_figure(events: pd.DataFrame, names: dict[int, str]) -> plt.Figure:
@@ -79,11 +79,13 @@ def leverage_figure(events: pd.DataFrame, names: dict[int, str]) -> plt.Figure:
 def main() -> None:
     args = parse_args(__file__, __doc__, default_paths=32)
     here = args.out
-    results = sweep(load_scenario("oct10_2025"), {"funds.count": FUNDS}, n_paths=args.paths,
-                    seed=args.seed)
-    events = results.events
-    names = {int(p): population(int(n)) for p, n in
-             zip(results.points["point"], results.points["funds.count"], strict=True)}
+    runs = []
+    for point, (scenario, settings) in enumerate(POPULATIONS.values()):
+        config = load_scenario(scenario).with_settings(settings)
+        runs.append(run_paths(config, n_paths=args.paths, seed=args.seed).events.assign(
+            point=point))
+    events = pd.concat(runs, ignore_index=True)
+    names = dict(enumerate(POPULATIONS))
     overall = analysis.adl_profile(events).assign(account_type="all")
     by_type = analysis.adl_profile(events, by="account_type")
     table = pd.concat([overall, by_type], ignore_index=True)
