@@ -684,7 +684,7 @@ def profit_space_closes(
         rates = np.nan_to_num(np.asarray(leverage, dtype=float)[winners], nan=0.0)
         rates = np.where(np.isfinite(rates) & (rates > 0.0), rates, 0.0)
     in_order = -np.arange(len(w), dtype=float) if allocation == "smart_queue" else None
-    taken = _profit_taken(w, deficit, caps, order=in_order, rates=rates)
+    taken, _ = _profit_taken(w, deficit, caps, order=in_order, rates=rates)
     part = taken / gap
     # A close within rounding of the whole position closes it whole, leaving no dust.
     whole = part >= quantities[winners] * (1.0 - REL_ROUNDING)
@@ -792,22 +792,27 @@ def _water_fill(
 
 def _profit_taken(winnings: NDArray[np.float64], budget: float, caps: NDArray[np.float64],
                   *, order: NDArray[np.float64] | None = None,
-                  rates: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
-    """USD of each winner's profit a policy takes to raise `budget`, the one allocation
-    of :func:`haircuts` and :func:`profit_space_closes`: with `order` (scores, highest
-    first), a queue that takes each winner's capped profit ``caps_i·w_i`` in turn and
-    the last one partially; else water-filling, ``h_i = min(caps_i, λ·rates_i)`` with
-    ``Σ h_i·w_i = budget`` (rates 1 by default: the same share for all), over the
-    winners with a positive rate (the others give nothing). `winnings` are all > 0."""
+                  rates: NDArray[np.float64] | None = None
+                  ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """What a policy takes of each winner's profit to raise `budget`, in USD and as a
+    share ``h_i`` of it — the one allocation of :func:`haircuts` and
+    :func:`profit_space_closes`: with `order` (scores, highest first), a queue that takes
+    each winner's capped profit ``caps_i·w_i`` in turn and the last one partially; else
+    water-filling, ``h_i = min(caps_i, λ·rates_i)`` with ``Σ h_i·w_i = budget`` (rates 1
+    by default: the same share for all), over the winners with a positive rate (the
+    others give nothing). `winnings` are all > 0. Each form is the one its policy
+    computes (USD for the queue, shares for water-filling), the other derived from it,
+    so that a share at its cap is the cap to the last bit."""
     if order is not None:
-        return queue_close(caps * winnings, order, budget)
+        taken = queue_close(caps * winnings, order, budget)
+        return taken, taken / winnings
     rates = np.ones(len(winnings)) if rates is None else rates
-    taken = np.zeros(len(winnings))
+    shares = np.zeros(len(winnings))
     weighted = rates > 0.0
     if weighted.any():
-        taken[weighted] = _water_fill(winnings[weighted], caps[weighted], rates[weighted],
-                                      budget) * winnings[weighted]
-    return taken
+        shares[weighted] = _water_fill(winnings[weighted], caps[weighted], rates[weighted],
+                                       budget)
+    return shares * winnings, shares
 
 
 def haircuts(
@@ -910,10 +915,9 @@ def haircuts(
     if policy == "pro_rata":
         h[winners] = min(1.0, budget / w.sum())  # the water level of equal rates, exactly
     else:
-        taken = _profit_taken(w, budget, betas,
-                              order=scores[winners] if policy == "queue" else None,
-                              rates=scores[winners] if policy == "leverage_pro_rata" else None)
-        h[winners] = taken / w
+        _, h[winners] = _profit_taken(
+            w, budget, betas, order=scores[winners] if policy == "queue" else None,
+            rates=scores[winners] if policy == "leverage_pro_rata" else None)
     return np.clip(h, 0.0, 1.0).reshape(profits.shape)
 
 

@@ -74,12 +74,12 @@ from perpabm.agents import (
 from perpabm.agents import classes as agent_classes
 from perpabm.agents.deleveraging import deleveraged
 from perpabm.agents.vault import STRATEGIES as VAULT_STRATEGIES
-from perpabm.agents.warm import MINUTES_PER_DAY, index_history
+from perpabm.agents.warm import MINUTES_PER_DAY
 from perpabm.config.scenario import BUILTIN_AGENTS, STRATEGIES, ScenarioConfig
 from perpabm.errors import ConfigError, MarginError, closest
 from perpabm.exchange import Event, Exchange
 from perpabm.exchange.events import event_columns
-from perpabm.market import IndexHistory, index_log_returns
+from perpabm.market import IndexHistory, index_history, index_log_returns
 from perpabm.scenarios import load_scenario
 
 STREAMS = ("index", "order_flow", "traders", "makers", "arbitrageur", "vault", "exchange",
@@ -240,7 +240,7 @@ class PerpMarketModel(mesa.Model):
         self._populations = (self.traders, self.funds)
         self.warm_history: np.ndarray | None = None
         """With a warm start (``warm_start_days``), the index before step 0: prices at steps
-        −n … 0 (:func:`perpabm.agents.warm.index_history`); None without one."""
+        −n … 0 (:func:`perpabm.market.index_history`); None without one."""
         self._warm_book: int | None = None  # the warm start's counterparty, if left open
         self._warm_start(np.random.default_rng(streams["history"]))
         self._hears_adl = (any(population.config.adl_reentry_probability > 0.0

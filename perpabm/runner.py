@@ -172,11 +172,7 @@ def _execute(configs: Mapping[int, ScenarioConfig], n_paths: int, seed: int, n_j
         if store is None:
             raise RunInterrupted(len(collector.keys), planned, None) from None
         store.interrupted("stopped by the user")
-        try:  # read from the folder: Ctrl-C may land after a batch committed, before it
-            stored = store.completed()  # was counted in memory
-        except StorageError:
-            stored = store.done
-        saved = sum(1 for point, path in stored if point in configs and path < n_paths)
+        saved = sum(1 for point, path in store.saved() if point in configs and path < n_paths)
         raise RunInterrupted(saved, planned, str(store.out)) from None
     finally:
         if collector.bar is not None:

@@ -235,6 +235,7 @@ class RunStore:
         self.out = Path(out)
         self.identity = _plain(identity)
         self.done: set[tuple[int, int]] = set()
+        self._committing: tuple[Path, set[tuple[int, int]]] | None = None  # see saved()
         existing = None
         if (self.out / "manifest.json").exists():
             existing = read_manifest(self.out)
@@ -345,6 +346,8 @@ class RunStore:
             if paths is None or len(paths) == 0:
                 return  # a batch of failed paths only commits nothing: retried on resume
             target = self.out / "paths" / f"{name}.parquet"
+            keys = set(zip(paths["point"].tolist(), paths["path"].tolist(), strict=True))
+            self._committing = (target, keys)
             _write_parquet(target, paths, {BATCH_KEY: json.dumps({"tables": tables}).encode()})
         except OSError as exc:
             for path in written:
@@ -356,7 +359,17 @@ class RunStore:
                 f"cannot write results to {self.out}: {exc.strerror or exc}; every batch "
                 f"written before this one is intact, and running the same command again "
                 f"resumes") from None
-        self.done.update(zip(paths["point"].tolist(), paths["path"].tolist(), strict=True))
+        self.done.update(keys)
+        self._committing = None
+
+    def saved(self) -> set[tuple[int, int]]:
+        """(point, path) pairs committed to the folder by this store: :attr:`done`, and
+        the batch being committed if its paths file is there — a Ctrl-C can land after
+        the file's rename commits it and before the batch is counted. Reads no file
+        (after an interrupt, a half-finished write may hold what reading needs)."""
+        if self._committing is not None and self._committing[0].exists():
+            return self.done | self._committing[1]
+        return set(self.done)
 
     def finish(self, failed: int, retried: Iterable[dict[str, Any]] = ()) -> None:
         """Record the end time, the paths done per point, the paths this invocation ran

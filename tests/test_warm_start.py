@@ -8,15 +8,9 @@ import numpy as np
 import pytest
 
 from perpabm import ConfigError, PerpMarketModel, ScenarioConfig, mechanics
-from perpabm.agents.warm import (
-    WarmPositions,
-    balanced,
-    first_exits,
-    index_history,
-    warm_positions,
-)
+from perpabm.agents.warm import WarmPositions, balanced, first_exits, warm_positions
 from perpabm.config import MarketConfig
-from perpabm.market import index_log_returns
+from perpabm.market import index_history, index_log_returns
 
 WARM = {"traders.warm_start_days": 7.0, "traders.count": 300, "run.steps": 30}
 

@@ -2,8 +2,9 @@
 the path on the index's own history, so that entry prices — and profit per contract —
 differ across the book as they do on a venue.
 
-The history (:func:`index_history`) is the index process run for the warm-up before
-step 0 (no shocks), from the path's own stream, ending at the start price. Each account
+The history (:func:`perpabm.market.index_history`, which the model draws) is the index
+process run for the warm-up before step 0 (no shocks), from the path's own stream,
+ending at the start price. Each account
 then lives the warm-up as it lives a path (:func:`warm_positions`): flat, it looks for
 an entry each step with the population's probability; it opens at that step's price
 on the side its strategy reads there (a momentum trader follows the trend over its
@@ -32,25 +33,8 @@ from numpy.typing import NDArray
 
 from perpabm import mechanics
 from perpabm.compiled import kernel
-from perpabm.config.market import MarketConfig
-from perpabm.market import index_log_returns
 
 MINUTES_PER_DAY = 1440.0
-
-
-def index_history(market: MarketConfig, steps: int, rng: np.random.Generator
-                  ) -> NDArray[np.float64]:
-    """The index over the `steps` steps before step 0, ending at the start price: prices
-    at steps −steps … 0 (``steps + 1`` of them), from `market`'s process without its
-    shocks.
-
-    With log returns r₀ … r₍ₙ₋₁₎ (r_k takes the price from step k − n to step k − n + 1),
-    the price at step −n + i is ``start_price · exp(−Σ_{k ≥ i} r_k)``: 100 with returns
-    (ln 1.1, ln 0.5) gives (100 / 0.55, 100 / 0.5, 100) = (181.8, 200, 100).
-    """
-    returns = index_log_returns(market.replace(shocks=()), steps, rng)
-    after = np.concatenate([np.cumsum(returns[::-1])[::-1], [0.0]])  # Σ of the later returns
-    return market.start_price * np.exp(-after)
 
 
 @kernel

@@ -35,6 +35,7 @@ __all__ = [
     "DAYS_PER_YEAR",
     "garch_t_log_returns",
     "gbm_log_returns",
+    "index_history",
     "index_log_returns",
     "index_path",
     "merton_log_returns",
@@ -534,3 +535,17 @@ def index_path(config: MarketConfig, n_steps: int, rng: np.random.Generator) -> 
     log_returns = index_log_returns(config, n_steps, rng)
     cumulative = np.concatenate([[0.0], np.cumsum(log_returns)])
     return config.start_price * np.exp(cumulative)
+
+
+def index_history(config: MarketConfig, n_steps: int, rng: np.random.Generator) -> np.ndarray:
+    """The index over the `n_steps` steps before step 0, ending at the start price: prices
+    at steps −n … 0 (``n_steps + 1`` of them), from `config`'s process without its
+    shocks (a warm start's history, :mod:`perpabm.agents.warm`).
+
+    With log returns r₀ … r₍ₙ₋₁₎ (r_k takes the price from step k − n to step k − n + 1),
+    the price at step −n + i is ``start_price · exp(−Σ_{k ≥ i} r_k)``: 100 with returns
+    (ln 1.1, ln 0.5) gives (100 / 0.55, 100 / 0.5, 100) = (181.8, 200, 100).
+    """
+    returns = index_log_returns(config.replace(shocks=()), n_steps, rng)
+    after = np.concatenate([np.cumsum(returns[::-1])[::-1], [0.0]])  # Σ of the later returns
+    return config.start_price * np.exp(-after)
