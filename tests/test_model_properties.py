@@ -102,7 +102,8 @@ def scenarios(draw: st.DrawFn) -> ScenarioConfig:
         take_profit=0.5, stop_loss=0.5,
         arrivals_per_day=draw(st.sampled_from([0.0, 2_000.0])),
         adl_reentry_probability=draw(st.sampled_from([0.0, 0.5, 1.0])),
-        warm_start_days=0.0 if process == "replay" else draw(st.sampled_from([0.0, 1.0])))
+        warm_start_days=0.0 if process == "replay" else draw(st.sampled_from([0.0, 1.0])),
+        holding_tail=draw(st.sampled_from([None, 1.5])))
     hedged = draw(st.booleans())
     makers = MakerConfig(
         count=draw(st.sampled_from([0, 1, 3])),  # 0: only the vault, if it quotes

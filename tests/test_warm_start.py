@@ -143,3 +143,37 @@ def test_the_bundled_history_scenario_starts_traders_and_funds_warm():
     assert np.std(fund_entries) > np.std([ex.entry_price(a) for a in model.traders.accounts
                                           if ex.position(a) != 0.0])
     ex.check_invariants()
+
+
+# ---------------------------------------------------------------- heavy-tailed holding times
+
+
+def test_holding_times_keep_their_mean_with_a_heavy_tail():
+    from perpabm.agents.warm import holding_times
+
+    exponential = holding_times(np.random.default_rng(1), 240.0, None, 400_000)
+    heavy = holding_times(np.random.default_rng(1), 240.0, 2.5, 400_000)
+    # Both of mean 240 (Lomax a = 2.5: 240 · 1.5 · E[X] = 240 · 1.5 / 1.5); the Lomax's
+    # median 240 · 1.5 · (2^(1/2.5) − 1) = 115 is below the exponential's 240 · ln 2 = 166,
+    # and its 99.9th percentile 360 · (1000^(1/2.5) − 1) = 5,351 above 240 · ln 1000 = 1,658.
+    assert exponential.mean() == pytest.approx(240.0, rel=0.01)
+    assert heavy.mean() == pytest.approx(240.0, rel=0.05)
+    assert np.median(heavy) == pytest.approx(360.0 * (2 ** 0.4 - 1), rel=0.02)
+    assert np.quantile(heavy, 0.999) > 2 * np.quantile(exponential, 0.999)
+
+
+def test_a_heavy_tail_spreads_the_warm_books_entries():
+    def entry_spread(tail):
+        model = PerpMarketModel("oct10_2025", rng=4, **{**WARM, "traders.holding_tail": tail})
+        ex = model.exchange
+        entries = [ex.entry_price(a) for a in model.traders.accounts if ex.position(a) != 0.0]
+        return np.std(entries)
+    # The same mean holding, most positions shorter and a few held for days: the positions
+    # open at step 0 entered over a longer span.
+    assert entry_spread(1.2) > entry_spread(None)
+
+
+@pytest.mark.parametrize("tail", [1.0, 0.5, -2.0, 50.0, float("nan")])
+def test_a_holding_tail_of_one_or_less_is_refused(tail):
+    with pytest.raises(ConfigError, match=r"traders\.holding_tail"):
+        ScenarioConfig().replace("traders.holding_tail", tail)

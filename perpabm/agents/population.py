@@ -256,7 +256,8 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
             self._rng, entry_probability=self._entry_probability,
             mean_holding_steps=self._mean_holding_steps, lookback_steps=self.lookback_steps,
             take_profit=cfg.take_profit, stop_loss=cfg.stop_loss,
-            tiers=model.exchange.config.mm_tiers, momentum=MOMENTUM, noise=NOISE)
+            tiers=model.exchange.config.mm_tiers, momentum=MOMENTUM, noise=NOISE,
+            holding_tail=cfg.holding_tail)
 
     def hold(self, accounts: NDArray[np.int64], remaining: NDArray[np.float64]) -> None:
         """Give the positions `accounts` hold at step 0 (a warm start's) their exit
@@ -283,7 +284,8 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
         """
         model, cfg = self.model, self.config
         coins = self._rng.random(len(accounts))
-        holds = self._rng.exponential(self._mean_holding_steps, len(accounts))
+        holds = warm.holding_times(self._rng, self._mean_holding_steps, cfg.holding_tail,
+                                   len(accounts))
         exchange = model.exchange
         led = exchange.ledger
         if sides is None:

@@ -9,7 +9,7 @@ then lives the warm-up as it lives a path (:func:`warm_positions`): flat, it loo
 an entry each step with the population's probability; it opens at that step's price
 on the side its strategy reads there (a momentum trader follows the trend over its
 lookback, a contrarian goes against it, a noise trader tosses its coin); it holds for
-an exponential time of the population's mean, unless the index reaches its
+a time of the population's mean (:func:`holding_times`), unless the index reaches its
 take-profit, its stop-loss or its liquidation price first (:func:`first_exit`); then it
 is flat again. What is open at step 0 is its warm position, with the entry price of
 the step it opened at and the rest of its holding time.
@@ -35,6 +35,18 @@ from perpabm import mechanics
 from perpabm.compiled import kernel
 
 MINUTES_PER_DAY = 1440.0
+
+
+def holding_times(rng: np.random.Generator, mean: float, tail: float | None,
+                  n: int) -> NDArray[np.float64]:
+    """`n` holding times of `mean` (steps) from `rng`: exponential, or with a Pareto
+    `tail` index a > 1, ``mean·(a − 1)·X`` with X numpy's ``pareto(a)`` (Lomax), whose
+    mean is the same and whose tail is heavier the smaller a is (P(T > t) falls as
+    t^−a). A mean of 240 with a = 1.5 is 120·X: half the holdings end within 120·(2^(1/1.5)
+    − 1) = 70.5 steps, and one in a hundred lasts past 120·(100^(1/1.5) − 1) = 2,465."""
+    if tail is None:
+        return rng.exponential(mean, n)
+    return mean * (tail - 1.0) * rng.pareto(tail, n)
 
 
 @kernel
@@ -77,7 +89,8 @@ def warm_positions(prices: NDArray[np.float64], accounts: NDArray[np.int64],
                    strategy: NDArray[np.int8], rng: np.random.Generator, *,
                    entry_probability: float, mean_holding_steps: float, lookback_steps: int,
                    take_profit: float, stop_loss: float, tiers: mechanics.Tiers,
-                   momentum: int, noise: int) -> WarmPositions:
+                   momentum: int, noise: int,
+                   holding_tail: float | None = None) -> WarmPositions:
     """Each of `accounts` lives the history `prices` (steps −n … 0) as the module
     docstring says; returns what is open at step 0.
 
@@ -86,8 +99,8 @@ def warm_positions(prices: NDArray[np.float64], accounts: NDArray[np.int64],
     price under `tiers` with its capital as collateral. The accounts go through their
     cycles together: each cycle draws from `rng`, for every account still in the
     warm-up, the waits for an entry (geometric), then the coins, then the holding times
-    (exponential). `momentum` and `noise` are the strategy codes of those traders (the
-    others are contrarians).
+    (:func:`holding_times`, exponential or with `holding_tail`). `momentum` and `noise`
+    are the strategy codes of those traders (the others are contrarians).
     """
     n_steps = len(prices) - 1
     n = len(accounts)
@@ -99,7 +112,7 @@ def warm_positions(prices: NDArray[np.float64], accounts: NDArray[np.int64],
     while len(live):
         waits = rng.geometric(entry_probability, len(live))
         coins = rng.random(len(live))
-        holds = rng.exponential(mean_holding_steps, len(live))
+        holds = holding_times(rng, mean_holding_steps, holding_tail, len(live))
         opened = clock[live] + waits - 1
         entering = opened < n_steps  # the others are flat at step 0
         live, opened = live[entering], opened[entering]

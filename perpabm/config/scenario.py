@@ -95,8 +95,14 @@ class TraderConfig:
     with probability min(1, entries_per_day · market.step_minutes / 1440), and opens a
     position if it is flat with equity above 0."""
     holding_minutes: float = 240.0
-    """[minutes] Mean holding time: a position is closed after an exponential time of
-    this mean, unless its take-profit or stop-loss fires first."""
+    """[minutes] Mean holding time: a position is closed after a time of this mean
+    (exponential, or heavy-tailed with ``holding_tail``), unless its take-profit or
+    stop-loss fires first."""
+    holding_tail: float | None = None
+    """[dimensionless] Pareto tail index a (> 1) of the holding times: a holding time is
+    holding_minutes · (a − 1) · X, X numpy's ``pareto(a)`` (Lomax), the same mean with
+    a tail that falls as t^−a (most positions short-lived, a few held for days);
+    absent: exponential."""
     lookback_minutes: float = 30.0
     """[minutes] The trend momentum and contrarian traders read: the sign of the index's
     change over the last round(lookback_minutes / market.step_minutes) steps (at least
@@ -147,6 +153,8 @@ class TraderConfig:
             ("warm_start_days", 0.0, 366.0, False, False),
             ("adl_reentry_probability", 0.0, 1.0, False, False),
         ))
+        object.__setattr__(self, "holding_tail", absent_or_in_range(
+            f"{p}.holding_tail", self.holding_tail, 1.0, 20.0, low_open=True))
         mix = self.strategy_mix
         require(f"{p}.strategy_mix", f"{len(STRATEGIES)} weights, for {', '.join(STRATEGIES)}",
                 not isinstance(mix, str | Mapping) and isinstance(mix, Iterable)
