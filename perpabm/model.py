@@ -76,7 +76,7 @@ from perpabm.agents.deleveraging import deleveraged
 from perpabm.agents.vault import STRATEGIES as VAULT_STRATEGIES
 from perpabm.agents.warm import MINUTES_PER_DAY
 from perpabm.config.scenario import BUILTIN_AGENTS, STRATEGIES, ScenarioConfig
-from perpabm.errors import ConfigError, MarginError, closest
+from perpabm.errors import ConfigError, closest
 from perpabm.exchange import Event, Exchange
 from perpabm.exchange.events import event_columns
 from perpabm.market import IndexHistory, index_history, index_log_returns
@@ -106,14 +106,13 @@ makers' (NaN without one). ``insurance_fund_change`` is what the market paid int
 fund or took out of it: its balance less the start and less the model's top-ups
 (``exchange.insurance_fund_ratio``)."""
 ACCOUNT_TYPES = (*STRATEGIES, "fund", "maker", "basis", "arbitrageur", "vault_liquidator",
-                 "vault_market_making", "insurance_fund", "warm_book")
+                 "vault_market_making", "insurance_fund")
 """What holds an account: a trader's strategy, ``"fund"`` (the ``funds`` section's
 accounts), the agent class, the vault's strategy, or the venue's insurance fund (its
 margin account under ``exchange.fund_takeover``). The vault's liquidator is the account
 that takes positions over (when the vault has one account, market making's quotes are
 in it too); ``vault_market_making`` is market making's own account under
-``vault.liquidator_share``; ``warm_book`` the account a warm start opens the
-positions against, where it is left holding what it could not hand back."""
+``vault.liquidator_share``."""
 FUND_DRAWN = frozenset({"insurance_fund", "fund_takeover", "adl", "socialized_loss",
                         "bad_debt"})
 """Event kinds that show the insurance fund drawn on, or passed (an "insurance_fund" row
@@ -122,7 +121,6 @@ only when it paid, amount < 0): the model stops topping it up
 MODEL_KEYWORDS = ("config", "rng", "trader_class")  # PerpMarketModel's own, not settings
 DEPTH_BAND = 0.01  # book depth is recorded within 1% of the mid
 MARGIN_SAFETY = 1.01  # a warm position is kept only with 1% more equity than its margin
-REL_ROUNDING = mechanics.REL_ROUNDING  # a warm book's residual within rounding
 IMPACT_NOTIONAL = 1e6  # USD: market.spot_impact moves the log index per million of flow
 
 
@@ -241,7 +239,6 @@ class PerpMarketModel(mesa.Model):
         self.warm_history: np.ndarray | None = None
         """With a warm start (``warm_start_days``), the index before step 0: prices at steps
         −n … 0 (:func:`perpabm.market.index_history`); None without one."""
-        self._warm_book: int | None = None  # the warm start's counterparty, if left open
         self._warm_start(np.random.default_rng(streams["history"]))
         self._hears_adl = (any(population.config.adl_reentry_probability > 0.0
                                for population in self._populations)
@@ -304,15 +301,16 @@ class PerpMarketModel(mesa.Model):
         """Open the positions the populations with ``warm_start_days`` hold at step 0
         (:mod:`perpabm.agents.warm`), on an index history drawn from `rng`.
 
-        Each position is a fill at its entry price against one account of the warm
-        book's (opened with twice the book's gross notional, so that its margin never
-        binds), which takes the other side of every position and ends flat, the book
-        being balanced; it is then closed, taking out what it made or lost against the
-        traders (money out, or in: what the traders' entries gained or lost before step
-        0 is money that crossed the exchange then). A position whose account would be
-        below initial margin at the start price is left out (the exchange would refuse
-        it), before the book is balanced; a position the exchange still refuses leaves
-        the account open with what it holds, as a ``warm_book`` account."""
+        Each position is a fill at its entry price against one counterparty account
+        (opened with twice the book's gross notional, so that its margin never binds),
+        which takes the other side of every position and ends flat, the book being
+        balanced; it is then closed, taking out what it made or lost against the traders
+        (money out, or in: what the traders' entries gained or lost before step 0 is
+        money that crossed the exchange then). A position whose account would be below
+        initial margin at the start price is left out before the book is balanced, by
+        the exchange's own rule (equity ≥ notional / max_leverage; the accounts have no
+        orders yet), so no fill is refused: scaling a position down only raises its
+        equity over its margin."""
         warm_populations = [p for p in self._populations if p.config.warm_start_days > 0.0]
         if not warm_populations:
             return
@@ -326,40 +324,31 @@ class PerpMarketModel(mesa.Model):
         sizes = np.concatenate([w.sizes for _, w in parts])
         entries = np.concatenate([w.entries for _, w in parts])
         remaining = np.concatenate([w.remaining for _, w in parts])
-        capital = np.array([ex.collateral(int(a)) for a in accounts])
-        equity = capital + sizes * (start - entries)
+        equity = ex.ledger.collateral[accounts] + sizes * (start - entries)
         margin = mechanics.initial_margin(np.abs(sizes) * start, ex.config.max_leverage)
         keep = equity >= MARGIN_SAFETY * margin
         book = warm.balanced(warm.WarmPositions(accounts[keep], sizes[keep], entries[keep],
                                                 remaining[keep]))
         if not len(book.accounts):
             return
-        gross = float(np.sum(np.abs(book.sizes) * book.entries))
-        other = ex.open_account(2.0 * gross)
+        other = ex.open_account(2.0 * float(np.sum(np.abs(book.sizes) * book.entries)))
         for account, size, entry in zip(book.accounts.tolist(), book.sizes.tolist(),
                                         book.entries.tolist(), strict=True):
             buyer, seller = (account, other) if size > 0 else (other, account)
-            try:
-                ex.fill(buyer, seller, abs(size), entry)
-            except MarginError:
-                continue
+            ex.fill(buyer, seller, abs(size), entry)
         residual = ex.position(other)
-        if residual != 0.0 and abs(residual) <= REL_ROUNDING * float(np.abs(book.sizes).sum()):
-            # Rounding in the ledger's sums: the largest position on the side that can
-            # take it over absorbs it, at its own entry price.
-            side = np.sign(residual)  # the other account's side: a trader's is −side
-            candidates = np.flatnonzero(np.sign(book.sizes) == -side)
-            k = candidates[np.argmax(np.abs(book.sizes[candidates]))]
+        if residual != 0.0:
+            # Rounding in the ledger's sums of a balanced book: the largest position of
+            # the side that outweighs it by that much is reduced by it (a trade that
+            # lowers its risk), at its own entry price.
+            k = np.flatnonzero(np.sign(book.sizes) == -np.sign(residual))
+            k = k[np.argmax(np.abs(book.sizes[k]))]
             account, entry = int(book.accounts[k]), float(book.entries[k])
-            buyer, seller = (other, account) if side < 0 else (account, other)
+            buyer, seller = (other, account) if residual < 0 else (account, other)
             ex.fill(buyer, seller, abs(residual), entry)
-        if ex.position(other) == 0.0:
-            ex.close_account(other)
-        else:
-            self._warm_book = other
-        opened = np.array([ex.position(int(a)) != 0.0 for a in book.accounts], dtype=bool)
+        ex.close_account(other)
         for population, positions in parts:
-            mine = opened & np.isin(book.accounts, positions.accounts)
+            mine = np.isin(book.accounts, positions.accounts)
             population.hold(book.accounts[mine], book.remaining[mine])
 
     def _top_up_fund(self, events: list[Event]) -> None:
@@ -507,8 +496,6 @@ class PerpMarketModel(mesa.Model):
         for vault in self.vaults:  # the liquidator's last: it is the shared account
             types[vault.quote_account] = ACCOUNT_TYPES.index("vault_market_making")
             types[vault.account] = ACCOUNT_TYPES.index("vault_liquidator")
-        if self._warm_book is not None:
-            types[self._warm_book] = ACCOUNT_TYPES.index("warm_book")
         fund = self.exchange.insurance_fund_account
         if fund is not None:
             types[fund] = ACCOUNT_TYPES.index("insurance_fund")

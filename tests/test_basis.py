@@ -42,7 +42,7 @@ def deleveraged_basis_trader(response: str):
     ex.place_limit(long_, 100.0, 100.0)
     basis.act()  # opens: sells 100 perp at 100, buys 100 spot at 100
     assert basis.opened and ex.position(basis.account) == -100.0
-    assert (basis.hedge, basis.hedge_cash) == (100.0, -10_000.0)
+    assert (basis.hedge.position, basis.hedge.cash) == (100.0, -10_000.0)
     accounts, changes = deleveraged(ex.update_mark(88.0))
     assert accounts.tolist() == [basis.account] and changes.tolist() == [100.0]
     basis.deleveraged(float(changes[0]))
@@ -65,8 +65,8 @@ def test_close_hedge_sells_the_naked_spot_at_the_index():
     host, basis, _ = deleveraged_basis_trader("close_hedge")
     basis.act()
     # Sells 100 spot at 88: hedge 0, cash −10,000 + 8,800 = −1,200, a spot sale of 8,800.
-    assert basis.hedge == 0.0
-    assert basis.hedge_cash == pytest.approx(-1_200.0)
+    assert basis.hedge.position == 0.0
+    assert basis.hedge.cash == pytest.approx(-1_200.0)
     assert basis.spot_flow == pytest.approx(-8_800.0)
     host.index = 80.0
     assert basis.hedge_pnl == pytest.approx(-1_200.0)  # flat: the index no longer moves it
@@ -81,13 +81,13 @@ def test_reopen_sells_the_perp_again():
     # Short 100 again, at 88; the hedge stays 100 and the spot is untouched.
     assert ex.position(basis.account) == -100.0
     assert ex.entry_price(basis.account) == 88.0
-    assert basis.hedge == 100.0 and basis.spot_flow == 0.0
+    assert basis.hedge.position == 100.0 and basis.spot_flow == 0.0
 
 
 def test_none_holds_the_naked_hedge():
     host, basis, _ = deleveraged_basis_trader("none")
     basis.act()
-    assert basis.hedge == 100.0 and host.exchange.position(basis.account) == 0.0
+    assert basis.hedge.position == 100.0 and host.exchange.position(basis.account) == 0.0
     host.index = 80.0
     assert basis.hedge_pnl == pytest.approx(-2_000.0)  # −10,000 + 100·80
 
@@ -97,16 +97,16 @@ def test_it_opens_once_the_book_has_bids():
     host = Host(ex)
     basis = BasisTrader(host, BasisConfig(count=1, capital=10_000.0))
     basis.act()  # an empty book: nothing fills, it tries again at the next step
-    assert not basis.opened and basis.hedge == 0.0
+    assert not basis.opened and basis.hedge.position == 0.0
     buyer = ex.open_account(100_000.0)
     ex.place_limit(buyer, 60.0, 100.0)
     basis.act()  # 60 of its 100
-    assert not basis.opened and basis.hedge == 60.0
+    assert not basis.opened and basis.hedge.position == 60.0
     ex.place_limit(buyer, 40.0, 99.0)
     basis.act()  # the other 40
     assert basis.opened and ex.position(basis.account) == -100.0
-    assert basis.hedge == 100.0
-    assert basis.hedge_cash == pytest.approx(-10_000.0)  # bought at the index, 100
+    assert basis.hedge.position == 100.0
+    assert basis.hedge.cash == pytest.approx(-10_000.0)  # bought at the index, 100
 
 
 def test_in_a_model_basis_traders_are_their_own_account_type_and_report_the_hedge():

@@ -43,7 +43,7 @@ def deleveraged_maker(response: str):
     long_ = ex.open_account(100.0)
     ex.fill(long_, maker.account, 10.0, 100.0)
     maker.hedge_now()  # −(−10) + 0 = 10 spot bought at 100
-    assert (maker.hedge, maker.hedge_cash, maker.spot_flow) == (10.0, -1_000.0, 1_000.0)
+    assert (maker.hedge.position, maker.hedge.cash, maker.spot_flow) == (10.0, -1_000.0, 1_000.0)
     accounts, changes = deleveraged(ex.update_mark(88.0))
     assert accounts.tolist() == [maker.account] and changes.tolist() == [10.0]
     maker.deleveraged(10.0)
@@ -56,7 +56,7 @@ def test_adl_leaves_the_hedge_naked_and_holding_keeps_it():
     assert host.exchange.position(maker.account) == 0.0
     maker.hedge_now()
     # Target −0 + 10 = 10: nothing traded; the hedge's P&L at 88 is −1,000 + 880 = −120.
-    assert (maker.hedge, maker.spot_flow) == (10.0, 0.0)
+    assert (maker.hedge.position, maker.spot_flow) == (10.0, 0.0)
     assert maker.hedge_pnl == pytest.approx(-120.0)
 
 
@@ -64,7 +64,7 @@ def test_close_hedge_sells_the_naked_spot():
     host, maker = deleveraged_maker("close_hedge")
     maker.hedge_now()
     # Naked set to 0, target −0 + 0 = 0: sells 10 at 88 (spot flow −880), cash −120.
-    assert maker.hedge == 0.0
+    assert maker.hedge.position == 0.0
     assert maker.spot_flow == pytest.approx(-880.0)
     assert maker.hedge_pnl == pytest.approx(-120.0)
 
@@ -78,13 +78,13 @@ def test_rehedge_reopens_the_perp_leg_and_the_hedge_stands():
     assert ex.position(maker.account) == -10.0
     assert maker.naked == 0.0  # +10 naked, −10 re-opened
     maker.hedge_now()  # target −(−10) + 0 = 10: nothing to trade
-    assert (maker.hedge, maker.spot_flow) == (10.0, 0.0)
+    assert (maker.hedge.position, maker.spot_flow) == (10.0, 0.0)
 
 
 def test_withdraw_holds_the_hedge_and_quotes_thinner():
     host, maker = deleveraged_maker("withdraw")
     maker.hedge_now()
-    assert maker.hedge == 10.0  # still naked
+    assert maker.hedge.position == 10.0  # still naked
     assert maker.withdrawn_until >= host.step_index
 
 
@@ -94,7 +94,7 @@ def test_an_unhedged_maker_has_no_hedge():
     other = ex.open_account(100_000.0)
     ex.fill(other, maker.account, 10.0, 100.0)
     maker.hedge_now()
-    assert (maker.hedge, maker.hedge_pnl, maker.spot_flow) == (0.0, 0.0, 0.0)
+    assert (maker.hedge.position, maker.hedge_pnl, maker.spot_flow) == (0.0, 0.0, 0.0)
 
 
 def test_close_hedge_needs_a_hedge():
@@ -110,7 +110,7 @@ def test_in_a_model_the_hedge_offsets_the_inventory_and_is_reported():
                                                     "traders.count": 200, "run.steps": 30})
     model.run()
     for maker in model.makers:  # hedged at its last act: −inventory then, plus naked
-        assert maker.hedge != 0.0
+        assert maker.hedge.position != 0.0
     assert model.summary()["maker_hedge_pnl"] == pytest.approx(
         sum(m.hedge_pnl for m in model.makers))
     assert model.exchange.conservation_error() == pytest.approx(0.0, abs=1e-6)

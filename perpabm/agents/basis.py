@@ -1,9 +1,10 @@
 """Basis traders: a perp short on the exchange against a spot long held elsewhere.
 
 The spot long is an external hedge: a position on an outside venue, bought at the index
-and marked to it. It is the agent's own state (:attr:`BasisTrader.hedge`,
-:attr:`BasisTrader.hedge_cash`), never an account of the exchange, so the exchange's
-money and open interest are the perp's alone; its P&L is reported beside them.
+and marked to it. It is the agent's own state (:attr:`BasisTrader.hedge`, a
+:class:`~perpabm.agents.books.StrategyBook`), never an account of the exchange, so the
+exchange's money and open interest are the perp's alone; its P&L is reported beside
+them.
 
 When ADL closes some of the perp short, the hedge is naked by that much, and the trader
 responds at the next step as ``basis.adl_response`` says: sell the perp again
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from perpabm.agents.books import StrategyBook
 from perpabm.config.scenario import BasisConfig
 
 if TYPE_CHECKING:
@@ -43,11 +45,9 @@ class BasisTrader(mesa.Agent):
         super().__init__(model)
         self.config = config
         self.account = model.exchange.open_account(config.capital)
-        self.hedge = 0.0
-        """The spot held outside the exchange, base units (≥ 0)."""
-        self.hedge_cash = 0.0
-        """What the hedge has cost and returned, USD: its P&L is ``hedge_cash + hedge ·
-        index``."""
+        self.hedge = StrategyBook()
+        """The spot held outside the exchange (base units, ≥ 0) and what it has cost and
+        returned (USD)."""
         self.target = 0.0
         """The perp short it opens, base units: capital · leverage / the index at its first
         step (0 before)."""
@@ -63,7 +63,7 @@ class BasisTrader(mesa.Agent):
     @property
     def hedge_pnl(self) -> float:
         """The external hedge's P&L at the index, USD (not on the exchange)."""
-        return self.hedge_cash + self.hedge * self.model.index
+        return self.hedge.pnl(self.model.index)
 
     def open(self) -> None:
         """Sell what is left of the perp short's :attr:`target` (capital · leverage of
@@ -77,9 +77,7 @@ class BasisTrader(mesa.Agent):
         rest = self.target + min(model.exchange.position(self.account), 0.0)
         filled = model.exchange.market_orders(
             [self.account], np.array([-rest]), np.array([index * (1 - MAX_SLIPPAGE)]))
-        sold = -float(filled[0])
-        self.hedge += sold
-        self.hedge_cash -= sold * index
+        self.hedge.trade(-float(filled[0]), index)  # the spot bought for the perp sold
         self.opened = -model.exchange.position(self.account) >= OPENED * self.target
 
     def deleveraged(self, change: float) -> None:
@@ -91,7 +89,7 @@ class BasisTrader(mesa.Agent):
     def respond(self) -> None:
         """The response to last step's ADL (``adl_response``), then nothing naked."""
         model, cfg = self.model, self.config
-        naked, self.naked = min(self.naked, self.hedge), 0.0
+        naked, self.naked = min(self.naked, self.hedge.position), 0.0
         if naked <= 0.0:
             return
         index = model.index
@@ -99,9 +97,7 @@ class BasisTrader(mesa.Agent):
             model.exchange.market_orders([self.account], np.array([-naked]),
                                          np.array([index * (1 - MAX_SLIPPAGE)]))
         elif cfg.adl_response == "close_hedge":
-            self.hedge -= naked
-            self.hedge_cash += naked * index
-            self.spot_flow -= naked * index
+            self.spot_flow += self.hedge.trade(-naked, index)
 
     def act(self) -> None:
         """This step's trades: its opening order until it has opened, else its response."""

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from perpabm.agents.books import StrategyBook
 from perpabm.compiled import kernel
 from perpabm.config.scenario import MakerConfig
 
@@ -138,11 +139,9 @@ class MarketMaker(mesa.Agent):
         self.withdrawn_until = -1
         """The last step (``model.step_index``) at which it quotes its withdrawn ladder;
         −1: none."""
-        self.hedge = 0.0
-        """A ``hedged`` maker's spot held outside the exchange, base units (signed)."""
-        self.hedge_cash = 0.0
-        """What the hedge has cost and returned, USD: its P&L is ``hedge_cash + hedge ·
-        index``."""
+        self.hedge = StrategyBook()
+        """A ``hedged`` maker's spot held outside the exchange (base units, signed) and what
+        it has cost and returned (USD)."""
         self.naked = 0.0
         """Base units of the hedge that ADL left without inventory against it and the
         maker has not answered yet (signed as the hedge)."""
@@ -152,7 +151,7 @@ class MarketMaker(mesa.Agent):
     @property
     def hedge_pnl(self) -> float:
         """The outside hedge's P&L at the index, USD (0 for a maker without one)."""
-        return self.hedge_cash + self.hedge * self.model.index
+        return self.hedge.pnl(self.model.index)
 
     def hedge_now(self) -> None:
         """Trade spot at the index to bring the hedge to −inventory + :attr:`naked` (a
@@ -163,12 +162,9 @@ class MarketMaker(mesa.Agent):
             return
         if self.config.adl_response == "close_hedge":
             self.naked = 0.0
-        index = self.model.index
-        trade = self.naked - self.model.exchange.position(self.account) - self.hedge
+        trade = self.naked - self.model.exchange.position(self.account) - self.hedge.position
         if trade != 0.0:
-            self.hedge += trade
-            self.hedge_cash -= trade * index
-            self.spot_flow = trade * index
+            self.spot_flow = self.hedge.trade(trade, self.model.index)
 
     def ladder(self) -> np.ndarray:
         """The ladder to quote now: a (2, n) array of signed quantities (+ bid, − ask;

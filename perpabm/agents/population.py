@@ -49,7 +49,7 @@ from numpy.typing import NDArray
 from perpabm.agents import warm
 from perpabm.agents.protocols import MarketModel
 from perpabm.agents.trader import LeveragedTrader
-from perpabm.agents.warm import WarmPositions
+from perpabm.agents.warm import MINUTES_PER_DAY, WarmPositions
 from perpabm.compiled import kernel
 from perpabm.config.scenario import STRATEGIES, TraderConfig
 from perpabm.exchange.kernels.accounts import COLLATERAL, ENTRY_PRICE, SIZE, LedgerArrays
@@ -57,7 +57,6 @@ from perpabm.mechanics import equity_at
 
 MAX_SLIPPAGE = 0.02  # a trader's market order walks the book no further than this from the index
 LEAVE_BELOW = 0.05  # a flat trader with less than this share of its capital leaves
-MINUTES_PER_DAY = 1440.0
 NOISE, MOMENTUM = STRATEGIES.index("noise"), STRATEGIES.index("momentum")
 NO_ACCOUNTS = np.empty(0, dtype=np.int64)  # a draw's start: nobody drawn yet
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import mesa
 
+from perpabm.agents.books import StrategyBook
 from perpabm.agents.maker import quote_ladders
 from perpabm.config.scenario import VaultConfig
 from perpabm.errors import MarginError
@@ -25,29 +26,6 @@ LIQUIDATOR_KINDS = frozenset({"backstop", "liquidation", "liquidation_fee", "ins
                               "fund_takeover", "adl", "socialized_loss"})
 """Event kinds whose rows on the vault's own account (as the account liquidated, or as the
 backstop taking over, or as an account auto-deleveraged) are the liquidator's."""
-
-
-@dataclasses.dataclass
-class StrategyBook:
-    """One strategy's share of an account: a position (base units) and the cash it has paid
-    and received (USD), so that its P&L at a mark is ``cash + position · mark``.
-
-    A fill of signed `quantity` at `price` adds the quantity and pays quantity · price;
-    fees, collateral moved in and funding are cash. The book is virtual: the account
-    holds one net position, and books of several strategies add up to it.
-    """
-
-    position: float = 0.0
-    cash: float = 0.0
-
-    def trade(self, quantity: float, price: float) -> None:
-        """A fill of signed `quantity` base units at `price` USD."""
-        self.position += quantity
-        self.cash -= quantity * price
-
-    def pnl(self, mark: float) -> float:
-        """P&L at `mark` (USD)."""
-        return self.cash + self.position * mark
 
 
 class Vault(mesa.Agent):
