@@ -913,7 +913,8 @@ def haircuts(
     betas = (caps.ravel()[winners] if policy == "capped_pro_rata" and caps is not None
              else np.ones(len(w)))
     if policy == "pro_rata":
-        h[winners] = min(1.0, budget / w.sum())  # the water level of equal rates, exactly
+        capacity = w.sum()  # the water level of equal rates, exactly; no budget / tiny
+        h[winners] = 1.0 if budget >= capacity else budget / capacity
     else:
         _, h[winners] = _profit_taken(
             w, budget, betas, order=scores[winners] if policy == "queue" else None,
