@@ -22,12 +22,16 @@ JSON lead with these:
   is checked); the share is (run − direct) / run, median over the pairs.
 - **2 workers / 1** — the speedup of ``run_paths`` with 2 loky workers over 1:
   seconds with ``n_jobs=1`` / seconds with ``n_jobs=2``.
-- **every kind of account / traders only** — what the population's other kinds
-  cost: a path of the benchmark's scenario with :data:`EVERY_KIND` on top (funds,
-  basis traders, hedged makers, traders with spare collateral) over the same path
-  without, same seed, ``clock_repeats`` alternated pairs, median of the pairs' ratios;
+- **venue population / traders only**, for the benchmark's scenario and for
+  ``oct10_2025`` (each at the benchmark's traders and steps) — what the bundled
+  scenarios' population of 100 funds, 5 basis traders and hedged makers costs: a path
+  of the scenario as bundled over the same path with :data:`TRADERS_ONLY` (levered
+  traders, unhedged makers, the arbitrageur and the vault), same seed, ``clock_repeats``
+  alternated pairs, median of the pairs' ratios; both seconds are in the row's
+  details;
 - **warm start / cold start** — what a warm start costs: the same with
-  :data:`WARM_START` (the traders' book built over 14 days of history).
+  :data:`WARM_START` (the traders' book built over 14 days of history) over the
+  benchmark's scenario as bundled.
 
 Where the figures come from: a figure another section measured in the same
 invocation is used as it is, not measured again — the default path's seconds,
@@ -45,6 +49,7 @@ says so).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from typing import Any
@@ -62,12 +67,21 @@ took 0.105 s on the machine where that goal was met."""
 WORKERS = 2
 """The workers of the parallel ratio: 2 against 1, on any machine with 2 cores or more."""
 
-EVERY_KIND = {"funds.count": 100, "basis.count": 5, "makers.hedged": True,
-              "traders.leverage_floor": 0.05}
-"""The kinds of account the benchmark's scenario leaves out, as the ratio "every kind of
-account / traders only" adds them: 100 funds (a tenth of the default's traders), 5
-basis traders, makers that hedge outside, and traders' leverage floored at 0.05x
-instead of 1x."""
+ONLY_TRADERS = {"funds.count": 0, "basis.count": 0, "makers.hedged": False,
+                "makers.adl_response": "none"}
+TRADERS_ONLY = {
+    "default": {**ONLY_TRADERS, "traders.leverage_median": 5.0, "traders.leverage_sigma": 0.8},
+    "oct10_2025": {**ONLY_TRADERS, "traders.leverage_median": 10.0,
+                   "traders.leverage_sigma": 0.9},
+}
+"""Per scenario, its population without funds, basis traders or hedged makers: traders
+(at 5x, spread 0.8, the config's defaults, in ``default``; at 10x, spread 0.9, in
+``oct10_2025``), makers that hold their inventory unhedged, the arbitrageur and the
+vault — what the "venue population / traders only" ratios set the scenario against."""
+
+POPULATION_SCENARIOS = ("oct10_2025",)
+"""Scenarios besides the benchmark's own whose venue population is timed against
+traders only."""
 
 
 class BareClock(mesa.Model):
@@ -166,11 +180,16 @@ WARM_START = {"traders.warm_start_days": 14.0}
 """A warm start as ``oct10_2025_history``'s traders have it: a book built over 14 days."""
 
 
-def added_cost_ratio(settings: Settings, added: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+def added_cost_ratio(settings: Settings, added: dict[str, Any],
+                     removed: dict[str, Any] | None = None,
+                     scenario: str | None = None) -> tuple[float, dict[str, Any]]:
     """The median over ``clock_repeats`` alternated pairs of (seconds of a path with the
-    settings `added`) / (seconds of the same path without)."""
-    plain = scenario_config(settings)
-    every = plain.with_settings(added)
+    settings `added`) / (seconds of the same path with `removed` instead; as bundled
+    when None), on `scenario` (the benchmark's when None) at the benchmark's size."""
+    base = scenario_config(settings if scenario is None
+                           else dataclasses.replace(settings, scenario=scenario))
+    plain = base.with_settings(removed or {})
+    every = base.with_settings(added)
     time_run_path(every.replace("run.steps", min(settings.steps, 20)), settings.seed)  # warm
     ratios, seconds = [], []
     for k in range(settings.clock_repeats):
@@ -180,7 +199,7 @@ def added_cost_ratio(settings: Settings, added: dict[str, Any]) -> tuple[float, 
         ratios.append(timed[id(every)] / timed[id(plain)])
         seconds.append((timed[id(plain)], timed[id(every)]))
     return median(ratios), {"ratios": ratios, "seconds_without_with": seconds,
-                            "added": added}
+                            "added": added, "removed": removed or {}}
 
 
 def ratios(settings: Settings, ctx: dict[str, Any]) -> list[Row]:
@@ -217,12 +236,18 @@ def ratios(settings: Settings, ctx: dict[str, Any]) -> list[Row]:
     print(f"  .. model / floor {path_s / floor_s:.2f}; model / Mesa's bare clock "
           f"{path_s / bare_s:.1f}; Mesa's clock {share:.1f}% of the steps", flush=True)
 
-    for case, added in (("every kind of account / traders only", EVERY_KIND),
-                        ("warm start / cold start", WARM_START)):
-        value, details = added_cost_ratio(settings, added)
+    cases = [(f"{name}: venue population / traders only", {},
+              TRADERS_ONLY.get(name, ONLY_TRADERS), name)
+             for name in (settings.scenario, *POPULATION_SCENARIOS)]
+    cases.append(("warm start / cold start", WARM_START, None, None))
+    for case, added, removed, scenario in cases:
+        value, details = added_cost_ratio(settings, added, removed, scenario)
+        changed = added or removed
+        what = ", ".join(f"{k} = {v}" for k, v in changed.items())
+        what = (f"a path of {scenario} as bundled / the same path with {what}" if removed
+                else f"a path with {what} / the same path without")
         rows.append(Row("ratios", case, value, "ratio",
-                        f"a path with {', '.join(f'{k} = {v}' for k, v in added.items())} "
-                        f"/ the same path without, same seed; median over alternated pairs",
+                        f"{what}, same seed; median over alternated pairs",
                         len(details["ratios"]), details=details))
         print(f"  .. {case} {value:.2f}", flush=True)
 

@@ -640,6 +640,32 @@ def adl_by_group(events: pd.DataFrame, by: str | Sequence[str] = ("account_type"
     return table
 
 
+def adl_share_by_path(events: pd.DataFrame, by: str = "account_type",
+                      edges: Sequence[float] = LEVERAGE_EDGES) -> pd.DataFrame:
+    """Each group's share of the profit ADL closed, path by path: one row per path with
+    ADL (per ``point`` too, when present), one column ``share_<group>`` per group of
+    `by` (an event column such as ``account_type``, or ``"leverage_bucket"``: the
+    ADL'd account's leverage before the close, bucketed at `edges`), 0 where the group
+    had no fill on that path. What :func:`paired_difference` compares across policies
+    run on the same paths; a path without ADL has no row (no profit to share).
+
+    Worked example: a path whose fills close 300 USD of profit from a fund and 100
+    from a noise trader, and another closing 50 from the fund alone: shares
+    (fund 0.75, noise 0.25) and (fund 1, noise 0).
+    """
+    require_columns(events, ["kind", "path", "amount", "leverage",
+                             *([] if by == "leverage_bucket" else [by])], "events")
+    adl = events[events["kind"] == "adl"].copy()
+    if by == "leverage_bucket":
+        adl["leverage_bucket"] = leverage_bucket(adl["leverage"], edges).array
+    keys = (["point"] if "point" in adl else []) + ["path"]
+    closed = adl.pivot_table(index=keys, columns=by, values="amount", aggfunc="sum",
+                             fill_value=0.0, observed=True)
+    shares = closed.div(closed.sum(axis=1), axis=0)
+    shares.columns = [f"share_{c}" for c in shares.columns]
+    return shares.reset_index()
+
+
 def _share_interval(group: pd.DataFrame, per_path_total: pd.Series | None,
                     path_key: str | None, confidence: float, n_resamples: int,
                     seed: int) -> tuple[float, float]:
@@ -657,6 +683,63 @@ def _share_interval(group: pd.DataFrame, per_path_total: pd.Series | None,
                          n_resamples=n_resamples, method="percentile",
                          rng=np.random.default_rng(seed))
     return float(ci.confidence_interval.low), float(ci.confidence_interval.high)
+
+
+SNAPSHOT_BUCKETS = (0.0, 3.0, 7.0, math.inf)
+"""The leverage buckets of :func:`leverage_snapshot`: [0, 3), [3, 7), [7, ∞) — the
+buckets in which an on-chain analyst's dashboard split Hyperliquid's open interest
+(``docs/population.md``)."""
+
+
+def leverage_snapshot(accounts: pd.DataFrame, by: str | Sequence[str] | None = None,
+                      edges: Sequence[float] = SNAPSHOT_BUCKETS) -> pd.DataFrame:
+    """How levered the open positions are at one moment, as a venue's dashboard counts
+    it: `accounts` has one row per account (``notional`` = |size|·mark, USD, and
+    ``equity``, USD; per ``path`` or ``point`` too, pooled), and only accounts with a
+    position count. One row per group of `by` (all accounts pooled when None):
+
+    - ``accounts``, their ``notional`` in all, and the count-weighted quartiles of
+      account leverage (notional ÷ equity; an account at equity ≤ 0 is infinitely
+      levered);
+    - ``notional_<bucket>``: the share of the group's notional held at leverage in each
+      bucket [edge_i, edge_i+1) of `edges` — the notional-weighted view.
+
+    Worked example: accounts of notional 1,000 at equity 2,000 (0.5x), 4,000 at 1,000
+    (4x) and 5,000 at 500 (10x): quartiles 2.25x, 4x and 7x; notional shares 0.1
+    below 3x, 0.4 in 3–7x and 0.5 at 7x or more.
+    """
+    keys = _keys(by)
+    require_columns(accounts, ["notional", "equity", *keys], "accounts")
+    held = accounts[accounts["notional"] > 0].copy()
+    equity = held["equity"].to_numpy(dtype=float)
+    held["leverage"] = np.where(equity > 0, held["notional"] / np.where(equity > 0, equity, 1.0),
+                                math.inf)
+    # the top bucket [edge, ∞) holds infinity too: the bucket of the largest float
+    held["bucket"] = leverage_bucket(np.minimum(held["leverage"], np.finfo(float).max),
+                                     edges).array
+    labels = list(held["bucket"].cat.categories)
+    rows = []
+    for values, group in (held.groupby(keys, sort=True) if keys else [((), held)]):
+        values = values if isinstance(values, tuple) else (values,)
+        notional = group["notional"].sum()
+        by_bucket = group.groupby("bucket", observed=False)["notional"].sum()
+        rows.append({**dict(zip(keys, values, strict=True)), "accounts": len(group),
+                     "notional": notional,
+                     **dict(zip(["leverage_q25", "leverage_median", "leverage_q75"],
+                                _quantiles_to_infinity(group["leverage"], (0.25, 0.5, 0.75)),
+                                strict=True)),
+                     **{f"notional_{label}": by_bucket[label] / notional for label in labels}})
+    return pd.DataFrame(rows)
+
+
+def _quantiles_to_infinity(values: pd.Series, levels: Sequence[float]) -> NDArray[np.float64]:
+    """Linear quantiles of `values` (≥ 0) where some may be infinite: infinity stands in
+    as the largest float while interpolating (inf − inf has no value) and comes back as
+    infinity."""
+    largest = np.finfo(float).max
+    finite = np.minimum(values.to_numpy(dtype=float), largest)
+    out = np.quantile(finite, levels)
+    return np.where(out >= largest, math.inf, out)
 
 
 # ---------------------------------------------------------------- convergence

@@ -469,6 +469,23 @@ class PerpMarketModel(mesa.Model):
         return pd.Series(self._account_type_labels(accounts),
                          index=pd.Index(accounts, name="account"), name="account_type")
 
+    def account_snapshot(self) -> pd.DataFrame:
+        """Every account as it stands now, indexed by account id: what holds it
+        (``account_type``), its ``size`` (base units), ``notional`` (|size| · mark, USD),
+        ``equity`` (USD, at the mark) and ``leverage`` (notional ÷ equity; infinite at
+        equity ≤ 0 with a position) — what :func:`perpabm.analysis.leverage_snapshot`
+        reads. The external hedges of basis traders and hedged makers are not in it:
+        they are not on the exchange."""
+        accounts = self.exchange.accounts()
+        mark = self.exchange.mark_price
+        notional = accounts["size"].abs() * (0.0 if mark is None else mark)
+        equity = accounts["equity"]
+        leverage = np.where(equity > 0, notional / equity.where(equity > 0, 1.0),
+                            np.where(notional > 0, math.inf, 0.0))
+        return pd.DataFrame({"account_type": self.account_types, "size": accounts["size"],
+                             "notional": notional, "equity": equity,
+                             "leverage": leverage}).rename_axis("account")
+
     def _account_type_labels(self, accounts: np.ndarray) -> pd.api.extensions.ExtensionArray:
         """What holds each of `accounts` (ids; −1 for none), as a pandas string array:
         one of :data:`ACCOUNT_TYPES`, missing where there is no account."""

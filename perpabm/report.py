@@ -171,6 +171,16 @@ def _overshoot(paths: pd.DataFrame, events: pd.DataFrame, factors: list[str]) ->
 # ----------------------------------------------------------------------------- figures
 
 
+def _pooled_points(adl: pd.DataFrame) -> pd.DataFrame:
+    """`adl` without its ``point`` column, each (point, path) one path: the groups of the
+    report's split pool the points they hold (a split by nothing pools them all), where
+    :func:`analysis.adl_by_group` would keep every point apart."""
+    if "point" not in adl:
+        return adl
+    path = adl["point"].astype(str) + "/" + adl["path"].astype(str)
+    return adl.drop(columns="point").assign(path=path)
+
+
 def _figures(results: Results, paths: pd.DataFrame, events: pd.DataFrame,
              factors: list[str], out: Path) -> tuple[list[Path], dict[str, str]]:
     """Draw and save every figure that applies: (files written, {file: why not drawn})."""
@@ -196,8 +206,8 @@ def _figures(results: Results, paths: pd.DataFrame, events: pd.DataFrame,
         "adl_scatter.png": (None if len(adl) else no_adl,
                             lambda: plots.adl_scatter(adl, by=label)),
         "adl_shares.png": (None if len(adl) else no_adl, lambda: plots.adl_shares(
-            analysis.adl_by_group(adl, by=[label, "account_type"]), "account_type",
-            by=label if n_groups > 1 else None)),
+            analysis.adl_by_group(_pooled_points(adl), by=[label, "account_type"]),
+            "account_type", by=label if n_groups > 1 else None)),
         "lorenz.png": (no_adl if not len(adl) else too_many if n_groups > MAX_PANELS else None,
                        lambda: _lorenz_panels(adl, label)),
     }

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from populations import LEVERED
 
 from perpabm import PerpMarketModel, Shock, analysis, load_scenario
 from perpabm.model import ACCOUNT_TYPES
 
 
 def test_adl_rows_name_the_liquidated_account_and_what_holds_it():
-    # A short Hyperliquid crash with no vault capacity reaches ADL on seed 2.
-    config = (load_scenario("oct10_2025").replace("traders.count", 60)
+    # A short Hyperliquid crash with no vault capacity reaches ADL on seed 2 (its traders
+    # drawn at about 10x).
+    config = (load_scenario("oct10_2025").with_settings(LEVERED).replace("traders.count", 60)
               .replace("run.steps", 80).replace("market.shocks", (Shock(30, -0.15, 10),))
               .replace("vault.cap", 0.0))
     model = PerpMarketModel(config, rng=2).run()
@@ -24,6 +26,7 @@ def test_adl_rows_name_the_liquidated_account_and_what_holds_it():
         # A trader's type is its strategy, kept after it leaves (model.ACCOUNT_TYPES
         # begins with the strategies, so the population's codes index it).
         expected = ("vault_liquidator" if liquidated in vault_accounts
+                    else "fund" if liquidated in model.funds
                     else ACCOUNT_TYPES[model.traders.strategy[liquidated]])
         assert row.counterparty_type == expected
     table = analysis.adl_losing_side(events)

@@ -388,3 +388,47 @@ def test_adl_by_group_keeps_leverage_buckets_in_leverage_order():
     table = analysis.adl_by_group(events, by="leverage_bucket")
     pivot = table.pivot(index="point", columns="leverage_bucket", values="share")
     assert [str(c) for c in pivot.columns] == ["1–2x", "2–5x", "10–20x"]  # not "10–20x" first
+
+
+def test_adl_share_by_path_splits_each_paths_profit_closed_by_group():
+    # path 0: 300 USD from a fund, 100 from a noise trader → 300/400 = 0.75 and 0.25;
+    # path 1: 50 from the fund alone → 1 and 0; the liquidation row is not ADL.
+    events = pd.DataFrame({"kind": ["adl", "adl", "adl", "liquidation"],
+                           "path": [0, 0, 1, 0], "amount": [300.0, 100.0, 50.0, 9.0],
+                           "leverage": [0.5, 8.0, 0.5, 1.0],
+                           "account_type": ["fund", "noise", "fund", "noise"]})
+    shares = analysis.adl_share_by_path(events)
+    assert shares["path"].tolist() == [0, 1]
+    assert shares["share_fund"].tolist() == [0.75, 1.0]
+    assert shares["share_noise"].tolist() == [0.25, 0.0]
+
+
+def test_adl_share_by_path_can_split_by_leverage_bucket():
+    # leverage 0.5 falls in [0, 1), 8 in [5, 10): the same shares as by type above.
+    events = pd.DataFrame({"kind": ["adl", "adl"], "path": [0, 0], "amount": [300.0, 100.0],
+                           "leverage": [0.5, 8.0]})
+    shares = analysis.adl_share_by_path(events, by="leverage_bucket")
+    assert shares[["share_0–1x", "share_5–10x"]].iloc[0].tolist() == [0.75, 0.25]
+
+
+def test_leverage_snapshot_weights_by_count_and_by_notional():
+    # 1,000 at 2,000 equity (0.5x), 4,000 at 1,000 (4x), 5,000 at 500 (10x); a flat
+    # account does not count. Quartiles of (0.5, 4, 10): 0.5 + 0.5·3.5 = 2.25, 4,
+    # 4 + 0.5·6 = 7; notional shares 1,000/10,000, 4,000/10,000, 5,000/10,000.
+    accounts = pd.DataFrame({"notional": [1000.0, 4000.0, 5000.0, 0.0],
+                             "equity": [2000.0, 1000.0, 500.0, 10.0]})
+    row = analysis.leverage_snapshot(accounts).iloc[0]
+    assert row["accounts"] == 3 and row["notional"] == 10000.0
+    assert [row["leverage_q25"], row["leverage_median"], row["leverage_q75"]] == [2.25, 4.0,
+                                                                                  7.0]
+    assert [row["notional_0–3x"], row["notional_3–7x"], row["notional_≥7x"]] == [0.1, 0.4,
+                                                                                   0.5]
+
+
+def test_leverage_snapshot_counts_an_account_without_equity_as_most_levered():
+    accounts = pd.DataFrame({"notional": [1000.0, 3000.0], "equity": [-50.0, 10000.0],
+                             "account_type": ["noise", "fund"]})
+    table = analysis.leverage_snapshot(accounts, by="account_type").set_index("account_type")
+    assert table.loc["noise", "leverage_median"] == math.inf
+    assert table.loc["noise", "notional_≥7x"] == 1.0
+    assert table.loc["fund", "notional_0–3x"] == 1.0

@@ -123,7 +123,8 @@ def test_in_a_model_basis_traders_are_their_own_account_type_and_report_the_hedg
 
 
 def test_without_basis_traders_the_hedge_pnl_is_missing():
-    model = PerpMarketModel("default", rng=1, **{"traders.count": 20, "run.steps": 2})
+    model = PerpMarketModel("default", rng=1, **{"traders.count": 20, "run.steps": 2,
+                                                  "basis.count": 0})
     assert math.isnan(model.summary()["basis_hedge_pnl"])
     assert model.basis_traders == []
 

@@ -18,7 +18,9 @@ BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 SECTIONS = ("ratios", "default_path", "scaling", "throughput", "engine", "memory", "storage",
             "floor")
 RATIOS = ("model / floor, 1,000 traders, 1,440 steps", "model / Mesa's bare clock",
-          "Mesa's clock in the path's steps", "every kind of account / traders only",
+          "Mesa's clock in the path's steps",
+          "default: venue population / traders only",
+          "oct10_2025: venue population / traders only",
           "warm start / cold start", "2 workers / 1")
 QUICK_RATIOS = tuple(c.replace("1,000 traders, 1,440 steps", "100 traders, 60 steps")
                      for c in RATIOS)

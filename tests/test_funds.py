@@ -17,7 +17,7 @@ FUNDS = {"funds.count": 40, "traders.count": 200, "run.steps": 60}
 
 
 def test_no_funds_by_default():
-    model = PerpMarketModel("default", rng=1, **{"traders.count": 50, "run.steps": 1})
+    model = PerpMarketModel(ScenarioConfig().replace("run.steps", 1), rng=1)
     assert FundConfig().count == 0
     assert len(model.funds) == 0
 

@@ -117,5 +117,6 @@ def test_in_a_model_the_hedge_offsets_the_inventory_and_is_reported():
 
 
 def test_without_hedged_makers_the_hedge_pnl_is_missing():
-    model = PerpMarketModel("default", rng=1, **{"traders.count": 20, "run.steps": 2})
+    model = PerpMarketModel("default", rng=1, **{"traders.count": 20, "run.steps": 2,
+                                                  "makers.hedged": False})
     assert math.isnan(model.summary()["maker_hedge_pnl"])

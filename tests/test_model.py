@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from populations import LEVERED
 
 from perpabm import ExchangeConfig, presets
 from perpabm.config.market import Shock
@@ -200,7 +201,8 @@ def test_the_adl_rule_changes_who_is_deleveraged():
     """Same seeds, same market: ranking by profit hits accounts with more unrealised
     profit, ranking by leverage hits more leveraged ones (oct10_2025 around its drop,
     no vault room, 20 seeds pooled)."""
-    base = short("oct10_2025", steps=80, traders=300).replace("run.debug", False)
+    base = short("oct10_2025", steps=80, traders=300).with_settings(LEVERED)
+    base = base.replace("run.debug", False)
     base = base.replace("vault.cap", 0.0)
     pooled = {}
     for rule in ("profit", "leverage"):
@@ -231,25 +233,28 @@ def test_spot_impact_feeds_liquidation_selling_back_into_the_index():
 
 
 def test_agents_are_registered_with_the_model_by_type():
-    from perpabm.agents import Arbitrageur, LeveragedTrader, MarketMaker, Vault
+    from perpabm.agents import Arbitrageur, BasisTrader, LeveragedTrader, MarketMaker, Vault
 
     model = PerpMarketModel(short("default", steps=5, traders=50), rng=1)
     by_type = model.agents_by_type
-    assert len(by_type[LeveragedTrader]) == 50
+    # the default scenario's 100 funds are leveraged traders of their own account type
+    assert len(by_type[LeveragedTrader]) == 50 + 100
     assert len(by_type[MarketMaker]) == 3 and len(by_type[Arbitrageur]) == 1
+    assert len(by_type[BasisTrader]) == 5
     assert len(by_type[Vault]) == 1
 
 
 def test_wiped_out_traders_leave_and_new_ones_arrive():
     from perpabm.agents import LeveragedTrader
 
-    config = short("crash", steps=200, traders=1000, shock_at=150)
+    config = short("crash", steps=200, traders=1000, shock_at=150).with_settings(LEVERED)
     config = config.replace("traders.arrivals_per_day", 1440.0).replace("run.debug", False)
     model = PerpMarketModel(config, rng=1).run()
     # One arrival a minute on average: about 200 in 200 steps (Poisson sd ≈ 14).
     left = model.summary()["traders_left"]
     assert left > 0
-    arrived = len(model.agents_by_type[LeveragedTrader]) - 1000 + left
+    funds = len(model.funds)  # leveraged traders too, in a population of their own
+    arrived = len(model.agents_by_type[LeveragedTrader]) - funds - 1000 + left
     assert arrived == pytest.approx(200, abs=4 * 14)
 
 

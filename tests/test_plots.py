@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
+from populations import LEVERED
 
 import perpabm
 from perpabm import Shock, analysis, load_scenario, plots
@@ -17,7 +18,7 @@ from perpabm import Shock, analysis, load_scenario, plots
 
 @pytest.fixture(scope="module")
 def results():
-    config = (load_scenario("oct10_2025").replace("traders.count", 60)
+    config = (load_scenario("oct10_2025").with_settings(LEVERED).replace("traders.count", 60)
               .replace("run.steps", 80).replace("market.shocks", (Shock(30, -0.15, 10),)))
     res = perpabm.sweep(config, {"vault.cap": [0.0, 2.0]}, n_paths=3, seed=1, n_jobs=1,
                         with_series=True)

@@ -99,7 +99,9 @@ def test_the_population_maps_each_trader_account_to_its_agent():
     population = model.traders
     assert len(population) == 50
     assert list(population) == population.accounts.tolist()
-    assert set(population.values()) == set(model.agents_by_type[LeveragedTrader])
+    # the funds are leveraged traders too, in a population of their own
+    assert (set(population.values()) | set(model.funds.values())
+            == set(model.agents_by_type[LeveragedTrader]))
     assert population.accounts.tolist() == np.flatnonzero(population.is_trader).tolist()
 
 

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 
 import pandas as pd
 import pytest
+from populations import LEVERED
 
 import perpabm
 from perpabm import Shock, analysis, load_scenario, report
@@ -21,7 +22,7 @@ SERIES_FIGURES = ["vault_equity.png", "path_anatomy.png"]
 @pytest.fixture(scope="module")
 def adl_run():
     """Two vault caps × 4 paths of a short crash that reaches ADL at cap 0, with series."""
-    config = (load_scenario("oct10_2025").replace("traders.count", 60)
+    config = (load_scenario("oct10_2025").with_settings(LEVERED).replace("traders.count", 60)
               .replace("run.steps", 80).replace("market.shocks", (Shock(30, -0.15, 10),)))
     results = perpabm.sweep(config, {"vault.cap": [0.0, 2.0]}, n_paths=4, seed=1, n_jobs=1,
                             with_series=True)

@@ -163,13 +163,19 @@ def test_holding_times_keep_their_mean_with_a_heavy_tail():
 
 
 def test_a_heavy_tail_spreads_the_warm_books_entries():
+    # Exits by holding time alone (take-profit and stop-loss out of reach), so that the
+    # tail decides how long ago the positions open at step 0 were entered.
+    by_time = {**WARM, "traders.take_profit": 10.0, "traders.stop_loss": 0.99}
+
     def entry_spread(tail):
-        model = PerpMarketModel("oct10_2025", rng=4, **{**WARM, "traders.holding_tail": tail})
+        model = PerpMarketModel("oct10_2025", rng=4, **{**by_time, "traders.holding_tail": tail})
         ex = model.exchange
         entries = [ex.entry_price(a) for a in model.traders.accounts if ex.position(a) != 0.0]
         return np.std(entries)
-    # The same mean holding, most positions shorter and a few held for days: the positions
-    # open at step 0 entered over a longer span.
+    # The same mean holding, most positions shorter and a few held for days: a position
+    # open at a given moment is most likely a long one (its age has mean E[T²] / 2E[T],
+    # unbounded for a tail index of 2 or less), so the book's entries span more of the
+    # week's prices.
     assert entry_spread(1.2) > entry_spread(None)
 
 

@@ -1,8 +1,9 @@
 """How do ADL's ranking rule and allocation policy change how often ADL fires, what it
 takes from the winners, and the liquidator vault's P&L, on Hyperliquid as documented?
 
-Runs the full oct10_2025 scenario as bundled (1,000 traders, one day, a 15% drop over
-ten minutes at 21:00; the hyperliquid preset: the liquidator takes over an account whose
+Runs the full oct10_2025 scenario as bundled (the venue population: 1,000 traders, 100
+funds, 5 basis traders, hedged makers; one day, a 15% drop over ten minutes at 21:00;
+the hyperliquid preset: the liquidator takes over an account whose
 equity is still in [0, 2/3·MM) with its remaining collateral, a bankrupt account goes
 to ADL, ADL closes at the previous mark; HLP, 10M USD, makes markets, and its
 liquidator is a component vault of its own with 5% of that, taking what its margin
@@ -19,14 +20,22 @@ same path seeds (common random numbers). Writes:
   notional) whose losing side was the vault's liquidator;
 - `differences.csv` / `.md`: per policy and metric, the mean paired difference
   policy − venue over the paths with its BCa bootstrap interval
-  (`analysis.paired_difference`; for ADL fired also the exact McNemar test);
+  (`analysis.paired_difference`; for ADL fired also the exact McNemar test). The
+  metrics: ADL fired, ADL notional, overshoot, the vault's P&L, the profit closed per
+  unit of deficit covered (`profit_per_deficit`, over the paths with ADL), and who is
+  hit: each kind of account's share of the profit ADL closed on the path (`share_<kind>`:
+  traders of every strategy together, funds, basis traders, makers, the vault) and each
+  leverage bucket's (`share_<bucket>`: the ADL'd account's leverage before the close,
+  below 1x, 1–5x, 5x or more; `analysis.adl_share_by_path`), over the paths with ADL;
+- `hit_shares.csv` / `.md`: per policy, the mean over paths of each of those shares;
 - `losing_side.csv` / `.md`: per policy, the ADL fills and notional by the kind
   of account on the losing side (`analysis.adl_losing_side`; "vault_liquidator" is
   the liquidator's account, which holds the positions it took over);
 - `vault_by_strategy.csv` / `.md`: per policy, the vault's P&L in total and per
   strategy (`vault_pnl_liquidator`, `vault_pnl_market_making`);
 - `differences.png` (paired differences with their intervals, one panel per
-  metric) and `vault_pnl.png` (the vault's P&L per path, ECDF per policy).
+  outcome metric), `who_is_hit.png` (the same for the shares) and `vault_pnl.png`
+  (the vault's P&L per path, ECDF per policy).
 
 Small samples: bootstrap intervals are NaN below `analysis.MIN_BOOTSTRAP_PATHS`
 paired values or when every difference is equal (two policies that act alike on
@@ -37,6 +46,7 @@ every path); VaR-style tails are not reported here.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -70,7 +80,12 @@ METRICS = {  # per-path column: what the tables and the figure call it
     "adl_notional": "ADL notional (USD)",
     "overshoot": "overshoot (USD)",
     "vault_pnl": "vault P&L (USD)",
+    "profit_per_deficit": "profit closed per deficit covered",
 }
+KINDS = {"noise": "trader", "momentum": "trader", "contrarian": "trader"}
+"""Account types pooled in the shares of who is hit: the traders, whatever their strategy."""
+LEVERAGE_EDGES = (0.0, 1.0, 5.0, math.inf)
+"""The leverage buckets of who is hit: below 1x (spare collateral), 1–5x, 5x or more."""
 STRATEGIES = ["vault_pnl", "vault_pnl_liquidator", "vault_pnl_market_making"]
 OVERSHOOT_PARTS = ["profit_closed", "deficit_covered", "overshoot"]
 
@@ -93,7 +108,20 @@ def per_path(results: Results) -> pd.DataFrame:
                            *STRATEGIES]]
     paths = paths.merge(sums, on=["point", "path"], how="left")
     paths[OVERSHOOT_PARTS] = paths[OVERSHOOT_PARTS].fillna(0.0)
+    covered = paths["deficit_covered"].where(paths["deficit_covered"] > 0)
+    paths["profit_per_deficit"] = paths["profit_closed"] / covered  # NaN: no deficit
+    events = results.events.assign(account_type=results.events["account_type"].astype(
+        object).replace(KINDS))
+    for shares in (analysis.adl_share_by_path(events, by="account_type"),
+                   analysis.adl_share_by_path(events, by="leverage_bucket",
+                                              edges=LEVERAGE_EDGES)):
+        paths = paths.merge(shares, on=["point", "path"], how="left")  # NaN: no ADL
     return points[["point", "policy", "rule", "allocation"]].merge(paths, on="point")
+
+
+def share_columns(paths: pd.DataFrame) -> list[str]:
+    """The per-path share columns of who is hit, kinds of account first."""
+    return [c for c in paths if c.startswith("share_")]
 
 
 def summary_table(paths: pd.DataFrame, sides: pd.DataFrame) -> pd.DataFrame:
@@ -118,18 +146,25 @@ def summary_table(paths: pd.DataFrame, sides: pd.DataFrame) -> pd.DataFrame:
 
 def differences_table(paths: pd.DataFrame) -> pd.DataFrame:
     """Per policy other than the venue's and per metric: the mean paired difference
-    policy − venue over the paths, with its interval (and McNemar for ADL fired)."""
+    policy − venue over the paths, with its interval (and McNemar for ADL fired); a
+    metric missing on a path (no ADL) leaves that path's pair out."""
     rows = []
     for policy in paths["policy"].unique():
         if policy == VENUE:
             continue
-        for metric in METRICS:
+        for metric in [*METRICS, *share_columns(paths)]:
             diff = analysis.paired_difference(paths, metric, by="policy", a=VENUE, b=policy,
                                               within=[])
             rows.append(diff.assign(policy=policy, metric=metric))
     table = pd.concat(rows, ignore_index=True)
     first = ["policy", "metric", "pairs", "mean_difference", "low", "high"]
     return table[first + [c for c in table.columns if c not in first]]
+
+
+def hit_shares_table(paths: pd.DataFrame) -> pd.DataFrame:
+    """Per policy: the mean over its paths with ADL of each share of who is hit."""
+    table = paths.groupby("policy")[share_columns(paths)].mean().reset_index()
+    return in_policy_order(table)
 
 
 def losing_side_table(events: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
@@ -162,15 +197,16 @@ def in_policy_order(table: pd.DataFrame) -> pd.DataFrame:
         drop=True)
 
 
-def differences_figure(differences: pd.DataFrame) -> plt.Figure:
-    """The paired difference policy − venue of each metric, with its interval; a missing
-    interval (NaN: fewer than MIN_BOOTSTRAP_PATHS pairs or no spread) is a bare point."""
+def differences_figure(differences: pd.DataFrame, metrics: dict[str, str]) -> plt.Figure:
+    """The paired difference policy − venue of each of `metrics` (column: title), with
+    its interval; a missing interval (NaN: fewer than MIN_BOOTSTRAP_PATHS pairs or no
+    spread) is a bare point."""
     with plt.style.context(plots.STYLE_PATH):
-        fig, axes = plt.subplots(1, len(METRICS), figsize=(3.2 * len(METRICS), 3.6),
+        fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.6),
                                  sharey=True, layout="constrained")
         policies = [label(r, a) for r, a in POLICIES if label(r, a) != VENUE]
         y = range(len(policies))
-        for ax, (metric, title) in zip(axes, METRICS.items(), strict=True):
+        for ax, (metric, title) in zip(axes, metrics.items(), strict=True):
             rows = differences[differences["metric"] == metric].set_index("policy").loc[
                 policies]
             mean = rows["mean_difference"].to_numpy(dtype=float)
@@ -210,7 +246,10 @@ def main() -> None:
     write_table(differences, here, "differences")
     write_table(sides, here, "losing_side")
     write_table(strategy_table(paths), here, "vault_by_strategy")
-    differences_figure(differences).savefig(here / "differences.png")
+    write_table(hit_shares_table(paths), here, "hit_shares")
+    differences_figure(differences, METRICS).savefig(here / "differences.png")
+    hit = {c: f"share of profit closed: {c.removeprefix('share_')}" for c in share_columns(paths)}
+    differences_figure(differences, hit).savefig(here / "who_is_hit.png")
     plots.vault_pnl_ecdf(paths, by="policy").savefig(here / "vault_pnl.png")
     print(summary.to_string(index=False))
     print(f"{len(POLICIES)} policies × {args.paths} paths in {seconds:.0f} s")

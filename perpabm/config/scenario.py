@@ -72,7 +72,10 @@ class TraderConfig:
     leverage_median: float = 5.0
     """[notional ÷ equity] Median leverage of the traders: a trader's is leverage_median
     · exp(N(0, leverage_sigma²)), clipped to [leverage_floor, leverage_cap ·
-    exchange.max_leverage], and it opens positions of equity × leverage notional."""
+    exchange.max_leverage], and it opens positions of equity × leverage notional. The
+    bundled scenarios with the venue population (``default``, ``crash``,
+    ``oct10_2025``) set 5 with leverage_sigma 0.3, so that their whole population's
+    notional splits by leverage as Hyperliquid's open interest did (``docs/population.md``)."""
     leverage_floor: float = 1.0
     """[notional ÷ equity] The lowest leverage a trader is drawn with. Below 1 an account
     holds more collateral than its position's notional — spare collateral, as most
