@@ -39,6 +39,7 @@ figures: $(STAMP)
 	$(BIN)/python experiments/who_is_hit/run.py --paths 16 --seed 1
 	$(BIN)/python experiments/ranking_rules/run.py --paths 64 --seed 1
 	$(BIN)/python experiments/liquidator_vault/run.py --paths 32 --seed 1
+	$(BIN)/python experiments/population/run.py --paths 4 --seed 1
 	$(BIN)/python experiments/adl_accounts/run.py --paths 32 --seed 1
 	$(BIN)/python experiments/fund_size/run.py --paths 32 --seed 7
 	$(BIN)/python experiments/leverage/run.py --paths 24 --seed 1

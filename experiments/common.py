@@ -12,12 +12,21 @@ from perpabm import ScenarioConfig, Shock, load_scenario
 HERE = Path(__file__).parent
 
 
+MARKET_SCALE = 0.1
+"""The stressed market's vault and basis traders' capital, as a share of oct10_2025's."""
+
+
 def stressed_market(traders: int = 300, steps: int = 120) -> ScenarioConfig:
     """oct10_2025 cut to `steps` minutes around its 15% drop (at minute 80) and
-    `traders` traders, so that a sweep of many paths runs in minutes; the vault's
-    capital is scaled down with the market to 1M USD."""
-    config = load_scenario("oct10_2025").replace("traders.count", traders)
-    config = config.replace("run.steps", steps).replace("vault.capital", 1_000_000.0)
+    `traders` traders, so that a sweep of many paths runs in minutes; the rest of the
+    venue population scaled down with it: a fund for every ten traders, and the
+    vault's capital (to 1M USD) and each basis trader's by MARKET_SCALE."""
+    base = load_scenario("oct10_2025")
+    config = base.with_settings({
+        "traders.count": traders, "funds.count": round(traders * base.funds.count
+                                                       / base.traders.count),
+        "run.steps": steps, "vault.capital": base.vault.capital * MARKET_SCALE,
+        "basis.capital": base.basis.capital * MARKET_SCALE})
     return config.replace("market.shocks", (Shock(80, -0.15, 10),))
 
 

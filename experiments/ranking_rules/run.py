@@ -16,6 +16,7 @@ same path seeds (common random numbers). Writes:
 - `summary.csv` / `.md`: per policy, ADL frequency (Wilson interval), mean ADL
   notional, profit closed, deficit covered and overshoot (profit closed − deficit
   covered, `analysis.adl_overshoot` summed per path, 0 on a path without ADL), the
+  mean over the paths with ADL of the profit closed per unit of deficit covered, the
   vault's mean P&L with its BCa interval, and the share of ADL fills (and of their
   notional) whose losing side was the vault's liquidator;
 - `differences.csv` / `.md`: per policy and metric, the mean paired difference
@@ -136,7 +137,8 @@ def summary_table(paths: pd.DataFrame, sides: pd.DataFrame) -> pd.DataFrame:
     losing = losing.drop(columns="fills").reset_index()
     frequency = analysis.adl_frequency(paths, by="policy").rename(
         columns={"share": "adl_share", "low": "adl_share_low", "high": "adl_share_high"})
-    means = paths.groupby("policy")[["adl_notional", *OVERSHOOT_PARTS]].mean().reset_index()
+    means = paths.groupby("policy")[["adl_notional", *OVERSHOOT_PARTS,
+                                     "profit_per_deficit"]].mean().reset_index()
     pnl = analysis.vault_pnl(paths, by="policy")[["policy", "mean", "mean_low", "mean_high"]]
     pnl = pnl.rename(columns={"mean": "vault_pnl", "mean_low": "vault_pnl_low",
                               "mean_high": "vault_pnl_high"})
