@@ -6,9 +6,11 @@ order book, no margin checks, no event log:
 
 1. the index: the same pre-drawn log returns (``perpabm.market.index_log_returns``
    of the scenario), one multiplication, the trend over the traders' lookback;
-2. traders: the exit-trigger scan (holding time, take-profit, stop-loss) over the
-   accounts array; the sparse random draw of entrants; their positions and the
-   exiting ones' closes as array updates;
+2. traders and funds (the scenario's two populations of leveraged traders, as one
+   accounts array, each account with its population's entry rate, holding time,
+   take-profit and stop-loss): the exit-trigger scan over the accounts array; the
+   sparse random draw of entrants, per population; their positions and the exiting
+   ones' closes as array updates;
 3. makers: realised volatility over their window, and every maker's ladder —
    prices and quantities of every level on both sides — as one array; best bid
    and ask;
@@ -70,13 +72,25 @@ def floor_path(config: Any, seed: int) -> np.ndarray:
     steps, step = config.run.steps, market.step_minutes
     rng = np.random.default_rng(seed)
     returns = index_log_returns(market, steps, np.random.default_rng(seed + 1))
-    n = traders.count
+    groups = [g for g in (traders, config.funds) if g.count]
+    counts = [g.count for g in groups]
+    starts = np.cumsum([0, *counts[:-1]])
+    n = sum(counts)
     mmr, cum = tier_arrays(exchange.mm_tiers)
 
-    capital = traders.capital_scale * (1.0 + rng.pareto(traders.capital_tail, n))
-    leverage = np.clip(traders.leverage_median * np.exp(rng.normal(0.0, traders.leverage_sigma,
-                                                                    n)),
-                       1.0, traders.leverage_cap * exchange.max_leverage)
+    def each(values: list[float]) -> np.ndarray:
+        """One value per account, its population's."""
+        return np.repeat(np.asarray(values, dtype=float), counts)
+
+    capital = np.concatenate([g.capital_scale * (1.0 + rng.pareto(g.capital_tail, g.count))
+                              for g in groups])
+    leverage = np.concatenate([
+        np.clip(g.leverage_median * np.exp(rng.normal(0.0, g.leverage_sigma, g.count)),
+                g.leverage_floor, g.leverage_cap * exchange.max_leverage) for g in groups])
+    p_enters = [min(1.0, g.entries_per_day * step / 1440.0) for g in groups]
+    holding = each([g.holding_minutes / step for g in groups])
+    take_profit = each([g.take_profit for g in groups])
+    stop_loss = each([g.stop_loss for g in groups])
     collateral = capital.copy()
     size, entry = np.zeros(n), np.zeros(n)
     exit_step, tp, sl = np.full(n, np.inf), np.full(n, np.nan), np.full(n, np.nan)
@@ -87,7 +101,6 @@ def floor_path(config: Any, seed: int) -> np.ndarray:
     history[0] = index
     lookback = max(1, round(traders.lookback_minutes / step))
     window = max(2, round(makers.vol_window_minutes / step))
-    p_enter = min(1.0, traders.entries_per_day * step / 1440.0)
     arrivals_rate = traders.arrivals_per_day * step / 1440.0
     funding_every = max(1, round(exchange.funding_interval_minutes / step))
     ema_w = 1.0 - math.exp(-step / exchange.mark_ema_minutes)
@@ -113,16 +126,18 @@ def floor_path(config: Any, seed: int) -> np.ndarray:
         size[due] = 0.0
         exit_step[due] = np.inf
 
-        k = rng.binomial(n, p_enter)
-        chosen = rng.choice(n, size=k, replace=False)
+        chosen = np.concatenate([start + rng.choice(count, size=rng.binomial(count, p),
+                                                    replace=False)
+                                 for start, count, p in zip(starts, counts, p_enters,
+                                                            strict=True)])
         chosen = chosen[size[chosen] == 0.0]
         coin = np.where(rng.random(len(chosen)) < 0.5, 1.0, -1.0)
         side = coin if trend == 0 else np.full(len(chosen), float(trend))
         size[chosen] = side * collateral[chosen] * leverage[chosen] / index
         entry[chosen] = index
-        exit_step[chosen] = t + 1 + rng.exponential(traders.holding_minutes / step, len(chosen))
-        tp[chosen] = index * (1.0 + side * traders.take_profit)
-        sl[chosen] = index * (1.0 - side * traders.stop_loss)
+        exit_step[chosen] = t + 1 + rng.exponential(holding[chosen])
+        tp[chosen] = index * (1.0 + side * take_profit[chosen])
+        sl[chosen] = index * (1.0 - side * stop_loss[chosen])
 
         if t + 1 >= window:
             rets = np.diff(np.log(history[t + 1 - window: t + 2]))
