@@ -24,7 +24,9 @@ import itertools
 import math
 import os
 import re
+import signal
 import sys
+import threading
 import traceback
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -146,20 +148,23 @@ def _execute(configs: Mapping[int, ScenarioConfig], n_paths: int, seed: int, n_j
     tasks = [(config, point, path) for point, config in configs.items()
              for path in range(n_paths) if (point, path) not in done]
     collector = _Collector(points, store, _bar(progress, len(tasks)), tasks, batch_size)
+    collector.interrupt = _Interrupt()
 
     def dispatch(todo: list[tuple[ScenarioConfig, int, int]]) -> str | None:
         return _dispatch(todo, collector, seed, n_jobs, backend, batch_size, with_series,
                          scheduler)
 
     try:
-        died = dispatch(tasks)
+        with collector.interrupt:
+            died = dispatch(tasks)
         if died is not None:
             lost = collector.missing(tasks)
             warnings.warn(f"a worker process died ({died}); running its {len(lost)} "
                           f"unfinished path(s) again", RuntimeWarning, stacklevel=3)
             collector.retried = [{"point": int(point), "path": int(path), "error": died}
                                  for _, point, path in lost]
-            died = dispatch(lost)
+            with collector.interrupt:
+                died = dispatch(lost)
             if died is not None:
                 collector.add([("failed", _lost_record(point, path, seed, died))
                                for _, point, path in collector.missing(lost)])
@@ -259,6 +264,41 @@ CHUNKS_PER_RUN = 64  # Parquet files per table that a run aims for
 MAX_CHUNK_PATHS = 256  # paths per file at most (what a crash can cost on resume)
 
 
+class _Interrupt:
+    """Ctrl-C during a run, never lost. Python drops an exception raised inside a
+    finaliser or a weak-reference callback, printing "Exception ignored in …" — and
+    Mesa's agent sets hold their agents by weak reference, so a model torn down at the
+    end of a path runs many such callbacks, and a KeyboardInterrupt landing in one
+    would vanish while the run went on. Inside ``with``, Ctrl-C is recorded before it
+    raises; :meth:`raise_if_seen`, called after every batch, raises it again. Only
+    where Python's own handler is installed (the main thread, SIGINT not ignored or
+    handled by the caller) is anything changed."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> _Interrupt:
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def raise_if_seen(self) -> None:
+        """Raise KeyboardInterrupt if Ctrl-C came and was swallowed on its way."""
+        if self.seen:
+            raise KeyboardInterrupt
+
+
 class _Collector:
     """Gathers batches as they finish; with a store, writes chunks of consecutive tasks.
 
@@ -288,6 +328,7 @@ class _Collector:
         for chunk in self.chunk_of.values():
             self.waiting[chunk] = self.waiting.get(chunk, 0) + 1
         self.pending: dict[int, list[tuple[str, Any]]] = {}
+        self.interrupt: _Interrupt | None = None
 
     def missing(self, tasks: list[tuple[ScenarioConfig, int, int]]
                 ) -> list[tuple[ScenarioConfig, int, int]]:
@@ -320,6 +361,8 @@ class _Collector:
             self.keys.add((row["point"], row["path"]))
         for failure in batch_failures:
             self.keys.add((failure["point"], failure["path"]))
+        if self.interrupt is not None:
+            self.interrupt.raise_if_seen()
 
     def _keyed(self, rows: list[dict]) -> pd.DataFrame:
         keyed = pd.DataFrame(rows)
