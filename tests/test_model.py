@@ -311,6 +311,19 @@ def test_the_vault_records_the_notional_its_unwind_sold():
     assert vault.unwound_notional == 0.0
 
 
+def test_the_vaults_unwind_rate_is_per_minute():
+    # Five-minute steps at 5% a minute: one unwind sells 1 − 0.95⁵ = 22.62% of the 10,
+    # within unwind_slippage 0.5% of the index.
+    config = short("default", steps=10, traders=50).replace("market.step_minutes", 5.0)
+    model = PerpMarketModel(config, rng=1)
+    model.step()  # the makers quote
+    vault, other = model.vault, model.exchange.open_account(1e8)
+    model.exchange.fill(vault.account, other, 10.0, model.index)  # the vault long 10
+    vault.unwind()
+    sold = (1 - 0.95 ** 5) * 10.0 * model.index
+    assert -sold <= vault.unwound_notional <= -sold * (1 - 0.005)
+
+
 def test_the_vaults_unwind_is_liquidation_flow_that_moves_the_next_index():
     """With spot impact 0.01 per $1M, a step in which only the vault's unwind sold moves
     the next index by exp(0.01 × flow / 1e6) against the same path without it."""

@@ -22,10 +22,10 @@ this script:
   on the losing side (`analysis.adl_losing_side`);
 - `losing_side.png`: the share of ADL notional by losing side, per liquidator share;
 - `clock.csv` / `.md`: at the scenario's share, the same paths on one-minute and
-  15-second steps (`market.step_minutes`, with the run, the shock, the vault's unwind
-  rate and the arbitrageur's per-step limit rescaled to the same minutes; the makers
-  requote every step, so the book refills faster too): ADL and backstop notional and
-  the liquidator's share of the ADL fills and notional.
+  15-second steps (`market.step_minutes`, with the run and the shock rescaled to the
+  same minutes; the vault's unwind and the arbitrageur's limit are rates a minute, and
+  the makers requote every step, so the book refills faster too): ADL and backstop
+  notional and the liquidator's share of the ADL fills and notional.
 
 The rest of the ADL notional closes traders' accounts that went from above the
 takeover threshold to negative equity within one mark update, so that the liquidator
@@ -60,8 +60,8 @@ CLOCKS = [1.0, 0.25]  # step lengths compared at the scenario's share, minutes
 
 
 def on_steps_of(config: ScenarioConfig, minutes: float) -> ScenarioConfig:
-    """`config` on steps of `minutes` instead of its own: the same run length, shocks,
-    vault unwind per minute and arbitrageur limit per minute."""
+    """`config` on steps of `minutes` instead of its own: the same run length and
+    shocks (the other settings are rates a minute, or durations)."""
     k = config.market.step_minutes / minutes  # new steps per old step
     if round(k) != k:
         raise ValueError(f"{minutes} minutes must divide the scenario's step "
@@ -71,9 +71,7 @@ def on_steps_of(config: ScenarioConfig, minutes: float) -> ScenarioConfig:
                    for s in config.market.shocks)
     return config.with_settings({
         "market.step_minutes": minutes, "run.steps": config.run.steps * k,
-        "market.shocks": shocks,
-        "vault.unwind_rate": 1.0 - (1.0 - config.vault.unwind_rate) ** (1.0 / k),
-        "arbitrageur.max_notional": config.arbitrageur.max_notional / k})
+        "market.shocks": shocks})
 
 
 def clock_table(config: ScenarioConfig, paths: int, seed: int) -> pd.DataFrame:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 class Arbitrageur(mesa.Agent):
     """Sells the perp above index·(1 + threshold), buys it below index·(1 − threshold),
-    up to `max_notional` a step; its finite capital lets the perp decouple in thin books."""
+    up to `max_notional` a minute; its finite capital lets the perp decouple in thin books."""
 
     def __init__(self, model: MarketModel, config: ArbitrageurConfig) -> None:
         super().__init__(model)
@@ -25,11 +25,12 @@ class Arbitrageur(mesa.Agent):
         self.account = model.exchange.open_account(config.capital)
 
     def trade(self) -> None:
-        """Trade the basis, if it pays: up to `max_notional` (USD) at the index, limited to
-        `threshold` from it (a refused order — margin — is no trade)."""
+        """Trade the basis, if it pays: up to `max_notional` (USD a minute) times the
+        step's minutes at the index, limited to `threshold` from it (a refused order —
+        margin — is no trade)."""
         ex, index, cfg = self.model.exchange, self.model.index, self.config
         bid, ask = ex.book.best_bid(), ex.book.best_ask()
-        quantity = cfg.max_notional / index
+        quantity = cfg.max_notional * self.model.step_minutes / index
         try:
             if bid is not None and bid > index * (1.0 + cfg.threshold):
                 ex.market_order(self.account, -quantity, limit_price=index * (1 + cfg.threshold))

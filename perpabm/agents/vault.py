@@ -10,6 +10,7 @@ import mesa
 
 from perpabm.agents.books import StrategyBook
 from perpabm.agents.maker import quote_ladders
+from perpabm.config.market import share_over
 from perpabm.config.scenario import VaultConfig
 from perpabm.errors import MarginError
 from perpabm.exchange import BackstopOffer
@@ -104,8 +105,9 @@ class Vault(mesa.Agent):
         return float(min(abs(offer.size), max(room, 0.0)))
 
     def unwind(self) -> None:
-        """Sell `unwind_rate` of the inventory into the book, near the index, and record
-        the notional traded as :attr:`unwound_notional` (0 if none)."""
+        """Sell the share of the inventory `unwind_rate` (per minute) comes to over one
+        step into the book, near the index, and record the notional traded as
+        :attr:`unwound_notional` (0 if none)."""
         self.unwound_notional = 0.0
         ex, cfg = self.model.exchange, self.config
         position = ex.position(self.account)
@@ -115,7 +117,8 @@ class Vault(mesa.Agent):
         limit = self.model.index * (1.0 + side * cfg.unwind_slippage)
         cash_before = self._cash()
         try:
-            fills = ex.market_order(self.account, side * abs(position) * cfg.unwind_rate,
+            share = share_over(cfg.unwind_rate, self.model.step_minutes)
+            fills = ex.market_order(self.account, side * abs(position) * share,
                                     limit_price=limit)
         except MarginError:
             return

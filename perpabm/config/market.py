@@ -15,6 +15,21 @@ INDEX_PROCESSES = ("gbm", "merton", "garch_t", "regime", "replay")
 MINUTES_PER_YEAR = 365.0 * 24.0 * 60.0
 
 
+def share_over(rate_per_minute: float, minutes: float) -> float:
+    """The share of a quantity that a process taking `rate_per_minute` of what is left
+    each minute takes over `minutes` — or the chance that an event of that chance per
+    minute happens within them: 1 − (1 − rate)^minutes. Every "per minute" share and
+    chance of a scenario reaches a step through this, so it means the same at any step.
+
+    Worked example: 5% a minute is 1 − 0.95^0.25 = 1.274% over a 15-second step, 5%
+    over one minute (exactly the rate: the power would round it) and
+    1 − 0.95^4 = 18.55% over four.
+    """
+    if minutes == 1.0:
+        return rate_per_minute
+    return 1.0 - (1.0 - rate_per_minute) ** minutes
+
+
 @dataclass(frozen=True, slots=True)
 class Shock:
     """A scripted move of the index, spread evenly in log terms over its steps and
@@ -94,11 +109,13 @@ class MarketConfig:
     stressed_volatility: float = 2.0
     """[annualised] The stressed regime's volatility of ``"regime"``."""
     calm_to_stressed: float = 1.0 / 1440.0
-    """[probability per step] Chance that ``"regime"`` turns from calm to stressed
-    before a step."""
+    """[probability per minute] Chance that ``"regime"`` turns from calm to stressed
+    within a minute (once a day on average); a step of ``step_minutes`` turns with
+    chance 1 − (1 − calm_to_stressed)^step_minutes (``share_over``)."""
     stressed_to_calm: float = 1.0 / 120.0
-    """[probability per step] Chance that ``"regime"`` turns from stressed to calm
-    before a step."""
+    """[probability per minute] Chance that ``"regime"`` turns from stressed to calm
+    within a minute (stress lasts two hours on average), per step as for
+    ``calm_to_stressed``."""
     replay: str | None = None
     """The CSV file of prices (with a header row) that ``"replay"`` plays: its first
     run.steps log returns, so at least run.steps + 1 prices. A relative path is

@@ -383,8 +383,8 @@ class ArbitrageurConfig:
     is above index · (1 + threshold) and buys when the best ask is below
     index · (1 − threshold), no further than that price."""
     max_notional: float = 500_000.0
-    """[USD per step] What an arbitrageur trades in a step at most: one market order of
-    max_notional / index base units."""
+    """[USD per minute] What an arbitrageur trades in a minute at most: each step, one
+    market order of max_notional · market.step_minutes / index base units."""
 
     def __post_init__(self) -> None:
         p = "arbitrageur"
@@ -421,8 +421,10 @@ class VaultConfig:
     its equity is negative. What it refuses waits in the account taken over, and goes
     to ADL once that account's equity is negative."""
     unwind_rate: float = 0.05
-    """[fraction of position per step] Share of its position the vault closes into the
-    book each step, with a market order."""
+    """[fraction of position per minute] Share of its position the vault closes into
+    the book in a minute, with a market order each step: of
+    1 − (1 − unwind_rate)^market.step_minutes of its position (the same share a minute
+    at any step, as ``exchange.fund_unwind_rate``)."""
     unwind_slippage: float = 0.005
     """[fraction of index] The unwind order's limit: no further than this from the
     index."""

@@ -17,6 +17,7 @@ import numpy as np
 
 from perpabm import adl, mechanics
 from perpabm.config.checks import is_number
+from perpabm.config.market import share_over
 from perpabm.exchange.book import BUY, SELL, Fill
 from perpabm.exchange.clearing import BackstopHandler, BackstopOffer, Clearing
 from perpabm.mechanics import REL_ROUNDING
@@ -319,7 +320,7 @@ class Liquidator:
         held = fund.position
         if held == 0.0 or cfg.fund_unwind_rate == 0.0 or core.mark is None:
             return 0.0
-        share = 1.0 - (1.0 - cfg.fund_unwind_rate) ** core.time_unit_minutes
+        share = share_over(cfg.fund_unwind_rate, core.time_unit_minutes)
         quantity = abs(held) if share >= 1.0 - REL_ROUNDING else abs(held) * share
         sell = held > 0.0
         mark = core.mark

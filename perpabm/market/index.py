@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from perpabm.config.market import MINUTES_PER_YEAR, MarketConfig, Shock
+from perpabm.config.market import MINUTES_PER_YEAR, MarketConfig, Shock, share_over
 from perpabm.errors import ConfigError, closest
 
 __all__ = [
@@ -503,7 +503,8 @@ def index_log_returns(
         case "regime":
             returns, _ = regime_log_returns(
                 n, dt, config.volatility, config.stressed_volatility,
-                config.calm_to_stressed, config.stressed_to_calm, rng)
+                share_over(config.calm_to_stressed, config.step_minutes),
+                share_over(config.stressed_to_calm, config.step_minutes), rng)
         case "replay":
             recorded = replay_log_returns(config.replay, config.replay_column)
             if recorded.size < n:
