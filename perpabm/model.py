@@ -75,6 +75,7 @@ from perpabm.agents import classes as agent_classes
 from perpabm.agents.deleveraging import deleveraged
 from perpabm.agents.vault import STRATEGIES as VAULT_STRATEGIES
 from perpabm.agents.warm import MINUTES_PER_DAY
+from perpabm.config.market import SECONDS_PER_MINUTE
 from perpabm.config.scenario import BUILTIN_AGENTS, STRATEGIES, ScenarioConfig
 from perpabm.errors import ConfigError, closest
 from perpabm.exchange import Event, Exchange
@@ -93,18 +94,21 @@ SERIES_COLUMNS = (
 SUMMARY_FIGURES = (
     "steps", "index_return", "index_max_drawdown", "liquidation_episodes",
     "liquidated_notional", "backstop_notional", "adl_fired", "adl_fills", "adl_notional",
-    "adl_accounts", "first_adl_step", "vault_pnl", "vault_pnl_liquidator",
+    "adl_accounts", "first_adl_step", "first_adl_delay_seconds", "vault_pnl",
+    "vault_pnl_liquidator",
     "vault_pnl_market_making", "vault_min_equity", "basis_hedge_pnl", "maker_hedge_pnl",
     "insurance_fund_change", "bad_debt", "traders_left", "conservation_error",
 )
-"""The figures of :meth:`PerpMarketModel.summary`, in its order: the datacollector's
-model reporters. ``vault_pnl`` is the vault's P&L, ``vault_pnl_liquidator`` and
-``vault_pnl_market_making`` its split by strategy (:meth:`Vault.pnl_by_strategy`), which
-adds up to it. ``basis_hedge_pnl`` is the basis traders' spot hedges' P&L at the index,
-held outside the exchange (NaN without basis traders), ``maker_hedge_pnl`` the hedged
-makers' (NaN without one). ``insurance_fund_change`` is what the market paid into the
-fund or took out of it: its balance less the start and less the model's top-ups
-(``exchange.insurance_fund_ratio``)."""
+"""The figures of :meth:`PerpMarketModel.summary`, in its order: the datacollector's model
+reporters. ``first_adl_step`` is the model time (steps) of the first ADL fill,
+``first_adl_delay_seconds`` how long after the first liquidation of its cascade it came
+(:func:`cascade_delay`; NaN without ADL). ``vault_pnl`` is the vault's P&L,
+``vault_pnl_liquidator`` and ``vault_pnl_market_making`` its split by strategy
+(:meth:`Vault.pnl_by_strategy`), which adds up to it. ``basis_hedge_pnl`` is the basis
+traders' spot hedges' P&L at the index, held outside the exchange (NaN without basis
+traders), ``maker_hedge_pnl`` the hedged makers' (NaN without one).
+``insurance_fund_change`` is what the market paid into the fund or took out of it: its
+balance less the start and less the model's top-ups (``exchange.insurance_fund_ratio``)."""
 ACCOUNT_TYPES = (*STRATEGIES, "fund", "maker", "basis", "arbitrageur", "vault_liquidator",
                  "vault_market_making", "insurance_fund")
 """What holds an account: a trader's strategy, ``"fund"`` (the ``funds`` section's
@@ -122,6 +126,33 @@ MODEL_KEYWORDS = ("config", "rng", "trader_class")  # PerpMarketModel's own, not
 DEPTH_BAND = 0.01  # book depth is recorded within 1% of the mid
 MARGIN_SAFETY = 1.01  # a warm position is kept only with 1% more equity than its margin
 IMPACT_NOTIONAL = 1e6  # USD: market.spot_impact moves the log index per million of flow
+
+
+CASCADE_GAP_MINUTES = 5.0
+"""Liquidations no more than this apart belong to one cascade (:func:`cascade_delay`):
+a gap longer than five calm minutes ends it."""
+
+
+def cascade_delay(episode_times: Sequence[float], adl_time: float, gap: float) -> float:
+    """Time from the first liquidation of the cascade that ends in ADL to the ADL, in the
+    times' unit: walking back from `adl_time` through the times of liquidation events
+    (`episode_times`, any order), the cascade goes on while consecutive times are at most
+    `gap` apart. NaN when `adl_time` is NaN (no ADL); 0 with no liquidation before it.
+    How the replay of 2025-10-10 dates ADL: "about 62 s after the first liquidation of
+    the cascade".
+
+    Worked example: liquidations at steps 3, 100, 103 and 106, ADL at 108, gap 5: back
+    from 108 through 106, 103 and 100 (each within 5 of the next); 3 is 97 before 100,
+    so the cascade began at 100 and the delay is 8 steps.
+    """
+    if math.isnan(adl_time):
+        return math.nan
+    start = adl_time
+    for time in sorted((t for t in episode_times if t <= adl_time), reverse=True):
+        if start - time > gap:
+            break
+        start = time
+    return adl_time - start
 
 
 def _notional(events: Sequence[Event]) -> float:
@@ -574,6 +605,7 @@ class PerpMarketModel(mesa.Model):
         hedged = [maker for maker in self.makers if maker.config.hedged]
         adl = [e for e in log if e.kind == "adl"]
         adl_times = [e.time for e in adl if not math.isnan(e.time)]
+        first_adl = float(min(adl_times)) if adl_times else math.nan
         episodes = {e.liquidation for e in log if e.kind != "funding"} - {-1}  # −1: none
         index = self.history.prices
         vault_equity = self._series[: self.step_index, SERIES_COLUMNS.index("vault_equity")]
@@ -592,7 +624,10 @@ class PerpMarketModel(mesa.Model):
             "adl_fills": float(len(adl)),
             "adl_notional": _notional(adl),
             "adl_accounts": float(len({e.account for e in adl})),
-            "first_adl_step": float(min(adl_times)) if adl_times else math.nan,
+            "first_adl_step": first_adl,
+            "first_adl_delay_seconds": SECONDS_PER_MINUTE * self.step_minutes * cascade_delay(
+                [e.time for e in log if e.liquidation >= 0 and e.kind != "adl"], first_adl,
+                CASCADE_GAP_MINUTES / self.step_minutes),
             "vault_pnl": (self.vault.equity - self._vault_start) if self.vault else math.nan,
             **self._vault_pnl_by_strategy(),
             "vault_min_equity": vault_min_equity,

@@ -420,5 +420,26 @@ def test_summary_event_figures_are_those_of_the_events_frame(case):
         "adl_accounts": float(adl["account"].nunique()),
         "first_adl_step": float(adl["time"].min()) if len(adl) else np.nan,
     }
+    if len(adl):  # the cascade: liquidation-episode events back from the first ADL, ≤ 5 min
+        first = adl["time"].min()   # apart (one-minute steps: 5 steps)
+        times = sorted(events.loc[(events["liquidation"] >= 0) & (kinds != "adl")
+                                  & (events["time"] <= first), "time"], reverse=True)
+        start = first
+        for time in times:
+            if start - time > 5:
+                break
+            start = time
+        expected["first_adl_delay_seconds"] = float(60.0 * (first - start))
     summary = model.summary()
     assert repr({name: summary[name] for name in expected}) == repr(expected)
+
+
+def test_cascade_delay_the_docstrings_worked_example():
+    from perpabm.model import cascade_delay
+
+    # Liquidations at 3, 100, 103, 106; ADL at 108; gap 5: 108 − 100 = 8 (3 is 97 back).
+    assert cascade_delay([106.0, 3.0, 100.0, 103.0], 108.0, 5.0) == 8.0
+    # A liquidation after the ADL is not its cascade's; none before it: 0.
+    assert cascade_delay([109.0], 108.0, 5.0) == 0.0
+    assert math.isnan(cascade_delay([1.0], math.nan, 5.0))
+

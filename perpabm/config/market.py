@@ -13,6 +13,7 @@ from perpabm.errors import ConfigError
 
 INDEX_PROCESSES = ("gbm", "merton", "garch_t", "regime", "replay")
 MINUTES_PER_YEAR = 365.0 * 24.0 * 60.0
+SECONDS_PER_MINUTE = 60.0
 
 
 def share_over(rate_per_minute: float, minutes: float) -> float:
