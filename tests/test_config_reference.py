@@ -39,7 +39,7 @@ JUST_PAST = 1e-9  # how far past a closed bound a value outside is, relative to 
 def build(path: str, value: object) -> object:
     """The config with the setting at `path` set to `value` (a shock's keys on a shock)."""
     if path.startswith("market.shocks."):
-        return Shock(**{"at_step": 0, "change": 0.0, path.rpartition(".")[2]: value})
+        return Shock(**{"at_minute": 0, "change": 0.0, path.rpartition(".")[2]: value})
     return ScenarioConfig().replace(path, value)
 
 
@@ -177,7 +177,7 @@ def test_commented_toml_reads_back_with_settings_the_defaults_leave_out():
 def test_commented_toml_puts_a_note_above_every_key_and_section():
     lines = reference.commented_toml(load_scenario("crash")).splitlines()
     written = [k for k, line in enumerate(lines) if line and not line.startswith("#")]
-    assert {"max_leverage = 40.0", "[[market.shocks]]", "at_step = 600"} <= {
+    assert {"max_leverage = 40.0", "[[market.shocks]]", "at_minute = 600"} <= {
         lines[k] for k in written}
     assert [lines[k] for k in written if not lines[k - 1].startswith("#")] == []
 

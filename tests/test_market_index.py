@@ -247,7 +247,7 @@ def test_regime_returns_have_the_volatility_of_their_regime():
 
 def test_shock_spreads_its_log_change_evenly_over_its_steps():
     # −15% over 5 steps from step 3: each of steps 3..7 gets log(0.85)/5 = −0.0325.
-    contribution = shock_log_returns([Shock(at_step=3, change=-0.15, over_steps=5)], 10)
+    contribution = shock_log_returns([Shock(at_minute=3, change=-0.15, over_minutes=5)], 10)
     expected = np.zeros(10)
     expected[3:8] = math.log(0.85) / 5
     np.testing.assert_allclose(contribution, expected, rtol=1e-12, atol=0)
@@ -256,7 +256,7 @@ def test_shock_spreads_its_log_change_evenly_over_its_steps():
 
 def test_shock_on_a_flat_replay_multiplies_the_price_by_one_plus_change(tmp_path):
     config = replay_config(tmp_path, [100.0] * 11, start_price=50_000.0,
-                           shocks=(Shock(at_step=3, change=-0.15, over_steps=5),))
+                           shocks=(Shock(at_minute=3, change=-0.15, over_minutes=5),))
     path = index_path(config, 10, rng())
     np.testing.assert_allclose(path[:4], 50_000.0, rtol=1e-12)       # before: flat
     np.testing.assert_allclose(path[8:], 50_000.0 * 0.85, rtol=1e-12)  # after: 42,500
@@ -265,15 +265,67 @@ def test_shock_on_a_flat_replay_multiplies_the_price_by_one_plus_change(tmp_path
 
 def test_shock_is_clipped_at_the_horizon():
     # Steps 8 and 9 of a 5-step shock fit in 10 steps: 2/5 of the log move, 0.85^(2/5).
-    contribution = shock_log_returns([Shock(at_step=8, change=-0.15, over_steps=5)], 10)
+    contribution = shock_log_returns([Shock(at_minute=8, change=-0.15, over_minutes=5)], 10)
     np.testing.assert_allclose(contribution[8:], math.log(0.85) / 5, rtol=1e-12)
     assert not contribution[:8].any()
-    assert not shock_log_returns([Shock(at_step=10, change=-0.15)], 10).any()
+    assert not shock_log_returns([Shock(at_minute=10, change=-0.15)], 10).any()
+
+
+def test_a_shock_is_timed_in_minutes_at_any_step():
+    # −20% over 10 minutes at minute 60 (the docstring's example): on one-minute steps
+    # steps 60..69 take ln 0.8 / 10 each; on 4-minute steps, steps 15 and 16 (minutes
+    # 60–68) take 4/10 of ln 0.8 and step 17 (minutes 68–72) 2/10 of it.
+    shock = Shock(at_minute=60, change=-0.2, over_minutes=10)
+    minute = shock_log_returns([shock], 100)
+    np.testing.assert_allclose(minute[60:70], math.log(0.8) / 10, rtol=1e-12)
+    assert not minute[:60].any() and not minute[70:].any()
+    four = shock_log_returns([shock], 25, step_minutes=4.0)
+    np.testing.assert_allclose(four[15:18], math.log(0.8) * np.array([0.4, 0.4, 0.2]),
+                               rtol=1e-12)
+    assert not four[:15].any() and not four[18:].any()
+
+
+@pytest.mark.parametrize("step_minutes", [1 / 60, 0.25, 1.0, 3.0])
+def test_a_shock_moves_the_price_by_the_same_at_any_step(step_minutes):
+    # Whatever the step, the shock's minutes multiply the price by 0.8 in all.
+    shock = Shock(at_minute=60, change=-0.2, over_minutes=10)
+    steps = round(120 / step_minutes)
+    contribution = shock_log_returns([shock], steps, step_minutes)
+    assert math.exp(contribution.sum()) == pytest.approx(0.8, rel=1e-12)
+
+
+def test_a_rebound_gives_back_its_share_of_the_move():
+    # −20% over 10 minutes at 60, then half of it back over 20 minutes: the index ends
+    # at 1 − 0.2 · 0.5 = 0.9 of where it began, its low 0.8 at minute 70; the rebound's
+    # ln(0.9 / 0.8) = 0.11778 is spread over minutes 70–90.
+    shock = Shock(at_minute=60, change=-0.2, over_minutes=10, rebound=0.5,
+                  rebound_minutes=20)
+    assert shock.moves[1][:2] == (70.0, 20.0)
+    assert shock.moves[1][2] == pytest.approx(math.log(0.9 / 0.8), rel=1e-12)
+    contribution = shock_log_returns([shock], 120)
+    level = np.exp(np.cumsum(contribution))
+    assert level[69] == pytest.approx(0.8, rel=1e-12)
+    np.testing.assert_allclose(contribution[70:90], math.log(0.9 / 0.8) / 20, rtol=1e-12)
+    assert level[-1] == pytest.approx(0.9, rel=1e-12)
+
+
+@pytest.mark.parametrize(("field", "value"), [("rebound", 1.5), ("rebound", -0.1),
+                                              ("over_minutes", 0.0),
+                                              ("rebound_minutes", 0.0),
+                                              ("at_minute", -1.0)])
+def test_a_bad_shock_setting_is_refused_naming_it(field, value):
+    with pytest.raises(ConfigError, match=rf"market\.shocks\.{field}"):
+        Shock(**{"at_minute": 0.0, "change": -0.1, field: value})
+
+
+def test_a_shock_counted_in_steps_is_refused_pointing_to_minutes():
+    with pytest.raises(ConfigError, match=r'at_step is not a shock setting .*"at_minute"'):
+        MarketConfig(shocks=({"at_step": 5, "change": -0.1},))
 
 
 def test_overlapping_shocks_add():
-    first = Shock(at_step=2, change=-0.10, over_steps=4)   # steps 2..5
-    second = Shock(at_step=4, change=0.20, over_steps=3)   # steps 4..6
+    first = Shock(at_minute=2, change=-0.10, over_minutes=4)   # steps 2..5
+    second = Shock(at_minute=4, change=0.20, over_minutes=3)   # steps 4..6
     together = shock_log_returns([first, second], 10)
     np.testing.assert_allclose(together,
                                shock_log_returns([first], 10) + shock_log_returns([second], 10),
@@ -385,7 +437,7 @@ def test_index_path_starts_at_start_price_with_n_steps_plus_one_points(process):
 
 def test_index_path_compounds_the_index_log_returns():
     config = MarketConfig(process="gbm", start_price=100.0,
-                          shocks=(Shock(at_step=2, change=0.1),))
+                          shocks=(Shock(at_minute=2, change=0.1),))
     returns = index_log_returns(config, 50, rng())
     np.testing.assert_allclose(index_path(config, 50, rng())[1:],
                                100.0 * np.exp(np.cumsum(returns)), rtol=1e-12)
@@ -395,7 +447,7 @@ def test_index_path_compounds_the_index_log_returns():
 
 
 def test_shock_table_missing_a_field_raises_config_error():
-    with pytest.raises(ConfigError, match=r"market\.shocks\[0\]\.at_step is required"):
+    with pytest.raises(ConfigError, match=r"market\.shocks\[0\]\.at_minute is required"):
         MarketConfig(shocks=[{"change": -0.1}])
 
 
@@ -407,4 +459,4 @@ def test_shocks_that_are_not_a_list_raise_config_error(shocks):
 
 def test_infinite_shock_change_raises_config_error():
     with pytest.raises(ConfigError, match=r"market\.shocks\.change must be in \(-1, inf\)"):
-        Shock(at_step=0, change=math.inf)
+        Shock(at_minute=0, change=math.inf)

@@ -22,7 +22,7 @@ def short(name: str, steps: int = 90, traders: int = 150, shock_at: int = 30, **
     step `shock_at` so they still happen, with the exchange checking invariants after
     every call."""
     config = load_scenario(name)
-    shocks = tuple(dataclasses.replace(s, at_step=shock_at) for s in config.market.shocks)
+    shocks = tuple(dataclasses.replace(s, at_minute=shock_at) for s in config.market.shocks)
     config = config.replace("market.shocks", shocks).replace("traders.count", traders)
     config = config.replace("run.steps", steps).replace("run.debug", True)
     if exchange:

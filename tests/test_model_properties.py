@@ -79,9 +79,9 @@ def scenarios(draw: st.DrawFn) -> ScenarioConfig:
         insurance_fund_ratio=draw(st.sampled_from([0.0, 0.05])))
     steps = draw(st.integers(10, 40))
     start = draw(st.sampled_from([1e-4, 0.05, 100.0, 100_000.0]))  # near zero to BTC-like
-    gap = st.builds(Shock, at_step=st.integers(steps // 3, steps - 1),  # once positions exist
+    gap = st.builds(Shock, at_minute=st.integers(steps // 3, steps - 1),  # once positions exist
                     change=st.sampled_from([-0.5, 0.5, -0.99, -0.3]) | st.floats(-0.6, 0.6),
-                    over_steps=st.sampled_from([1, 1, 5]))
+                    over_minutes=st.sampled_from([1, 1, 5]))
     process = draw(st.sampled_from(INDEX_PROCESSES))
     market = ScenarioConfig().market.replace(
         process=process, start_price=start, replay=REPLAY,

@@ -39,7 +39,7 @@ def renewing(steps: int = 200):
     traders leave after the drop and about `steps` arrive."""
     config = load_scenario("crash").replace("traders.count", 1000).replace("run.steps", steps)
     config = config.replace("market.shocks", tuple(
-        dataclasses.replace(shock, at_step=150) for shock in config.market.shocks))
+        dataclasses.replace(shock, at_minute=150) for shock in config.market.shocks))
     return config.replace("traders.arrivals_per_day", 1440.0)
 
 

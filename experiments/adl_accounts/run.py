@@ -103,7 +103,7 @@ def leverage_figure(events: pd.DataFrame, names: dict[int, str]) -> plt.Figure:
 def snapshot(config: ScenarioConfig, seed: int, paths: int) -> pd.DataFrame:
     """Every account of the first `paths` paths (the run's own path seeds) at the minute
     before the first shock: notional (|size|·mark), equity and account type."""
-    before = config.market.shocks[0].at_step
+    before = round(config.market.shocks[0].at_minute / config.market.step_minutes)
     frames = []
     for path in range(paths):
         model = PerpMarketModel(config, rng=path_seed(seed, path))

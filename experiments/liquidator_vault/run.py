@@ -22,9 +22,10 @@ this script:
   on the losing side (`analysis.adl_losing_side`);
 - `losing_side.png`: the share of ADL notional by losing side, per liquidator share;
 - `clock.csv` / `.md`: at the scenario's share, the same paths on one-minute and
-  15-second steps (`market.step_minutes`, with the run and the shock rescaled to the
-  same minutes; the vault's unwind and the arbitrageur's limit are rates a minute, and
-  the makers requote every step, so the book refills faster too): ADL and backstop
+  15-second steps (`market.step_minutes`, with the run's steps rescaled to the same
+  minutes; the shock is timed in minutes, the vault's unwind and the arbitrageur's
+  limit are rates a minute, and the makers requote every step, so the book refills
+  faster too): ADL and backstop
   notional and the liquidator's share of the ADL fills and notional.
 
 The rest of the ADL notional closes traders' accounts that went from above the
@@ -49,7 +50,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from common import parse_args, write_table
 
-from perpabm import ScenarioConfig, Shock, analysis, load_scenario, plots, run_paths, sweep
+from perpabm import ScenarioConfig, analysis, load_scenario, plots, run_paths, sweep
 
 SHARE = "vault.liquidator_share"
 SHARES = [None, 0.2, 0.05, 0.01]
@@ -60,18 +61,15 @@ CLOCKS = [1.0, 0.25]  # step lengths compared at the scenario's share, minutes
 
 
 def on_steps_of(config: ScenarioConfig, minutes: float) -> ScenarioConfig:
-    """`config` on steps of `minutes` instead of its own: the same run length and
-    shocks (the other settings are rates a minute, or durations)."""
+    """`config` on steps of `minutes` instead of its own: the same run length (the
+    shocks and every other setting are in minutes, rates a minute or durations)."""
     k = config.market.step_minutes / minutes  # new steps per old step
     if round(k) != k:
         raise ValueError(f"{minutes} minutes must divide the scenario's step "
                          f"({config.market.step_minutes})")
     k = round(k)
-    shocks = tuple(Shock(s.at_step * k, s.change, s.over_steps * k)
-                   for s in config.market.shocks)
     return config.with_settings({
-        "market.step_minutes": minutes, "run.steps": config.run.steps * k,
-        "market.shocks": shocks})
+        "market.step_minutes": minutes, "run.steps": config.run.steps * k})
 
 
 def clock_table(config: ScenarioConfig, paths: int, seed: int) -> pd.DataFrame:

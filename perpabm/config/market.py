@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from perpabm.config.checks import choice, in_range, ranges, require, text, whole
-from perpabm.errors import ConfigError
+from perpabm.config.checks import choice, in_range, ranges, require, text
+from perpabm.errors import ConfigError, closest
 
 INDEX_PROCESSES = ("gbm", "merton", "garch_t", "regime", "replay")
 MINUTES_PER_YEAR = 365.0 * 24.0 * 60.0
@@ -33,24 +33,51 @@ def share_over(rate_per_minute: float, minutes: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Shock:
-    """A scripted move of the index, spread evenly in log terms over its steps and
-    layered on any process."""
+    """A scripted move of the index, layered on any process, in minutes from the start of
+    the path: a move by `change` spread evenly in log terms over `over_minutes`, then,
+    with `rebound`, that share of the move given back over `rebound_minutes` — the shape
+    of 2025-10-10 in many coins, a fall and a partial recovery within minutes. A step
+    takes the part of each move that falls within its minutes, so the shock is the same
+    at any step length."""
 
-    at_step: int
-    """[steps] How many steps of the run pass before the shock: it moves the index in
-    steps at_step + 1 to at_step + over_steps of the series (numbered from 1)."""
+    at_minute: float
+    """[minutes] When the move begins, from the start of the path: it moves the index
+    over the minutes (at_minute, at_minute + over_minutes]; on one-minute steps, steps
+    at_minute + 1 to at_minute + over_minutes of the series (numbered from 1)."""
     change: float
-    """[fraction of the index] The index's relative move over the whole shock: −0.15 is
-    a 15% drop (the index is multiplied by 1 + change). A shock cut off by the end of
-    the run moves it only partly."""
-    over_steps: int = 1
-    """[steps] How many steps the move is spread over."""
+    """[fraction of the index] The index's relative move: −0.15 is a 15% drop (the index
+    is multiplied by 1 + change). A shock cut off by the end of the run moves it only
+    partly."""
+    over_minutes: float = 1.0
+    """[minutes] How long the move takes."""
+    rebound: float = 0.0
+    """[fraction of the move] The share of the move given back right after it: 0.5
+    after a 20% fall brings the index to 1 − 0.2 · (1 − 0.5) = 0.9 of where it began
+    (0: no rebound)."""
+    rebound_minutes: float = 1.0
+    """[minutes] How long the rebound takes."""
 
     def __post_init__(self) -> None:
-        whole("market.shocks.at_step", self.at_step, 0)
+        in_range("market.shocks.at_minute", self.at_minute, 0.0, math.inf, high_open=True)
         in_range("market.shocks.change", self.change, -1.0, math.inf,
                  low_open=True, high_open=True)
-        whole("market.shocks.over_steps", self.over_steps, 1)
+        in_range("market.shocks.over_minutes", self.over_minutes, 0.0, math.inf,
+                 low_open=True, high_open=True)
+        in_range("market.shocks.rebound", self.rebound, 0.0, 1.0)
+        in_range("market.shocks.rebound_minutes", self.rebound_minutes, 0.0, math.inf,
+                 low_open=True, high_open=True)
+
+    @property
+    def moves(self) -> tuple[tuple[float, float, float], ...]:
+        """The shock's moves as (start minute, minutes, log move): the move, then the
+        rebound if any. Worked example: −20% over 10 minutes at 60 with a rebound of
+        0.5 over 20: (60, 10, ln 0.8 = −0.2231) and (70, 20, ln(0.9 / 0.8) = 0.1178)."""
+        fall = (self.at_minute, self.over_minutes, math.log1p(self.change))
+        if self.rebound == 0.0:
+            return (fall,)
+        after = 1.0 + self.change * (1.0 - self.rebound)
+        back = math.log(after / (1.0 + self.change))
+        return fall, (self.at_minute + self.over_minutes, self.rebound_minutes, back)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +152,8 @@ class MarketConfig:
     """The column of the ``replay`` file that holds the prices."""
     shocks: tuple[Shock, ...] = ()
     """Scripted moves of the index, added to the process: ``[[market.shocks]]`` tables of
-    at_step, change and over_steps; overlapping shocks add."""
+    at_minute, change and over_minutes, and optionally rebound and rebound_minutes;
+    overlapping shocks add."""
     spot_impact: float = 0.0
     """[log index per million USD] Feedback of liquidation flow into the index: each step's
     log return gets spot_impact × the previous step's net liquidation flow (USD, +
@@ -164,7 +192,8 @@ class MarketConfig:
                 f"{p}.replay must name a CSV file of prices for process 'replay'")
         text(f"{p}.replay_column", self.replay_column)
         shocks = self.shocks
-        require(f"{p}.shocks", "a list of tables of at_step, change and over_steps",
+        require(f"{p}.shocks", "a list of tables of at_minute, change and over_minutes "
+                "(and rebound, rebound_minutes)",
                 not isinstance(shocks, Mapping | str) and isinstance(shocks, Iterable),
                 f"{p}.shocks must be a list of shocks; got {shocks!r}")
         set_(self, "shocks", tuple(
@@ -180,16 +209,22 @@ class MarketConfig:
         return dataclasses.replace(self, **changes)
 
 
+SHOCK_KEYS = "at_minute, change, over_minutes, rebound, rebound_minutes"
+IN_MINUTES = {"at_step": "at_minute", "over_steps": "over_minutes"}
+"""Step-counted names a shock table may carry, and the settings in minutes they mean."""
+
+
 def _shock(path: str, value: Any) -> Shock:
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{path} must be a table with at_step, change, over_steps; "
-                          f"got {value!r}")
+        raise ConfigError(f"{path} must be a table with {SHOCK_KEYS}; got {value!r}")
     names = {f.name for f in dataclasses.fields(Shock)}
     unknown = set(value) - names
     if unknown:
-        raise ConfigError(f"{path}.{sorted(unknown)[0]} is not a shock setting "
-                          f"(at_step, change, over_steps)")
-    missing = [name for name in ("at_step", "change") if name not in value]
+        name = sorted(unknown)[0]
+        hint = (f' (shocks are timed in minutes: "{IN_MINUTES[name]}")' if name in IN_MINUTES
+                else closest(name, names))
+        raise ConfigError(f"{path}.{name} is not a shock setting ({SHOCK_KEYS}){hint}")
+    missing = [name for name in ("at_minute", "change") if name not in value]
     if missing:
-        raise ConfigError(f"{path}.{missing[0]} is required (at_step, change, over_steps)")
+        raise ConfigError(f"{path}.{missing[0]} is required ({SHOCK_KEYS})")
     return Shock(**value)

@@ -56,7 +56,7 @@ class Setting:
 
     path: str
     """Dotted path: ``"exchange.max_leverage"``; a key of each ``[[market.shocks]]`` table
-    is ``"market.shocks.at_step"``."""
+    is ``"market.shocks.at_minute"``."""
     type: str
     """The field's annotation, as written."""
     default: str
@@ -160,7 +160,7 @@ def _constraints() -> Constraints:
     default: any valid one records its checks)."""
     with recording() as found:
         ScenarioConfig()
-        Shock(at_step=0, change=0.0)
+        Shock(at_minute=0, change=0.0)
     return found
 
 

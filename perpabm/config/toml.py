@@ -31,7 +31,7 @@ def dumps(data: dict[str, Any], comments: Mapping[str, Sequence[str]] | None = N
     ``[[section.key]]`` blocks and a table of scalars a ``[section.key]`` table.
 
     `comments` maps dotted paths (``"name"``, ``"exchange"``,
-    ``"exchange.max_leverage"``, ``"market.shocks.at_step"``) to comment lines, each
+    ``"exchange.max_leverage"``, ``"market.shocks.at_minute"``) to comment lines, each
     written as ``# line`` above the key or table header at that path; a key inside a
     list of tables is commented in its first block only.
     """

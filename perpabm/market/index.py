@@ -421,21 +421,30 @@ def _short(value: Any, limit: int = 60) -> str:
 # --------------------------------------------------------------------------- shocks
 
 
-def shock_log_returns(shocks: Iterable[Shock], n_steps: int) -> np.ndarray:
+def shock_log_returns(shocks: Iterable[Shock], n_steps: int,
+                      step_minutes: float = 1.0) -> np.ndarray:
     """The deterministic log-return contribution of scripted shocks.
 
-    Each shock adds ``log(1 + change)/over_steps`` to steps ``at_step, …, at_step +
-    over_steps − 1``, so over its whole span it multiplies the price by exactly
-    ``1 + change`` (the spreading "evenly, in log terms" of :class:`Shock`). Steps past the
-    horizon are dropped (a shock that does not fit moves the price only partly, one
-    starting at or after ``n_steps`` not at all); overlapping shocks add.
+    Each move of a shock (:attr:`Shock.moves`: the move, then its rebound) of log size
+    L over the minutes [a, a + d) adds L · (overlap of step k's minutes
+    [k·step, (k + 1)·step) with them) / d to step k (0-based), so over its whole span
+    it multiplies the price by exactly e^L, at any step length (the spreading "evenly,
+    in log terms" of :class:`Shock`). Minutes past the horizon are dropped (a shock
+    that does not fit moves the price only partly, one starting at or after the end
+    not at all); overlapping shocks add.
+
+    Worked example: −20% over 10 minutes at minute 60 on one-minute steps adds
+    ln 0.8 / 10 = −0.02231 to steps 60 to 69 (0-based); on 4-minute steps, steps 15 and
+    16 (minutes 60–68) take −0.02231 · 4 each and step 17 (minutes 68–72) −0.02231 · 2.
 
     Parameters
     ----------
     shocks : iterable of Shock
-        Anything with ``at_step``, ``change`` (> −1) and ``over_steps`` (≥ 1).
+        Anything with :attr:`Shock.moves`.
     n_steps : int
         Horizon, ≥ 0.
+    step_minutes : float
+        Length of a step, minutes (> 0).
 
     Returns
     -------
@@ -444,11 +453,13 @@ def shock_log_returns(shocks: Iterable[Shock], n_steps: int) -> np.ndarray:
     """
     n = _steps(n_steps)
     contribution = np.zeros(n)
+    begins = np.arange(n) * step_minutes
+    ends = begins + step_minutes
     for shock in shocks:  # a handful of shocks: a loop over shocks, not steps
-        start = int(shock.at_step)
-        stop = min(start + int(shock.over_steps), n)
-        if start < stop:
-            contribution[start:stop] += math.log1p(shock.change) / shock.over_steps
+        for start, minutes, log_move in shock.moves:
+            overlap = np.minimum(ends, start + minutes) - np.maximum(begins, start)
+            acting = overlap > 0.0
+            contribution[acting] += log_move * overlap[acting] / minutes
     return contribution
 
 
@@ -514,7 +525,7 @@ def index_log_returns(
             returns = recorded[:n]
         case other:  # MarketConfig validates the name; a hand-made object may not
             raise ConfigError(f"market.process {other!r} is not an index process")
-    return returns + shock_log_returns(config.shocks, n)
+    return returns + shock_log_returns(config.shocks, n, config.step_minutes)
 
 
 def index_path(config: MarketConfig, n_steps: int, rng: np.random.Generator) -> np.ndarray:
