@@ -211,3 +211,33 @@ def test_random_extreme_paths_keep_the_books_sound(config, seed, replay_csv):
     model.run()
     assert len(updates) == config.run.steps
     check_event_table(model)
+
+
+def test_a_funding_round_before_the_waterfall_closes_the_book_charges_the_liquidator_its_rate(
+        replay_csv):
+    """A case the property above found: at step 9 a funding round is paid while 3.1e9
+    units are open, then the waterfall closes all but the vault's 22. The liquidator's
+    funding is rate · mark a unit long (the row's score and price), not the round's total
+    over the open interest left after it (6,048 USD / 22 units), so a vault that does not
+    quote keeps all its P&L in the liquidator's book."""
+    config = ScenarioConfig().with_settings({
+        "exchange.preset": "hyperliquid", "exchange.adl_rule": "binance",
+        "exchange.funding_interval_minutes": 5.0, "exchange.backstop_takeover": "position",
+        "market.replay": str(replay_csv), "market.process": "replay",
+        "market.start_price": 1e-4, "market.volatility": 0.3,
+        "market.shocks": (Shock(5, -0.5, 1),),
+        "traders.count": 6, "traders.capital_scale": 5_000.0, "traders.leverage_median": 9.0,
+        "traders.leverage_floor": 0.05, "traders.leverage_sigma": 0.0,
+        "traders.entries_per_day": 1_000.0, "traders.holding_minutes": 3.0,
+        "traders.take_profit": 0.5, "traders.stop_loss": 0.5, "traders.arrivals_per_day": 0.0,
+        "makers.count": 1, "makers.capital": 10_000.0, "makers.levels": 1,
+        "makers.vol_window_minutes": 2.0, "makers.withdrawal": 0.0,
+        "arbitrageur.count": 0, "vault.capital": 1_000.0, "vault.cap": 1e-6,
+        "vault.unwind_rate": 0.0, "run.steps": 10, "run.debug": True})
+    model = PerpMarketModel(config, rng=1).run()
+    funding = model.events.query("kind == 'funding'")
+    assert (funding["score"] != 0).all() and funding["score"].notna().all()
+    summary = model.summary()
+    scale = model.exchange.money_in
+    assert abs(summary["vault_pnl_market_making"]) <= 1e-6 * scale
+    assert summary["vault_pnl_liquidator"] == pytest.approx(summary["vault_pnl"], abs=1e-6 * scale)

@@ -151,8 +151,8 @@ class Vault(mesa.Agent):
         fills of the account's signed quantity (minus it where the vault is the
         counterparty: the losing side of ADL), and the amounts of fund and
         socialised-loss rows are cash. A funding round charges the liquidator's
-        position at the round's rate: the amount longs paid over the long open
-        interest, read after the call (funding is its last operation).
+        position at the round's rate: rate · mark a unit long (the row's ``score`` and
+        ``price``), the same whatever the waterfall that runs after the round closes.
 
         Nothing to do when the strategies have accounts of their own (:attr:`separate`).
         """
@@ -163,9 +163,7 @@ class Vault(mesa.Agent):
         funding_per_unit = 0.0  # USD paid per unit long, summed over the rounds
         for e in events:
             if e.kind == "funding":
-                open_interest = ex.open_interest
-                if open_interest > 0.0:
-                    funding_per_unit += e.amount / open_interest
+                funding_per_unit += e.score * e.price
             elif e.kind in LIQUIDATOR_KINDS:
                 self._book_row(e, rows)
         size, cash = ex.position(self.account), self._cash()

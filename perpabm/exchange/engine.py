@@ -595,7 +595,8 @@ class Exchange:
         payments = rate * size * mark
         self.ledger.credit_all(-payments)
         paid_by_longs = float(payments[size > 0].sum())
-        core.log("funding", -1, -1, 0.0, mark, math.nan, paid_by_longs, liquidation=-1)
+        core.log("funding", -1, -1, 0.0, mark, math.nan, paid_by_longs, liquidation=-1,
+                 score=rate)
         self._liquidator.run(core.market.item(MARK))
         core.after_operation()
         return paid_by_longs

@@ -18,7 +18,7 @@ EVENT_KINDS = (
     "adl_top_winner",  # once per ADL round: the largest winner, and its profit left after it
     "socialized_loss",  # a deficit charged to an open position, per unit held
     "bad_debt",  # a deficit no stage could cover, left on a flat account (amount < 0)
-    "funding",  # a funding payment round (amount = total paid by longs)
+    "funding",  # a funding payment round (amount = total paid by longs, score = rate)
     "fund_takeover",  # the insurance fund took over part of a position (fund_takeover)
     "fund_unwind",  # the insurance fund's unwind order filled in the book
     "fund_deposit",  # money added to the insurance fund from outside (amount > 0)
@@ -42,6 +42,10 @@ class Event(NamedTuple):
     what the winner paid through the price, ``(bankruptcy_price −
     mark_price)·quantity`` the liquidated account's deficit on the quantity
     (:func:`perpabm.analysis.adl_overshoot`).
+
+    On "funding" rows, ``price`` is the mark the round paid at, ``score`` its rate
+    (fraction of notional; > 0: longs pay) and ``amount`` the total longs paid (USD), so
+    a long of one unit paid ``score · price``.
 
     On "fund_takeover" rows, ``account`` is the liquidated account, ``counterparty`` the
     insurance fund's (which takes the opposite change), ``price`` the bankruptcy price,
