@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from perpabm import ScenarioConfig, Shock, load_scenario
+from perpabm import PerpMarketModel, ScenarioConfig, Shock, load_scenario
+from perpabm.runner import path_seed
 
 HERE = Path(__file__).parent
 
@@ -28,6 +30,21 @@ def stressed_market(traders: int = 300, steps: int = 120) -> ScenarioConfig:
         "run.steps": steps, "vault.capital": base.vault.capital * MARKET_SCALE,
         "basis.capital": base.basis.capital * MARKET_SCALE})
     return config.replace("market.shocks", (Shock(80, -0.15, 10),))
+
+
+def account_snapshots(config: ScenarioConfig, seed: int, paths: int,
+                      minutes: Sequence[float]) -> pd.DataFrame:
+    """Every account (`PerpMarketModel.account_snapshot`) of the first `paths` paths of a
+    run of `config` with `seed` (its own path seeds), read at each of `minutes` from the
+    start, stacked with the path and the minute."""
+    frames = []
+    for path in range(paths):
+        model = PerpMarketModel(config, rng=path_seed(seed, path))
+        for minute in minutes:
+            model.run_for(round(minute / config.market.step_minutes) - model.steps)
+            frames.append(model.account_snapshot().reset_index().assign(path=path,
+                                                                        minute=minute))
+    return pd.concat(frames, ignore_index=True)
 
 
 def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:

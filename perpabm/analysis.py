@@ -34,9 +34,8 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
+from perpabm.config.market import MINUTES_PER_DAY
 from perpabm.errors import closest
-
-DAY_MINUTES = 1440.0
 
 MIN_TAIL_PATHS = 5
 """Fewest paths expected beyond a quantile, n·(1 − level), for VaR and ES at that
@@ -180,7 +179,7 @@ def adl_rate(paths: pd.DataFrame, by: str | Sequence[str] | None = None,
     rows = []
     for key, group in _groups(paths, keys):
         events = int(group[count].fillna(0).sum())
-        days = float(group["steps"].sum()) * step_minutes / DAY_MINUTES
+        days = float(group["steps"].sum()) * step_minutes / MINUTES_PER_DAY
         low, high = poisson_interval(events, confidence)
         if days > 0:
             rate, low, high = events / days, low / days, high / days
@@ -578,12 +577,15 @@ LEVERAGE_EDGES = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, math.inf)
 
 def leverage_bucket(leverage: ArrayLike, edges: Sequence[float] = LEVERAGE_EDGES) -> pd.Series:
     """Each effective leverage's bucket [edge_i, edge_i+1) as an ordered categorical,
-    labelled like ``"2–5x"`` (``"≥20x"`` for the open top bucket)."""
+    labelled like ``"2–5x"`` (``"≥20x"`` for the open top bucket, which also holds an
+    infinite leverage: an account with no equity left)."""
     edges = list(edges)
     labels = [f"≥{lo:g}x" if math.isinf(hi) else f"{lo:g}–{hi:g}x"
               for lo, hi in itertools.pairwise(edges)]
-    return pd.Series(pd.cut(np.asarray(leverage, dtype=float), edges, right=False,
-                            labels=labels))
+    values = np.asarray(leverage, dtype=float)
+    if math.isinf(edges[-1]):  # [edge, ∞) is half-open: infinity goes in as the largest float
+        values = np.minimum(values, np.finfo(float).max)
+    return pd.Series(pd.cut(values, edges, right=False, labels=labels))
 
 
 GROUP_COLUMNS = ["fills", "accounts", "quantity", "profit_closed", "share",
@@ -694,13 +696,13 @@ buckets in which an on-chain analyst's dashboard split Hyperliquid's open intere
 def leverage_snapshot(accounts: pd.DataFrame, by: str | Sequence[str] | None = None,
                       edges: Sequence[float] = SNAPSHOT_BUCKETS) -> pd.DataFrame:
     """How levered the open positions are at one moment, as a venue's dashboard counts
-    it: `accounts` has one row per account (``notional`` = |size|·mark, USD, and
-    ``equity``, USD; per ``path`` or ``point`` too, pooled), and only accounts with a
-    position count. One row per group of `by` (all accounts pooled when None):
+    it: `accounts` has one row per account (``notional`` = |size|·mark, USD, and its
+    effective ``leverage``; per ``path`` or ``point`` too, pooled:
+    :meth:`perpabm.PerpMarketModel.account_snapshot` gives them), and only accounts
+    with a position count. One row per group of `by` (all accounts pooled when None):
 
     - ``accounts``, their ``notional`` in all, and the count-weighted quartiles of
-      account leverage (notional ÷ equity; an account at equity ≤ 0 is infinitely
-      levered);
+      their leverage (infinite for an account with no equity left);
     - ``notional_<bucket>``: the share of the group's notional held at leverage in each
       bucket [edge_i, edge_i+1) of `edges` — the notional-weighted view.
 
@@ -709,14 +711,9 @@ def leverage_snapshot(accounts: pd.DataFrame, by: str | Sequence[str] | None = N
     below 3x, 0.4 in 3–7x and 0.5 at 7x or more.
     """
     keys = _keys(by)
-    require_columns(accounts, ["notional", "equity", *keys], "accounts")
+    require_columns(accounts, ["notional", "leverage", *keys], "accounts")
     held = accounts[accounts["notional"] > 0].copy()
-    equity = held["equity"].to_numpy(dtype=float)
-    held["leverage"] = np.where(equity > 0, held["notional"] / np.where(equity > 0, equity, 1.0),
-                                math.inf)
-    # the top bucket [edge, ∞) holds infinity too: the bucket of the largest float
-    held["bucket"] = leverage_bucket(np.minimum(held["leverage"], np.finfo(float).max),
-                                     edges).array
+    held["bucket"] = leverage_bucket(held["leverage"], edges).array
     labels = list(held["bucket"].cat.categories)
     rows = []
     for values, group in (held.groupby(keys, sort=True) if keys else [((), held)]):

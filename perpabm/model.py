@@ -74,8 +74,7 @@ from perpabm.agents import (
 from perpabm.agents import classes as agent_classes
 from perpabm.agents.deleveraging import deleveraged
 from perpabm.agents.vault import STRATEGIES as VAULT_STRATEGIES
-from perpabm.agents.warm import MINUTES_PER_DAY
-from perpabm.config.market import SECONDS_PER_MINUTE
+from perpabm.config.market import MINUTES_PER_DAY, SECONDS_PER_MINUTE
 from perpabm.config.scenario import BUILTIN_AGENTS, STRATEGIES, ScenarioConfig
 from perpabm.errors import ConfigError, closest
 from perpabm.exchange import Event, Exchange
@@ -503,19 +502,19 @@ class PerpMarketModel(mesa.Model):
     def account_snapshot(self) -> pd.DataFrame:
         """Every account as it stands now, indexed by account id: what holds it
         (``account_type``), its ``size`` (base units), ``notional`` (|size| · mark, USD),
-        ``equity`` (USD, at the mark) and ``leverage`` (notional ÷ equity; infinite at
-        equity ≤ 0 with a position) — what :func:`perpabm.analysis.leverage_snapshot`
-        reads. The external hedges of basis traders and hedged makers are not in it:
-        they are not on the exchange."""
+        ``equity`` (USD, at the mark) and ``leverage``
+        (:func:`perpabm.mechanics.effective_leverage`) — what
+        :func:`perpabm.analysis.leverage_snapshot` reads. The external hedges of basis
+        traders and hedged makers are not in it: they are not on the exchange."""
         accounts = self.exchange.accounts()
         mark = self.exchange.mark_price
-        notional = accounts["size"].abs() * (0.0 if mark is None else mark)
-        equity = accounts["equity"]
-        leverage = np.where(equity > 0, notional / equity.where(equity > 0, 1.0),
-                            np.where(notional > 0, math.inf, 0.0))
-        return pd.DataFrame({"account_type": self.account_types, "size": accounts["size"],
-                             "notional": notional, "equity": equity,
-                             "leverage": leverage}).rename_axis("account")
+        mark = 0.0 if mark is None else mark
+        size, equity = accounts["size"], accounts["equity"]
+        return pd.DataFrame({
+            "account_type": self.account_types, "size": size, "notional": size.abs() * mark,
+            "equity": equity,
+            "leverage": mechanics.effective_leverage(size.to_numpy(), mark, equity.to_numpy()),
+        }).rename_axis("account")
 
     def _account_type_labels(self, accounts: np.ndarray) -> pd.api.extensions.ExtensionArray:
         """What holds each of `accounts` (ids; −1 for none), as a pandas string array:

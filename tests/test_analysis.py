@@ -416,7 +416,7 @@ def test_leverage_snapshot_weights_by_count_and_by_notional():
     # account does not count. Quartiles of (0.5, 4, 10): 0.5 + 0.5·3.5 = 2.25, 4,
     # 4 + 0.5·6 = 7; notional shares 1,000/10,000, 4,000/10,000, 5,000/10,000.
     accounts = pd.DataFrame({"notional": [1000.0, 4000.0, 5000.0, 0.0],
-                             "equity": [2000.0, 1000.0, 500.0, 10.0]})
+                             "leverage": [1000 / 2000, 4000 / 1000, 5000 / 500, 0.0]})
     row = analysis.leverage_snapshot(accounts).iloc[0]
     assert row["accounts"] == 3 and row["notional"] == 10000.0
     assert [row["leverage_q25"], row["leverage_median"], row["leverage_q75"]] == [2.25, 4.0,
@@ -426,9 +426,16 @@ def test_leverage_snapshot_weights_by_count_and_by_notional():
 
 
 def test_leverage_snapshot_counts_an_account_without_equity_as_most_levered():
-    accounts = pd.DataFrame({"notional": [1000.0, 3000.0], "equity": [-50.0, 10000.0],
+    # equity −50 with a position: mechanics.effective_leverage says +inf
+    accounts = pd.DataFrame({"notional": [1000.0, 3000.0], "leverage": [math.inf, 0.3],
                              "account_type": ["noise", "fund"]})
     table = analysis.leverage_snapshot(accounts, by="account_type").set_index("account_type")
     assert table.loc["noise", "leverage_median"] == math.inf
     assert table.loc["noise", "notional_≥7x"] == 1.0
     assert table.loc["fund", "notional_0–3x"] == 1.0
+
+
+def test_leverage_bucket_puts_infinite_leverage_in_the_open_top_bucket():
+    # An account with no equity left (leverage +inf) is in [20, ∞), not missing.
+    buckets = analysis.leverage_bucket([0.5, 25.0, math.inf])
+    assert buckets.astype(str).tolist() == ["0–1x", "≥20x", "≥20x"]

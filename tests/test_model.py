@@ -443,3 +443,17 @@ def test_cascade_delay_the_docstrings_worked_example():
     assert cascade_delay([109.0], 108.0, 5.0) == 0.0
     assert math.isnan(cascade_delay([1.0], math.nan, 5.0))
 
+
+
+def test_the_account_snapshot_is_each_accounts_notional_equity_and_leverage():
+    model = PerpMarketModel(short("default", steps=30, traders=50), rng=1)
+    model.run_for(20)
+    snapshot = model.account_snapshot()
+    ex, mark = model.exchange, model.exchange.mark_price
+    for account in (0, int(model.traders.accounts[0]), int(model.funds.accounts[0])):
+        row = snapshot.loc[account]
+        assert row["notional"] == abs(ex.position(account)) * mark
+        assert row["equity"] == pytest.approx(ex.equity(account), rel=1e-12)
+        # effective leverage: |size · mark| / equity, 0 when flat
+        assert row["leverage"] == pytest.approx(row["notional"] / row["equity"], rel=1e-12)
+    assert snapshot.loc[int(model.funds.accounts[0]), "account_type"] == "fund"

@@ -43,10 +43,9 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from common import parse_args, write_table
+from common import account_snapshots, parse_args, write_table
 
-from perpabm import PerpMarketModel, ScenarioConfig, analysis, load_scenario, plots, run_paths
-from perpabm.runner import path_seed
+from perpabm import ScenarioConfig, analysis, load_scenario, plots, run_paths
 
 RECORD_QUARTILES = {0.25: 0.04, 0.5: 0.18, 0.75: 0.65}
 """The replay's quartiles of the ADL'd accounts' real-time leverage (x), 2025-10-10:
@@ -100,27 +99,13 @@ def leverage_figure(events: pd.DataFrame, names: dict[int, str]) -> plt.Figure:
     return fig
 
 
-def snapshot(config: ScenarioConfig, seed: int, paths: int) -> pd.DataFrame:
-    """Every account of the first `paths` paths (the run's own path seeds) at the minute
-    before the first shock: notional (|size|·mark), equity and account type."""
-    before = round(config.market.shocks[0].at_minute / config.market.step_minutes)
-    frames = []
-    for path in range(paths):
-        model = PerpMarketModel(config, rng=path_seed(seed, path))
-        model.run_for(before)
-        accounts = model.exchange.accounts()
-        frames.append(pd.DataFrame({
-            "path": path, "notional": accounts["size"].abs() * model.exchange.mark_price,
-            "equity": accounts["equity"], "account_type": model.account_types}))
-    return pd.concat(frames, ignore_index=True)
-
-
 def population_table(configs: dict[str, ScenarioConfig], seed: int, paths: int) -> pd.DataFrame:
     """`analysis.leverage_snapshot` of each population before the drop, in all and by
     account type, with the record's shares of open interest as a last row."""
     rows = []
     for name, config in configs.items():
-        accounts = snapshot(config, seed, paths)
+        before = [config.market.shocks[0].at_minute]  # the minute before the drop
+        accounts = account_snapshots(config, seed, paths, before)
         for table in (analysis.leverage_snapshot(accounts).assign(account_type="all"),
                       analysis.leverage_snapshot(accounts, by="account_type")):
             rows.append(table.assign(population=name))

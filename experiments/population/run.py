@@ -41,10 +41,9 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from common import parse_args, write_table
+from common import account_snapshots, parse_args, write_table
 
-from perpabm import PerpMarketModel, ScenarioConfig, analysis, load_scenario
-from perpabm.runner import path_seed
+from perpabm import analysis, load_scenario
 
 RECORD = {"notional_0–3x": 2.77 / 7.63, "notional_3–7x": 3.7 / 7.63,
           "notional_≥7x": (7.63 - 2.77 - 3.7) / 7.63}
@@ -62,24 +61,12 @@ SNAPSHOT_MINUTES = (360, 720, 1080, 1440)
 """When in the day every account is read (minutes from the start)."""
 
 
-def snapshots(config: ScenarioConfig, seed: int, paths: int) -> pd.DataFrame:
-    """Every account at each of SNAPSHOT_MINUTES of `paths` paths (the run's own path
-    seeds), stacked, with the path and minute."""
-    frames = []
-    for path in range(paths):
-        model = PerpMarketModel(config, rng=path_seed(seed, path))
-        for minute in SNAPSHOT_MINUTES:
-            model.run_for(round(minute / config.market.step_minutes) - model.steps)
-            frames.append(model.account_snapshot().reset_index().assign(path=path,
-                                                                        minute=minute))
-    return pd.concat(frames, ignore_index=True)
-
-
 def fit_point(median: float, sigma: float, seed: int, paths: int) -> dict:
     """The population's snapshot figures with the traders' leverage at (median, sigma)."""
     config = load_scenario("default").with_settings(
         {"traders.leverage_median": median, "traders.leverage_sigma": sigma})
-    row = analysis.leverage_snapshot(snapshots(config, seed, paths)).iloc[0].to_dict()
+    accounts = account_snapshots(config, seed, paths, SNAPSHOT_MINUTES)
+    row = analysis.leverage_snapshot(accounts).iloc[0].to_dict()
     distance = sum(abs(row[k] - v) for k, v in RECORD.items())
     return {"traders_leverage_median": median, "traders_leverage_sigma": sigma, **row,
             "distance": distance}
@@ -102,7 +89,7 @@ def main() -> None:
     config = load_scenario("default").with_settings(
         {"traders.leverage_median": best["traders_leverage_median"],
          "traders.leverage_sigma": best["traders_leverage_sigma"]})
-    accounts = snapshots(config, args.seed, args.paths)
+    accounts = account_snapshots(config, args.seed, args.paths, SNAPSHOT_MINUTES)
     by_type = pd.concat([analysis.leverage_snapshot(accounts).assign(account_type="all"),
                          analysis.leverage_snapshot(accounts, by="account_type")],
                         ignore_index=True)

@@ -49,8 +49,9 @@ from numpy.typing import NDArray
 from perpabm.agents import warm
 from perpabm.agents.protocols import MarketModel
 from perpabm.agents.trader import LeveragedTrader
-from perpabm.agents.warm import MINUTES_PER_DAY, WarmPositions
+from perpabm.agents.warm import WarmPositions
 from perpabm.compiled import kernel
+from perpabm.config.market import MINUTES_PER_DAY
 from perpabm.config.scenario import STRATEGIES, TraderConfig
 from perpabm.exchange.kernels.accounts import COLLATERAL, ENTRY_PRICE, SIZE, LedgerArrays
 from perpabm.mechanics import equity_at

@@ -34,8 +34,6 @@ from numpy.typing import NDArray
 from perpabm import mechanics
 from perpabm.compiled import kernel
 
-MINUTES_PER_DAY = 1440.0
-
 
 def holding_times(rng: np.random.Generator, mean: float, tail: float | None,
                   n: int) -> NDArray[np.float64]:

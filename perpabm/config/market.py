@@ -12,8 +12,9 @@ from perpabm.config.checks import choice, in_range, ranges, require, text
 from perpabm.errors import ConfigError, closest
 
 INDEX_PROCESSES = ("gbm", "merton", "garch_t", "regime", "replay")
-MINUTES_PER_YEAR = 365.0 * 24.0 * 60.0
 SECONDS_PER_MINUTE = 60.0
+MINUTES_PER_DAY = 24.0 * 60.0
+MINUTES_PER_YEAR = 365.0 * MINUTES_PER_DAY
 
 
 def share_over(rate_per_minute: float, minutes: float) -> float:

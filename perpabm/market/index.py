@@ -28,7 +28,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from perpabm.config.market import MINUTES_PER_YEAR, MarketConfig, Shock, share_over
+from perpabm.config.market import (
+    MINUTES_PER_DAY,
+    MINUTES_PER_YEAR,
+    MarketConfig,
+    Shock,
+    share_over,
+)
 from perpabm.errors import ConfigError, closest
 
 __all__ = [
@@ -44,7 +50,7 @@ __all__ = [
     "shock_log_returns",
 ]
 
-DAYS_PER_YEAR = MINUTES_PER_YEAR / (24.0 * 60.0)
+DAYS_PER_YEAR = MINUTES_PER_YEAR / MINUTES_PER_DAY
 """365: converts ``MarketConfig.jump_intensity`` (a day) to the per-year intensity."""
 
 
