@@ -240,6 +240,10 @@ class PerpMarketModel(mesa.Model):
         self.step_minutes = market.step_minutes
         self.n_steps = run.steps
         self.step_index = 0
+        self.now = 0.0
+        """Model time, in steps: fractional within a step the clock divides into ticks."""
+        self.tick_minutes = market.step_minutes
+        """The tick being run, in minutes: a step, or a part of one."""
         self.index = market.start_price
         self._log_returns = index_log_returns(market, run.steps,
                                               np.random.default_rng(streams["index"]))
@@ -415,6 +419,7 @@ class PerpMarketModel(mesa.Model):
         impact = self.config.market.spot_impact * self._net_liquidation_flow / IMPACT_NOTIONAL
         self.index *= math.exp(self._log_returns[t] + impact)
         self.step_index = t + 1
+        self.now = float(self.step_index)
         self.history.record(self.index)
 
     def run(self) -> PerpMarketModel:

@@ -41,6 +41,8 @@ class MarketModel(Protocol):
     index: float  # the index now, USD
     step_index: int  # steps taken so far
     step_minutes: float  # one step, in minutes
+    now: float  # model time, in steps: fractional within a step the clock divides into ticks
+    tick_minutes: float  # the tick being run, in minutes (a step, or a part of one)
     rng: np.random.Generator  # the order flow: who acts
 
 
