@@ -65,11 +65,12 @@ def liquidation_prices(size: np.ndarray, entry: np.ndarray, collateral: np.ndarr
 
 def floor_path(config: Any, seed: int) -> np.ndarray:
     """One path of `config`'s per-step vector work in bare numpy; returns its series."""
+    from perpabm.config.market import MINUTES_PER_YEAR
     from perpabm.market import index_log_returns
 
     market, traders, makers = config.market, config.traders, config.makers
     exchange = config.exchange
-    steps, step = config.run.steps, market.step_minutes
+    steps, step = config.run.steps, config.run.step_minutes
     rng = np.random.default_rng(seed)
     returns = index_log_returns(market, steps, np.random.default_rng(seed + 1))
     groups = [g for g in (traders, config.funds) if g.count]
@@ -141,7 +142,7 @@ def floor_path(config: Any, seed: int) -> np.ndarray:
 
         if t + 1 >= window:
             rets = np.diff(np.log(history[t + 1 - window: t + 2]))
-            sigma = float(rets.std() * math.sqrt(1.0 / market.step_years))
+            sigma = float(rets.std() * math.sqrt(MINUTES_PER_YEAR / step))
         else:
             sigma = makers.calm_volatility
         stress = 1.0 + makers.withdrawal * max(sigma / makers.calm_volatility - 1.0, 0.0)

@@ -17,7 +17,7 @@ JSON lead with these:
 - **Mesa's clock in the path's steps** — the share of the model's ``run()`` that
   Mesa's clock costs inside the model, in %. Each of ``clock_repeats`` pairs
   builds the default model twice with one seed (untimed) and runs it once with
-  ``run()`` and once by calling the model's step ``steps`` times directly
+  ``run()`` and once by calling the model's tick once a step directly
   (which of the two goes first alternates; both give the same summary, which
   is checked); the share is (run − direct) / run, median over the pairs.
 - **2 workers / 1** — the speedup of ``run_paths`` with 2 loky workers over 1:
@@ -103,16 +103,17 @@ def time_bare_clock(steps: int, seed: int) -> float:
 
 
 def time_model_steps(config: Any, seed: int, direct: bool) -> tuple[float, str]:
-    """Seconds of one model's steps — through Mesa's clock (``run()``) or, with `direct`,
-    its step called once a step — and its summary (as text, to compare the two)."""
+    """Seconds of one model's steps — through Mesa's clock (``run()``, each tick an event
+    on Mesa's event list) or, with `direct`, its tick called once a tick (the fixed clock)
+    — and its summary (as text, to compare the two)."""
     from perpabm.model import PerpMarketModel
 
     model = PerpMarketModel(config, rng=seed)
-    step = type(model).step  # the model's own step; Mesa wraps the instance's
+    tick = type(model).tick
     start = time.perf_counter()
     if direct:
-        for _ in range(model.n_steps):
-            step(model)
+        for _ in range(model.clock.end):
+            tick(model)
     else:
         model.run()
     seconds = time.perf_counter() - start
@@ -230,7 +231,7 @@ def ratios(settings: Settings, ctx: dict[str, Any]) -> list[Row]:
 
     share, details = clock_share(settings)
     rows.append(Row("ratios", "Mesa's clock in the path's steps", share, "%",
-                    f"(run() − the model's step called {steps:,} times directly) / run(), "
+                    f"(run() − the model's tick called {steps:,} times directly) / run(), "
                     f"same seed, {traders:,} traders; median over pairs", len(details[
                         "shares_percent"]), details=details))
     print(f"  .. model / floor {path_s / floor_s:.2f}; model / Mesa's bare clock "

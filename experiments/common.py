@@ -41,7 +41,7 @@ def account_snapshots(config: ScenarioConfig, seed: int, paths: int,
     for path in range(paths):
         model = PerpMarketModel(config, rng=path_seed(seed, path))
         for minute in minutes:
-            model.run_for(round(minute / config.market.step_minutes) - model.steps)
+            model.run_until(minute / config.run.step_minutes)
             frames.append(model.account_snapshot().reset_index().assign(path=path,
                                                                         minute=minute))
     return pd.concat(frames, ignore_index=True)

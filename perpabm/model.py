@@ -1,34 +1,41 @@
 """PerpMarketModel: Mesa agents trading one perpetual on the exchange engine.
 
-Step order, every step (one ``market.step_minutes``), one line of
-:meth:`PerpMarketModel.step` each:
+Time: a path is ``run.steps`` steps of a minute (of ``run.step_seconds`` when that is
+longer). The clock (:mod:`perpabm.clock`) runs each step as one tick or as several
+shorter ones — fixed at ``run.step_seconds``, or adaptive, cut to
+``run.fine_step_seconds`` under stress — each tick an event on Mesa's event list at its
+end time, so ``model.step()`` advances one step. Every rate of the agents and the
+venue is converted to the tick's length where it is used (``tick_minutes``). A tick's
+phases, one line of :meth:`PerpMarketModel.tick` each:
 
-1. **index moves** — by its pre-drawn log return, plus the spot impact of last
-   step's net liquidation flow (``market.spot_impact``); :attr:`history` records it;
+1. **index moves** — by its pre-drawn log returns over the tick, plus the spot impact
+   of the last tick's net liquidation flow (``market.spot_impact``); at a step's end
+   :attr:`history` records it;
 2. **agents act** — the arbitrageur trades the basis, the vault unwinds inventory
    (and the insurance fund what it has taken over, under ``exchange.fund_takeover``),
-   makers that re-hedge after last step's ADL trade, traders whose exit triggers
+   makers that re-hedge after the last tick's ADL trade, traders whose exit triggers
    fired close, a sparse random draw of flat traders (and ADL'd traders who re-enter)
    opens positions (the funds' as the traders'), basis traders open their short and
-   hedge, or respond to last step's ADL; then makers requote, and the vault if it
+   hedge, or respond to the last tick's ADL; then makers requote, and the vault if it
    quotes, so that the book the mark and the liquidations see is replenished
-   (trades within the step meet the previous step's quotes, as takers meet quotes a
+   (trades within the tick meet the previous tick's quotes, as takers meet quotes a
    moment old). Traders and makers act as batches: the exits, the entries and the
    makers' requotes are one exchange call each (:meth:`Exchange.market_orders`,
    :meth:`Exchange.replace_quotes_of`), their orders taken in turn as one by one;
 3. **the venue's rules** — :meth:`Exchange.update_index`: the mark price from the
-   venue's rule (index, index + EMA basis, or median), the liquidation waterfall
-   to completion, funding at the venue's interval from the mean premium;
-4. **agents hear of ADL** — the accounts the step's "adl" events closed positions of
+   venue's rule (index, index + EMA basis, or median) at the venue's mark interval,
+   the liquidation waterfall to completion, funding at the venue's interval from the
+   mean premium;
+4. **agents hear of ADL** — the accounts the tick's "adl" events closed positions of
    are told (only when an agent is set to respond: ``traders.adl_reentry_probability``
    above 0, ``makers.adl_response`` other than ``"none"``, hedged makers, or basis
-   traders): a trader ADL left flat may re-enter at the next step, a maker re-hedges
-   at the next step (before the traders act), quotes withdrawn for a while, or keeps
+   traders): a trader ADL left flat may re-enter at the next tick, a maker re-hedges
+   at the next tick (before the traders act), quotes withdrawn for a while, or keeps
    its outside hedge naked until it answers, a basis trader reopens its short or
-   sells its naked hedge at the next step; then wiped-out traders leave and new ones
+   sells its naked hedge at the next tick; then wiped-out traders leave and new ones
    arrive;
-5. **record** — the series row, into preallocated arrays, and the step's net
-   liquidation flow.
+5. **record** — the tick's net liquidation flow; at a step's end the series row of
+   the step's ticks, into preallocated arrays.
 
 The model holds the config, the exchange, the index and its :attr:`history`, the
 agents, and what a path reports (:meth:`summary`, :attr:`events`, :attr:`series`);
@@ -74,16 +81,23 @@ from perpabm.agents import (
 from perpabm.agents import classes as agent_classes
 from perpabm.agents.deleveraging import deleveraged
 from perpabm.agents.vault import STRATEGIES as VAULT_STRATEGIES
-from perpabm.config.market import MINUTES_PER_DAY, SECONDS_PER_MINUTE
-from perpabm.config.scenario import BUILTIN_AGENTS, STRATEGIES, ScenarioConfig
+from perpabm.clock import Clock
+from perpabm.config.market import (
+    MINUTES_PER_DAY,
+    MINUTES_PER_YEAR,
+    SECONDS_PER_MINUTE,
+    MarketConfig,
+)
+from perpabm.config.scenario import BUILTIN_AGENTS, STRATEGIES, RunConfig, ScenarioConfig
 from perpabm.errors import ConfigError, closest
 from perpabm.exchange import Event, Exchange
 from perpabm.exchange.events import event_columns
 from perpabm.market import IndexHistory, index_history, index_log_returns
 from perpabm.scenarios import load_scenario
 
+# A stream added later goes last: the others keep their seeds.
 STREAMS = ("index", "order_flow", "traders", "makers", "arbitrageur", "vault", "exchange",
-           "funds", "history")  # a stream added later goes last: the others keep their seeds
+           "funds", "history", "index_bridge")
 SERIES_COLUMNS = (
     "index", "mark", "last", "best_bid", "best_ask", "bid_depth", "ask_depth",
     "open_interest", "insurance_fund", "vault_equity", "vault_pnl_liquidator",
@@ -127,6 +141,9 @@ MARGIN_SAFETY = 1.01  # a warm position is kept only with 1% more equity than it
 IMPACT_NOTIONAL = 1e6  # USD: market.spot_impact moves the log index per million of flow
 
 
+INDEX_SECONDS_A_MINUTE = 60
+"""Ticks a minute of the index path a sub-minute clock reads: a tick a second, summed into
+any clock's ticks of whole seconds, so that every such clock sees the same path."""
 CASCADE_GAP_MINUTES = 5.0
 """Liquidations no more than this apart belong to one cascade (:func:`cascade_delay`):
 a gap longer than five calm minutes ends it."""
@@ -152,6 +169,31 @@ def cascade_delay(episode_times: Sequence[float], adl_time: float, gap: float) -
             break
         start = time
     return adl_time - start
+
+
+def tick_log_returns(market: MarketConfig, run: RunConfig, rng: np.random.Generator,
+                     bridge_rng: np.random.Generator) -> np.ndarray:
+    """The index's log returns over each of the run's finest ticks (``run.steps`` ×
+    ``run.ticks_per_step`` of them): the market's process drawn a minute at a time from
+    `rng`, cut into the ticks by a Brownian bridge from `bridge_rng`
+    (:func:`perpabm.market.index_log_returns`), or summed into steps longer than a
+    minute. The same seeds give the same path at any clock (common random numbers): at
+    whole-minute points at every clock, at every point that two clocks of whole-second
+    ticks share."""
+    minutes_per_step = round(run.step_minutes)
+    per_minute = run.ticks_per_step if minutes_per_step == 1 else 1
+    # Ticks of whole seconds are sums of one path of seconds, so that a 20-second tick
+    # moves by the sum of its seconds' moves at 1-second ticks: one path, sampled.
+    drawn = per_minute
+    if per_minute > 1 and INDEX_SECONDS_A_MINUTE % per_minute == 0:
+        drawn = INDEX_SECONDS_A_MINUTE
+    returns = index_log_returns(market, run.steps * minutes_per_step, rng,
+                                per_minute=drawn, bridge_rng=bridge_rng)
+    if drawn > per_minute:
+        returns = returns.reshape(-1, drawn // per_minute).sum(axis=1)
+    if minutes_per_step > 1:
+        returns = returns.reshape(run.steps, minutes_per_step).sum(axis=1)
+    return returns
 
 
 def _notional(events: Sequence[Event]) -> float:
@@ -233,23 +275,34 @@ class PerpMarketModel(mesa.Model):
                       for name in ("traders", "makers", "arbitrageur", "vault", "funds")}
         market, run = config.market, config.run
         exchange_config = config.exchange.replace(debug=config.exchange.debug or run.debug)
+        self.step_minutes = run.step_minutes
+        """One step, in minutes: a minute, or ``run.step_seconds`` when that is longer."""
         self.exchange = Exchange(exchange_config, mark_price=market.start_price,
                                  rng=np.random.default_rng(streams["exchange"]),
                                  capacity=config.traders.count + config.funds.count + 64,
-                                 time_unit_minutes=market.step_minutes)
-        self.step_minutes = market.step_minutes
+                                 time_unit_minutes=self.step_minutes)
         self.n_steps = run.steps
         self.step_index = 0
+        """Steps ended so far."""
+        self.clock = Clock.for_run(run)
+        """Where the path is in its ticks (:class:`~perpabm.clock.Clock`)."""
         self.now = 0.0
         """Model time, in steps: fractional within a step the clock divides into ticks."""
-        self.tick_minutes = market.step_minutes
+        self.tick_minutes = self.step_minutes / self.clock.ticks_per_step
         """The tick being run, in minutes: a step, or a part of one."""
         self.index = market.start_price
-        self._log_returns = index_log_returns(market, run.steps,
-                                              np.random.default_rng(streams["index"]))
-        self.history = IndexHistory(market.start_price, run.steps, market.step_years)
-        self._net_liquidation_flow = 0.0  # last step's, USD: + bought, − sold
-        self._fund_unwound = 0.0  # this step's insurance-fund unwind, USD: + bought, − sold
+        self._tick_returns = tick_log_returns(market, run, np.random.default_rng(streams["index"]),
+                                              np.random.default_rng(streams["index_bridge"]))
+        self.history = IndexHistory(market.start_price, run.steps,
+                                    self.step_minutes / MINUTES_PER_YEAR)
+        self._net_liquidation_flow = 0.0  # last tick's, USD: + bought, − sold
+        self._fund_unwound = 0.0  # this tick's insurance-fund unwind, USD: + bought, − sold
+        self._step_events: list[Event] = []  # the events of the step's ticks so far
+        self.ticks = 0
+        """Ticks run so far (a step at the fixed clock's one-minute ticks)."""
+        self._tick_length = 1  # the tick scheduled next, in the clock's finest ticks
+        self._last_liquidation = -math.inf  # model time (steps) of the last liquidation event
+        self._mark_at_decision = market.start_price  # the mark when the clock last decided
 
         maker_class = agent_classes.maker_class(config)
         self.makers = [maker_class(self, config.makers) for _ in range(config.makers.count)]
@@ -289,16 +342,24 @@ class PerpMarketModel(mesa.Model):
         self._collects_summary = True  # False once a collector of the user's replaces it
         self._collected_at: float | None = None  # the model time of the last collection
         self._collecting: dict[str, float] | None = None  # the summary being collected
+        self._schedule_tick()
 
     # ------------------------------------------------------------------ the step
 
-    def step(self) -> None:
-        """One step, in phases (the module docstring says what each does)."""
-        t = self.step_index
-        if t >= self.n_steps:
-            self.running = False
-            return
-        self._move_index(t)
+    def tick(self) -> None:
+        """One tick, in phases (the module docstring says what each does); the step's
+        series row when it ends a step; then the next tick is scheduled."""
+        clock = self.clock
+        length = self._tick_length
+        self.tick_minutes = self.step_minutes * length / clock.ticks_per_step
+        self._move_index(clock.position, length)
+        clock.position += length
+        self.ticks += 1
+        self.now = clock.time()
+        step_ends = clock.step_ends()
+        if step_ends:
+            self.step_index += 1
+            self.history.record(self.index)
         Arbitrageur.trade_all(self.arbitrageurs)
         Vault.unwind_all(self.vaults)
         self._unwind_fund()
@@ -310,16 +371,50 @@ class PerpMarketModel(mesa.Model):
         self._spot_flow += MarketMaker.hedge_all(self.makers)
         MarketMaker.quote_all(self, self.makers)
         Vault.quote_all(self.vaults)
-        events = self.exchange.update_index(self.index, time=float(self.step_index))
+        events = self.exchange.update_index(self.index, time=self.now)
         self._top_up_fund(events)
         Vault.record_all(self.vaults, events)
         if self._hears_adl:
             self._tell_deleveraged(events)
         for population in self._populations:
             population.renew()
-        self._record(t, events)
-        if self.step_index == self.n_steps:
-            self.running = False
+        self._tick_flow(events)
+        self._step_events.extend(events)
+        if step_ends:
+            self._record(self.step_index - 1, self._step_events)
+            self._step_events = []
+            if self.step_index == self.n_steps:
+                self.running = False
+        self._schedule_tick()
+
+    def _schedule_tick(self) -> None:
+        """Put the next tick on Mesa's event list at its end time, its length as the clock
+        says (:meth:`_stressed` asked only when an adaptive clock decides); nothing after
+        the path's last tick."""
+        clock = self.clock
+        if clock.position >= clock.end:
+            return
+        stressed = clock.adaptive and clock.deciding and self._stressed()
+        self._tick_length = clock.next_length(stressed)
+        self.schedule_event(self.tick, at=clock.time(clock.position + self._tick_length))
+
+    def _stressed(self) -> bool:
+        """Whether the adaptive clock cuts the coming calm-length tick (``run``'s
+        thresholds): the index is to move more than ``refine_move`` within it, the mark
+        moved more than that since the clock last decided, a liquidation event came less
+        than ``calm_seconds`` ago, or an account's liquidation price is within
+        ``refine_distance`` of the mark."""
+        run, clock, ex = self.config.run, self.clock, self.exchange
+        threshold = math.log1p(run.refine_move)
+        mark, last_mark = ex.mark_price, self._mark_at_decision
+        self._mark_at_decision = mark
+        coming = self._tick_returns[clock.position: clock.position + clock.calm_ticks]
+        if abs(float(coming.sum())) > threshold or abs(math.log(mark / last_mark)) > threshold:
+            return True
+        calm_steps = run.calm_seconds / (SECONDS_PER_MINUTE * self.step_minutes)
+        if self.now - self._last_liquidation < calm_steps:
+            return True
+        return len(ex.ledger.near_liquidation(mark, run.refine_distance)) > 0
 
     def _unwind_fund(self) -> None:
         """The insurance fund offloads part of what it has taken over
@@ -349,8 +444,10 @@ class PerpMarketModel(mesa.Model):
         if not warm_populations:
             return
         days = max(p.config.warm_start_days for p in warm_populations)
+        minutes_per_step = round(self.step_minutes)
         steps = max(1, round(days * MINUTES_PER_DAY / self.step_minutes))
-        self.warm_history = index_history(self.config.market, steps, rng)
+        minutes = index_history(self.config.market, steps * minutes_per_step, rng)
+        self.warm_history = minutes[::-1][::minutes_per_step][::-1]  # a price a step
         ex = self.exchange
         start = ex.mark_price
         parts = [(p, p.warm_positions(self.warm_history)) for p in warm_populations]
@@ -412,43 +509,51 @@ class PerpMarketModel(mesa.Model):
             if agent.account in change_of:
                 agent.deleveraged(change_of[agent.account])
 
-    def _move_index(self, t: int) -> None:
-        """Step `t`'s index move: its pre-drawn log return plus the spot impact of last
-        step's net liquidation flow (``spot_impact`` per $1M of it: with 0.01, $2M of net
-        selling lowers the log index by 0.02)."""
+    def _move_index(self, position: int, length: int) -> None:
+        """The index over the tick of `length` finest ticks from `position`: the sum of
+        their pre-drawn log returns plus the spot impact of the last tick's net
+        liquidation flow (``spot_impact`` per $1M of it: with 0.01, $2M of net selling
+        lowers the log index by 0.02)."""
         impact = self.config.market.spot_impact * self._net_liquidation_flow / IMPACT_NOTIONAL
-        self.index *= math.exp(self._log_returns[t] + impact)
-        self.step_index = t + 1
-        self.now = float(self.step_index)
-        self.history.record(self.index)
+        move = (self._tick_returns[position] if length == 1
+                else float(self._tick_returns[position: position + length].sum()))
+        self.index *= math.exp(move + impact)
 
     def run(self) -> PerpMarketModel:
         """Run all steps of the path; returns the model."""
-        if self.step_index < self.n_steps:  # one Mesa time unit a step
-            self.run_for(self.n_steps - self.step_index)
+        if self.time < self.n_steps:  # one Mesa time unit a step
+            self.run_until(self.n_steps)
         self.running = False
         return self
 
     # ------------------------------------------------------------------ recording
 
-    def _record(self, t: int, events: list[Event]) -> None:
-        """Step `t`'s series row, and its net liquidation flow (USD, + bought, − sold: the
-        liquidation orders' and the fund's fills, and the vault's unwind) for the next
-        step's spot impact."""
-        ex = self.exchange
-        liquidated = backstop = adl_notional = 0.0
+    def _tick_flow(self, events: list[Event]) -> None:
+        """The tick's net liquidation flow (USD, + bought, − sold: the liquidation orders'
+        and the fund's fills, the vault's and the fund's unwinds and the spot trades),
+        for the next tick's spot impact; and when the last liquidation event came."""
         flow = self.vault.unwound_notional if self.vault else 0.0
         flow += self._fund_unwound + self._spot_flow
+        for e in events:
+            if e.kind in ("liquidation", "insurance_fund") and e.quantity:
+                flow += e.quantity * e.price
+            if e.liquidation >= 0 and e.kind != "funding":
+                self._last_liquidation = self.now
+        self._net_liquidation_flow = flow
+
+    def _record(self, t: int, events: list[Event]) -> None:
+        """Step `t`'s series row: the state at its end and the notional of its ticks'
+        `events`."""
+        ex = self.exchange
+        liquidated = backstop = adl_notional = 0.0
         for e in events:
             notional = abs(e.quantity) * e.price
             if e.kind in ("liquidation", "insurance_fund") and e.quantity:
                 liquidated += notional
-                flow += e.quantity * e.price
             elif e.kind == "backstop":
                 backstop += notional
             elif e.kind == "adl":
                 adl_notional += notional
-        self._net_liquidation_flow = flow
         bid, ask, bid_depth, ask_depth = ex.book.near_mid(DEPTH_BAND, self.index)
         row = self._series[t]
         row[:] = (

@@ -131,11 +131,11 @@ def _check_inputs(configs: Sequence[ScenarioConfig]) -> None:
         config.custom_code()  # imports every custom rule and class
         trader_class(config)  # and checks the agents' base classes
         maker_class(config)
-        market, steps = config.market, config.run.steps
-        if market.process != "replay" or (market, steps) in seen:
+        market, minutes = config.market, round(config.run.steps * config.run.step_minutes)
+        if market.process != "replay" or (market, minutes) in seen:
             continue
-        seen.add((market, steps))
-        index_log_returns(market, steps, np.random.default_rng(0))
+        seen.add((market, minutes))
+        index_log_returns(market, minutes, np.random.default_rng(0))
 
 
 def _execute(configs: Mapping[int, ScenarioConfig], n_paths: int, seed: int, n_jobs: int,

@@ -51,7 +51,8 @@ The layers, lowest first, and why the less obvious modules are where they are:
 2. exchange -- the engine, book, ledger, matching kernels and waterfall.
 3. market and agents -- the index-price processes and the Mesa agents, which
    act on the exchange.
-4. model -- ``PerpMarketModel`` wires market, agents and exchange together.
+4. model -- ``PerpMarketModel`` wires market, agents and exchange together;
+   ``clock`` says how it cuts a step into ticks.
 5. run output -- ``results`` (the ``Results`` tables) and ``storage`` (their
    Parquet/JSON files). The runner builds a ``Results`` and writes through
    ``RunStore``, so both must sit below it; they import no simulation module and
@@ -121,7 +122,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("configuration", ("perpabm.config", "perpabm.presets", "perpabm.scenarios")),
     ("exchange", ("perpabm.exchange",)),
     ("market and agents", ("perpabm.market", "perpabm.agents")),
-    ("model", ("perpabm.model",)),
+    ("model", ("perpabm.model", "perpabm.clock")),
     ("run output", ("perpabm.results", "perpabm.storage")),
     ("runner", ("perpabm.runner",)),
     ("applications", (

@@ -24,7 +24,7 @@ from tests.test_waterfall import BASE
 
 
 class Host(mesa.Model):
-    """What a maker reads of its model here: the exchange, the index, the step."""
+    """What a maker reads of its model here: the exchange, the index, the step, the time."""
 
     def __init__(self, exchange: Exchange) -> None:
         super().__init__()
@@ -32,6 +32,8 @@ class Host(mesa.Model):
         self.index = 100.0
         self.step_index = 0
         self.step_minutes = 1.0
+        self.now = 0.0  # model time, in steps
+        self.tick_minutes = 1.0  # one tick a step
 
 
 def deleveraged_maker(response: str):
@@ -47,7 +49,7 @@ def deleveraged_maker(response: str):
     accounts, changes = deleveraged(ex.update_mark(88.0))
     assert accounts.tolist() == [maker.account] and changes.tolist() == [10.0]
     maker.deleveraged(10.0)
-    host.index, host.step_index = 88.0, 1
+    host.index, host.step_index, host.now = 88.0, 1, 1.0
     return host, maker
 
 
@@ -85,7 +87,7 @@ def test_withdraw_holds_the_hedge_and_quotes_thinner():
     host, maker = deleveraged_maker("withdraw")
     maker.hedge_now()
     assert maker.hedge.position == 10.0  # still naked
-    assert maker.withdrawn_until >= host.step_index
+    assert maker.withdrawn_until >= host.now
 
 
 def test_an_unhedged_maker_has_no_hedge():

@@ -18,11 +18,14 @@ from perpabm import ConfigError
 from perpabm.config.market import MarketConfig, Shock
 from perpabm.market import (
     DAYS_PER_YEAR,
+    NATIVE_DT,
+    bridge_log_returns,
     garch_t_log_returns,
     gbm_log_returns,
     index_log_returns,
     index_path,
     merton_log_returns,
+    minute_log_returns,
     regime_log_returns,
     replay_log_returns,
     shock_log_returns,
@@ -142,7 +145,7 @@ def test_merton_drift_compensates_the_jumps_so_the_price_grows_at_drift():
 
 def test_config_jump_intensity_is_per_day():
     config = MarketConfig(process="merton", jump_intensity=3.0)
-    direct = merton_log_returns(100, config.step_years, config.drift, config.volatility,
+    direct = merton_log_returns(100, MINUTE, config.drift, config.volatility,
                                 3.0 * DAYS_PER_YEAR, config.jump_mean, config.jump_std, rng())
     np.testing.assert_array_equal(index_log_returns(config, 100, rng()), direct)
 
@@ -410,16 +413,16 @@ def test_bad_replay_array_raises_a_one_line_config_error(prices, message):
     assert "\n" not in str(raised.value)
 
 
-def test_configured_replay_takes_the_first_n_steps(tmp_path):
+def test_configured_replay_takes_the_first_n_minutes(tmp_path):
     config = replay_config(tmp_path, [100.0, 110.0, 99.0, 120.0])
     np.testing.assert_allclose(index_log_returns(config, 2, rng()),
                                [math.log(1.1), math.log(0.9)], rtol=1e-12)
 
 
 def test_configured_replay_shorter_than_the_horizon_raises(tmp_path):
-    # 4 prices give 3 returns; 10 steps need 10.
+    # 4 prices give 3 one-minute returns; 10 minutes need 10.
     config = replay_config(tmp_path, [100.0, 110.0, 99.0, 120.0])
-    with pytest.raises(ConfigError, match=r"market\.replay .* has 3 steps .*; 10 are needed"):
+    with pytest.raises(ConfigError, match=r"market\.replay .* has 3 minutes .*; 10 are needed"):
         index_log_returns(config, 10, rng())
 
 
@@ -441,6 +444,204 @@ def test_index_path_compounds_the_index_log_returns():
     returns = index_log_returns(config, 50, rng())
     np.testing.assert_allclose(index_path(config, 50, rng())[1:],
                                100.0 * np.exp(np.cumsum(returns)), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- the native minute
+
+PROCESSES = (*RANDOM_PROCESSES, "replay")
+ONE_DAY = 1440  # minutes
+
+
+def any_config(process: str, tmp_path) -> MarketConfig:
+    """random_config, or a replay of a random walk of a day and a minute (1,441 prices),
+    each with a shock and its rebound (shocks are layered on every process)."""
+    shocks = (Shock(at_minute=100.5, change=-0.2, over_minutes=7.3, rebound=0.5,
+                    rebound_minutes=13),)
+    if process == "replay":
+        walk = 100.0 * np.exp(np.cumsum(rng(0).normal(0.0, 1e-3, ONE_DAY + 1)))
+        return replay_config(tmp_path, walk.tolist(), shocks=shocks)
+    return random_config(process).replace(shocks=shocks)
+
+
+@pytest.mark.parametrize("process", RANDOM_PROCESSES)
+def test_every_process_is_drawn_a_minute_apart_with_per_minute_parameters(process):
+    # dt is a minute (1/525,600 of a year) and the regime's chances are taken per minute,
+    # whatever the tick: the configured index at one-minute ticks is the process function
+    # at dt = MINUTE, draw for draw (the same bits).
+    config = random_config(process)
+    c = config
+    direct = {
+        "gbm": lambda g: gbm_log_returns(ONE_DAY, MINUTE, c.drift, c.volatility, g),
+        "merton": lambda g: merton_log_returns(ONE_DAY, MINUTE, c.drift, c.volatility,
+                                               c.jump_intensity * DAYS_PER_YEAR, c.jump_mean,
+                                               c.jump_std, g),
+        "garch_t": lambda g: garch_t_log_returns(ONE_DAY, MINUTE, c.volatility, c.garch_alpha,
+                                                 c.garch_beta, c.t_dof, g),
+        "regime": lambda g: regime_log_returns(ONE_DAY, MINUTE, c.volatility,
+                                               c.stressed_volatility, c.calm_to_stressed,
+                                               c.stressed_to_calm, g)[0],
+    }[process]
+    assert NATIVE_DT == MINUTE
+    np.testing.assert_array_equal(index_log_returns(config, ONE_DAY, rng(7)), direct(rng(7)))
+
+
+@pytest.mark.parametrize("process", ["gbm", "merton"])
+def test_a_minute_of_gbm_or_merton_has_the_diffusion_s_variance(process):
+    # σ²·dt = 0.5² / 525,600 = 4.76e-7 every minute; Merton's jumps are in the returns,
+    # not in this diffusive variance.
+    _, variances = minute_log_returns(random_config(process), ONE_DAY, rng())
+    np.testing.assert_allclose(variances, 0.25 / 525_600, rtol=1e-12)
+
+
+def test_a_minute_of_garch_has_the_recursion_s_variance():
+    # The textbook recursion σ²[t] = ω + α·r²[t−1] + β·σ²[t−1] from σ²[0] = σ̄², applied to
+    # the returns drawn, gives the variances returned beside them.
+    config = random_config("garch_t")
+    returns, variances = minute_log_returns(config, ONE_DAY, rng())
+    np.testing.assert_array_equal(returns, garch_t_log_returns(
+        ONE_DAY, MINUTE, config.volatility, config.garch_alpha, config.garch_beta,
+        config.t_dof, rng()))
+    alpha, beta = config.garch_alpha, config.garch_beta
+    long_run_variance = config.volatility**2 * MINUTE
+    expected = np.empty(ONE_DAY)
+    expected[0] = long_run_variance
+    for t in range(1, ONE_DAY):
+        expected[t] = ((1 - alpha - beta) * long_run_variance + alpha * returns[t - 1] ** 2
+                       + beta * expected[t - 1])
+    np.testing.assert_allclose(variances, expected, rtol=1e-12)
+
+
+def test_a_minute_of_the_regime_chain_has_its_state_s_variance():
+    # calm 0.5, stressed 2.0: 0.25·dt or 4·dt, as the minute's regime says.
+    config = random_config("regime")
+    _, variances = minute_log_returns(config, ONE_DAY, rng())
+    _, regime = regime_log_returns(ONE_DAY, MINUTE, 0.5, 2.0, config.calm_to_stressed,
+                                   config.stressed_to_calm, rng())
+    assert regime.any() and not regime.all()  # both states occur: the check means something
+    np.testing.assert_allclose(variances, np.where(regime == 1, 4.0, 0.25) * MINUTE,
+                               rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- ticks
+
+
+@pytest.mark.parametrize("per_minute", [1, 3, 12, 60])
+@pytest.mark.parametrize("process", PROCESSES)
+def test_the_ticks_of_each_minute_sum_to_the_one_minute_path(process, per_minute, tmp_path):
+    # Common random numbers: the minute path is drawn from rng(7) the same way at every
+    # tick, the bridge from its own stream, so summing each minute's per_minute ticks gives
+    # the one-minute returns (shocks included). The rounding of a sum of k ticks is
+    # relative to the ticks, not to the sum (which may be near 0): hence the absolute
+    # 1e-12 of the largest tick beside the relative 1e-12.
+    config = any_config(process, tmp_path)
+    minutes = index_log_returns(config, ONE_DAY, rng(7))
+    ticks = index_log_returns(config, ONE_DAY, rng(7), per_minute=per_minute,
+                              bridge_rng=rng(99))
+    assert ticks.shape == (ONE_DAY * per_minute,)
+    sums = ticks.reshape(ONE_DAY, per_minute).sum(axis=1)
+    np.testing.assert_allclose(sums, minutes, rtol=1e-12, atol=1e-12 * np.abs(ticks).max())
+
+
+def test_the_index_path_at_whole_minutes_is_the_same_at_any_tick():
+    # 1,440 minutes at 5-second ticks: 17,281 prices, every 12th the one-minute path's.
+    config = random_config("garch_t")
+    minutes = index_path(config, ONE_DAY, rng(7))
+    ticks = index_path(config, ONE_DAY, rng(7), per_minute=12, bridge_rng=rng(99))
+    assert ticks.shape == (ONE_DAY * 12 + 1,)
+    np.testing.assert_allclose(ticks[::12], minutes, rtol=1e-12)
+
+
+def test_the_bridge_s_ticks_sum_to_their_minute():
+    # Minutes of any return and variance (0 included), k = 7: each minute's 7 ticks sum to
+    # its return, to rounding relative to the ticks' size (see the test above).
+    generator = rng()
+    returns = generator.normal(0.0, 1e-3, 1000)
+    variances = generator.uniform(0.0, 4e-6, 1000)
+    variances[::10] = 0.0
+    ticks = bridge_log_returns(returns, variances, 7, generator)
+    sums = ticks.reshape(1000, 7).sum(axis=1)
+    np.testing.assert_allclose(sums, returns, rtol=1e-12, atol=1e-12 * np.abs(ticks).max())
+
+
+def test_the_bridge_s_ticks_have_a_brownian_bridge_s_conditional_moments():
+    # Ticks x_j = R/k + √(v/k)·(ε_j − ε̄) of a minute with R = 0.003, v = 4e-6, k = 4:
+    # d_j = x_j − R/k has mean 0, variance (v/k)·(1 − 1/k) = 1e-6 · 0.75 = 7.5e-7 and
+    # covariance −v/k² = −2.5e-7 between two ticks (ε_j − ε̄ has variance 1 − 1/k and
+    # covariance −1/k). Over n = 10⁵ minutes: SE of the mean √(7.5e-7/n) = 2.7e-6; of a
+    # sample variance 7.5e-7·√(2/n) = 3.4e-9 (0.45%); of a sample covariance of normals
+    # √((7.5e-7² + 2.5e-7²)/n) = 2.5e-9. Unpinned ticks (no −ε̄) would have variance
+    # v/k = 1e-6 (+33%, 74 SE) and covariance 0 (100 SE).
+    n, k, minute_return, variance = 100_000, 4, 0.003, 4e-6
+    ticks = bridge_log_returns(np.full(n, minute_return), np.full(n, variance), k, rng())
+    d = ticks.reshape(n, k) - minute_return / k
+    tick_variance, tick_covariance = variance / k * (1 - 1 / k), -variance / k**2
+    assert np.all(np.abs(d.mean(axis=0)) < 4 * math.sqrt(tick_variance / n))
+    sample_variances = d.var(axis=0, ddof=1)
+    assert np.all(np.abs(sample_variances - tick_variance)
+                  < 4 * tick_variance * math.sqrt(2 / n))
+    sample_covariance = np.cov(d[:, 0], d[:, 1])[0, 1]
+    covariance_se = math.sqrt((tick_variance**2 + tick_covariance**2) / n)
+    assert abs(sample_covariance - tick_covariance) < 4 * covariance_se
+
+
+@pytest.mark.parametrize("per_minute", [1, 60])
+def test_a_day_s_realised_variance_does_not_depend_on_the_tick(per_minute):
+    # GBM, σ = 0.5, no drift: a day's Σ r² has expectation σ²/365 = 6.849e-4 at any tick
+    # (the squared mean, (σ²·dt/2)² a minute, adds 1e-7 of it: negligible). N = 1,440·k
+    # ticks a day of variance σ²/(365·N) give Var(Σ r²) = 2·N·(σ²/(365·N))², so over 20
+    # days the mean daily figure has SE (σ²/365)·√(2/N)/√20: 0.83% at k = 1, 0.11% at
+    # k = 60. Linear interpolation in place of the bridge would give σ²/365/60 (−98%).
+    days, volatility = 20, 0.5
+    config = MarketConfig(process="gbm", volatility=volatility)
+    ticks = index_log_returns(config, days * ONE_DAY, rng(7), per_minute=per_minute,
+                              bridge_rng=rng(99))
+    daily = (ticks**2).reshape(days, -1).sum(axis=1)
+    expected = volatility**2 / DAYS_PER_YEAR
+    standard_error = expected * math.sqrt(2 / (ONE_DAY * per_minute)) / math.sqrt(days)
+    assert abs(daily.mean() - expected) < 4 * standard_error
+
+
+def test_a_replay_is_linear_in_log_price_between_its_minutes(tmp_path):
+    # Prices 100, 110, 99, 120 a minute apart, at 15-second ticks (k = 4): tick j of
+    # minute m is at log P[m] + (j/4)·log(P[m+1]/P[m]); e.g. the second tick is
+    # 100·1.1^(2/4) = 104.88. The record's variance is 0: no invented moves.
+    prices = [100.0, 110.0, 99.0, 120.0]
+    config = replay_config(tmp_path, prices, start_price=100.0)
+    path = index_path(config, 3, rng(), per_minute=4, bridge_rng=rng(1))
+    tick_minutes = np.arange(13) / 4
+    expected = np.exp(np.interp(tick_minutes, [0, 1, 2, 3], np.log(prices)))
+    np.testing.assert_allclose(path, expected, rtol=1e-12)
+    assert path[2] == pytest.approx(100.0 * 1.1**0.5, rel=1e-12)
+    assert not minute_log_returns(config, 3, rng())[1].any()
+
+
+def test_one_tick_a_minute_is_the_minute_path_and_draws_nothing_from_the_bridge():
+    config = random_config("garch_t").replace(shocks=(Shock(at_minute=5, change=-0.1),))
+    bridge = rng(99)
+    before = bridge.bit_generator.state
+    ticks = index_log_returns(config, ONE_DAY, rng(7), per_minute=1, bridge_rng=bridge)
+    assert bridge.bit_generator.state == before
+    returns, _ = minute_log_returns(config, ONE_DAY, rng(7))
+    np.testing.assert_array_equal(ticks, returns + shock_log_returns(config.shocks, ONE_DAY))
+    np.testing.assert_array_equal(bridge_log_returns(returns, np.ones(ONE_DAY), 1, None),
+                                  returns)
+
+
+@pytest.mark.parametrize("per_minute", [0, -1, 1.5, 2.0, "12"])
+def test_a_per_minute_that_is_not_a_whole_number_of_at_least_one_is_refused(per_minute):
+    generator = rng()
+    before = generator.bit_generator.state
+    with pytest.raises(ValueError, match=r"^per_minute must be a whole number ≥ 1"):
+        index_log_returns(random_config("gbm"), 10, generator, per_minute=per_minute,
+                          bridge_rng=rng(1))
+    assert generator.bit_generator.state == before  # refused before drawing
+    with pytest.raises(ValueError, match=r"^per_minute must be a whole number ≥ 1"):
+        bridge_log_returns(np.zeros(3), np.zeros(3), per_minute, rng(1))
+
+
+def test_ticks_finer_than_a_minute_need_a_bridge_generator():
+    with pytest.raises(ValueError, match=r"bridge_rng is required when per_minute > 1"):
+        index_log_returns(random_config("gbm"), 10, rng(), per_minute=12)
 
 
 # --------------------------------------------------------------------------- MarketConfig shocks

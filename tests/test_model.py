@@ -141,7 +141,7 @@ def test_every_bundled_scenario_loads_and_says_what_it_is():
 def test_the_default_scenario_is_the_documented_size():
     config = load_scenario("default")
     assert (config.traders.count, config.makers.count, config.arbitrageur.count) == (1000, 3, 1)
-    assert config.vault.enabled and config.run.steps == 1440 and config.market.step_minutes == 1
+    assert config.vault.enabled and config.run.steps == 1440 and config.run.step_seconds == 60
 
 
 def test_crash_liquidates_and_the_vault_takes_over():
@@ -314,7 +314,7 @@ def test_the_vault_records_the_notional_its_unwind_sold():
 def test_the_vaults_unwind_rate_is_per_minute():
     # Five-minute steps at 5% a minute: one unwind sells 1 − 0.95⁵ = 22.62% of the 10,
     # within unwind_slippage 0.5% of the index.
-    config = short("default", steps=10, traders=50).replace("market.step_minutes", 5.0)
+    config = short("default", steps=10, traders=50).replace("run.step_seconds", 300.0)
     model = PerpMarketModel(config, rng=1)
     model.step()  # the makers quote
     vault, other = model.vault, model.exchange.open_account(1e8)

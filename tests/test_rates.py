@@ -37,7 +37,7 @@ def test_an_arbitrageurs_limit_a_minute_is_the_same_an_hour_at_any_step(minutes)
     # 500,000 USD a minute at the index 100,000 is 5 BTC a minute and 300 an hour: a step
     # of `minutes` sells 5 · minutes into a bid 1% above the index.
     model = PerpMarketModel("default", rng=1, **{"traders.count": 10, "run.steps": 1,
-                                                 "market.step_minutes": minutes})
+                                                 "run.step_seconds": 60.0 * minutes})
     ex, index = model.exchange, model.index
     bidder = ex.open_account(1e12)
     ex.place_limit(bidder, 1_000.0, index * 1.01)
@@ -45,3 +45,28 @@ def test_an_arbitrageurs_limit_a_minute_is_the_same_an_hour_at_any_step(minutes)
     arbitrageur.trade()
     per_hour = -ex.position(arbitrageur.account) * index * round(60 / minutes)
     assert per_hour == pytest.approx(500_000.0 * 60, rel=1e-9)
+
+
+TICKS = [1.0, 5.0, 20.0, 60.0, 300.0]  # the clock's ticks, seconds
+
+
+@pytest.mark.parametrize("seconds", TICKS)
+def test_traders_arrive_as_many_an_hour_at_any_tick(seconds):
+    # 50 arrivals a day are 50 / 24 = 2.0833 an hour: a tick of `seconds` has a Poisson
+    # mean of 50 · (seconds / 60) / 1440, and an hour holds 3,600 / seconds ticks.
+    model = PerpMarketModel("default", rng=1, **{"traders.count": 10, "run.steps": 1,
+                                                 "run.step_seconds": seconds})
+    assert model.tick_minutes == pytest.approx(seconds / 60.0, rel=1e-12)
+    per_hour = model.traders.arrival_rate(model.tick_minutes) * 3600.0 / seconds
+    assert per_hour == pytest.approx(50.0 / 24.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("seconds", TICKS)
+def test_a_trader_looks_for_an_entry_as_often_an_hour_at_any_tick(seconds):
+    # 4 entries a day: a flat trader's chance a tick is 4 · (seconds / 60) / 1440, so it
+    # expects 4 / 24 = 0.1667 looks an hour at any tick.
+    model = PerpMarketModel("default", rng=1, **{"traders.count": 10, "run.steps": 1,
+                                                 "run.step_seconds": seconds})
+    chance = model.traders.entry_probability(model.tick_minutes)
+    assert chance * 3600.0 / seconds == pytest.approx(4.0 / 24.0, rel=1e-12)
+

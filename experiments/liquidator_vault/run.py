@@ -21,12 +21,10 @@ this script:
 - `losing_side.csv` / `.md`: per share, ADL fills and notional by the kind of account
   on the losing side (`analysis.adl_losing_side`);
 - `losing_side.png`: the share of ADL notional by losing side, per liquidator share;
-- `clock.csv` / `.md`: at the scenario's share, the same paths on one-minute and
-  15-second steps (`market.step_minutes`, with the run's steps rescaled to the same
-  minutes; the shock is timed in minutes, the vault's unwind and the arbitrageur's
-  limit are rates a minute, and the makers requote every step, so the book refills
-  faster too): ADL and backstop
-  notional and the liquidator's share of the ADL fills and notional.
+- `clock.csv` / `.md`: at the scenario's share, the same paths on the clock's
+  one-minute and 15-second ticks (`run.step_seconds`; every rate is in real time and
+  the index is the same path at both): ADL and backstop notional and the liquidator's
+  share of the ADL fills and notional.
 
 The rest of the ADL notional closes traders' accounts that went from above the
 takeover threshold to negative equity within one mark update, so that the liquidator
@@ -57,30 +55,19 @@ SHARES = [None, 0.2, 0.05, 0.01]
 SHARED = "shared"  # the label of the absent share: one account for both strategies
 LIQUIDATOR = "vault_liquidator"
 STRATEGIES = ["vault_pnl", "vault_pnl_liquidator", "vault_pnl_market_making"]
-CLOCKS = [1.0, 0.25]  # step lengths compared at the scenario's share, minutes
-
-
-def on_steps_of(config: ScenarioConfig, minutes: float) -> ScenarioConfig:
-    """`config` on steps of `minutes` instead of its own: the same run length (the
-    shocks and every other setting are in minutes, rates a minute or durations)."""
-    k = config.market.step_minutes / minutes  # new steps per old step
-    if round(k) != k:
-        raise ValueError(f"{minutes} minutes must divide the scenario's step "
-                         f"({config.market.step_minutes})")
-    k = round(k)
-    return config.with_settings({
-        "market.step_minutes": minutes, "run.steps": config.run.steps * k})
+CLOCKS = [60.0, 15.0]  # the clock's ticks compared at the scenario's share, seconds
 
 
 def clock_table(config: ScenarioConfig, paths: int, seed: int) -> pd.DataFrame:
     """Per step length, on the same seeds: ADL and backstop notional (mean a path) and the
     liquidator's share of the ADL fills and notional."""
     rows = []
-    for minutes in CLOCKS:
-        results = run_paths(on_steps_of(config, minutes), n_paths=paths, seed=seed)
+    for seconds in CLOCKS:
+        results = run_paths(config.replace("run.step_seconds", seconds), n_paths=paths,
+                            seed=seed)
         sides = analysis.adl_losing_side(results.events).set_index("losing_side")
         means = results.paths[["adl_notional", "backstop_notional"]].mean()
-        rows.append({"step_seconds": 60.0 * minutes, "paths": len(results.paths),
+        rows.append({"step_seconds": seconds, "paths": len(results.paths),
                      **means.to_dict(),
                      "liquidator_losing_fills_share": (
                          sides["fills_share"].get(LIQUIDATOR, 0.0) if len(sides) else 0.0),

@@ -26,11 +26,11 @@ class Arbitrageur(mesa.Agent):
 
     def trade(self) -> None:
         """Trade the basis, if it pays: up to `max_notional` (USD a minute) times the
-        step's minutes at the index, limited to `threshold` from it (a refused order —
+        tick's minutes at the index, limited to `threshold` from it (a refused order —
         margin — is no trade)."""
         ex, index, cfg = self.model.exchange, self.model.index, self.config
         bid, ask = ex.book.best_bid(), ex.book.best_ask()
-        quantity = cfg.max_notional * self.model.step_minutes / index
+        quantity = cfg.max_notional * self.model.tick_minutes / index
         try:
             if bid is not None and bid > index * (1.0 + cfg.threshold):
                 ex.market_order(self.account, -quantity, limit_price=index * (1 + cfg.threshold))

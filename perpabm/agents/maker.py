@@ -5,6 +5,12 @@ A maker whose inventory ADL closed has lost that much of its hedge; as its confi
 (:meth:`MarketMaker.rehedge_all`), or quotes wider and thinner for a while
 (:meth:`MarketMaker.ladder`). The model tells it (:meth:`MarketMaker.deleveraged`).
 
+A maker requotes at every tick of the clock. With ``refill_seconds`` its book comes back
+at a rate after a sweep, not in full at the next requote: per side it keeps the share of
+its full depth it can post, and that share recovers toward 1 with the time constant
+``refill_seconds`` (:meth:`MarketMaker.refill`), so the depth that returns in a minute
+does not depend on how many ticks the minute is run as.
+
 A ``hedged`` maker holds its hedge on an outside venue: each step, before it requotes,
 it trades spot at the index to bring the hedge to −(inventory) plus what ADL left naked
 (:meth:`MarketMaker.hedge_all`). Worked example: short 10 perp, hedge +10. ADL buys the
@@ -25,6 +31,7 @@ import numpy as np
 
 from perpabm.agents.books import StrategyBook
 from perpabm.compiled import kernel
+from perpabm.config.market import SECONDS_PER_MINUTE
 from perpabm.config.scenario import MakerConfig
 
 if TYPE_CHECKING:
@@ -93,6 +100,18 @@ def ladder_for(model: MarketModel, account: int, config: MakerConfig, *,
                   widen * config.half_spread, widen * config.level_spacing, config.levels)
 
 
+def scale_sides(orders: np.ndarray, bid_share: float, ask_share: float) -> np.ndarray:
+    """`orders` (rows of signed quantities and prices, as :func:`ladder` gives) with each
+    bid's quantity times `bid_share` and each ask's times `ask_share`; a level a share of
+    0 leaves empty is left out (the exchange takes no order of quantity 0). Shares of 1:
+    `orders` itself, untouched."""
+    if bid_share == 1.0 and ask_share == 1.0:
+        return orders
+    quantities = orders[0] * np.where(orders[0] > 0.0, bid_share, ask_share)
+    kept = quantities != 0.0
+    return np.vstack((quantities[kept], orders[1, kept]))
+
+
 @kernel
 def ladder(fair: float, stress: float, base_quantity: float, inventory: float, limit: float,
            half_spread: float, spacing: float, levels: int) -> np.ndarray:
@@ -121,7 +140,8 @@ def ladder(fair: float, stress: float, base_quantity: float, inventory: float, l
 
 
 class MarketMaker(mesa.Agent):
-    """Quotes `levels` levels a side around its fair value, every step (:meth:`ladder`).
+    """Quotes `levels` levels a side around its fair value at every requote (every tick of
+    the clock; :meth:`ladder`), each side refilled at a rate after a sweep (:meth:`refill`).
 
     A maker has finite capital and can itself be liquidated, or auto-deleveraged; then
     it responds as ``config.adl_response`` says (the module docstring). A subclass
@@ -136,9 +156,19 @@ class MarketMaker(mesa.Agent):
         self.rehedge = 0.0
         """Base units (signed: + buy) it trades at the next step to win back inventory
         ADL closed; 0 when it has none to."""
-        self.withdrawn_until = -1
-        """The last step (``model.step_index``) at which it quotes its withdrawn ladder;
-        −1: none."""
+        self.withdrawn_until = -math.inf
+        """[model time, in steps, as ``model.now``] The time up to which (inclusive) it
+        quotes its withdrawn ladder; −inf: never withdrawn."""
+        self.depth_share = (1.0, 1.0)
+        """[fraction of the full ladder's depth] (bids, asks): the share of its depth it
+        posts on each side (:meth:`refill`); (1, 1) without ``refill_seconds``."""
+        self.posted = (0.0, 0.0)
+        """[base units] (bids, asks) resting just after its last requote, as the exchange
+        took them (levels margin could not cover left out); (0, 0) before its first, or
+        without ``refill_seconds`` (not read then)."""
+        self.quoted_at = math.nan
+        """[model time, in steps] ``model.now`` at its last requote; NaN before its first,
+        or without ``refill_seconds``."""
         self.hedge = StrategyBook()
         """A ``hedged`` maker's spot held outside the exchange (base units, signed) and what
         it has cost and returned (USD)."""
@@ -170,37 +200,84 @@ class MarketMaker(mesa.Agent):
         """The ladder to quote now: a (2, n) array of signed quantities (+ bid, − ask;
         base units) over prices (USD), nearest first; :func:`ladder_for` of the maker's
         config, withdrawn (wider by ``adl_withdraw_spread``, ``adl_withdraw_depth`` of
-        the depth) up to :attr:`withdrawn_until`. Override it to quote otherwise."""
+        the depth) up to :attr:`withdrawn_until`, each side's quantities times its
+        :attr:`depth_share`. Override it to quote otherwise."""
         cfg = self.config
-        if self.model.step_index <= self.withdrawn_until:
-            return ladder_for(self.model, self.account, cfg, widen=cfg.adl_withdraw_spread,
+        if self.model.now <= self.withdrawn_until:
+            full = ladder_for(self.model, self.account, cfg, widen=cfg.adl_withdraw_spread,
                               thin=cfg.adl_withdraw_depth)
-        return ladder_for(self.model, self.account, cfg)
+        else:
+            full = ladder_for(self.model, self.account, cfg)
+        return scale_sides(full, *self.depth_share)
+
+    def refill(self) -> None:
+        """Before a requote: bring :attr:`depth_share` up to date from what is left of
+        the last one (``refill_seconds``; nothing without it).
+
+        Per side, `left` is the share of the full depth still resting: the side's share
+        at the last requote times the fraction of :attr:`posted` still resting now (the
+        rest was filled, or cancelled by the exchange); a side that posted nothing keeps
+        its share. It recovers toward 1 over the Δt seconds since the last requote:
+        share = left + (1 − left) · (1 − exp(−Δt / refill_seconds)). Worked example:
+        refill_seconds 30, a side swept empty (left 0), requoted a minute later: share
+        1 − e^−2 = 0.865; a side not traded against keeps its share (1 stays 1).
+        """
+        refill_seconds = self.config.refill_seconds
+        if refill_seconds == 0.0 or math.isnan(self.quoted_at):
+            return
+        model = self.model
+        elapsed = (model.now - self.quoted_at) * model.step_minutes * SECONDS_PER_MINUTE
+        recovered = -math.expm1(-elapsed / refill_seconds)  # 1 − exp(−Δt/τ), exact near 0
+        resting = model.exchange.book.open_quantity(self.account)
+        shares = []
+        for share, posted, rest in zip(self.depth_share, self.posted, resting, strict=True):
+            left = share * min(rest / posted, 1.0) if posted > 0.0 else share
+            shares.append(left + (1.0 - left) * recovered)
+        self.depth_share = (shares[0], shares[1])
+
+    def note_posted(self) -> None:
+        """After a requote: record what rests of it (:attr:`posted`) and when
+        (:attr:`quoted_at`), for the next :meth:`refill`; nothing without
+        ``refill_seconds``."""
+        if self.config.refill_seconds == 0.0:
+            return
+        self.posted = self.model.exchange.book.open_quantity(self.account)
+        self.quoted_at = self.model.now
 
     def quote(self) -> None:
-        """Replace all quotes with a fresh ladder."""
-        post_ladders(self.model, [self.account], [self.ladder()])
+        """Replace all quotes with a fresh ladder, refilled (:meth:`quote_all` of one)."""
+        MarketMaker.quote_all(self.model, [self])
 
     def deleveraged(self, change: float) -> None:
         """ADL changed its position by `change` (base units, signed) in the step just run:
         a ``"rehedge"`` maker will trade ``adl_rehedge_share`` of it back at the next
-        step (:meth:`rehedge_all`); a ``"withdraw"`` maker quotes its withdrawn ladder for
-        its next max(1, round(``adl_withdraw_minutes`` / step minutes)) requotes."""
+        step (:meth:`rehedge_all`); a ``"withdraw"`` maker quotes its withdrawn ladder at
+        every requote up to ``adl_withdraw_minutes`` of model time from now, and at least
+        at its next (:attr:`withdrawn_until`). Worked example: one-minute steps, ADL at
+        step 100 (now 100), 30 minutes: withdrawn until 130, the requotes of steps 101 to 130;
+        in ticks of 5 s, the 360 requotes after it."""
         cfg, model = self.config, self.model
         if cfg.hedged:
             self.naked += change  # ADL bought back a short (+): a long hedge stands alone
         if cfg.adl_response == "rehedge":
             self.rehedge -= cfg.adl_rehedge_share * change
         elif cfg.adl_response == "withdraw":
-            requotes = max(1, round(cfg.adl_withdraw_minutes / model.step_minutes))
-            self.withdrawn_until = model.step_index + requotes
+            # A withdrawal shorter than the tick still answers the ADL, at the next requote.
+            minutes = max(cfg.adl_withdraw_minutes, model.tick_minutes)
+            self.withdrawn_until = model.now + minutes / model.step_minutes
 
     @staticmethod
     def quote_all(model: MarketModel, makers: Sequence[MarketMaker]) -> None:
         """Every one of `makers` (perhaps none) replaces its quotes with its
-        :meth:`ladder`, in turn, in one exchange call."""
+        :meth:`ladder`, in turn, in one exchange call: each first refills its depth share
+        from what its last requote left (:meth:`refill`), then notes what it posted
+        (:meth:`note_posted`)."""
+        for maker in makers:
+            maker.refill()
         post_ladders(model, [maker.account for maker in makers],
                      [maker.ladder() for maker in makers])
+        for maker in makers:
+            maker.note_posted()
 
     @staticmethod
     def rehedge_all(model: MarketModel, makers: Sequence[MarketMaker]) -> None:

@@ -29,9 +29,9 @@ A long that entered at 100 with take-profit 0.05 and stop-loss 0.03 exits above
 105 or below 97; a short exits above 103 or below 95. A position never changes
 side without new triggers: traders open only from flat.
 
-The phases the model calls each step, in its order: :meth:`TraderPopulation.exit`,
+The phases the model calls each tick of its clock, in its order: :meth:`TraderPopulation.exit`,
 :meth:`~TraderPopulation.enter`, and after the mark, :meth:`~TraderPopulation.renew`;
-when ADL has hit traders in the step, :meth:`~TraderPopulation.deleveraged` before
+when ADL has hit traders in the tick, :meth:`~TraderPopulation.deleveraged` before
 ``renew``. Randomness: the population's own generator (the model's "traders" stream)
 draws the traders' parameters, their coins and holding times, and arrivals; who looks
 for an entry, and which ADL'd traders re-enter, is the order flow, drawn from the
@@ -87,9 +87,7 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
         self._rng = rng
         step_minutes = model.step_minutes
         self.lookback_steps = max(1, round(config.lookback_minutes / step_minutes))
-        self._entry_probability = min(1.0, config.entries_per_day * step_minutes
-                                      / MINUTES_PER_DAY)  # a trader's, each step
-        self._arrival_rate = config.arrivals_per_day * step_minutes / MINUTES_PER_DAY
+        self._entry_probability = self.entry_probability(step_minutes)  # a step's
         self._mean_holding_steps = config.holding_minutes / step_minutes
         # ADL'd traders who look for an entry at the next step, and the side (+1, −1).
         self._reentering = NO_ACCOUNTS
@@ -125,6 +123,20 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
         if self._accounts is None:
             self._accounts = np.flatnonzero(self.is_trader)
         return self._accounts
+
+    # ------------------------------------------------------------------ rates
+
+    def entry_probability(self, minutes: float) -> float:
+        """The chance that a flat trader looks for an entry within `minutes`:
+        ``entries_per_day`` × their share of a day, at most 1 (4 a day over a minute:
+        4 / 1,440 = 1/360; over a second 1/21,600). Linear in the minutes, so the expected
+        number of entries an hour is the same at any tick."""
+        return min(1.0, self.config.entries_per_day * minutes / MINUTES_PER_DAY)
+
+    def arrival_rate(self, minutes: float) -> float:
+        """The expected number of new traders within `minutes`: ``arrivals_per_day`` ×
+        their share of a day (the mean of the Poisson number that arrives in a tick)."""
+        return self.config.arrivals_per_day * minutes / MINUTES_PER_DAY
 
     # ------------------------------------------------------------------ arrivals
 
@@ -175,14 +187,14 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
     def exit(self) -> None:
         """Close the positions whose holding time ran out or whose TP/SL the index hit."""
         model = self.model
-        due = due_exits(self._scanned(), float(model.step_index), model.index, self.triggers,
+        due = due_exits(self._scanned(), model.now, model.index, self.triggers,
                         model.exchange.ledger.arrays, self.is_trader)
         self.close_positions(due)
 
     def enter(self) -> None:
         """A sparse random draw (the order flow: the model's rng) of traders who look for
-        an entry, each with probability ``entries_per_day`` × a step's share of a day
-        (4 a day, one-minute steps: 1/360), after the ADL'd traders who re-enter
+        an entry, each with probability ``entries_per_day`` × a tick's share of a day
+        (4 a day, one-minute ticks: 1/360), after the ADL'd traders who re-enter
         (:meth:`deleveraged`); they act as one batch (:meth:`open_positions`)."""
         reentering, sides = self._reentering, self._reentry_sides
         self._reentering, self._reentry_sides = NO_ACCOUNTS, np.empty(0)
@@ -190,7 +202,7 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
             return
         order_flow = self.model.rng
         accounts = self.accounts
-        k = order_flow.binomial(len(accounts), self._entry_probability)
+        k = order_flow.binomial(len(accounts), self.entry_probability(self.model.tick_minutes))
         chosen = NO_ACCOUNTS
         while len(chosen) < k:  # a second round only when a trader was drawn twice
             chosen = draw_distinct(chosen, accounts, order_flow.random(k - len(chosen)))
@@ -225,7 +237,7 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
     def renew(self) -> None:
         """Flat traders with less than :data:`LEAVE_BELOW` of their capital left leave
         (their accounts closed, if not in deficit); new ones arrive, a Poisson number at
-        ``arrivals_per_day`` × a step's share of a day."""
+        ``arrivals_per_day`` × a tick's share of a day."""
         exchange = self.model.exchange
         led = exchange.ledger
         gone = leavers(self._scanned(), self.is_trader, led.arrays, self.capital).tolist()
@@ -237,7 +249,7 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
                 exchange.close_account(account)
             trader.remove()
         self.left += len(gone)
-        arrivals = self._rng.poisson(self._arrival_rate)
+        arrivals = self._rng.poisson(self.arrival_rate(self.model.tick_minutes))
         if arrivals:
             self.add(int(arrivals))
 
@@ -295,7 +307,7 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
                                       coins, holds, model.index, sides)
         if len(takers):
             filled = exchange.market_orders(takers, orders[0], orders[1])
-            set_exit_triggers(takers, filled, orders[2], float(model.step_index), led.arrays,
+            set_exit_triggers(takers, filled, orders[2], model.now, led.arrays,
                               cfg.take_profit, cfg.stop_loss, self.triggers)
 
     def close_positions(self, accounts: NDArray[np.int64]) -> None:

@@ -117,7 +117,7 @@ class Vault(mesa.Agent):
         limit = self.model.index * (1.0 + side * cfg.unwind_slippage)
         cash_before = self._cash()
         try:
-            share = share_over(cfg.unwind_rate, self.model.step_minutes)
+            share = share_over(cfg.unwind_rate, self.model.tick_minutes)
             fills = ex.market_order(self.account, side * abs(position) * share,
                                     limit_price=limit)
         except MarginError:

@@ -171,10 +171,23 @@ class ExchangeConfig:
     after any liquidation order in the book or any stage."""
     liquidation_slice_fraction: float = 1.0
     """[fraction of the position] Size of each liquidation order of a sliced position,
-    as a share of the position when the book stage starts."""
+    as a share of the position when the book stage starts (with
+    ``liquidation_slice_cooldown_seconds``, when its first slice goes)."""
     liquidation_slice_min_notional: float = 0.0
     """[USD] Positions whose notional at the mark is above this go to the book in slices
     of ``liquidation_slice_fraction``; smaller ones as one order."""
+    liquidation_slice_cooldown_seconds: float = 0.0
+    """[seconds] Time between the slices of a sliced position: the first goes when the
+    account becomes liquidatable, each next one this long after the one before was due,
+    and every mark update sends the slices due by then (a 30-second cooldown sends two
+    a minute whether the model steps a minute or a second). While the next slice is not
+    due, the book stage waits, and so do the stages that would close the rest at once
+    (the insurance fund, ADL on ``"unfilled"``); the backstop and ADL on
+    ``"negative_equity"`` act as their triggers say. A due slice the book cannot fill
+    within the bankruptcy price hands the rest on at once, as without a cooldown. An
+    account back above maintenance margin, or flat, starts afresh. 0: every slice in the
+    same update. Hyperliquid: 30 (its "Liquidations" page; the preset says how we read
+    it)."""
     surplus_to: str = "insurance_fund"
     """Where the collateral a liquidated account has left after a full close goes: to the
     ``"insurance_fund"``, or it stays in the ``"account"``."""
@@ -276,6 +289,11 @@ class ExchangeConfig:
     """[minutes] Time constant of the EMA of the basis (book mid / index − 1) in the
     ``"index_ema_basis"`` and ``"median"`` marks: a mark update after t minutes weighs
     the newest basis 1 − exp(−t / mark_ema_minutes)."""
+    mark_interval_seconds: float = 0.0
+    """[seconds] How often the venue computes its mark: an index update less than this
+    after the last mark update changes nothing (no mark, no liquidation, no funding
+    sample), as the venue's mark keeps its own clock; 0: a new mark at every update.
+    Hyperliquid: 3, as often as its validators publish the oracle price ("Oracle")."""
     funding_interval_minutes: float = 480.0
     """[minutes] How often funding is paid, rounded to whole steps (at least one)."""
     funding_cap: float = 0.0075
@@ -320,6 +338,9 @@ class ExchangeConfig:
             low_open=True))
         set_(self, "liquidation_slice_min_notional", in_range(
             f"{p}.liquidation_slice_min_notional", self.liquidation_slice_min_notional, 0.0))
+        set_(self, "liquidation_slice_cooldown_seconds", in_range(
+            f"{p}.liquidation_slice_cooldown_seconds", self.liquidation_slice_cooldown_seconds,
+            0.0, high_open=True))
         choice(f"{p}.surplus_to", self.surplus_to, SURPLUS_DESTINATIONS)
         set_(self, "backstop_trigger", in_range(f"{p}.backstop_trigger",
                                                     self.backstop_trigger, 0.0, 1.0,
@@ -354,6 +375,9 @@ class ExchangeConfig:
         choice(f"{p}.mark_rule", self.mark_rule, MARK_RULES)
         set_(self, "mark_ema_minutes", in_range(f"{p}.mark_ema_minutes", self.mark_ema_minutes,
                                                 0.0, 1e5, low_open=True))
+        set_(self, "mark_interval_seconds", in_range(f"{p}.mark_interval_seconds",
+                                                     self.mark_interval_seconds, 0.0,
+                                                     high_open=True))
         set_(self, "funding_interval_minutes", in_range(
             f"{p}.funding_interval_minutes", self.funding_interval_minutes, 0.0, 1e6,
             low_open=True))
@@ -537,7 +561,8 @@ def hyperliquid() -> ExchangeConfig:
 
     Models: BTC margin tiers (40x to 150M notional, 20x above; maintenance =
     half the initial margin at max leverage); liquidation orders go to the book,
-    positions above 100k USDC in 20% slices, stopping once the account is back
+    positions above 100k USDC in 20% slices with a 30-second cooldown
+    (``liquidation_slice_cooldown_seconds = 30``), stopping once the account is back
     above maintenance margin (partial liquidation); once equity < 2/3 of
     maintenance margin, and while it is not negative, the liquidator vault takes
     over the account's positions together with its remaining collateral, at the
@@ -548,11 +573,19 @@ def hyperliquid() -> ExchangeConfig:
     closing at the previous oracle price, the difference to the bankruptcy price
     going to the liquidated account (Hyperliquid docs: "Liquidations",
     "Auto-deleveraging", "Margining", "Margin tiers"). There is no insurance fund
-    in the waterfall: the vault is the backstop.
+    in the waterfall: the vault is the backstop. The mark is computed every 3
+    seconds (``mark_interval_seconds = 3``), as often as the validators publish the
+    oracle price it is built on ("Oracle": "every 3 seconds").
 
-    Chosen where the docs are silent: the 30-second pause between slices is
-    collapsed into one mark update; "previous oracle price" is read as the mark
-    before this update (``adl_price = "previous_mark"``), and what that price leaves
+    Differs from the docs: they send one 20% slice and then, during the 30-second
+    cooldown, orders for the whole position; the preset keeps slicing and reads the
+    cooldown as the time between slices: the first goes when the account becomes
+    liquidatable, the next 30 seconds after it, and a mark update sends those due
+    by then (two a minute whether the model steps a minute or a second).
+
+    Chosen where the docs are silent: the mark moves only when the oracle does (its
+    book part is not recomputed in between); "previous oracle price" is read as the
+    mark before this update (``adl_price = "previous_mark"``), and what that price leaves
     short of the bankruptcy price is bad debt on the liquidated account, as there is
     no fund to pay it (the venue reported none on 2025-10-10); the sort index for
     shorts mirrors the long one. Whether the liquidator shares its collateral
@@ -572,6 +605,7 @@ def hyperliquid() -> ExchangeConfig:
         partial_liquidation=True,
         liquidation_slice_fraction=0.2,
         liquidation_slice_min_notional=100_000.0,
+        liquidation_slice_cooldown_seconds=30.0,
         surplus_to="account",
         backstop_trigger=2.0 / 3.0,
         backstop_price="bankruptcy",
@@ -582,6 +616,7 @@ def hyperliquid() -> ExchangeConfig:
         adl_price="previous_mark",
         mark_rule="median",
         mark_ema_minutes=2.5,
+        mark_interval_seconds=3.0,
         funding_interval_minutes=60.0,
         funding_cap=0.04,
         description="Hyperliquid: book (sliced) → liquidator vault takes the account over → "

@@ -100,9 +100,10 @@ class MarketConfig:
     - ``"replay"``: the log returns of the prices in the CSV file ``replay``
       (column ``replay_column``), rescaled to start at ``start_price``.
 
-    Rates are annualised (``volatility`` 0.5 = 50% a year); a step is
-    ``step_minutes`` long. ``spot_impact`` feeds perp liquidation flow back into
-    the index (0, the default, keeps it exogenous).
+    Rates are annualised (``volatility`` 0.5 = 50% a year); every process is drawn a
+    minute at a time and refined to the clock's ticks (:mod:`perpabm.market.index`).
+    ``spot_impact`` feeds perp liquidation flow back into the index (0, the default,
+    keeps it exogenous).
     """
 
     process: str = "garch_t"
@@ -111,8 +112,6 @@ class MarketConfig:
     ``"replay"`` (recorded prices)."""
     start_price: float = 100_000.0
     """[USD] The index at the start, and the exchange's first mark."""
-    step_minutes: float = 1.0
-    """[minutes] Length of one step of the model."""
     drift: float = 0.0
     """[per year] Annualised drift μ of ``"gbm"`` and ``"merton"``: E[index] grows as
     exp(μ · years). The other processes have none."""
@@ -139,16 +138,15 @@ class MarketConfig:
     """[annualised] The stressed regime's volatility of ``"regime"``."""
     calm_to_stressed: float = 1.0 / 1440.0
     """[probability per minute] Chance that ``"regime"`` turns from calm to stressed
-    within a minute (once a day on average); a step of ``step_minutes`` turns with
-    chance 1 − (1 − calm_to_stressed)^step_minutes (``share_over``)."""
+    within a minute (once a day on average): the chain is drawn a minute at a time."""
     stressed_to_calm: float = 1.0 / 120.0
     """[probability per minute] Chance that ``"regime"`` turns from stressed to calm
-    within a minute (stress lasts two hours on average), per step as for
-    ``calm_to_stressed``."""
+    within a minute (stress lasts two hours on average)."""
     replay: str | None = None
-    """The CSV file of prices (with a header row) that ``"replay"`` plays: its first
-    run.steps log returns, so at least run.steps + 1 prices. A relative path is
-    relative to the working directory."""
+    """The CSV file of prices (with a header row), one a minute, that ``"replay"`` plays:
+    its first log returns, one a minute of the run, so at least one price more than the
+    run has minutes; between them the index is interpolated linearly in log price. A
+    relative path is relative to the working directory."""
     replay_column: str = "price"
     """The column of the ``replay`` file that holds the prices."""
     shocks: tuple[Shock, ...] = ()
@@ -168,7 +166,6 @@ class MarketConfig:
         choice(f"{p}.process", self.process, INDEX_PROCESSES)
         ranges(self, p, (
             ("start_price", 0.0, math.inf, True, True),
-            ("step_minutes", 0.0, math.inf, True, True),
             ("drift", -10.0, 10.0, False, False),
             ("volatility", 0.0, 20.0, True, False),
             ("jump_intensity", 0.0, 1e4, False, False),
@@ -200,11 +197,6 @@ class MarketConfig:
         set_(self, "shocks", tuple(
             s if isinstance(s, Shock) else _shock(f"{p}.shocks[{k}]", s)
             for k, s in enumerate(shocks)))
-
-    @property
-    def step_years(self) -> float:
-        """One step in years, the unit of the annualised rates."""
-        return self.step_minutes / MINUTES_PER_YEAR
 
     def replace(self, **changes: Any) -> MarketConfig:
         return dataclasses.replace(self, **changes)

@@ -32,7 +32,7 @@ from perpabm.config.checks import (
     whole,
 )
 from perpabm.config.exchange import ExchangeConfig, rules_as_paths
-from perpabm.config.market import MarketConfig
+from perpabm.config.market import SECONDS_PER_MINUTE, MarketConfig
 from perpabm.errors import ConfigError, closest
 
 STRATEGIES = ("noise", "momentum", "contrarian")
@@ -94,9 +94,9 @@ class TraderConfig:
     traders follow the sign of the index's move over ``lookback_minutes``, contrarians
     go against it (a coin when the index is unchanged)."""
     entries_per_day: float = 4.0
-    """[per day] Rate at which each trader looks for an entry: each step it is drawn
-    with probability min(1, entries_per_day · market.step_minutes / 1440), and opens a
-    position if it is flat with equity above 0."""
+    """[per day] Rate at which each trader looks for an entry: each tick of the clock it
+    is drawn with probability min(1, entries_per_day · the tick's minutes / 1440), and
+    opens a position if it is flat with equity above 0."""
     holding_minutes: float = 240.0
     """[minutes] Mean holding time: a position is closed after a time of this mean
     (exponential, or heavy-tailed with ``holding_tail``), unless its take-profit or
@@ -108,7 +108,7 @@ class TraderConfig:
     absent: exponential."""
     lookback_minutes: float = 30.0
     """[minutes] The trend momentum and contrarian traders read: the sign of the index's
-    change over the last round(lookback_minutes / market.step_minutes) steps (at least
+    change over the last round(lookback_minutes / run.step_minutes) steps (at least
     one)."""
     take_profit: float = 0.05
     """[fraction of entry price] A position is closed once the index has moved this far
@@ -118,8 +118,8 @@ class TraderConfig:
     against it from the entry price (a long: index ≤ entry · (1 − stop_loss))."""
     arrivals_per_day: float = 50.0
     """[traders per day] Mean number of new traders a day, for the whole population: a
-    Poisson number with mean arrivals_per_day · market.step_minutes / 1440 arrives each
-    step, drawn as the first ``count`` were."""
+    Poisson number with mean arrivals_per_day · the tick's minutes / 1440 arrives each
+    tick of the clock, drawn as the first ``count`` were."""
     warm_start_days: float = 0.0
     """[days] Start from the positions these accounts hold after living this many days
     before the path on the index's own history (perpabm/agents/warm.py): each entered,
@@ -220,7 +220,7 @@ class FundConfig(TraderConfig):
     """[fraction of entry price] A position is closed once the index has moved this far
     against it from the entry price."""
     arrivals_per_day: float = 0.0
-    """[funds per day] Mean number of new funds a day (a Poisson number each step)."""
+    """[funds per day] Mean number of new funds a day (a Poisson number each tick)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,9 +228,11 @@ class MakerConfig:
     """Market makers quoting a ladder around the index, skewed by inventory.
 
     Each maker quotes ``levels`` levels a side around a fair value that leans
-    against its inventory. As the index's realised volatility σ rises above
+    against its inventory, replacing its ladder at every requote (every tick of the
+    clock). As the index's realised volatility σ rises above
     ``calm_volatility``, a stress factor 1 + ``withdrawal`` · (σ/σ_calm − 1)
-    widens the ladder and thins its depth: liquidity withdraws in stress. A maker
+    widens the ladder and thins its depth: liquidity withdraws in stress. After a side
+    is traded against, its depth comes back at a rate (``refill_seconds``). A maker
     has finite capital and can be liquidated.
     """
 
@@ -259,7 +261,7 @@ class MakerConfig:
     max_leverage / index base units."""
     vol_window_minutes: float = 30.0
     """[minutes] Window of the realised volatility σ makers read: the last
-    max(2, round(vol_window_minutes / market.step_minutes)) log returns of the index,
+    max(2, round(vol_window_minutes / run.step_minutes)) step log returns of the index,
     annualised. Until that many steps have passed, σ is ``calm_volatility``."""
     calm_volatility: float = 0.5
     """[annualised] The volatility up to which makers quote their calm spread and depth
@@ -268,6 +270,26 @@ class MakerConfig:
     """[dimensionless] How far liquidity withdraws in stress: stress = 1 + withdrawal ·
     max(σ / calm_volatility − 1, 0) multiplies the spread and divides the depth (0:
     makers ignore volatility)."""
+    refill_seconds: float = 0.0
+    """[seconds] Time constant of a maker's depth coming back after it is traded
+    against. Per side a maker keeps the share of its full ladder depth it posts (1 at
+    the start). At each requote (every tick of the clock) it reads what still rests of
+    what it posted at its last requote, as a share of full depth (left: the share it
+    posted times the fraction still resting), and posts share = left + (1 − left) ·
+    (1 − exp(−Δt / refill_seconds)) of its depth on that side, Δt the seconds since
+    that requote, on top of the volatility thinning and the inventory room. A side not
+    traded against keeps its share: one at full depth stays there. Worked example: 30,
+    a side swept empty and requoted 60 s later posts 1 − e^−2 = 0.865 of its depth;
+    so does one requoted sixty times 1 s apart (e^−1/30 sixty times is e^−2), so the
+    depth that returns in a minute is the same at any tick well under refill_seconds.
+    0: full depth at every requote, whatever was taken. A rate because depth recovers
+    over time after a large trade, not at once: the exponential recovery
+    ("resilience") of Obizhaeva & Wang, "Optimal trading strategy and supply/demand
+    dynamics", J. Financial Markets 16(1), 2013; measured on order books by Xu et al.,
+    "Limit-order book resiliency after effective market orders", J. Stat. Mech. 2017
+    073404 (spread and depth back to their average within about 20 best-limit updates,
+    counted in updates, not seconds). The vault's quotes (``vault.quotes``) post full
+    depth at every requote."""
     hedged: bool = False
     """Whether the maker hedges its inventory on an outside venue: at the end of each
     step it buys or sells spot at the index so that its hedge offsets the inventory it
@@ -291,8 +313,10 @@ class MakerConfig:
     sells back, in one market order at the next step, no further than 2% from the
     index (as a trader's); what the book or its margin does not fill is dropped."""
     adl_withdraw_minutes: float = 30.0
-    """[minutes] How long a ``"withdraw"`` maker quotes its withdrawn ladder: its next
-    max(1, round(adl_withdraw_minutes / market.step_minutes)) requotes."""
+    """[minutes of model time] How long a ``"withdraw"`` maker quotes its withdrawn ladder
+    after an ADL: at every requote (every tick of the clock) up to adl_withdraw_minutes
+    later, and at least at the next one; the same time at any tick (30: the next 30
+    requotes at one-minute ticks, 360 at 5-second ones)."""
     adl_withdraw_spread: float = 2.0
     """[× half_spread and level_spacing] How much wider a ``"withdraw"`` maker's ladder is
     while withdrawn (on top of the volatility stress)."""
@@ -317,6 +341,7 @@ class MakerConfig:
             ("vol_window_minutes", 2.0, 1e5, False, False),
             ("calm_volatility", 0.0, 20.0, True, False),
             ("withdrawal", 0.0, 100.0, False, False),
+            ("refill_seconds", 0.0, math.inf, False, True),
             ("adl_rehedge_share", 0.0, 1.0, False, False),
             ("adl_withdraw_minutes", 0.0, 1e5, True, False),
             ("adl_withdraw_spread", 1.0, 100.0, False, False),
@@ -383,8 +408,8 @@ class ArbitrageurConfig:
     is above index · (1 + threshold) and buys when the best ask is below
     index · (1 − threshold), no further than that price."""
     max_notional: float = 500_000.0
-    """[USD per minute] What an arbitrageur trades in a minute at most: each step, one
-    market order of max_notional · market.step_minutes / index base units."""
+    """[USD per minute] What an arbitrageur trades in a minute at most: each tick of the
+    clock, one market order of max_notional · the tick's minutes / index base units."""
 
     def __post_init__(self) -> None:
         p = "arbitrageur"
@@ -400,7 +425,7 @@ class ArbitrageurConfig:
 class VaultConfig:
     """A backstop vault (Hyperliquid's HLP): takes over liquidations the book cannot absorb.
 
-    It takes over what fits under its cap and unwinds it into the book step by step;
+    It takes over what fits under its cap and unwinds it into the book tick by tick;
     it may also make markets like a maker (HLP's market-making strategies). It exists
     only for venues whose waterfall has a ``"backstop"`` stage.
     """
@@ -422,9 +447,9 @@ class VaultConfig:
     to ADL once that account's equity is negative."""
     unwind_rate: float = 0.05
     """[fraction of position per minute] Share of its position the vault closes into
-    the book in a minute, with a market order each step: of
-    1 − (1 − unwind_rate)^market.step_minutes of its position (the same share a minute
-    at any step, as ``exchange.fund_unwind_rate``)."""
+    the book in a minute, with a market order each tick of the clock: of
+    1 − (1 − unwind_rate)^(the tick's minutes) of its position (the same share a minute
+    at any tick, as ``exchange.fund_unwind_rate``)."""
     unwind_slippage: float = 0.005
     """[fraction of index] The unwind order's limit: no further than this from the
     index."""
@@ -432,7 +457,7 @@ class VaultConfig:
     """Whether the vault's position comes last in the ADL queue, after every other
     account's."""
     quotes: bool = False
-    """Whether the vault also quotes a ladder every step, as a maker with ``makers``'
+    """Whether the vault also quotes a ladder every tick, as a maker with ``makers``'
     settings, its own capital and ``quote_depth``, in the same account as its
     takeovers; its P&L is then split between the liquidator and market making
     (``vault_pnl_liquidator``, ``vault_pnl_market_making``: quote fills that go against
@@ -474,10 +499,49 @@ class VaultConfig:
 
 @dataclass(frozen=True, slots=True)
 class RunConfig:
-    """Length and recording of one path."""
+    """Length, clock and recording of one path.
+
+    A path is ``steps`` steps of a minute (of ``step_seconds`` when that is longer): the
+    series has a row a step, the index history and the agents' windows count in steps.
+    The clock runs each step as one tick or as several shorter ones:
+
+    - ``clock = "fixed"``: ticks of ``step_seconds`` (60 ticks of a second each minute
+      at 1);
+    - ``clock = "adaptive"``: ticks of ``step_seconds`` while the market is calm, each
+      one cut into ticks of ``fine_step_seconds`` when it is not — when the index is
+      about to move more than ``refine_move`` within it (or the mark did within the
+      last), an account's liquidation price is within ``refine_distance`` of the mark,
+      or a liquidation, backstop or ADL came less than ``calm_seconds`` before.
+
+    Every rate of the agents and the venue is in real time and is converted to the tick
+    in one place, so a tick's length changes how finely the path is resolved, not what
+    the rates mean.
+    """
 
     steps: int = 1_440
-    """[steps] Length of a path, in steps of ``market.step_minutes``."""
+    """[steps] Length of a path, in steps of a minute (of step_seconds when that is
+    longer): 1,440 is a day."""
+    step_seconds: float = 60.0
+    """[seconds] The clock's tick: the fixed clock's, the adaptive clock's in calm. A
+    whole number of minutes, or a whole fraction of one (1, 2, 3, 4, 5, 6, 10, 12, 15,
+    20, 30 s …); above a minute, a step is that long."""
+    clock: str = "fixed"
+    """``"fixed"``: every tick is ``step_seconds`` long; ``"adaptive"``: ticks of
+    ``fine_step_seconds`` under stress (the class docstring says when)."""
+    fine_step_seconds: float = 1.0
+    """[seconds] The adaptive clock's tick under stress: a whole fraction of
+    step_seconds (at most a minute)."""
+    refine_move: float = 0.002
+    """[fraction of the index] The adaptive clock refines a tick in which the index (the
+    exogenous path and its scripted shocks) moves more than this, or after one in which
+    the mark did (0.002: a 0.2% move within a minute is about 4 standard deviations of
+    a minute at 80% a year, 0.8 / √525,600 = 0.11%)."""
+    refine_distance: float = 0.01
+    """[fraction of the mark] The adaptive clock refines while an account's liquidation
+    price is within this of the mark."""
+    calm_seconds: float = 60.0
+    """[seconds] The adaptive clock coarsens again once this long has passed without a
+    liquidation, backstop or ADL event."""
     record_every: int = 1
     """[steps] The per-step series keeps every record_every-th step (steps record_every,
     2 · record_every, …); the summary and the events cover every step."""
@@ -487,8 +551,63 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         whole("run.steps", self.steps, 1)
+        in_range("run.step_seconds", self.step_seconds, 0.0, math.inf,
+                 low_open=True, high_open=True)
+        require("run.step_seconds", "a whole number of minutes or a whole fraction of one",
+                _divides(self.step_seconds, SECONDS_PER_MINUTE)
+                or _divides(SECONDS_PER_MINUTE, self.step_seconds),
+                f"run.step_seconds must be a whole number of minutes or a whole fraction of "
+                f"one (1, 5, 20, 60, 300 …); got {self.step_seconds:g}")
+        choice("run.clock", self.clock, CLOCKS)
+        in_range("run.fine_step_seconds", self.fine_step_seconds, 0.0, math.inf,
+                 low_open=True, high_open=True)
+        if self.clock == "adaptive":
+            require("run.step_seconds", "at most a minute under the adaptive clock",
+                    self.step_seconds <= SECONDS_PER_MINUTE,
+                    f"run.step_seconds must be at most 60 under the adaptive clock; got "
+                    f"{self.step_seconds:g}")
+            require("run.fine_step_seconds", "a whole fraction of step_seconds",
+                    _divides(self.step_seconds, self.fine_step_seconds),
+                    f"run.fine_step_seconds must be a whole fraction of run.step_seconds "
+                    f"({self.step_seconds:g}); got {self.fine_step_seconds:g}")
+        ranges(self, "run", (
+            ("refine_move", 0.0, math.inf, True, True),
+            ("refine_distance", 0.0, 1.0, False, False),
+            ("calm_seconds", 0.0, math.inf, False, True),
+        ))
         whole("run.record_every", self.record_every, 1)
         boolean("run.debug", self.debug)
+
+    @property
+    def step_minutes(self) -> float:
+        """One step, in minutes: a minute, or step_seconds when that is longer."""
+        return max(self.step_seconds, SECONDS_PER_MINUTE) / SECONDS_PER_MINUTE
+
+    @property
+    def ticks_per_step(self) -> int:
+        """The finest ticks a step holds: 60 / step_seconds under the fixed clock, 60 /
+        fine_step_seconds under the adaptive one, 1 with steps of a minute or more."""
+        finest = self.fine_step_seconds if self.clock == "adaptive" else self.step_seconds
+        return max(1, round(SECONDS_PER_MINUTE / finest))
+
+    @property
+    def coarse_ticks(self) -> int:
+        """How many of the finest ticks (:attr:`ticks_per_step`) a tick of step_seconds
+        is: 1 under the fixed clock."""
+        if self.clock != "adaptive":
+            return 1
+        return round(self.step_seconds / self.fine_step_seconds)
+
+
+CLOCKS = ("fixed", "adaptive")
+"""The clocks a path can run on (``run.clock``)."""
+WHOLE_TOLERANCE = 1e-9  # a ratio of durations this close to a whole number is whole
+
+
+def _divides(whole_duration: float, part: float) -> bool:
+    """Whether `part` goes into `whole_duration` a whole number of times (≥ 1)."""
+    ratio = whole_duration / part
+    return ratio >= 1.0 - WHOLE_TOLERANCE and abs(ratio - round(ratio)) <= WHOLE_TOLERANCE
 
 
 _SECTIONS: dict[str, type] = {
@@ -523,7 +642,7 @@ class ScenarioConfig:
     exchange: ExchangeConfig = field(default_factory=ExchangeConfig)
     """The venue's rules: a preset's, or your own."""
     market: MarketConfig = field(default_factory=MarketConfig)
-    """The exogenous index price and the length of a step."""
+    """The exogenous index price."""
     traders: TraderConfig = field(default_factory=TraderConfig)
     """The leveraged traders."""
     funds: FundConfig = field(default_factory=FundConfig)
@@ -704,7 +823,7 @@ def _replace_path(obj: Any, parts: list[str], value: Any, path: str) -> Any:
     names = [f.name for f in dataclasses.fields(obj)]
     head = parts[0]
     if head not in names:
-        raise ConfigError(f"{path!r} is not a setting{closest(head, names)}")
+        raise ConfigError(f"{path!r} is not a setting{_hint(path, head, names)}")
     if len(parts) == 1:
         current = getattr(obj, head)
         if isinstance(current, tuple) and isinstance(value, list):
@@ -716,13 +835,25 @@ def _replace_path(obj: Any, parts: list[str], value: Any, path: str) -> Any:
     return dataclasses.replace(obj, **{head: _replace_path(child, parts[1:], value, path)})
 
 
+MOVED = {"market.step_minutes": "run.step_seconds, in seconds (60 for a minute)"}
+"""Settings that moved, and where to: a scenario that gives one is told."""
+
+
+def _hint(path: str, name: str, names: Iterable[str]) -> str:
+    """What to say of `name`, not a setting where `path` puts it: where it moved, or the
+    closest name."""
+    moved = MOVED.get(path)
+    return f" (moved: {moved})" if moved else closest(name, list(names))
+
+
 def _section_from_dict(section: str, cls: type, data: Any) -> Any:
     if not isinstance(data, Mapping):
         raise ConfigError(f"{section} must be a table of settings; got {type(data).__name__}")
     names = [f.name for f in dataclasses.fields(cls)]
     for key in data:
         if key not in names:
-            raise ConfigError(f"{section}.{key} is not a setting{closest(key, names)}")
+            raise ConfigError(f"{section}.{key} is not a setting"
+                              f"{_hint(f'{section}.{key}', key, names)}")
     values = {k: tuple(v) if isinstance(v, list) and k != "shocks" else v
               for k, v in data.items()}
     try:

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from perpabm import adl, mechanics
 from perpabm.config import ExchangeConfig
+from perpabm.config.market import SECONDS_PER_MINUTE
 from perpabm.exchange.book import BUY, Fill, OrderBook
 from perpabm.exchange.events import Event
 from perpabm.exchange.insurance import InsuranceFund
@@ -36,6 +37,12 @@ from perpabm.exchange.ledger import Ledger
 INVARIANT_RTOL = 1e-9
 """Rounding noise the invariants tolerate, relative to the money in (and to the open
 interest): sums over thousands of accounts carry that much, a bug far more."""
+
+
+CLOCK_TOLERANCE_SECONDS = 1e-9
+"""How far apart two of the exchange's float times may be, in seconds, and still be the
+same moment: a time built from ticks (12 + 17/60 of a one-minute unit) carries rounding
+of about 1e-16 of a unit, 1e-14 s; the venue's intervals are seconds."""
 
 
 class BackstopOffer(NamedTuple):
@@ -176,6 +183,11 @@ class Clearing:
         size = led.size[near]
         equity = mechanics.equity_at(led.collateral[near], size, led.entry_price[near], mark)
         return near[(equity < self.maintenance_margin(np.abs(size) * mark)) & (size != 0.0)]
+
+    def in_seconds(self, units: float) -> float:
+        """A span of the exchange's time `units` in seconds: units × ``time_unit_minutes``
+        × 60 (half a unit of one minute is 30 s)."""
+        return units * self.time_unit_minutes * SECONDS_PER_MINUTE
 
     # ------------------------------------------------------------------ trading
 

@@ -18,7 +18,13 @@ from perpabm.config import ExchangeConfig
 from perpabm.errors import MarginError
 from perpabm.exchange import pricing
 from perpabm.exchange.book import BUY, SELL, Fill, OrderBook
-from perpabm.exchange.clearing import INVARIANT_RTOL, BackstopHandler, Clearing, InvariantError
+from perpabm.exchange.clearing import (
+    CLOCK_TOLERANCE_SECONDS,
+    INVARIANT_RTOL,
+    BackstopHandler,
+    Clearing,
+    InvariantError,
+)
 from perpabm.exchange.events import Event, events_frame
 from perpabm.exchange.insurance import InsuranceFund
 from perpabm.exchange.kernels import matching, pairwise, quotes
@@ -118,6 +124,9 @@ class Exchange:
         self._funding_every = max(1, round(config.funding_interval_minutes
                                            / self.time_unit_minutes))
         self._funding_due = float(self._funding_every)
+        # The time of the last mark update (None before the first): update_index makes no
+        # new mark within config.mark_interval_seconds of it.
+        self._mark_updated_at: float | None = None
 
     # ------------------------------------------------------------------ the core's figures
 
@@ -133,7 +142,8 @@ class Exchange:
 
     @property
     def time(self) -> float:
-        """The time of the last mark update, in units of ``time_unit_minutes``."""
+        """The time of the last mark update, in units of ``time_unit_minutes`` (an
+        :meth:`update_index` call too soon for a new mark leaves it)."""
         return self.core.time
 
     @property
@@ -620,16 +630,7 @@ class Exchange:
         price = _finite_positive("price", price)
         core = self.core
         previous_time, previous_mark = core.time, core.market.item(MARK)
-        if time is not None:
-            if isinstance(time, bool) or not isinstance(time, int | float) or not math.isfinite(
-                time
-            ):
-                raise ValueError(f"time must be a finite number; got {time!r}")
-            if time < core.time:
-                raise ValueError(f"time must not go back: {time!r} is before {core.time:g}")
-            core.time = float(time)
-        else:
-            core.time += 1.0
+        core.time = self._next_time(time)
         core.market[MARK] = price
         start = len(core.events)
         try:
@@ -639,8 +640,35 @@ class Exchange:
             exc.add_note(f"The exchange was restored to its state before the mark update "
                          f"to {price:g}: mark {self.mark_price}, time {core.time:g}.")
             raise
+        self._mark_updated_at = core.time
         core.after_operation()
         return core.events[start:]
+
+    def _next_time(self, time: float | None) -> float:
+        """The time of an update: `time`, checked to be a finite number not before the
+        last mark update's, or that time plus one unit if None."""
+        core = self.core
+        if time is None:
+            return core.time + 1.0
+        if isinstance(time, bool) or not isinstance(time, int | float) or not math.isfinite(time):
+            raise ValueError(f"time must be a finite number; got {time!r}")
+        if time < core.time:
+            raise ValueError(f"time must not go back: {time!r} is before {core.time:g}")
+        return float(time)
+
+    def _too_soon_for_a_mark(self, time: float | None) -> bool:
+        """Whether an update at `time` comes less than ``config.mark_interval_seconds``
+        after the last mark update (to :data:`CLOCK_TOLERANCE_SECONDS`): the venue has
+        no new mark yet. Never before the first mark update, nor with no interval.
+
+        Worked example: an interval of 3 s, time units of a minute, the last mark at
+        12: an update at 12 + 2/60 is 2 s later, too soon; one at 12 + 3/60 is 3 s later
+        (to rounding), the next mark."""
+        interval = self.config.mark_interval_seconds
+        if interval == 0.0 or self._mark_updated_at is None:
+            return False
+        elapsed = self.core.in_seconds(self._next_time(time) - self._mark_updated_at)
+        return elapsed < interval - CLOCK_TOLERANCE_SECONDS
 
     def update_index(self, index: float, time: float | None = None) -> list[Event]:
         """Take the oracle's `index` (USD) and run the venue's price rules: the mark by
@@ -657,10 +685,20 @@ class Exchange:
         minutes and defaults to the previous time plus one. Returns the events of this
         call (the waterfall's, then the funding round's).
 
+        The venue computes its mark on its own clock, every ``config.mark_interval_seconds``
+        (Hyperliquid: every 3 s, as its validators publish the oracle price): a call less
+        than that after the last mark update changes nothing — no mark, no waterfall, no
+        premium sample, no funding — and returns no events, so that a model ticking
+        faster than the venue does not liquidate on marks the venue never had. The next
+        mark's basis EMA spans the time since the last mark; :attr:`time` stays the last
+        mark's, and funding falls due on mark updates.
+
         All or nothing, as :meth:`update_mark`: if the waterfall fails, the basis EMA
         is put back too.
         """
         index = _finite_positive("index", index)
+        if self._too_soon_for_a_mark(time):
+            return []
         cfg, core = self.config, self.core
         previous_ema_basis = self._ema_basis
         bid, ask = self.book.best_bid(), self.book.best_ask()

@@ -12,6 +12,7 @@ the allocations, the socialised-loss split — is a pure function of
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,12 +20,34 @@ from perpabm import adl, mechanics
 from perpabm.config.checks import is_number
 from perpabm.config.market import share_over
 from perpabm.exchange.book import BUY, SELL, Fill
-from perpabm.exchange.clearing import BackstopHandler, BackstopOffer, Clearing
+from perpabm.exchange.clearing import (
+    CLOCK_TOLERANCE_SECONDS,
+    BackstopHandler,
+    BackstopOffer,
+    Clearing,
+)
 from perpabm.mechanics import REL_ROUNDING
 
 MAX_PASSES = 1000
 """Passes over the liquidatable accounts within one mark update before the waterfall
 is declared stuck (a bug): each pass closes something or defers an account."""
+
+STAGES_WITHOUT_TRIGGER = frozenset({"insurance_fund"})
+"""Stages that close whatever the book left at once, with no trigger of their own: they
+wait while an account waits for its next slice (``liquidation_slice_cooldown_seconds``),
+and so does ADL under ``adl_trigger = "unfilled"``; the backstop (``backstop_trigger``)
+and ADL under ``"negative_equity"`` act whenever their triggers fire."""
+
+
+class NextSlice(NamedTuple):
+    """When a sliced liquidation's next order to the book is due, and its size."""
+
+    due: float
+    """[exchange time units] The time it is due: the first slice's time, then one
+    cooldown (``liquidation_slice_cooldown_seconds``) after the previous slice was due."""
+    quantity: float
+    """[base units] Each slice: ``liquidation_slice_fraction`` of the position when the
+    first slice went."""
 
 
 def _quantity_taken(handler: BackstopHandler, returned: object, offered: float) -> float:
@@ -58,6 +81,13 @@ class Liquidator:
         self.bad_debt: dict[int, float] = {}  # account → deficit logged as bad debt, USD
         self.previous_mark = core.mark  # the mark before the current update (USD)
         self._offered: set[int] = set()
+        # Sliced liquidations spaced by a cooldown: account → its next slice (NextSlice);
+        # an account whose next slice is not due this update waits (_waiting, per call).
+        self._cooldown_units = self.cfg.liquidation_slice_cooldown_seconds / core.in_seconds(1.0)
+        self._next_slice: dict[int, NextSlice] = {}
+        self._waiting = False
+        self._stages_that_wait = STAGES_WITHOUT_TRIGGER | (
+            {"adl"} if self.cfg.adl_trigger == "unfilled" else set())
         self._stages = {
             "book": self.book_stage,
             "backstop": self.backstop_stage,
@@ -91,6 +121,8 @@ class Liquidator:
         fund_before = fund.snapshot()
         if fund.account is not None:  # its balance moves with the mark: a drawdown's peak
             fund.record(self.core.time)
+        slices_before = dict(self._next_slice)
+        self._forget_recovered()
         if not len(self.core.liquidatable()) and not self.led.has_deficits:
             return  # the usual mark: nothing to do
         before = self.core.snapshot(), dict(self.bad_debt), self.episode
@@ -100,6 +132,7 @@ class Liquidator:
             snapshot, self.bad_debt, self.episode = before
             self.core.restore(snapshot)
             fund.restore(fund_before)
+            self._next_slice = slices_before
             raise
 
     def _liquidate_all(self) -> None:
@@ -131,29 +164,61 @@ class Liquidator:
         return settled
 
     def liquidate(self, acct: int) -> bool:
-        """Run the waterfall on one account; True if anything changed."""
+        """Run the waterfall on one account; True if anything changed.
+
+        An account waiting for its next slice (``liquidation_slice_cooldown_seconds``)
+        skips the stages that would close the rest at once (:data:`STAGES_WITHOUT_TRIGGER`,
+        and ADL under ``adl_trigger = "unfilled"``): the cooldown delays the book and
+        does not hand the position on. Nothing else happening, it is unchanged, and
+        :meth:`run` defers it to the next mark.
+        """
         self.episode = self.core.new_episode()
         self.core.book.cancel_account(acct)
         start = self.led.size[acct]
+        self._waiting = False
         for name in self.cfg.waterfall:
             if self.led.size[acct] == 0.0:
                 break
+            if self._waiting and name in self._stages_that_wait:
+                continue
             self._stages[name](acct)
             if self.cfg.partial_liquidation and not self._below_maintenance(acct):
                 break
         if self.led.size[acct] == 0.0:
             self._settle_flat(acct)
+        if acct in self._next_slice and not self._below_maintenance(acct):
+            del self._next_slice[acct]  # flat or above maintenance: a later one starts afresh
         return self.led.size[acct] != start
+
+    def _forget_recovered(self) -> None:
+        """Forget the slice schedules of accounts now flat or back above maintenance margin
+        (the mark moved their way, or they traded): a later liquidation starts afresh."""
+        for acct in [a for a in self._next_slice if not self._below_maintenance(a)]:
+            del self._next_slice[acct]
 
     # ------------------------------------------------------------------ stages
 
     def book_stage(self, acct: int) -> None:
-        """Send liquidation orders to the book, never worse than the bankruptcy price."""
+        """Send liquidation orders to the book, never worse than the bankruptcy price.
+
+        A position whose notional at the mark is above ``liquidation_slice_min_notional``
+        goes in slices of ``liquidation_slice_fraction`` of it: all in this call, or, with
+        ``liquidation_slice_cooldown_seconds``, those due by now (:meth:`_send_due_slices`).
+        Each stops once the book runs out within the bankruptcy price, and under
+        ``partial_liquidation`` once the account is back above maintenance margin.
+        """
         led, cfg = self.led, self.cfg
+        if acct in self._next_slice:
+            self._send_due_slices(acct)
+            return
         size0 = led.size[acct]
         mark = self.core.mark
         sliced = abs(size0) * mark > cfg.liquidation_slice_min_notional
         slice_qty = abs(size0) * cfg.liquidation_slice_fraction if sliced else abs(size0)
+        if sliced and self._cooldown_units > 0.0:  # the first slice is due now
+            self._next_slice[acct] = NextSlice(self.core.time, float(slice_qty))
+            self._send_due_slices(acct)
+            return
         while led.size[acct] != 0.0:
             qty = min(slice_qty, abs(led.size[acct]))
             filled = self._liquidation_order(acct, qty)
@@ -161,6 +226,37 @@ class Liquidator:
                 return
             if filled < qty * (1.0 - REL_ROUNDING):  # the book ran out within the limit
                 return
+
+    def _send_due_slices(self, acct: int) -> None:
+        """Send `acct`'s slices due by now (:class:`NextSlice`), each due one cooldown after
+        the one before; if the next is not due yet and a position is left, the account
+        waits (:meth:`liquidate`).
+
+        A venue with a cooldown between slices sends the next one when it has passed
+        (Hyperliquid's 30 s, as the hyperliquid preset reads its "Liquidations" page); a
+        mark update sends every slice due since the last, so the slices per minute do not
+        depend on how often the mark is updated. A due slice the book cannot fill within
+        the bankruptcy price ends the stage without waiting: the next stages act on the
+        rest as they would without a cooldown.
+
+        Worked example, a 30 s cooldown on an exchange whose time unit is a minute, the
+        first slice at time 12: the next are due at 12.5, 13, 13.5 …; an update at
+        12 + 17/60 sends none and waits, one at 13 sends those due at 12.5 and 13, and
+        updates every second send one at 12.5 and one at 13.
+        """
+        core, led, cfg = self.core, self.led, self.cfg
+        due, quantity = self._next_slice[acct]
+        while led.size[acct] != 0.0 and core.in_seconds(due - core.time) <= (
+                CLOCK_TOLERANCE_SECONDS):
+            qty = min(quantity, abs(float(led.size[acct])))
+            filled = self._liquidation_order(acct, qty)
+            due += self._cooldown_units
+            self._next_slice[acct] = NextSlice(due, quantity)
+            if cfg.partial_liquidation and not self._below_maintenance(acct):
+                return
+            if filled < qty * (1.0 - REL_ROUNDING):  # the book ran out: the next stages' turn
+                return
+        self._waiting = bool(led.size[acct] != 0.0)
 
     def backstop_stage(self, acct: int) -> None:
         """Offer the rest to the registered backstop once equity < trigger · MM.

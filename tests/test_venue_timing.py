@@ -1,0 +1,199 @@
+"""The venue's own timings, seen by a model that updates the index every second or every
+minute: the cooldown between liquidation slices and the interval between marks.
+
+Common setup unless a test says otherwise: time units of one minute, so the update of
+second k is at time k/60; mark = index; no fees; one tier with mmr 0.5%. The
+liquidated account L has 1,000 USD and is long 100 at 100 (10x), against S (20,000
+USD) short 100; its bankruptcy price is 100 − 1,000/100 = 90. Positions above 5,000
+USD of notional go to the book in slices of 20% (20 units), the next slice 30 s after
+the one before. The maker M (1M USD) bids for 100 at 90.02, just above the bankruptcy
+price, so each slice fills and L stays below maintenance margin: at mark 90.2 its
+equity is 1,000 − 980 = 20 < MM 100·90.2·0.005 = 45.1, and after k slices at 90.02 its
+collateral is 1,000 − 20k·9.98 and its equity that less (100 − 20k)·9.8 — after four,
+201.6 − 196 = 5.6 < MM 20·90.2·0.005 = 9.02.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from perpabm import Exchange, ExchangeConfig
+from perpabm.config.market import SECONDS_PER_MINUTE
+
+SLICED = ExchangeConfig(
+    max_leverage=50.0,
+    mm_tiers=((0.0, 0.005),),
+    taker_fee=0.0,
+    maker_fee=0.0,
+    liquidation_fee=0.0,
+    waterfall=("book", "insurance_fund", "adl"),
+    liquidation_slice_fraction=0.2,
+    liquidation_slice_min_notional=5_000.0,
+    liquidation_slice_cooldown_seconds=30.0,
+    mark_rule="index",
+    debug=True,
+)
+NEAR_BANKRUPTCY_BID = 90.02
+"""M's bid (USD): above every bankruptcy price L's slices leave (90, then 89.995 …)."""
+
+
+def second(k: int) -> float:
+    """The time of second `k`, in the exchange's units of one minute."""
+    return k / SECONDS_PER_MINUTE
+
+
+def sliced_long(config: ExchangeConfig, bid_quantity: float = 100.0):
+    """Exchange with M bidding `bid_quantity` at 90.02 and L long 100 at 100 against S."""
+    ex = Exchange(config, mark_price=100.0)
+    maker = ex.open_account(1_000_000.0)
+    liquidated = ex.open_account(1_000.0)
+    short = ex.open_account(20_000.0)
+    ex.fill(liquidated, short, 100.0, 100.0)
+    ex.place_limit(maker, bid_quantity, NEAR_BANKRUPTCY_BID)
+    return ex, maker, liquidated, short
+
+
+def rows(ex: Exchange, kind: str):
+    """The events of `kind`, oldest first."""
+    return [e for e in ex.event_log if e.kind == kind]
+
+
+# ---------------------------------------------------------------- slices and their cooldown
+
+
+def test_slices_go_30_seconds_apart_when_the_index_updates_every_second():
+    ex, maker, liquidated, short = sliced_long(SLICED)
+    for k in range(0, 121):  # two minutes of one-second updates at index 90.2
+        ex.update_index(90.2, time=second(k))
+    # Slices are due at 0, 30, 60, 90 and 120 s: times 0, 0.5, 1, 1.5 and 2 minutes. In
+    # between, L waits below maintenance margin and ADL ("unfilled") does not close it.
+    liquidations = rows(ex, "liquidation")
+    assert [e.time for e in liquidations] == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0])
+    assert [e.quantity for e in liquidations] == pytest.approx([-20.0] * 5)
+    assert ex.position(liquidated) == 0.0
+    assert ex.position(short) == -100.0  # no ADL
+
+
+def test_updates_a_minute_apart_send_the_slices_due_since_the_last():
+    ex, maker, liquidated, _ = sliced_long(SLICED)
+    for minute in range(3):
+        ex.update_index(90.2, time=float(minute))
+    # Due at 0, 30, 60, 90 and 120 s: the update at 0 sends the first; the one at 60 s
+    # those due at 30 and 60 s; the one at 120 s those due at 90 and 120 s — the five of
+    # the one-second updates by the same time.
+    assert [e.time for e in rows(ex, "liquidation")] == [0.0, 1.0, 1.0, 2.0, 2.0]
+    assert ex.position(liquidated) == 0.0
+    assert ex.position(maker) == pytest.approx(100.0)
+
+
+def test_without_a_cooldown_every_slice_goes_in_one_update():
+    ex, _, liquidated, _ = sliced_long(SLICED.replace(liquidation_slice_cooldown_seconds=0.0))
+    ex.update_index(90.2, time=0.0)
+    # Five slices of 20 at 90.02, one after the other within the update.
+    liquidations = rows(ex, "liquidation")
+    assert [(e.time, e.quantity) for e in liquidations] == [(0.0, pytest.approx(-20.0))] * 5
+    assert ex.position(liquidated) == 0.0
+
+
+def test_an_account_back_above_maintenance_starts_afresh():
+    ex, _, liquidated, _ = sliced_long(SLICED)
+    ex.update_index(90.2, time=second(0))  # the first slice: 80 left, collateral 800.4
+    # At 92: equity 800.4 − 80·8 = 160.4 ≥ MM 80·92·0.005 = 36.8, the schedule is
+    # forgotten. Back at 90.2 (equity 800.4 − 784 = 16.4 < MM 36.08) at 10 s, a new
+    # first slice goes at once, not at the old schedule's 30 s, and the next at 40 s;
+    # both are 20% of the 80 held when it began: 80 − 2·16 = 48 are left.
+    ex.update_index(92.0, time=second(5))
+    for k in range(10, 41):
+        ex.update_index(90.2, time=second(k))
+    liquidations = rows(ex, "liquidation")
+    assert [e.time for e in liquidations] == pytest.approx([0.0, second(10), second(40)])
+    assert [e.quantity for e in liquidations] == pytest.approx([-20.0, -16.0, -16.0])
+    assert ex.position(liquidated) == pytest.approx(48.0)
+
+
+def test_the_backstop_takes_over_an_account_waiting_for_its_next_slice():
+    config = SLICED.replace(waterfall=("book", "backstop", "adl"), backstop_trigger=2 / 3,
+                            adl_trigger="negative_equity", surplus_to="account")
+    ex, _, liquidated, _ = sliced_long(config)
+    vault = ex.open_account(100_000.0)
+    ex.register_backstop(vault, lambda offer: abs(offer.size))
+    for k in range(0, 10):
+        ex.update_index(90.4, time=second(k))
+    # At 90.4: equity 1,000 − 960 = 40 < MM 45.2 but ≥ 2/3 of it (30.13): the book only.
+    # One slice of 20 at 90.02 leaves collateral 800.4 and equity 800.4 − 80·9.6 = 32.4,
+    # < MM 80·90.4·0.005 = 36.16 but ≥ 2/3 of it (24.11): L waits for 30 s.
+    assert len(rows(ex, "liquidation")) == 1 and ex.position(liquidated) == pytest.approx(80.0)
+    events = ex.update_index(90.2, time=second(10))
+    # At 90.2: equity 800.4 − 80·9.8 = 16.4 < 2/3 · 80·90.2·0.005 = 24.05: the vault
+    # takes the 80 over at once, at the bankruptcy price 100 − 800.4/80 = 89.995.
+    assert [(e.kind, e.quantity) for e in events] == [("backstop", pytest.approx(-80.0))]
+    assert events[0].price == pytest.approx(89.995)
+    assert ex.position(vault) == pytest.approx(80.0)
+
+
+def test_the_insurance_fund_waits_for_the_next_slice_and_takes_what_the_book_cannot():
+    ex, maker, liquidated, _ = sliced_long(SLICED.replace(insurance_fund=10_000.0),
+                                           bid_quantity=20.0)
+    ex.place_limit(maker, 80.0, 89.5)  # below every bankruptcy price: the fund's to take
+    for k in range(0, 31):
+        ex.update_index(90.4, time=second(k))
+    # Second 0: the first slice fills 20 at 90.02; L (bankruptcy price now
+    # 100 − 800.4/80 = 89.995) waits, and the fund does not close the rest. At 30 s the
+    # second slice is due and the book has nothing above 89.995: the fund closes the 80
+    # at 89.5, paying 80·(89.995 − 89.5) = 39.6.
+    assert [e.time for e in rows(ex, "liquidation")] == [0.0]
+    closes = [(e.time, e.quantity, e.price) for e in rows(ex, "insurance_fund")]
+    assert closes == [(0.5, pytest.approx(-80.0), 89.5)]
+    assert ex.insurance_fund == pytest.approx(10_000.0 - 39.6)
+    assert ex.position(liquidated) == 0.0
+
+
+# ---------------------------------------------------------------- the mark's interval
+
+
+MARK_EVERY_3_SECONDS = SLICED.replace(liquidation_slice_cooldown_seconds=0.0,
+                                      liquidation_slice_min_notional=0.0,
+                                      liquidation_slice_fraction=1.0, mark_interval_seconds=3.0)
+
+
+def test_the_mark_moves_only_every_third_one_second_update():
+    ex = Exchange(MARK_EVERY_3_SECONDS, mark_price=100.0)
+    marks = []
+    for k in range(0, 8):  # the index rises by 1 a second: 100, 101, … 107
+        ex.update_index(100.0 + k, time=second(k))
+        marks.append(ex.mark_price)
+    # Marks at 0, 3 and 6 s take the index then; the updates in between change nothing.
+    assert marks == [100.0, 100.0, 100.0, 103.0, 103.0, 103.0, 106.0, 106.0]
+    assert ex.time == second(6)
+
+
+def test_a_liquidation_waits_for_the_next_mark():
+    ex, _, liquidated, _ = sliced_long(MARK_EVERY_3_SECONDS)
+    ex.update_index(100.0, time=second(0))
+    # At index 90.4 L would be liquidatable (equity 40 < MM 45.2), but at 1 and 2 s the
+    # venue has no new mark: nothing happens until the mark of 3 s.
+    assert ex.update_index(90.4, time=second(1)) == []
+    assert ex.update_index(90.4, time=second(2)) == []
+    assert ex.position(liquidated) == 100.0
+    ex.update_index(90.4, time=second(3))
+    assert [e.time for e in rows(ex, "liquidation")] == [second(3)]
+    assert ex.position(liquidated) == 0.0
+
+
+def test_funding_falls_due_on_the_first_mark_at_or_after_its_time():
+    ex = Exchange(MARK_EVERY_3_SECONDS.replace(funding_interval_minutes=1.0),
+                  mark_price=100.0)
+    for k in range(0, 62):
+        ex.update_index(100.0, time=second(k))
+    # Marks every 3 s: the one at 60 s (time 1) is the first at the one-minute funding.
+    assert [e.time for e in rows(ex, "funding")] == [1.0]
+
+
+# ---------------------------------------------------------------- the preset
+
+
+def test_hyperliquid_spaces_its_slices_30_seconds_and_its_marks_3_seconds():
+    hyperliquid = ExchangeConfig.preset("hyperliquid")
+    assert hyperliquid.liquidation_slice_cooldown_seconds == 30.0
+    assert hyperliquid.mark_interval_seconds == 3.0
+
