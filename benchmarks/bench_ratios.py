@@ -32,6 +32,11 @@ JSON lead with these:
 - **warm start / cold start** — what a warm start costs: the same with
   :data:`WARM_START` (the traders' book built over 14 days of history) over the
   benchmark's scenario as bundled.
+- **oct10_2025: adaptive clock / 60-second ticks** and **adaptive clock / 1-second
+  ticks** — what the adaptive clock (:data:`ADAPTIVE_CLOCK`: minutes in calm, seconds
+  under stress) costs on the crash scenario against its fixed clocks, the same way.
+  Targets: at most :data:`ADAPTIVE_OVER_MINUTE_TARGET` times the one-minute path and at
+  most :data:`ADAPTIVE_OVER_SECOND_TARGET` of the one-second path.
 
 Where the figures come from: a figure another section measured in the same
 invocation is used as it is, not measured again — the default path's seconds,
@@ -78,6 +83,16 @@ TRADERS_ONLY = {
 (at 5x, spread 0.8, the config's defaults, in ``default``; at 10x, spread 0.9, in
 ``oct10_2025``), makers that hold their inventory unhedged, the arbitrageur and the
 vault — what the "venue population / traders only" ratios set the scenario against."""
+
+ADAPTIVE_CLOCK = {"run.clock": "adaptive", "run.step_seconds": 60.0,
+                  "run.fine_step_seconds": 1.0}
+"""The adaptive clock the clock ratios time: ticks of a minute in calm, of a second under
+stress."""
+CLOCK_SCENARIO = "oct10_2025"
+ADAPTIVE_OVER_MINUTE_TARGET = 3.0
+"""An adaptive oct10 path costs at most 3× the same path on one-minute ticks."""
+ADAPTIVE_OVER_SECOND_TARGET = 0.2
+"""… and at most a fifth of the same path on one-second ticks."""
 
 POPULATION_SCENARIOS = ("oct10_2025",)
 """Scenarios besides the benchmark's own whose venue population is timed against
@@ -251,6 +266,23 @@ def ratios(settings: Settings, ctx: dict[str, Any]) -> list[Row]:
                         f"{what}, same seed; median over alternated pairs",
                         len(details["ratios"]), details=details))
         print(f"  .. {case} {value:.2f}", flush=True)
+
+    clock_cases = (
+        ("adaptive clock / 60-second ticks", {"run.step_seconds": 60.0},
+         ADAPTIVE_OVER_MINUTE_TARGET),
+        ("adaptive clock / 1-second ticks", {"run.step_seconds": 1.0},
+         ADAPTIVE_OVER_SECOND_TARGET),
+    )
+    for case, fixed, goal in clock_cases:
+        value, details = added_cost_ratio(settings, ADAPTIVE_CLOCK, fixed, CLOCK_SCENARIO)
+        target, passed = check(value, "≤", goal, settings)
+        rows.append(Row("ratios", f"{CLOCK_SCENARIO}: {case}", value, "ratio",
+                        f"a path of {CLOCK_SCENARIO} on the adaptive clock (60 s, 1 s under "
+                        f"stress) / the same path on fixed ticks "
+                        f"({fixed['run.step_seconds']:g} s), same seed; median over "
+                        f"alternated pairs", len(details["ratios"]), target, passed,
+                        details))
+        print(f"  .. {CLOCK_SCENARIO}: {case} {value:.2f}", flush=True)
 
     speedup = workers_speedup(settings, ctx, path_s)
     if speedup is not None:

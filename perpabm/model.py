@@ -423,7 +423,7 @@ class PerpMarketModel(mesa.Model):
         self._fund_unwound = 0.0
         if self.exchange.insurance_fund_account is None:
             return
-        for e in self.exchange.unwind_insurance_fund():
+        for e in self.exchange.unwind_insurance_fund(self.tick_minutes):
             self._fund_unwound += e.quantity * e.price
 
     def _warm_start(self, rng: np.random.Generator) -> None:

@@ -21,7 +21,9 @@ RATIOS = ("model / floor, 1,000 traders, 1,440 steps", "model / Mesa's bare cloc
           "Mesa's clock in the path's steps",
           "default: venue population / traders only",
           "oct10_2025: venue population / traders only",
-          "warm start / cold start", "2 workers / 1")
+          "warm start / cold start",
+          "oct10_2025: adaptive clock / 60-second ticks",
+          "oct10_2025: adaptive clock / 1-second ticks", "2 workers / 1")
 QUICK_RATIOS = tuple(c.replace("1,000 traders, 1,440 steps", "100 traders, 60 steps")
                      for c in RATIOS)
 
@@ -156,7 +158,10 @@ print(json.dumps([r.to_dict() for r in rows]))
 def test_targets_only_where_the_machine_does_not_set_the_figure(quick_suite):
     report, stdout = quick_suite
     assert [(t["section"], t["case"]) for t in report["targets"]] == [
-        ("ratios", QUICK_RATIOS[0]), ("scaling", "300 / 100 traders"),
+        ("ratios", QUICK_RATIOS[0]),
+        ("ratios", "oct10_2025: adaptive clock / 60-second ticks"),
+        ("ratios", "oct10_2025: adaptive clock / 1-second ticks"),
+        ("scaling", "300 / 100 traders"),
         ("memory", "path, 300 traders")]
     assert [(g["section"], g["goal"]) for g in report["goals"]] == [
         ("default_path", "≤ 0.1"), ("throughput", "≥ 1,000"), ("storage", "< 2")]

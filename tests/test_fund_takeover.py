@@ -215,3 +215,20 @@ def test_a_model_reports_the_fund_s_pnl_at_the_mark():
     assert set(takeovers["counterparty_type"]) == {"insurance_fund"}
     assert (events["kind"] == "fund_unwind").any()
     ex.check_invariants()
+
+
+def test_the_funds_unwind_takes_the_ticks_share_of_its_rate():
+    """fund_unwind_rate 0.1 a minute, unwound over a 15-second tick (0.25 minutes): the
+    fund (long 10) sells 1 − 0.9^0.25 = 2.599% of it, 0.2599 units; four such ticks leave
+    10 · 0.9 = 9, as one call over a minute does."""
+    ex = exchange(10_000.0, fund_unwind_rate=0.1)
+    fund = ex.insurance_fund_account
+    long_against_short(ex)
+    ex.update_mark(85.0)
+    maker = ex.open_account(100_000.0)
+    ex.place_limit(maker, 100.0, 84.9)
+    [first] = ex.unwind_insurance_fund(minutes=0.25)
+    assert first.quantity == pytest.approx(-10.0 * (1.0 - 0.9 ** 0.25), rel=1e-12)
+    for _ in range(3):
+        ex.unwind_insurance_fund(minutes=0.25)
+    assert ex.position(fund) == pytest.approx(9.0, rel=1e-12)

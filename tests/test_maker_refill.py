@@ -80,7 +80,7 @@ def test_the_side_not_traded_against_is_posted_in_full():
     model, maker = swept_maker(REFILL_SECONDS)
     _, full_asks = full_depth(model, maker)
     _, asks = requote_at(model, maker, now=1.0, tick_minutes=1.0)
-    assert maker.depth_share[1] == 1.0
+    assert maker.depth.share[1] == 1.0
     assert asks == pytest.approx(full_asks, rel=1e-12)
 
 
@@ -96,8 +96,8 @@ def test_a_minute_of_one_second_ticks_refills_as_much_as_one_minute_tick():
         fine_bids, _ = requote_at(fine, fine_maker, now=k * tick_seconds / SECONDS_PER_MINUTE,
                                   tick_minutes=tick_seconds / SECONDS_PER_MINUTE)
     coarse_bids, _ = requote_at(coarse, coarse_maker, now=1.0, tick_minutes=1.0)
-    assert fine_maker.depth_share[0] == pytest.approx(1.0 - math.exp(-2.0), rel=1e-12)
-    assert fine_maker.depth_share[0] == pytest.approx(coarse_maker.depth_share[0], rel=1e-12)
+    assert fine_maker.depth.share[0] == pytest.approx(1.0 - math.exp(-2.0), rel=1e-12)
+    assert fine_maker.depth.share[0] == pytest.approx(coarse_maker.depth.share[0], rel=1e-12)
     assert fine_bids == pytest.approx(coarse_bids, rel=1e-12)
 
 
@@ -109,7 +109,7 @@ def test_no_refill_time_posts_full_depth_at_every_requote():
     np.testing.assert_array_equal(maker.ladder(), ladder_for(model, maker.account,
                                                              maker.config))
     bids, asks = requote_at(model, maker, now=model.now, tick_minutes=model.tick_minutes)
-    assert maker.depth_share == (1.0, 1.0)
+    assert maker.depth.share == (1.0, 1.0)
     assert (bids, asks) == pytest.approx(full_depth(model, maker), rel=1e-12)
 
 

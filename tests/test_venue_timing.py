@@ -5,11 +5,12 @@ Common setup unless a test says otherwise: time units of one minute, so the upda
 second k is at time k/60; mark = index; no fees; one tier with mmr 0.5%. The
 liquidated account L has 1,000 USD and is long 100 at 100 (10x), against S (20,000
 USD) short 100; its bankruptcy price is 100 − 1,000/100 = 90. Positions above 5,000
-USD of notional go to the book in slices of 20% (20 units), the next slice 30 s after
-the one before. The maker M (1M USD) bids for 100 at 90.02, just above the bankruptcy
-price, so each slice fills and L stays below maintenance margin: at mark 90.2 its
-equity is 1,000 − 980 = 20 < MM 100·90.2·0.005 = 45.1, and after k slices at 90.02 its
-collateral is 1,000 − 20k·9.98 and its equity that less (100 − 20k)·9.8 — after four,
+USD of notional are partially liquidated: 20% goes to the book, and for 30 s after, a
+liquidation sends the whole position (Hyperliquid's rule). The maker M (1M USD) bids
+for 100 at 90.02, just above the bankruptcy price, so each slice fills and L stays
+below maintenance margin: at mark 90.2 its equity is 1,000 − 980 = 20 < MM
+100·90.2·0.005 = 45.1, and after k slices at 90.02 its collateral is 1,000 − 20k·9.98
+and its equity that less (100 − 20k)·9.8 — after four,
 201.6 − 196 = 5.6 < MM 20·90.2·0.005 = 9.02.
 """
 
@@ -61,29 +62,31 @@ def rows(ex: Exchange, kind: str):
 # ---------------------------------------------------------------- slices and their cooldown
 
 
-def test_slices_go_30_seconds_apart_when_the_index_updates_every_second():
+def test_within_the_cooldown_the_next_liquidation_is_the_whole_position():
     ex, maker, liquidated, short = sliced_long(SLICED)
-    for k in range(0, 121):  # two minutes of one-second updates at index 90.2
+    for k in range(0, 3):  # one-second updates at index 90.2
         ex.update_index(90.2, time=second(k))
-    # Slices are due at 0, 30, 60, 90 and 120 s: times 0, 0.5, 1, 1.5 and 2 minutes. In
-    # between, L waits below maintenance margin and ADL ("unfilled") does not close it.
+    # Second 0: one slice of 20 at 90.02 (a partial liquidation); L keeps 80 and
+    # collateral 1,000 − 20·9.98 = 800.4, equity 800.4 − 80·9.8 = 16.4 < MM 36.08, and
+    # waits for the next mark. Second 1, within the 30 s cooldown: the whole 80.
     liquidations = rows(ex, "liquidation")
-    assert [e.time for e in liquidations] == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0])
-    assert [e.quantity for e in liquidations] == pytest.approx([-20.0] * 5)
+    assert [e.time for e in liquidations] == pytest.approx([0.0, second(1)])
+    assert [e.quantity for e in liquidations] == pytest.approx([-20.0, -80.0])
     assert ex.position(liquidated) == 0.0
     assert ex.position(short) == -100.0  # no ADL
 
 
-def test_updates_a_minute_apart_send_the_slices_due_since_the_last():
+def test_marks_a_minute_apart_find_the_cooldown_over_and_slice_again():
     ex, maker, liquidated, _ = sliced_long(SLICED)
     for minute in range(3):
         ex.update_index(90.2, time=float(minute))
-    # Due at 0, 30, 60, 90 and 120 s: the update at 0 sends the first; the one at 60 s
-    # those due at 30 and 60 s; the one at 120 s those due at 90 and 120 s — the five of
-    # the one-second updates by the same time.
-    assert [e.time for e in rows(ex, "liquidation")] == [0.0, 1.0, 1.0, 2.0, 2.0]
-    assert ex.position(liquidated) == 0.0
-    assert ex.position(maker) == pytest.approx(100.0)
+    # Each mark is after the last one's 30 s cooldown: 20% each time, of 100, 80, 64:
+    # 20, 16 and 12.8, leaving 51.2 — slower than the venue, which sends the whole rest
+    # at its next mark 3 s after the first slice.
+    liquidations = rows(ex, "liquidation")
+    assert [e.time for e in liquidations] == [0.0, 1.0, 2.0]
+    assert [e.quantity for e in liquidations] == pytest.approx([-20.0, -16.0, -12.8])
+    assert ex.position(liquidated) == pytest.approx(51.2)
 
 
 def test_without_a_cooldown_every_slice_goes_in_one_update():
@@ -95,55 +98,63 @@ def test_without_a_cooldown_every_slice_goes_in_one_update():
     assert ex.position(liquidated) == 0.0
 
 
-def test_an_account_back_above_maintenance_starts_afresh():
+def test_after_the_cooldown_a_liquidation_is_partial_again():
     ex, _, liquidated, _ = sliced_long(SLICED)
-    ex.update_index(90.2, time=second(0))  # the first slice: 80 left, collateral 800.4
-    # At 92: equity 800.4 − 80·8 = 160.4 ≥ MM 80·92·0.005 = 36.8, the schedule is
-    # forgotten. Back at 90.2 (equity 800.4 − 784 = 16.4 < MM 36.08) at 10 s, a new
-    # first slice goes at once, not at the old schedule's 30 s, and the next at 40 s;
-    # both are 20% of the 80 held when it began: 80 − 2·16 = 48 are left.
+    ex.update_index(90.2, time=second(0))  # a slice of 20: 80 left, collateral 800.4
+    # At 92 (5 s): equity 800.4 − 80·8 = 160.4 ≥ MM 80·92·0.005 = 36.8: nothing. Back
+    # at 90.2 at 31 s, after the cooldown (0 to 30 s): partial again, 20% of 80 = 16.
     ex.update_index(92.0, time=second(5))
-    for k in range(10, 41):
-        ex.update_index(90.2, time=second(k))
+    ex.update_index(90.2, time=second(31))
     liquidations = rows(ex, "liquidation")
-    assert [e.time for e in liquidations] == pytest.approx([0.0, second(10), second(40)])
-    assert [e.quantity for e in liquidations] == pytest.approx([-20.0, -16.0, -16.0])
-    assert ex.position(liquidated) == pytest.approx(48.0)
+    assert [e.time for e in liquidations] == pytest.approx([0.0, second(31)])
+    assert [e.quantity for e in liquidations] == pytest.approx([-20.0, -16.0])
+    assert ex.position(liquidated) == pytest.approx(64.0)
 
 
-def test_the_backstop_takes_over_an_account_waiting_for_its_next_slice():
+def test_one_mark_sends_one_slice_and_the_account_waits_for_the_next():
+    ex, _, liquidated, _ = sliced_long(SLICED)
+    events = ex.update_index(90.2, time=0.0)
+    # However many passes the waterfall makes in this mark, L (still below maintenance:
+    # equity 16.4 < MM 36.08) gets one slice of 20, and ADL ("unfilled") does not act.
+    assert [(e.kind, e.quantity) for e in events] == [("liquidation", pytest.approx(-20.0))]
+    assert ex.position(liquidated) == pytest.approx(80.0)
+
+
+def test_the_backstop_takes_over_what_the_book_cannot_fill_in_the_cooldown():
     config = SLICED.replace(waterfall=("book", "backstop", "adl"), backstop_trigger=2 / 3,
                             adl_trigger="negative_equity", surplus_to="account")
-    ex, _, liquidated, _ = sliced_long(config)
+    ex, _, liquidated, _ = sliced_long(config, bid_quantity=20.0)
     vault = ex.open_account(100_000.0)
     ex.register_backstop(vault, lambda offer: abs(offer.size))
-    for k in range(0, 10):
-        ex.update_index(90.4, time=second(k))
+    ex.update_index(90.4, time=second(0))
     # At 90.4: equity 1,000 − 960 = 40 < MM 45.2 but ≥ 2/3 of it (30.13): the book only.
     # One slice of 20 at 90.02 leaves collateral 800.4 and equity 800.4 − 80·9.6 = 32.4,
-    # < MM 80·90.4·0.005 = 36.16 but ≥ 2/3 of it (24.11): L waits for 30 s.
+    # < MM 80·90.4·0.005 = 36.16 but ≥ 2/3 of it (24.11): L waits.
     assert len(rows(ex, "liquidation")) == 1 and ex.position(liquidated) == pytest.approx(80.0)
-    events = ex.update_index(90.2, time=second(10))
-    # At 90.2: equity 800.4 − 80·9.8 = 16.4 < 2/3 · 80·90.2·0.005 = 24.05: the vault
-    # takes the 80 over at once, at the bankruptcy price 100 − 800.4/80 = 89.995.
-    assert [(e.kind, e.quantity) for e in events] == [("backstop", pytest.approx(-80.0))]
-    assert events[0].price == pytest.approx(89.995)
+    ex.update_index(90.2, time=second(1))
+    # At 90.2, in the cooldown, the whole 80 goes to a book with no bid left; equity
+    # 800.4 − 80·9.8 = 16.4 < 2/3 · 80·90.2·0.005 = 24.05: the vault takes the 80 over at
+    # the bankruptcy price 100 − 800.4/80 = 89.995.
+    backstops = rows(ex, "backstop")
+    assert [(e.quantity, e.price) for e in backstops] == [(pytest.approx(-80.0),
+                                                          pytest.approx(89.995))]
     assert ex.position(vault) == pytest.approx(80.0)
 
 
-def test_the_insurance_fund_waits_for_the_next_slice_and_takes_what_the_book_cannot():
+def test_the_insurance_fund_waits_for_the_next_mark_and_takes_what_the_book_cannot():
     ex, maker, liquidated, _ = sliced_long(SLICED.replace(insurance_fund=10_000.0),
                                            bid_quantity=20.0)
     ex.place_limit(maker, 80.0, 89.5)  # below every bankruptcy price: the fund's to take
-    for k in range(0, 31):
-        ex.update_index(90.4, time=second(k))
-    # Second 0: the first slice fills 20 at 90.02; L (bankruptcy price now
-    # 100 − 800.4/80 = 89.995) waits, and the fund does not close the rest. At 30 s the
-    # second slice is due and the book has nothing above 89.995: the fund closes the 80
-    # at 89.5, paying 80·(89.995 − 89.5) = 39.6.
-    assert [e.time for e in rows(ex, "liquidation")] == [0.0]
+    ex.update_index(90.4, time=second(0))
+    # Second 0: the slice fills 20 at 90.02; L (bankruptcy price now 100 − 800.4/80 =
+    # 89.995) waits, and the fund does not close the rest in this mark.
+    assert rows(ex, "insurance_fund") == []
+    ex.update_index(90.4, time=second(1))
+    # Second 1: the whole 80 finds nothing above 89.995; the fund closes it at 89.5,
+    # paying 80·(89.995 − 89.5) = 39.6.
+    assert [e.time for e in rows(ex, "liquidation") if e.quantity] == [0.0]
     closes = [(e.time, e.quantity, e.price) for e in rows(ex, "insurance_fund")]
-    assert closes == [(0.5, pytest.approx(-80.0), 89.5)]
+    assert closes == [(second(1), pytest.approx(-80.0), 89.5)]
     assert ex.insurance_fund == pytest.approx(10_000.0 - 39.6)
     assert ex.position(liquidated) == 0.0
 

@@ -8,7 +8,7 @@ A maker whose inventory ADL closed has lost that much of its hedge; as its confi
 A maker requotes at every tick of the clock. With ``refill_seconds`` its book comes back
 at a rate after a sweep, not in full at the next requote: per side it keeps the share of
 its full depth it can post, and that share recovers toward 1 with the time constant
-``refill_seconds`` (:meth:`MarketMaker.refill`), so the depth that returns in a minute
+``refill_seconds`` (:class:`DepthRefill`), so the depth that returns in a minute
 does not depend on how many ticks the minute is run as.
 
 A ``hedged`` maker holds its hedge on an outside venue: each step, before it requotes,
@@ -41,14 +41,6 @@ if TYPE_CHECKING:
 NO_ORDERS = np.empty((2, 0))
 MIN_VOL_WINDOW = 2  # steps: the fewest log returns a volatility is taken over
 REHEDGE_SLIPPAGE = 0.02  # a re-hedge walks the book no further than this from the index
-
-
-def quote_ladders(model: MarketModel, quoters: Sequence[tuple[int, MakerConfig]]) -> None:
-    """Each (account, config) of `quoters` in turn replaces its quotes with its ladder
-    (:func:`ladder_for`), all in one exchange call (:func:`post_ladders`)."""
-    if quoters:
-        post_ladders(model, [account for account, _ in quoters],
-                     [ladder_for(model, account, config) for account, config in quoters])
 
 
 def post_ladders(model: MarketModel, accounts: Sequence[int],
@@ -139,9 +131,66 @@ def ladder(fair: float, stress: float, base_quantity: float, inventory: float, l
     return orders[:, :n]
 
 
+class DepthRefill:
+    """A quoting account's book coming back at a rate after a sweep (``refill_seconds``,
+    the time constant): per side the share of its full ladder depth it posts.
+
+    Before each requote, :meth:`refill`: per side, `left` is the share of the full depth
+    still resting — the side's share at the last requote times the fraction of what it
+    posted still resting now (the rest was filled, or cancelled by the exchange); a side
+    that posted nothing keeps its share. It recovers toward 1 over the Δt seconds since
+    the last requote: share = left + (1 − left) · (1 − exp(−Δt / refill_seconds)). After
+    the requote, :meth:`note_posted`. Worked example: refill_seconds 30, a side swept
+    empty (left 0), requoted a minute later: share 1 − e^−2 = 0.865 — the same after
+    sixty requotes a second apart (e^−1/30 sixty times is e^−2); a side not traded
+    against keeps its share (1 stays 1). With refill_seconds 0, full depth every time.
+    """
+
+    def __init__(self, refill_seconds: float) -> None:
+        self.refill_seconds = refill_seconds
+        self.share = (1.0, 1.0)
+        """[fraction of the full ladder's depth] (bids, asks) posted at the requote."""
+        self.posted = (0.0, 0.0)
+        """[base units] (bids, asks) resting just after the last requote, as the exchange
+        took them (levels margin could not cover left out); (0, 0) before the first, or
+        without ``refill_seconds`` (not read then)."""
+        self.quoted_at = math.nan
+        """[model time, in steps] ``model.now`` at the last requote; NaN before the
+        first, or without ``refill_seconds``."""
+
+    def refill(self, model: MarketModel, account: int) -> None:
+        """Bring :attr:`share` up to date before `account` requotes (the class docstring
+        says how); nothing without ``refill_seconds`` or before the first requote."""
+        if self.refill_seconds == 0.0 or math.isnan(self.quoted_at):
+            return
+        elapsed = (model.now - self.quoted_at) * model.step_minutes * SECONDS_PER_MINUTE
+        recovered = -math.expm1(-elapsed / self.refill_seconds)  # 1 − exp(−Δt/τ), exact near 0
+        resting = model.exchange.book.open_quantity(account)
+        shares = []
+        for share, posted, rest in zip(self.share, self.posted, resting, strict=True):
+            left = share * min(rest / posted, 1.0) if posted > 0.0 else share
+            shares.append(left + (1.0 - left) * recovered)
+        self.share = (shares[0], shares[1])
+
+    def note_posted(self, model: MarketModel, account: int) -> None:
+        """After `account` requoted: what rests of it (:attr:`posted`) and when
+        (:attr:`quoted_at`), for the next :meth:`refill`; nothing without
+        ``refill_seconds``."""
+        if self.refill_seconds == 0.0:
+            return
+        self.posted = model.exchange.book.open_quantity(account)
+        self.quoted_at = model.now
+
+    def scale(self, orders: np.ndarray) -> np.ndarray:
+        """`orders` (a ladder) at :attr:`share` of its depth on each side
+        (:func:`scale_sides`)."""
+        return scale_sides(orders, *self.share)
+
+
 class MarketMaker(mesa.Agent):
     """Quotes `levels` levels a side around its fair value at every requote (every tick of
-    the clock; :meth:`ladder`), each side refilled at a rate after a sweep (:meth:`refill`).
+    the clock; :meth:`ladder`), each side refilled at a rate after a sweep
+    (:attr:`depth`).
 
     A maker has finite capital and can itself be liquidated, or auto-deleveraged; then
     it responds as ``config.adl_response`` says (the module docstring). A subclass
@@ -159,16 +208,9 @@ class MarketMaker(mesa.Agent):
         self.withdrawn_until = -math.inf
         """[model time, in steps, as ``model.now``] The time up to which (inclusive) it
         quotes its withdrawn ladder; −inf: never withdrawn."""
-        self.depth_share = (1.0, 1.0)
-        """[fraction of the full ladder's depth] (bids, asks): the share of its depth it
-        posts on each side (:meth:`refill`); (1, 1) without ``refill_seconds``."""
-        self.posted = (0.0, 0.0)
-        """[base units] (bids, asks) resting just after its last requote, as the exchange
-        took them (levels margin could not cover left out); (0, 0) before its first, or
-        without ``refill_seconds`` (not read then)."""
-        self.quoted_at = math.nan
-        """[model time, in steps] ``model.now`` at its last requote; NaN before its first,
-        or without ``refill_seconds``."""
+        self.depth = DepthRefill(config.refill_seconds)
+        """Its book's refill after a sweep (``refill_seconds``): per side, the share of
+        its depth it posts."""
         self.hedge = StrategyBook()
         """A ``hedged`` maker's spot held outside the exchange (base units, signed) and what
         it has cost and returned (USD)."""
@@ -201,48 +243,14 @@ class MarketMaker(mesa.Agent):
         base units) over prices (USD), nearest first; :func:`ladder_for` of the maker's
         config, withdrawn (wider by ``adl_withdraw_spread``, ``adl_withdraw_depth`` of
         the depth) up to :attr:`withdrawn_until`, each side's quantities times its
-        :attr:`depth_share`. Override it to quote otherwise."""
+        the share of its depth :attr:`depth` posts. Override it to quote otherwise."""
         cfg = self.config
         if self.model.now <= self.withdrawn_until:
             full = ladder_for(self.model, self.account, cfg, widen=cfg.adl_withdraw_spread,
                               thin=cfg.adl_withdraw_depth)
         else:
             full = ladder_for(self.model, self.account, cfg)
-        return scale_sides(full, *self.depth_share)
-
-    def refill(self) -> None:
-        """Before a requote: bring :attr:`depth_share` up to date from what is left of
-        the last one (``refill_seconds``; nothing without it).
-
-        Per side, `left` is the share of the full depth still resting: the side's share
-        at the last requote times the fraction of :attr:`posted` still resting now (the
-        rest was filled, or cancelled by the exchange); a side that posted nothing keeps
-        its share. It recovers toward 1 over the Δt seconds since the last requote:
-        share = left + (1 − left) · (1 − exp(−Δt / refill_seconds)). Worked example:
-        refill_seconds 30, a side swept empty (left 0), requoted a minute later: share
-        1 − e^−2 = 0.865; a side not traded against keeps its share (1 stays 1).
-        """
-        refill_seconds = self.config.refill_seconds
-        if refill_seconds == 0.0 or math.isnan(self.quoted_at):
-            return
-        model = self.model
-        elapsed = (model.now - self.quoted_at) * model.step_minutes * SECONDS_PER_MINUTE
-        recovered = -math.expm1(-elapsed / refill_seconds)  # 1 − exp(−Δt/τ), exact near 0
-        resting = model.exchange.book.open_quantity(self.account)
-        shares = []
-        for share, posted, rest in zip(self.depth_share, self.posted, resting, strict=True):
-            left = share * min(rest / posted, 1.0) if posted > 0.0 else share
-            shares.append(left + (1.0 - left) * recovered)
-        self.depth_share = (shares[0], shares[1])
-
-    def note_posted(self) -> None:
-        """After a requote: record what rests of it (:attr:`posted`) and when
-        (:attr:`quoted_at`), for the next :meth:`refill`; nothing without
-        ``refill_seconds``."""
-        if self.config.refill_seconds == 0.0:
-            return
-        self.posted = self.model.exchange.book.open_quantity(self.account)
-        self.quoted_at = self.model.now
+        return self.depth.scale(full)
 
     def quote(self) -> None:
         """Replace all quotes with a fresh ladder, refilled (:meth:`quote_all` of one)."""
@@ -270,14 +278,14 @@ class MarketMaker(mesa.Agent):
     def quote_all(model: MarketModel, makers: Sequence[MarketMaker]) -> None:
         """Every one of `makers` (perhaps none) replaces its quotes with its
         :meth:`ladder`, in turn, in one exchange call: each first refills its depth share
-        from what its last requote left (:meth:`refill`), then notes what it posted
-        (:meth:`note_posted`)."""
+        from what its last requote left (:meth:`DepthRefill.refill`), then notes what it
+        posted (:meth:`DepthRefill.note_posted`)."""
         for maker in makers:
-            maker.refill()
+            maker.depth.refill(model, maker.account)
         post_ladders(model, [maker.account for maker in makers],
                      [maker.ladder() for maker in makers])
         for maker in makers:
-            maker.note_posted()
+            maker.depth.note_posted(model, maker.account)
 
     @staticmethod
     def rehedge_all(model: MarketModel, makers: Sequence[MarketMaker]) -> None:

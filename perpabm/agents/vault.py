@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import mesa
 
 from perpabm.agents.books import StrategyBook
-from perpabm.agents.maker import quote_ladders
+from perpabm.agents.maker import DepthRefill, ladder_for, post_ladders
 from perpabm.config.market import share_over
 from perpabm.config.scenario import VaultConfig
 from perpabm.errors import MarginError
@@ -88,6 +88,8 @@ class Vault(mesa.Agent):
         self.maker_config = dataclasses.replace(
             model.config.makers, capital=ex.equity(self.quote_account),
             depth=config.quote_depth)
+        self.depth = DepthRefill(self.maker_config.refill_seconds)
+        """Its quotes' refill after a sweep, at the makers' rate (``makers.refill_seconds``)."""
         self.unwound_notional = 0.0  # this step's, USD, signed: + bought, − sold
 
     def take_over(self, offer: BackstopOffer) -> float:
@@ -130,9 +132,15 @@ class Vault(mesa.Agent):
         self.unwound_notional = side * sum(f.quantity * f.price for f in fills)
 
     def quote(self) -> None:
-        """Make markets like a maker, if the vault is configured to."""
-        if self.config.quotes:
-            quote_ladders(self.model, [(self.quote_account, self.maker_config)])
+        """Make markets like a maker, if the vault is configured to: its ladder refilled
+        at the makers' rate after a sweep (``makers.refill_seconds``, :attr:`depth`)."""
+        if not self.config.quotes:
+            return
+        model, account = self.model, self.quote_account
+        self.depth.refill(model, account)
+        post_ladders(model, [account],
+                     [self.depth.scale(ladder_for(model, account, self.maker_config))])
+        self.depth.note_posted(model, account)
 
     def record(self, events: Sequence[Event]) -> None:
         """Attribute what changed on the vault's account since the last call to its

@@ -171,23 +171,23 @@ class ExchangeConfig:
     after any liquidation order in the book or any stage."""
     liquidation_slice_fraction: float = 1.0
     """[fraction of the position] Size of each liquidation order of a sliced position,
-    as a share of the position when the book stage starts (with
-    ``liquidation_slice_cooldown_seconds``, when its first slice goes)."""
+    as a share of the position when the book stage starts."""
     liquidation_slice_min_notional: float = 0.0
     """[USD] Positions whose notional at the mark is above this go to the book in slices
     of ``liquidation_slice_fraction``; smaller ones as one order."""
     liquidation_slice_cooldown_seconds: float = 0.0
-    """[seconds] Time between the slices of a sliced position: the first goes when the
-    account becomes liquidatable, each next one this long after the one before was due,
-    and every mark update sends the slices due by then (a 30-second cooldown sends two
-    a minute whether the model steps a minute or a second). While the next slice is not
-    due, the book stage waits, and so do the stages that would close the rest at once
-    (the insurance fund, ADL on ``"unfilled"``); the backstop and ADL on
-    ``"negative_equity"`` act as their triggers say. A due slice the book cannot fill
-    within the bankruptcy price hands the rest on at once, as without a cooldown. An
-    account back above maintenance margin, or flat, starts afresh. 0: every slice in the
-    same update. Hyperliquid: 30 (its "Liquidations" page; the preset says how we read
-    it)."""
+    """[seconds] A partial liquidation's cooldown: a sliced position (above
+    ``liquidation_slice_min_notional``) sends one slice of ``liquidation_slice_fraction``
+    to the book, and for this long after, the account's liquidation orders are for its
+    whole position; once it has passed, the next liquidation is partial again. A mark
+    update sends one slice an account: if it leaves the account below maintenance, it
+    waits for the next mark, and so do the stages that would close the rest at once (the
+    insurance fund, ADL on ``"unfilled"``); the backstop and ADL on
+    ``"negative_equity"`` act as their triggers say. A slice the book cannot fill within
+    the bankruptcy price hands the rest on at once. Worked example, 30 s: a long of 100
+    sends 20; at a mark 3 s later, still liquidatable, the 80; with marks a minute apart
+    the cooldown is over at each, and 20, 16, 12.8 … go. 0: every slice in the same
+    update, one after the other. Hyperliquid: 30 (its "Liquidations" page)."""
     surplus_to: str = "insurance_fund"
     """Where the collateral a liquidated account has left after a full close goes: to the
     ``"insurance_fund"``, or it stays in the ``"account"``."""
@@ -561,13 +561,16 @@ def hyperliquid() -> ExchangeConfig:
 
     Models: BTC margin tiers (40x to 150M notional, 20x above; maintenance =
     half the initial margin at max leverage); liquidation orders go to the book,
-    positions above 100k USDC in 20% slices with a 30-second cooldown
-    (``liquidation_slice_cooldown_seconds = 30``), stopping once the account is back
-    above maintenance margin (partial liquidation); once equity < 2/3 of
-    maintenance margin, and while it is not negative, the liquidator vault takes
-    over the account's positions together with its remaining collateral, at the
-    mark (``backstop_takeover = "account"``; the maintenance margin is not returned
-    to the user); the vault's account lives under the same margin rules and can go
+    positions above 100k USDC as a partial liquidation: 20% of the position, and
+    for the 30-second cooldown after it, orders for the whole position
+    (``liquidation_slice_cooldown_seconds = 30``; "after a block where any position of
+    a user is partially liquidated, there is a cooldown period of 30 seconds. During
+    this cooldown period, all market liquidation orders for that user will be for the
+    entire position"), stopping once the account is back above maintenance margin;
+    once equity < 2/3 of maintenance margin, and while it is not negative, the
+    liquidator vault takes over the account's positions together with its remaining
+    collateral, at the mark (``backstop_takeover = "account"``; the maintenance margin
+    is not returned to the user); the vault's account lives under the same margin rules and can go
     bankrupt itself; ADL runs on any account whose value is negative — a trader's
     or the liquidator's — in queue order by (mark/entry)·(notional/account value),
     closing at the previous oracle price, the difference to the bankruptcy price
@@ -576,12 +579,6 @@ def hyperliquid() -> ExchangeConfig:
     in the waterfall: the vault is the backstop. The mark is computed every 3
     seconds (``mark_interval_seconds = 3``), as often as the validators publish the
     oracle price it is built on ("Oracle": "every 3 seconds").
-
-    Differs from the docs: they send one 20% slice and then, during the 30-second
-    cooldown, orders for the whole position; the preset keeps slicing and reads the
-    cooldown as the time between slices: the first goes when the account becomes
-    liquidatable, the next 30 seconds after it, and a mark update sends those due
-    by then (two a minute whether the model steps a minute or a second).
 
     Chosen where the docs are silent: the mark moves only when the oracle does (its
     book part is not recomputed in between); "previous oracle price" is read as the

@@ -260,15 +260,18 @@ class Exchange:
         core.after_operation()
         return core.events[-1]
 
-    def unwind_insurance_fund(self) -> list[Event]:
+    def unwind_insurance_fund(self, minutes: float | None = None) -> list[Event]:
         """The insurance fund offloads part of what it holds through the book
-        (``fund_takeover``): 1 − (1 − ``fund_unwind_rate``)^t of it, t the minutes of one
-        time unit, no further than ``fund_unwind_slippage`` from the mark, with no fee.
-        Call it once per unit of time (the model does, once a step). Returns its
-        "fund_unwind" events (none without a fund that holds positions)."""
+        (``fund_takeover``): 1 − (1 − ``fund_unwind_rate``)^t of it, t the `minutes` since
+        the last unwind (default: one time unit), no further than
+        ``fund_unwind_slippage`` from the mark, with no fee. The model calls it once a
+        tick with the tick's minutes. Returns its "fund_unwind" events (none without a
+        fund that holds positions)."""
         core = self.core
         start = len(core.events)
-        self._liquidator.unwind_fund()
+        minutes = self.time_unit_minutes if minutes is None else _finite_positive(
+            "minutes", minutes)
+        self._liquidator.unwind_fund(minutes)
         core.after_operation()
         return core.events[start:]
 

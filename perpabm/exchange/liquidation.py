@@ -12,7 +12,6 @@ the allocations, the socialised-loss split — is a pure function of
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import numpy as np
 
@@ -34,20 +33,10 @@ is declared stuck (a bug): each pass closes something or defers an account."""
 
 STAGES_WITHOUT_TRIGGER = frozenset({"insurance_fund"})
 """Stages that close whatever the book left at once, with no trigger of their own: they
-wait while an account waits for its next slice (``liquidation_slice_cooldown_seconds``),
-and so does ADL under ``adl_trigger = "unfilled"``; the backstop (``backstop_trigger``)
-and ADL under ``"negative_equity"`` act whenever their triggers fire."""
-
-
-class NextSlice(NamedTuple):
-    """When a sliced liquidation's next order to the book is due, and its size."""
-
-    due: float
-    """[exchange time units] The time it is due: the first slice's time, then one
-    cooldown (``liquidation_slice_cooldown_seconds``) after the previous slice was due."""
-    quantity: float
-    """[base units] Each slice: ``liquidation_slice_fraction`` of the position when the
-    first slice went."""
+wait while an account, just partially liquidated, waits for the next mark
+(``liquidation_slice_cooldown_seconds``), and so does ADL under ``adl_trigger =
+"unfilled"``; the backstop (``backstop_trigger``) and ADL under ``"negative_equity"`` act
+whenever their triggers fire."""
 
 
 def _quantity_taken(handler: BackstopHandler, returned: object, offered: float) -> float:
@@ -81,10 +70,12 @@ class Liquidator:
         self.bad_debt: dict[int, float] = {}  # account → deficit logged as bad debt, USD
         self.previous_mark = core.mark  # the mark before the current update (USD)
         self._offered: set[int] = set()
-        # Sliced liquidations spaced by a cooldown: account → its next slice (NextSlice);
-        # an account whose next slice is not due this update waits (_waiting, per call).
+        # Partial liquidations under a cooldown: account → the time (exchange units) its
+        # cooldown ends; an account partially liquidated in this update waits for the
+        # next mark (_waiting, per call).
         self._cooldown_units = self.cfg.liquidation_slice_cooldown_seconds / core.in_seconds(1.0)
-        self._next_slice: dict[int, NextSlice] = {}
+        self._cooldown_until: dict[int, float] = {}
+        self._partial_this_mark: set[int] = set()  # one slice this mark: no more until the next
         self._waiting = False
         self._stages_that_wait = STAGES_WITHOUT_TRIGGER | (
             {"adl"} if self.cfg.adl_trigger == "unfilled" else set())
@@ -121,8 +112,8 @@ class Liquidator:
         fund_before = fund.snapshot()
         if fund.account is not None:  # its balance moves with the mark: a drawdown's peak
             fund.record(self.core.time)
-        slices_before = dict(self._next_slice)
-        self._forget_recovered()
+        cooldowns_before = dict(self._cooldown_until)
+        self._forget_expired()
         if not len(self.core.liquidatable()) and not self.led.has_deficits:
             return  # the usual mark: nothing to do
         before = self.core.snapshot(), dict(self.bad_debt), self.episode
@@ -132,13 +123,14 @@ class Liquidator:
             snapshot, self.bad_debt, self.episode = before
             self.core.restore(snapshot)
             fund.restore(fund_before)
-            self._next_slice = slices_before
+            self._cooldown_until = cooldowns_before
             raise
 
     def _liquidate_all(self) -> None:
         """:meth:`run`'s passes over the liquidatable accounts."""
         deferred: set[int] = set()
         self._offered = set()
+        self._partial_this_mark = set()
         for _ in range(MAX_PASSES):
             queue = [a for a in self._by_urgency(self.core.liquidatable()) if a not in deferred]
             if not queue and not self._settle_flat_deficits():
@@ -166,11 +158,10 @@ class Liquidator:
     def liquidate(self, acct: int) -> bool:
         """Run the waterfall on one account; True if anything changed.
 
-        An account waiting for its next slice (``liquidation_slice_cooldown_seconds``)
-        skips the stages that would close the rest at once (:data:`STAGES_WITHOUT_TRIGGER`,
-        and ADL under ``adl_trigger = "unfilled"``): the cooldown delays the book and
-        does not hand the position on. Nothing else happening, it is unchanged, and
-        :meth:`run` defers it to the next mark.
+        An account partially liquidated in this update (one slice, under
+        ``liquidation_slice_cooldown_seconds``) skips the stages that would close the rest
+        at once (:data:`STAGES_WITHOUT_TRIGGER`, and ADL under ``adl_trigger =
+        "unfilled"``): it waits for the next mark, when the book gets its whole position.
         """
         self.episode = self.core.new_episode()
         self.core.book.cancel_account(acct)
@@ -186,15 +177,15 @@ class Liquidator:
                 break
         if self.led.size[acct] == 0.0:
             self._settle_flat(acct)
-        if acct in self._next_slice and not self._below_maintenance(acct):
-            del self._next_slice[acct]  # flat or above maintenance: a later one starts afresh
         return self.led.size[acct] != start
 
-    def _forget_recovered(self) -> None:
-        """Forget the slice schedules of accounts now flat or back above maintenance margin
-        (the mark moved their way, or they traded): a later liquidation starts afresh."""
-        for acct in [a for a in self._next_slice if not self._below_maintenance(a)]:
-            del self._next_slice[acct]
+    def _forget_expired(self) -> None:
+        """Forget the cooldowns that have ended: the next liquidation of that account is
+        partial again."""
+        now = self.core.time
+        for acct in [a for a, until in self._cooldown_until.items()
+                     if self.core.in_seconds(until - now) <= CLOCK_TOLERANCE_SECONDS]:
+            del self._cooldown_until[acct]
 
     # ------------------------------------------------------------------ stages
 
@@ -203,22 +194,24 @@ class Liquidator:
 
         A position whose notional at the mark is above ``liquidation_slice_min_notional``
         goes in slices of ``liquidation_slice_fraction`` of it: all in this call, or, with
-        ``liquidation_slice_cooldown_seconds``, those due by now (:meth:`_send_due_slices`).
-        Each stops once the book runs out within the bankruptcy price, and under
-        ``partial_liquidation`` once the account is back above maintenance margin.
+        ``liquidation_slice_cooldown_seconds``, as the venue's partial liquidation
+        (:meth:`_partial_liquidation`). Each stops once the book runs out within the
+        bankruptcy price, and under ``partial_liquidation`` once the account is back above
+        maintenance margin.
         """
         led, cfg = self.led, self.cfg
-        if acct in self._next_slice:
-            self._send_due_slices(acct)
+        if acct in self._partial_this_mark:  # one slice a mark: it waits for the next
+            self._waiting = True
             return
         size0 = led.size[acct]
         mark = self.core.mark
         sliced = abs(size0) * mark > cfg.liquidation_slice_min_notional
         slice_qty = abs(size0) * cfg.liquidation_slice_fraction if sliced else abs(size0)
-        if sliced and self._cooldown_units > 0.0:  # the first slice is due now
-            self._next_slice[acct] = NextSlice(self.core.time, float(slice_qty))
-            self._send_due_slices(acct)
-            return
+        if sliced and self._cooldown_units > 0.0:
+            if acct not in self._cooldown_until:
+                self._partial_liquidation(acct, float(slice_qty))
+                return
+            slice_qty = abs(size0)  # within the cooldown: the whole position
         while led.size[acct] != 0.0:
             qty = min(slice_qty, abs(led.size[acct]))
             filled = self._liquidation_order(acct, qty)
@@ -227,36 +220,27 @@ class Liquidator:
             if filled < qty * (1.0 - REL_ROUNDING):  # the book ran out within the limit
                 return
 
-    def _send_due_slices(self, acct: int) -> None:
-        """Send `acct`'s slices due by now (:class:`NextSlice`), each due one cooldown after
-        the one before; if the next is not due yet and a position is left, the account
-        waits (:meth:`liquidate`).
+    def _partial_liquidation(self, acct: int, quantity: float) -> None:
+        """One slice of `quantity` to the book, and the account's cooldown begins: until
+        it ends, its liquidation orders are for the whole position (Hyperliquid's
+        "Liquidations" page: positions above 100k USDC send 20% as a market order; "after
+        a block where any position of a user is partially liquidated, there is a cooldown
+        period of 30 seconds", during which "all market liquidation orders for that user
+        will be for the entire position"). If the slice filled and the account is still
+        below maintenance margin, it waits for the next mark (:meth:`liquidate`); if the
+        book ran out within the bankruptcy price, the next stages act on the rest.
 
-        A venue with a cooldown between slices sends the next one when it has passed
-        (Hyperliquid's 30 s, as the hyperliquid preset reads its "Liquidations" page); a
-        mark update sends every slice due since the last, so the slices per minute do not
-        depend on how often the mark is updated. A due slice the book cannot fill within
-        the bankruptcy price ends the stage without waiting: the next stages act on the
-        rest as they would without a cooldown.
-
-        Worked example, a 30 s cooldown on an exchange whose time unit is a minute, the
-        first slice at time 12: the next are due at 12.5, 13, 13.5 …; an update at
-        12 + 17/60 sends none and waits, one at 13 sends those due at 12.5 and 13, and
-        updates every second send one at 12.5 and one at 13.
+        Worked example, a 30 s cooldown, a long of 100 below maintenance at time 0: 20 go
+        to the book; at a mark 3 s later, still below, the 80 left go as one order. A
+        model marking once a minute finds the cooldown over at its next mark and sends 20%
+        again: coarser marks liquidate more slowly than the venue.
         """
-        core, led, cfg = self.core, self.led, self.cfg
-        due, quantity = self._next_slice[acct]
-        while led.size[acct] != 0.0 and core.in_seconds(due - core.time) <= (
-                CLOCK_TOLERANCE_SECONDS):
-            qty = min(quantity, abs(float(led.size[acct])))
-            filled = self._liquidation_order(acct, qty)
-            due += self._cooldown_units
-            self._next_slice[acct] = NextSlice(due, quantity)
-            if cfg.partial_liquidation and not self._below_maintenance(acct):
-                return
-            if filled < qty * (1.0 - REL_ROUNDING):  # the book ran out: the next stages' turn
-                return
-        self._waiting = bool(led.size[acct] != 0.0)
+        filled = self._liquidation_order(acct, quantity)
+        self._cooldown_until[acct] = self.core.time + self._cooldown_units
+        self._partial_this_mark.add(acct)
+        book_ran_out = filled < quantity * (1.0 - REL_ROUNDING)
+        self._waiting = bool(self.led.size[acct] != 0.0 and not book_ran_out
+                             and self._below_maintenance(acct))
 
     def backstop_stage(self, acct: int) -> None:
         """Offer the rest to the registered backstop once equity < trigger · MM.
@@ -404,9 +388,9 @@ class Liquidator:
         core.log("fund_takeover", acct, fund.account, -moved, bankrupt, bankrupt,
                  moved * (mark - bankrupt), liquidation=self.episode)
 
-    def unwind_fund(self) -> float:
+    def unwind_fund(self, minutes: float) -> float:
         """The fund offloads 1 − (1 − ``fund_unwind_rate``)^t of what it holds through the
-        book (t: the minutes of one time unit), no further than ``fund_unwind_slippage``
+        book (t: `minutes`, since its last unwind), no further than ``fund_unwind_slippage``
         from the mark, with no taker fee (as every liquidation order); one "fund_unwind"
         row per fill. Returns the signed notional traded (USD, + bought, − sold)."""
         core, fund, cfg = self.core, self.core.fund, self.cfg
@@ -416,7 +400,7 @@ class Liquidator:
         held = fund.position
         if held == 0.0 or cfg.fund_unwind_rate == 0.0 or core.mark is None:
             return 0.0
-        share = share_over(cfg.fund_unwind_rate, core.time_unit_minutes)
+        share = share_over(cfg.fund_unwind_rate, minutes)
         quantity = abs(held) if share >= 1.0 - REL_ROUNDING else abs(held) * share
         sell = held > 0.0
         mark = core.mark
