@@ -3,8 +3,9 @@
 Time: a path is ``run.steps`` steps of a minute (of ``run.step_seconds`` when that is
 longer). The clock (:mod:`perpabm.clock`) runs each step as one tick or as several
 shorter ones — fixed at ``run.step_seconds``, or adaptive, cut to
-``run.fine_step_seconds`` under stress — each tick an event on Mesa's event list at its
-end time, so ``model.step()`` advances one step. Every rate of the agents and the
+``run.fine_step_seconds`` under stress. At one tick a step the tick is Mesa's step (its
+default schedule); finer ticks are events on Mesa's event list at their end times. Either
+way ``model.step()`` advances one step. Every rate of the agents and the
 venue is converted to the tick's length where it is used (``tick_minutes``). A tick's
 phases, one line of :meth:`PerpMarketModel.tick` each:
 
@@ -300,6 +301,9 @@ class PerpMarketModel(mesa.Model):
         self._step_events: list[Event] = []  # the events of the step's ticks so far
         self.ticks = 0
         """Ticks run so far (a step at the fixed clock's one-minute ticks)."""
+        # One tick a step: Mesa's default schedule runs it as the step, at no cost of an
+        # event of its own; finer ticks are scheduled one by one (_schedule_tick).
+        self._ticks_are_steps = self.clock.ticks_per_step == 1
         self._tick_length = 1  # the tick scheduled next, in the clock's finest ticks
         self._last_liquidation = -math.inf  # model time (steps) of the last liquidation event
         self._mark_at_decision = market.start_price  # the mark when the clock last decided
@@ -344,11 +348,13 @@ class PerpMarketModel(mesa.Model):
         self._collecting: dict[str, float] | None = None  # the summary being collected
         self._schedule_tick()
 
-    # ------------------------------------------------------------------ the step
+    # ------------------------------------------------------------------ the tick
 
     def tick(self) -> None:
         """One tick, in phases (the module docstring says what each does); the step's
-        series row when it ends a step; then the next tick is scheduled."""
+        series row when it ends a step; then the next tick is scheduled. Mesa's event
+        list calls it at the tick's end time; calling it directly runs the next tick
+        without advancing Mesa's time (the benchmarks do, to time Mesa's share)."""
         clock = self.clock
         length = self._tick_length
         self.tick_minutes = self.step_minutes * length / clock.ticks_per_step
@@ -387,12 +393,18 @@ class PerpMarketModel(mesa.Model):
                 self.running = False
         self._schedule_tick()
 
+    def step(self) -> None:
+        """Mesa's step (its default schedule runs it once a unit of time, a step): at one
+        tick a step, that tick; finer ticks are events of their own (:meth:`tick`)."""
+        if self._ticks_are_steps and self.clock.position < self.clock.end:
+            self.tick()
+
     def _schedule_tick(self) -> None:
         """Put the next tick on Mesa's event list at its end time, its length as the clock
         says (:meth:`_stressed` asked only when an adaptive clock decides); nothing after
-        the path's last tick."""
+        the path's last tick, nor when every tick is a step (Mesa's step runs it)."""
         clock = self.clock
-        if clock.position >= clock.end:
+        if self._ticks_are_steps or clock.position >= clock.end:
             return
         stressed = clock.adaptive and clock.deciding and self._stressed()
         self._tick_length = clock.next_length(stressed)
@@ -400,21 +412,24 @@ class PerpMarketModel(mesa.Model):
 
     def _stressed(self) -> bool:
         """Whether the adaptive clock cuts the coming calm-length tick (``run``'s
-        thresholds): the index is to move more than ``refine_move`` within it, the mark
-        moved more than that since the clock last decided, a liquidation event came less
-        than ``calm_seconds`` ago, or an account's liquidation price is within
-        ``refine_distance`` of the mark."""
+        thresholds): the index is to move more than ``refine_move`` within it or the mark
+        moved more than that since the clock last decided; an account's liquidation price
+        is within ``refine_distance`` of the mark, plus what the index is to move in the
+        tick (a calm tick that could take an account to its liquidation price is cut); or
+        a liquidation event came less than ``calm_seconds`` ago."""
         run, clock, ex = self.config.run, self.clock, self.exchange
-        threshold = math.log1p(run.refine_move)
         mark, last_mark = ex.mark_price, self._mark_at_decision
         self._mark_at_decision = mark
         coming = self._tick_returns[clock.position: clock.position + clock.calm_ticks]
-        if abs(float(coming.sum())) > threshold or abs(math.log(mark / last_mark)) > threshold:
+        move = abs(float(coming.sum()))
+        threshold = math.log1p(run.refine_move)
+        if move > threshold or abs(math.log(mark / last_mark)) > threshold:
             return True
         calm_steps = run.calm_seconds / (SECONDS_PER_MINUTE * self.step_minutes)
         if self.now - self._last_liquidation < calm_steps:
             return True
-        return len(ex.ledger.near_liquidation(mark, run.refine_distance)) > 0
+        reach = run.refine_distance + math.expm1(move)
+        return len(ex.ledger.near_liquidation(mark, reach)) > 0
 
     def _unwind_fund(self) -> None:
         """The insurance fund offloads part of what it has taken over

@@ -28,6 +28,8 @@ CASES = {
                                        "who_is_hit.png", "lorenz.png", "trader_types.png"]),
     "leverage": (["--paths", "2"], ["summary.csv", "adl_vs_leverage.png"]),
     "volatility": (["--paths", "2"], ["summary.csv", "adl_vs_volatility.png"]),
+    "time_step": (["--paths", "2"], ["summary.csv", "summary.md", "adaptive.csv",
+                                     "adaptive.md", "convergence.png"]),
 }
 
 

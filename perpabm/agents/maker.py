@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 
 NO_ORDERS = np.empty((2, 0))
+FULL_DEPTH = (1.0, 1.0)  # a DepthRefill's share of each side with nothing to refill
 MIN_VOL_WINDOW = 2  # steps: the fewest log returns a volatility is taken over
 REHEDGE_SLIPPAGE = 0.02  # a re-hedge walks the book no further than this from the index
 
@@ -148,7 +149,7 @@ class DepthRefill:
 
     def __init__(self, refill_seconds: float) -> None:
         self.refill_seconds = refill_seconds
-        self.share = (1.0, 1.0)
+        self.share = FULL_DEPTH
         """[fraction of the full ladder's depth] (bids, asks) posted at the requote."""
         self.posted = (0.0, 0.0)
         """[base units] (bids, asks) resting just after the last requote, as the exchange
@@ -250,6 +251,8 @@ class MarketMaker(mesa.Agent):
                               thin=cfg.adl_withdraw_depth)
         else:
             full = ladder_for(self.model, self.account, cfg)
+        if self.depth.share == FULL_DEPTH:  # no sweep to refill from: the ladder as it is
+            return full
         return self.depth.scale(full)
 
     def quote(self) -> None:

@@ -88,6 +88,7 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
         step_minutes = model.step_minutes
         self.lookback_steps = max(1, round(config.lookback_minutes / step_minutes))
         self._entry_probability = self.entry_probability(step_minutes)  # a step's
+        self._entry_tick = (step_minutes, self._entry_probability)  # (tick minutes, chance)
         self._mean_holding_steps = config.holding_minutes / step_minutes
         # ADL'd traders who look for an entry at the next step, and the side (+1, −1).
         self._reentering = NO_ACCOUNTS
@@ -202,7 +203,10 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
             return
         order_flow = self.model.rng
         accounts = self.accounts
-        k = order_flow.binomial(len(accounts), self.entry_probability(self.model.tick_minutes))
+        minutes = self.model.tick_minutes
+        if minutes != self._entry_tick[0]:  # the clock's ticks come in a few lengths
+            self._entry_tick = (minutes, self.entry_probability(minutes))
+        k = order_flow.binomial(len(accounts), self._entry_tick[1])
         chosen = NO_ACCOUNTS
         while len(chosen) < k:  # a second round only when a trader was drawn twice
             chosen = draw_distinct(chosen, accounts, order_flow.random(k - len(chosen)))

@@ -138,8 +138,8 @@ class Vault(mesa.Agent):
             return
         model, account = self.model, self.quote_account
         self.depth.refill(model, account)
-        post_ladders(model, [account],
-                     [self.depth.scale(ladder_for(model, account, self.maker_config))])
+        ladder = ladder_for(model, account, self.maker_config)
+        post_ladders(model, [account], [self.depth.scale(ladder)])
         self.depth.note_posted(model, account)
 
     def record(self, events: Sequence[Event]) -> None:

@@ -510,8 +510,9 @@ class RunConfig:
     - ``clock = "adaptive"``: ticks of ``step_seconds`` while the market is calm, each
       one cut into ticks of ``fine_step_seconds`` when it is not — when the index is
       about to move more than ``refine_move`` within it (or the mark did within the
-      last), an account's liquidation price is within ``refine_distance`` of the mark,
-      or a liquidation, backstop or ADL came less than ``calm_seconds`` before.
+      last), an account's liquidation price is within ``refine_distance`` of the mark
+      plus the index's coming move, or a liquidation, backstop or ADL came less than
+      ``calm_seconds`` before.
 
     Every rate of the agents and the venue is in real time and is converted to the tick
     in one place, so a tick's length changes how finely the path is resolved, not what
@@ -531,14 +532,15 @@ class RunConfig:
     fine_step_seconds: float = 1.0
     """[seconds] The adaptive clock's tick under stress: a whole fraction of
     step_seconds (at most a minute)."""
-    refine_move: float = 0.002
+    refine_move: float = 0.01
     """[fraction of the index] The adaptive clock refines a tick in which the index (the
     exogenous path and its scripted shocks) moves more than this, or after one in which
-    the mark did (0.002: a 0.2% move within a minute is about 4 standard deviations of
-    a minute at 80% a year, 0.8 / √525,600 = 0.11%)."""
+    the mark did (0.01: a 1% move within a minute is about 9 standard deviations of a
+    minute at 80% a year, 0.8 / √525,600 = 0.11%; oct10_2025's drop moves 1.6% a
+    minute)."""
     refine_distance: float = 0.01
     """[fraction of the mark] The adaptive clock refines while an account's liquidation
-    price is within this of the mark."""
+    price is within this of the mark, plus the index's move in the coming tick."""
     calm_seconds: float = 60.0
     """[seconds] The adaptive clock coarsens again once this long has passed without a
     liquidation, backstop or ADL event."""

@@ -653,6 +653,8 @@ class Exchange:
         core = self.core
         if time is None:
             return core.time + 1.0
+        if type(time) is float and core.time <= time < math.inf:  # the model's, checked fast
+            return time
         if isinstance(time, bool) or not isinstance(time, int | float) or not math.isfinite(time):
             raise ValueError(f"time must be a finite number; got {time!r}")
         if time < core.time:

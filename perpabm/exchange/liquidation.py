@@ -112,10 +112,11 @@ class Liquidator:
         fund_before = fund.snapshot()
         if fund.account is not None:  # its balance moves with the mark: a drawdown's peak
             fund.record(self.core.time)
-        cooldowns_before = dict(self._cooldown_until)
-        self._forget_expired()
+        if self._cooldown_until:
+            self._forget_expired()
         if not len(self.core.liquidatable()) and not self.led.has_deficits:
             return  # the usual mark: nothing to do
+        cooldowns_before = dict(self._cooldown_until)
         before = self.core.snapshot(), dict(self.bad_debt), self.episode
         try:
             self._liquidate_all()
