@@ -29,7 +29,8 @@ CASES = {
     "leverage": (["--paths", "2"], ["summary.csv", "adl_vs_leverage.png"]),
     "volatility": (["--paths", "2"], ["summary.csv", "adl_vs_volatility.png"]),
     "time_step": (["--paths", "2"], ["summary.csv", "summary.md", "adaptive.csv",
-                                     "adaptive.md", "convergence.png"]),
+                                     "adaptive.md", "convergence.png", "calm.csv",
+                                     "calm.md"]),
 }
 
 

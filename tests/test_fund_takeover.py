@@ -112,18 +112,24 @@ def test_a_smaller_maximum_takes_a_smaller_share():
     assert sum(e.quantity for e in events if e.kind == "adl") == pytest.approx(9.0)
 
 
+def fund_long_ten_into_a_bid(unwind_rate: float):
+    """An exchange whose fund (10,000 USD) has taken over a long of 10 at 90 (mark 85),
+    with a maker bidding 100 at 84.9; returns (exchange, the fund's account, the maker)."""
+    ex = exchange(10_000.0, fund_unwind_rate=unwind_rate)
+    long_against_short(ex)
+    ex.update_mark(85.0)
+    maker = ex.open_account(100_000.0)
+    ex.place_limit(maker, 100.0, 84.9)
+    return ex, ex.insurance_fund_account, maker
+
+
 def test_the_fund_unwinds_through_the_book_step_by_step():
     """fund_unwind_rate 0.1 a minute, one-minute units: the fund (long 10 at 90, mark 85)
     sells 1 − 0.9 = 10% of what it holds per call into a bid of 100 at 84.9 (within
     0.5% of the mark: 85 · 0.995 = 84.575): 1.0, then 0.9 of the 9 left, leaving 8.1.
     Each fill costs (85 − 84.9) per unit against the mark: the fund's balance goes
     9,950 → 9,949.9 → 9,949.81. A bid at 84 is beyond the limit and never hit."""
-    ex = exchange(10_000.0, fund_unwind_rate=0.1)
-    fund = ex.insurance_fund_account
-    long_against_short(ex)
-    ex.update_mark(85.0)
-    maker = ex.open_account(100_000.0)
-    ex.place_limit(maker, 100.0, 84.9)
+    ex, fund, maker = fund_long_ten_into_a_bid(unwind_rate=0.1)
     far = ex.open_account(100_000.0)
     ex.place_limit(far, 100.0, 84.0)
     [first] = ex.unwind_insurance_fund()
@@ -221,12 +227,7 @@ def test_the_funds_unwind_takes_the_ticks_share_of_its_rate():
     """fund_unwind_rate 0.1 a minute, unwound over a 15-second tick (0.25 minutes): the
     fund (long 10) sells 1 − 0.9^0.25 = 2.599% of it, 0.2599 units; four such ticks leave
     10 · 0.9 = 9, as one call over a minute does."""
-    ex = exchange(10_000.0, fund_unwind_rate=0.1)
-    fund = ex.insurance_fund_account
-    long_against_short(ex)
-    ex.update_mark(85.0)
-    maker = ex.open_account(100_000.0)
-    ex.place_limit(maker, 100.0, 84.9)
+    ex, fund, _ = fund_long_ten_into_a_bid(unwind_rate=0.1)
     [first] = ex.unwind_insurance_fund(minutes=0.25)
     assert first.quantity == pytest.approx(-10.0 * (1.0 - 0.9 ** 0.25), rel=1e-12)
     for _ in range(3):

@@ -24,7 +24,11 @@ Written beside this script:
   seconds a path took (two workers);
 - `adaptive.csv` / `.md`: per makers and figure, whether the adaptive clock's estimate
   lies within the 1-second clock's interval;
-- `convergence.png`: the four figures against the tick, the adaptive clock beside them.
+- `convergence.png`: the four figures against the tick, the adaptive clock beside them;
+- `calm.csv` / `.md`: the vault's market-making P&L on the same scenario without its
+  drop, at each fixed tick (mean, standard deviation over the paths and the standard
+  error of the mean): how much of the crash's vault P&L is the day's market making,
+  and how widely it spreads.
 
     .venv/bin/python experiments/time_step/run.py [--paths 32] [--seed 1]
 """
@@ -127,6 +131,21 @@ def run(paths: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def calm(paths: int, seed: int) -> pd.DataFrame:
+    """The vault's P&L by strategy on oct10_2025 without its drop, at each fixed tick."""
+    base = load_scenario("oct10_2025").replace("market.shocks", ())
+    rows = []
+    for tick in FIXED_TICKS:
+        frame = run_paths(base.replace("run.step_seconds", tick), n_paths=paths,
+                          seed=seed).paths
+        making = frame["vault_pnl_market_making"]
+        rows.append({"clock": f"{tick:g} s", "paths": len(frame),
+                     "market_making_mean": making.mean(), "market_making_sd": making.std(),
+                     "market_making_se": making.std() / np.sqrt(len(frame)),
+                     "liquidator_mean": frame["vault_pnl_liquidator"].mean()})
+    return pd.DataFrame(rows)
+
+
 def adaptive_within(summary: pd.DataFrame) -> pd.DataFrame:
     """Per makers and figure: the adaptive clock's estimate, the 1-second clock's
     interval, and whether it lies within it."""
@@ -186,6 +205,7 @@ def main() -> None:
     summary = run(args.paths, args.seed)
     write_table(summary, args.out, "summary")
     write_table(adaptive_within(summary), args.out, "adaptive")
+    write_table(calm(args.paths, args.seed), args.out, "calm")
     plot(summary, args.out / "convergence.png")
 
 
