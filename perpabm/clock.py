@@ -57,6 +57,13 @@ class Clock:
         return self.steps * self.ticks_per_step
 
     @property
+    def ticks_are_steps(self) -> bool:
+        """Whether every tick is a whole step (one finest tick a step): the model then runs
+        it as Mesa's step, at no cost of an event of its own; finer ticks are scheduled
+        one by one."""
+        return self.ticks_per_step == 1
+
+    @property
     def adaptive(self) -> bool:
         """Whether a tick can be cut finer than a calm one."""
         return self.calm_ticks > 1

@@ -138,6 +138,7 @@ only when it paid, amount < 0): the model stops topping it up
 (``exchange.insurance_fund_ratio``)."""
 MODEL_KEYWORDS = ("config", "rng", "trader_class")  # PerpMarketModel's own, not settings
 DEPTH_BAND = 0.01  # book depth is recorded within 1% of the mid
+LIQUIDATED, BACKSTOP, ADL = range(3)  # the step's notional by what moved it (_tick_flow)
 MARGIN_SAFETY = 1.01  # a warm position is kept only with 1% more equity than its margin
 IMPACT_NOTIONAL = 1e6  # USD: market.spot_impact moves the log index per million of flow
 
@@ -298,12 +299,9 @@ class PerpMarketModel(mesa.Model):
                                     self.step_minutes / MINUTES_PER_YEAR)
         self._net_liquidation_flow = 0.0  # last tick's, USD: + bought, − sold
         self._fund_unwound = 0.0  # this tick's insurance-fund unwind, USD: + bought, − sold
-        self._step_events: list[Event] = []  # the events of the step's ticks so far
+        self._step_notional = [0.0, 0.0, 0.0]  # USD liquidated, backstop, ADL: the step's so far
         self.ticks = 0
         """Ticks run so far (a step at the fixed clock's one-minute ticks)."""
-        # One tick a step: Mesa's default schedule runs it as the step, at no cost of an
-        # event of its own; finer ticks are scheduled one by one (_schedule_tick).
-        self._ticks_are_steps = self.clock.ticks_per_step == 1
         self._tick_length = 1  # the tick scheduled next, in the clock's finest ticks
         self._last_liquidation = -math.inf  # model time (steps) of the last liquidation event
         self._mark_at_decision = market.start_price  # the mark when the clock last decided
@@ -385,10 +383,8 @@ class PerpMarketModel(mesa.Model):
         for population in self._populations:
             population.renew()
         self._tick_flow(events)
-        self._step_events.extend(events)
         if step_ends:
-            self._record(self.step_index - 1, self._step_events)
-            self._step_events = []
+            self._record(self.step_index - 1)
             if self.step_index == self.n_steps:
                 self.running = False
         self._schedule_tick()
@@ -396,7 +392,7 @@ class PerpMarketModel(mesa.Model):
     def step(self) -> None:
         """Mesa's step (its default schedule runs it once a unit of time, a step): at one
         tick a step, that tick; finer ticks are events of their own (:meth:`tick`)."""
-        if self._ticks_are_steps and self.clock.position < self.clock.end:
+        if self.clock.ticks_are_steps and self.clock.position < self.clock.end:
             self.tick()
 
     def _schedule_tick(self) -> None:
@@ -404,7 +400,7 @@ class PerpMarketModel(mesa.Model):
         says (:meth:`_stressed` asked only when an adaptive clock decides); nothing after
         the path's last tick, nor when every tick is a step (Mesa's step runs it)."""
         clock = self.clock
-        if self._ticks_are_steps or clock.position >= clock.end:
+        if clock.ticks_are_steps or clock.position >= clock.end:
             return
         stressed = clock.adaptive and clock.deciding and self._stressed()
         self._tick_length = clock.next_length(stressed)
@@ -546,29 +542,31 @@ class PerpMarketModel(mesa.Model):
     def _tick_flow(self, events: list[Event]) -> None:
         """The tick's net liquidation flow (USD, + bought, − sold: the liquidation orders'
         and the fund's fills, the vault's and the fund's unwinds and the spot trades),
-        for the next tick's spot impact; and when the last liquidation event came."""
+        for the next tick's spot impact; when the last liquidation event came; and the
+        step's liquidated, backstop and ADL notional so far, for its series row — one
+        pass over the tick's `events`."""
         flow = self.vault.unwound_notional if self.vault else 0.0
         flow += self._fund_unwound + self._spot_flow
+        notional = self._step_notional
         for e in events:
             if e.kind in ("liquidation", "insurance_fund") and e.quantity:
                 flow += e.quantity * e.price
+                notional[LIQUIDATED] += abs(e.quantity) * e.price
+            elif e.kind == "backstop":
+                notional[BACKSTOP] += abs(e.quantity) * e.price
+            elif e.kind == "adl":
+                notional[ADL] += abs(e.quantity) * e.price
             if e.liquidation >= 0 and e.kind != "funding":
                 self._last_liquidation = self.now
         self._net_liquidation_flow = flow
 
-    def _record(self, t: int, events: list[Event]) -> None:
-        """Step `t`'s series row: the state at its end and the notional of its ticks'
-        `events`."""
+    def _record(self, t: int) -> None:
+        """Step `t`'s series row: the state at its end and the notional its ticks
+        liquidated, handed to the backstop and closed by ADL (:meth:`_tick_flow`); the
+        notional then starts again at 0 for the next step."""
         ex = self.exchange
-        liquidated = backstop = adl_notional = 0.0
-        for e in events:
-            notional = abs(e.quantity) * e.price
-            if e.kind in ("liquidation", "insurance_fund") and e.quantity:
-                liquidated += notional
-            elif e.kind == "backstop":
-                backstop += notional
-            elif e.kind == "adl":
-                adl_notional += notional
+        liquidated, backstop, adl_notional = self._step_notional
+        self._step_notional = [0.0, 0.0, 0.0]
         bid, ask, bid_depth, ask_depth = ex.book.near_mid(DEPTH_BAND, self.index)
         row = self._series[t]
         row[:] = (

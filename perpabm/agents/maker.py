@@ -96,10 +96,7 @@ def ladder_for(model: MarketModel, account: int, config: MakerConfig, *,
 def scale_sides(orders: np.ndarray, bid_share: float, ask_share: float) -> np.ndarray:
     """`orders` (rows of signed quantities and prices, as :func:`ladder` gives) with each
     bid's quantity times `bid_share` and each ask's times `ask_share`; a level a share of
-    0 leaves empty is left out (the exchange takes no order of quantity 0). Shares of 1:
-    `orders` itself, untouched."""
-    if bid_share == 1.0 and ask_share == 1.0:
-        return orders
+    0 leaves empty is left out (the exchange takes no order of quantity 0)."""
     quantities = orders[0] * np.where(orders[0] > 0.0, bid_share, ask_share)
     kept = quantities != 0.0
     return np.vstack((quantities[kept], orders[1, kept]))
@@ -184,7 +181,9 @@ class DepthRefill:
 
     def scale(self, orders: np.ndarray) -> np.ndarray:
         """`orders` (a ladder) at :attr:`share` of its depth on each side
-        (:func:`scale_sides`)."""
+        (:func:`scale_sides`); at full depth, `orders` themselves."""
+        if self.share == FULL_DEPTH:  # nothing to refill: no call on the hot path
+            return orders
         return scale_sides(orders, *self.share)
 
 
@@ -251,8 +250,6 @@ class MarketMaker(mesa.Agent):
                               thin=cfg.adl_withdraw_depth)
         else:
             full = ladder_for(self.model, self.account, cfg)
-        if self.depth.share == FULL_DEPTH:  # no sweep to refill from: the ladder as it is
-            return full
         return self.depth.scale(full)
 
     def quote(self) -> None:

@@ -75,7 +75,6 @@ class Liquidator:
         # next mark (_waiting, per call).
         self._cooldown_units = self.cfg.liquidation_slice_cooldown_seconds / core.in_seconds(1.0)
         self._cooldown_until: dict[int, float] = {}
-        self._partial_this_mark: set[int] = set()  # one slice this mark: no more until the next
         self._waiting = False
         self._stages_that_wait = STAGES_WITHOUT_TRIGGER | (
             {"adl"} if self.cfg.adl_trigger == "unfilled" else set())
@@ -131,7 +130,6 @@ class Liquidator:
         """:meth:`run`'s passes over the liquidatable accounts."""
         deferred: set[int] = set()
         self._offered = set()
-        self._partial_this_mark = set()
         for _ in range(MAX_PASSES):
             queue = [a for a in self._by_urgency(self.core.liquidatable()) if a not in deferred]
             if not queue and not self._settle_flat_deficits():
@@ -201,7 +199,7 @@ class Liquidator:
         maintenance margin.
         """
         led, cfg = self.led, self.cfg
-        if acct in self._partial_this_mark:  # one slice a mark: it waits for the next
+        if self._sliced_this_mark(acct):  # one slice a mark: it waits for the next
             self._waiting = True
             return
         size0 = led.size[acct]
@@ -221,6 +219,12 @@ class Liquidator:
             if filled < qty * (1.0 - REL_ROUNDING):  # the book ran out within the limit
                 return
 
+    def _sliced_this_mark(self, acct: int) -> bool:
+        """Whether `acct`'s cooldown began at this mark: a partial liquidation in this
+        update (the same sum of floats gives the same end time)."""
+        until = self._cooldown_until.get(acct)
+        return until is not None and until == self.core.time + self._cooldown_units
+
     def _partial_liquidation(self, acct: int, quantity: float) -> None:
         """One slice of `quantity` to the book, and the account's cooldown begins: until
         it ends, its liquidation orders are for the whole position (Hyperliquid's
@@ -238,7 +242,6 @@ class Liquidator:
         """
         filled = self._liquidation_order(acct, quantity)
         self._cooldown_until[acct] = self.core.time + self._cooldown_units
-        self._partial_this_mark.add(acct)
         book_ran_out = filled < quantity * (1.0 - REL_ROUNDING)
         self._waiting = bool(self.led.size[acct] != 0.0 and not book_ran_out
                              and self._below_maintenance(acct))
