@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings, target
+from hypothesis import HealthCheck, Phase, example, given, settings, target
 from hypothesis import strategies as st
 
 from perpabm import BackstopOffer, Exchange, ExchangeConfig, MarginError, presets
@@ -328,6 +328,15 @@ def new_exchange(preset: str, fund: float, seed: int, takeover: str = "position"
     trades=st.lists(fill, min_size=1, max_size=6),
     ops=st.lists(operation, min_size=5, max_size=40),
 )
+# ADL that closes every opposite position while the fund holds the dust of a partial
+# takeover (short 2.467e-7 after taking over 10.0000002467 while long 10): the closed
+# account must end as its counterpart, not flat (found on bitmex/wealth_pro_rata).
+@example(fund=500.0, backstop=None, takeover="position", fund_takeover=True, seed=0,
+         collaterals=[100_000.0, 100_000.0, 40_570.0],
+         trades=[("fill", 3, 2, 0.75, -0.01953125), ("fill", 3, 2, 0.25, -1.192092896e-07)],
+         ops=[("deposit", 1, 1322.0), ("fill", 3, 1, 0.25, 0.0), ("cancel", 0),
+              ("funding", 0.009765625), ("mark", -0.5), ("deposit", 1, 166.0),
+              ("fill", 1, 1, 1.0, 0.0), ("open", 0.0), ("cancel", 1), ("mark", 0.5)])
 def test_random_operations_keep_the_exchange_sound(preset, fund, backstop, takeover,
                                                    fund_takeover, seed, collaterals, trades,
                                                    ops):

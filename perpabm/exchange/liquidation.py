@@ -565,12 +565,22 @@ class Liquidator:
     def _close_liquidated(self, acct: int, closed: float, price: float,
                           exhausted: bool = False) -> None:
         """The liquidated side of ADL fills adding up to `closed`; a sum within
-        rounding of the whole position closes it exactly, leaving no dust. So does
-        closing every opposite position (`exhausted`): with open interest balanced,
-        what is left is the rounding dust of positions far larger than this one (a
-        remainder of 10,000.05 − 10,000 against 0.05)."""
+        rounding of the whole position closes it exactly, leaving no dust.
+
+        When the fills closed every opposite position (`exhausted`), the account takes
+        the trade that leaves the sum of all positions (long OI − short OI) at zero
+        after them: its whole position, give or take the rounding dust left elsewhere.
+        A remainder of 10,000.05 − 10,000 (0.0499999999993) closed against a short of
+        0.05 leaves it flat; a fund that took over 10.0000002467 of a short while long
+        10 is left short 2.467e-7, and the account that closes the other 279,228.568
+        against longs of 279,228.5679527 ends long those 2.467e-7, the fund's
+        counterpart — where closing it exactly would leave the fund's dust with no
+        opposite side."""
+        if exhausted:
+            self.led.trade(acct, -self.core.open_interest_imbalance(), price)
+            return
         size = float(self.led.size[acct])
-        whole = exhausted or closed >= abs(size) * (1.0 - REL_ROUNDING)
+        whole = closed >= abs(size) * (1.0 - REL_ROUNDING)
         self.led.trade(acct, -size if whole else -math.copysign(closed, size), price)
 
     def _liquidation_order(self, acct: int, qty: float) -> float:
