@@ -44,7 +44,7 @@ figures: $(STAMP)
 	$(BIN)/python experiments/fund_size/run.py --paths 32 --seed 7
 	$(BIN)/python experiments/leverage/run.py --paths 24 --seed 1
 	$(BIN)/python experiments/volatility/run.py --paths 24 --seed 1
-	$(BIN)/python experiments/time_step/run.py --paths 32 --seed 1
+	$(BIN)/python experiments/time_step/run.py --paths 96 --seed 1
 	$(BIN)/python experiments/leverage_tails/run.py --seeds 8
 
 clean:

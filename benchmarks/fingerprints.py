@@ -16,8 +16,9 @@ an insurance fund with a drawdown trigger, debug mode), on two seeds — so that
 branch of the liquidation waterfall and of the ADL arithmetic is run by some case.
 Only the public API is used, so the script runs on any version of perpabm that has
 it (``PYTHONPATH=/path/to/checkout`` measures another checkout). A change that adds a
-summary figure is checked against the version before it with
-``--leave-out FIGURE``: the figure is left out of every summary row's digest.
+summary figure or a series column is checked against the version before it with
+``--leave-out NAME``: the figure is left out of every summary row's digest, the column
+out of every series'.
 """
 
 from __future__ import annotations
@@ -71,9 +72,10 @@ def frame_digest(frame: pd.DataFrame) -> str:
 
 def path_digest(config: ScenarioConfig, seed: int, leave_out: frozenset[str] = frozenset()
                 ) -> str:
-    """SHA-256 of one path's summary row (every float's repr; the figures `leave_out`
-    left out), events and series."""
+    """SHA-256 of one path's summary row (every float's repr), events and series, the
+    figures and columns named in `leave_out` left out."""
     row, events, series = run_path(config, seed, 0, with_series=True)
+    series = series.drop(columns=[c for c in series.columns if c in leave_out])
     h = hashlib.sha256()
     h.update(json.dumps({k: repr(v) for k, v in row.items() if k not in leave_out},
                         sort_keys=True).encode())
@@ -100,8 +102,9 @@ def cases() -> Iterator[tuple[str, ScenarioConfig, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--leave-out", action="append", default=[], metavar="FIGURE",
-                        help="a summary figure left out of the digests (repeatable)")
+    parser.add_argument("--leave-out", action="append", default=[], metavar="NAME",
+                        help="a summary figure or series column left out of the digests "
+                             "(repeatable)")
     args = parser.parse_args(argv)
     leave_out = frozenset(args.leave_out)
     total = hashlib.sha256()

@@ -316,6 +316,49 @@ def vault_pnl(paths: pd.DataFrame, by: str | Sequence[str] | None = None,
     return pd.DataFrame(rows, columns=columns)
 
 
+def vault_pnl_split(paths: pd.DataFrame, series: pd.DataFrame, step: int) -> pd.DataFrame:
+    """Each path's vault P&L (``vault_pnl``, USD) split at the end of `step`: what the
+    vault had made by then (``vault_pnl_before``), the carry of the position it held
+    then to the path's last mark (``vault_pnl_carry`` = position · (last mark − mark at
+    `step`)), and the rest (``vault_pnl_after``): what it made by trading from then on,
+    its funding included. The three add up to ``vault_pnl``.
+
+    What a path's vault P&L owes to the moment a shock begins: the position its market
+    making happens to hold then is set by the order flow before it, and its carry through
+    a large move can swamp what the vault does during and after it. One row per path
+    (per ``point`` too, when present), with ``vault_pnl``; `series` must hold the row of
+    `step` and each path's last step (``run.record_every`` dividing both), with
+    ``vault_equity``, ``vault_position`` and ``mark``.
+
+    Worked example: a vault that ends 200k USD down (equity 9.8M at a last mark of
+    85,000) and had 10.1M at `step`, long 20 at a mark of 100,000: before
+    100k (10.1M − (9.8M + 200k)), carry 20 · (85,000 − 100,000) = −300k, after
+    −200k − 100k + 300k = 0.
+    """
+    require_columns(paths, ["path", "steps", "vault_pnl"])
+    require_columns(series, ["path", "step", "vault_equity", "vault_position", "mark"],
+                    "series")
+    keys = (["point"] if "point" in paths and "point" in series else []) + ["path"]
+    ends = paths.set_index(keys)[["steps", "vault_pnl"]]
+    rows = series.set_index([*keys, "step"])[["vault_equity", "vault_position", "mark"]]
+    at = pd.MultiIndex.from_frame(ends.index.to_frame().assign(step=step))
+    last = pd.MultiIndex.from_frame(ends.index.to_frame().assign(
+        step=ends["steps"].astype(int).to_numpy()))
+    for name, index in (("step", at), ("last step", last)):
+        missing = index.difference(rows.index)
+        if len(missing):
+            raise ValueError(f"series has no row at the {name} ({missing[0][-1]}) of path "
+                             f"{_shown(missing[0][-2])}: record every step "
+                             f"(run.record_every = 1) or one that divides it")
+    then, end = rows.loc[at].to_numpy(), rows.loc[last].to_numpy()
+    pnl = ends["vault_pnl"].to_numpy(dtype=float)
+    before = then[:, 0] - (end[:, 0] - pnl)  # equity at `step` less the start
+    carry = then[:, 1] * (end[:, 2] - then[:, 2])
+    return pd.DataFrame({"vault_pnl": pnl, "vault_pnl_before": before,
+                         "vault_pnl_carry": carry, "vault_pnl_after": pnl - before - carry},
+                        index=ends.index).reset_index()
+
+
 # ---------------------------------------------------------------- paired comparisons
 
 

@@ -102,9 +102,16 @@ STREAMS = ("index", "order_flow", "traders", "makers", "arbitrageur", "vault", "
 SERIES_COLUMNS = (
     "index", "mark", "last", "best_bid", "best_ask", "bid_depth", "ask_depth",
     "open_interest", "insurance_fund", "vault_equity", "vault_pnl_liquidator",
-    "liquidated_notional",
+    "vault_position", "liquidated_notional",
     "backstop_notional", "adl_notional", "traders",
 )
+"""The columns of :attr:`PerpMarketModel.series`, one row a step (the state at the step's
+end): the index, mark and last trade prices (USD); the best bid and ask (USD) and the
+resting volume on each side within ``DEPTH_BAND`` of the mid (base units); open interest
+(base units, one side); the insurance fund (USD); the vault's equity (USD), its
+liquidator's P&L (USD) and its net position (base units, + long, all its accounts); the
+notional (USD) the step's ticks liquidated in the book, handed to the backstop and closed
+by ADL; and the number of traders."""
 SUMMARY_FIGURES = (
     "steps", "index_return", "index_max_drawdown", "liquidation_episodes",
     "liquidated_notional", "backstop_notional", "adl_fired", "adl_fills", "adl_notional",
@@ -574,6 +581,7 @@ class PerpMarketModel(mesa.Model):
             ex.open_interest, ex.insurance_fund,
             self.vault.equity if self.vault else np.nan,
             self.vault.pnl_by_strategy()["liquidator"] if self.vault else np.nan,
+            self.vault.position if self.vault else np.nan,
             liquidated, backstop, adl_notional, len(self.traders),
         )
 

@@ -439,3 +439,44 @@ def test_leverage_bucket_puts_infinite_leverage_in_the_open_top_bucket():
     # An account with no equity left (leverage +inf) is in [20, ∞), not missing.
     buckets = analysis.leverage_bucket([0.5, 25.0, math.inf])
     assert buckets.astype(str).tolist() == ["0–1x", "≥20x", "≥20x"]
+
+
+def _vault_series(equity: list[float], position: list[float], mark: list[float],
+                  path: int = 0) -> pd.DataFrame:
+    steps = range(1, len(equity) + 1)
+    return pd.DataFrame({"path": path, "step": steps, "vault_equity": equity,
+                         "vault_position": position, "mark": mark})
+
+
+def test_vault_pnl_split_separates_the_carry_of_the_position_held_at_the_step():
+    # Starts with 10M; at step 2 it has 10.1M, long 20 at a mark of 100,000; it ends at
+    # step 3 with 9.8M at a mark of 85,000: P&L −200k.
+    series = _vault_series([10.05e6, 10.1e6, 9.8e6], [5.0, 20.0, 0.0],
+                           [101_000.0, 100_000.0, 85_000.0])
+    paths = pd.DataFrame({"path": [0], "steps": [3], "vault_pnl": [-200_000.0]})
+    split = analysis.vault_pnl_split(paths, series, step=2).iloc[0]
+    assert split["vault_pnl_before"] == pytest.approx(100_000.0)  # 10.1M − (9.8M + 200k)
+    assert split["vault_pnl_carry"] == pytest.approx(-300_000.0)  # 20 · (85,000 − 100,000)
+    assert split["vault_pnl_after"] == pytest.approx(0.0)  # −200k − 100k + 300k
+
+
+def test_vault_pnl_split_adds_up_to_the_vault_pnl_on_every_path():
+    series = pd.concat([_vault_series([1.0e6, 1.2e6, 1.1e6], [-3.0, 4.0, 1.0],
+                                      [50.0, 60.0, 55.0], path=0),
+                        _vault_series([1.0e6, 0.9e6, 0.95e6], [2.0, 2.0, 2.0],
+                                      [50.0, 40.0, 45.0], path=1)])
+    paths = pd.DataFrame({"path": [0, 1], "steps": [3, 3],
+                          "vault_pnl": [100_000.0, -50_000.0]})
+    split = analysis.vault_pnl_split(paths, series, step=1)
+    parts = split[["vault_pnl_before", "vault_pnl_carry", "vault_pnl_after"]].sum(axis=1)
+    assert parts.to_numpy() == pytest.approx(split["vault_pnl"].to_numpy())
+    # path 1: before 1.0M − (0.95M + 50k) = 0, carry 2 · (45 − 50) = −10
+    assert split.loc[1, ["vault_pnl_before", "vault_pnl_carry"]].tolist() == pytest.approx(
+        [0.0, -10.0])
+
+
+def test_vault_pnl_split_refuses_a_series_without_the_step():
+    series = _vault_series([1.0e6, 1.1e6], [0.0, 1.0], [50.0, 55.0]).iloc[[1]]  # step 2
+    paths = pd.DataFrame({"path": [0], "steps": [2], "vault_pnl": [100_000.0]})
+    with pytest.raises(ValueError, match="no row at the step"):
+        analysis.vault_pnl_split(paths, series, step=1)

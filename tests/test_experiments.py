@@ -28,9 +28,9 @@ CASES = {
                                        "who_is_hit.png", "lorenz.png", "trader_types.png"]),
     "leverage": (["--paths", "2"], ["summary.csv", "adl_vs_leverage.png"]),
     "volatility": (["--paths", "2"], ["summary.csv", "adl_vs_volatility.png"]),
-    "time_step": (["--paths", "2"], ["summary.csv", "summary.md", "adaptive.csv",
-                                     "adaptive.md", "convergence.png", "calm.csv",
-                                     "calm.md"]),
+    "time_step": (["--paths", "2"], ["summary.csv", "summary.md", "paired.csv",
+                                     "paired.md", "adaptive.csv", "adaptive.md",
+                                     "convergence.png"]),
 }
 
 

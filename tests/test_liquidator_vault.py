@@ -11,9 +11,10 @@ USD; the vault V has 100,000 USD and takes whatever it is offered.
 from __future__ import annotations
 
 import mesa
+import pandas as pd
 import pytest
 
-from perpabm import Exchange, ExchangeConfig, PerpMarketModel
+from perpabm import Exchange, ExchangeConfig, PerpMarketModel, analysis
 from perpabm.agents import Vault
 from perpabm.config import ScenarioConfig, VaultConfig
 from perpabm.exchange import BackstopOffer
@@ -183,6 +184,26 @@ def test_vault_pnl_by_strategy_adds_up_to_its_pnl_on_oct10():
     series = model.series
     assert series["vault_pnl_liquidator"].iloc[-1] == pytest.approx(
         summary["vault_pnl_liquidator"])
+
+
+def test_vault_series_holds_its_net_position_and_splits_its_pnl_at_a_step():
+    model = PerpMarketModel("oct10_2025", rng=3, **{"traders.count": 200,
+                                                     "run.steps": 1_300})
+    model.run()
+    ex, vault, series = model.exchange, model.vault, model.series
+    assert vault.separate  # oct10_2025's liquidator has an account of its own
+    held = ex.position(vault.account) + ex.position(vault.quote_account)
+    assert held != 0.0
+    assert series["vault_position"].iloc[-1] == held
+    paths = pd.DataFrame([model.summary()]).assign(path=0)
+    split = analysis.vault_pnl_split(paths, series.reset_index().assign(path=0),
+                                     step=1_260).iloc[0]
+    # what it had made by step 1,260: its equity then less the capital it started with
+    assert split["vault_pnl_before"] == pytest.approx(
+        series.loc[1_260, "vault_equity"] - model.config.vault.capital)
+    assert split["vault_pnl_carry"] == pytest.approx(
+        series.loc[1_260, "vault_position"]
+        * (series["mark"].iloc[-1] - series.loc[1_260, "mark"]))
 
 
 class VaultHost(mesa.Model):

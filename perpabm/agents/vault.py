@@ -233,6 +233,15 @@ class Vault(mesa.Agent):
             return ex.equity(self.account) + ex.equity(self.quote_account)
         return ex.equity(self.account)
 
+    @property
+    def position(self) -> float:
+        """The vault's net position (contracts, + long): of both accounts when
+        :attr:`separate`."""
+        ex = self.model.exchange
+        if self.separate:
+            return ex.position(self.account) + ex.position(self.quote_account)
+        return ex.position(self.account)
+
     def _cash(self) -> float:
         """The account's cash in the sense of :class:`StrategyBook`: its collateral less
         its position at its entry price (USD), so that equity = cash + size · mark."""
