@@ -23,7 +23,7 @@ the 10 spot at the index.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import mesa
@@ -187,6 +187,21 @@ class DepthRefill:
         return scale_sides(orders, *self.share)
 
 
+def requote(model: MarketModel,
+            quoters: Sequence[tuple[int, DepthRefill, Callable[[], np.ndarray]]]) -> None:
+    """Each (account, depth, ladder) of `quoters` replaces its quotes, in one exchange
+    call (:func:`post_ladders`): every `depth` is first refilled from what its last
+    requote left (:meth:`DepthRefill.refill`), the ladders are then built (each
+    `ladder()` reads its side's share), and what each posted is noted
+    (:meth:`DepthRefill.note_posted`). The makers and the quoting vault requote so."""
+    for account, depth, _ in quoters:
+        depth.refill(model, account)
+    post_ladders(model, [account for account, _, _ in quoters],
+                 [ladder() for _, _, ladder in quoters])
+    for account, depth, _ in quoters:
+        depth.note_posted(model, account)
+
+
 class MarketMaker(mesa.Agent):
     """Quotes `levels` levels a side around its fair value at every requote (every tick of
     the clock; :meth:`ladder`), each side refilled at a rate after a sweep
@@ -277,15 +292,9 @@ class MarketMaker(mesa.Agent):
     @staticmethod
     def quote_all(model: MarketModel, makers: Sequence[MarketMaker]) -> None:
         """Every one of `makers` (perhaps none) replaces its quotes with its
-        :meth:`ladder`, in turn, in one exchange call: each first refills its depth share
-        from what its last requote left (:meth:`DepthRefill.refill`), then notes what it
-        posted (:meth:`DepthRefill.note_posted`)."""
-        for maker in makers:
-            maker.depth.refill(model, maker.account)
-        post_ladders(model, [maker.account for maker in makers],
-                     [maker.ladder() for maker in makers])
-        for maker in makers:
-            maker.depth.note_posted(model, maker.account)
+        :meth:`ladder`, in turn, in one exchange call, its depth refilled at its rate
+        (:func:`requote`)."""
+        requote(model, [(maker.account, maker.depth, maker.ladder) for maker in makers])
 
     @staticmethod
     def rehedge_all(model: MarketModel, makers: Sequence[MarketMaker]) -> None:

@@ -87,8 +87,8 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
         self._rng = rng
         step_minutes = model.step_minutes
         self.lookback_steps = max(1, round(config.lookback_minutes / step_minutes))
-        self._entry_probability = self.entry_probability(step_minutes)  # a step's
-        self._entry_tick = (step_minutes, self._entry_probability)  # (tick minutes, chance)
+        # (tick minutes, chance of an entry): recomputed when the tick's length changes
+        self._entry_tick = (step_minutes, self.entry_probability(step_minutes))
         self._mean_holding_steps = config.holding_minutes / step_minutes
         # ADL'd traders who look for an entry at the next step, and the side (+1, −1).
         self._reentering = NO_ACCOUNTS
@@ -269,7 +269,7 @@ class TraderPopulation(Mapping[int, LeveragedTrader]):
         return warm.warm_positions(
             history[len(history) - 1 - min(steps, len(history) - 1):], accounts,
             self.capital[accounts], self.leverage[accounts], self.strategy[accounts],
-            self._rng, entry_probability=self._entry_probability,
+            self._rng, entry_probability=self.entry_probability(model.step_minutes),
             mean_holding_steps=self._mean_holding_steps, lookback_steps=self.lookback_steps,
             take_profit=cfg.take_profit, stop_loss=cfg.stop_loss,
             tiers=model.exchange.config.mm_tiers, momentum=MOMENTUM, noise=NOISE,

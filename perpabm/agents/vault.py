@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import mesa
 
 from perpabm.agents.books import StrategyBook
-from perpabm.agents.maker import DepthRefill, ladder_for, post_ladders
+from perpabm.agents.maker import DepthRefill, ladder_for, requote
 from perpabm.config.market import share_over
 from perpabm.config.scenario import VaultConfig
 from perpabm.errors import MarginError
@@ -73,6 +73,9 @@ class Vault(mesa.Agent):
                                               adl_exempt=config.adl_exempt)
                               if self.separate else self.account)
         """The account the vault quotes from: :attr:`account` unless :attr:`separate`."""
+        self.accounts = (self.account, self.quote_account) if self.separate else (
+            self.account,)
+        """Every account the vault holds: its equity and position are their sums."""
         ex.register_backstop(self.account, self.take_over)
         self.start_equity = self.equity
         """The equity it opened with (USD): its P&L is measured from it."""
@@ -137,10 +140,8 @@ class Vault(mesa.Agent):
         if not self.config.quotes:
             return
         model, account = self.model, self.quote_account
-        self.depth.refill(model, account)
-        ladder = ladder_for(model, account, self.maker_config)
-        post_ladders(model, [account], [self.depth.scale(ladder)])
-        self.depth.note_posted(model, account)
+        requote(model, [(account, self.depth, lambda: self.depth.scale(
+            ladder_for(model, account, self.maker_config)))])
 
     def record(self, events: Sequence[Event]) -> None:
         """Attribute what changed on the vault's account since the last call to its
@@ -227,20 +228,15 @@ class Vault(mesa.Agent):
 
     @property
     def equity(self) -> float:
-        """The vault's equity at the mark, USD: of both accounts when :attr:`separate`."""
+        """The vault's equity at the mark, USD, over its :attr:`accounts`."""
         ex = self.model.exchange
-        if self.separate:
-            return ex.equity(self.account) + ex.equity(self.quote_account)
-        return ex.equity(self.account)
+        return sum(ex.equity(account) for account in self.accounts)
 
     @property
     def position(self) -> float:
-        """The vault's net position (contracts, + long): of both accounts when
-        :attr:`separate`."""
+        """The vault's net position (base units, + long), over its :attr:`accounts`."""
         ex = self.model.exchange
-        if self.separate:
-            return ex.position(self.account) + ex.position(self.quote_account)
-        return ex.position(self.account)
+        return sum(ex.position(account) for account in self.accounts)
 
     def _cash(self) -> float:
         """The account's cash in the sense of :class:`StrategyBook`: its collateral less
