@@ -46,6 +46,9 @@ figures: $(STAMP)
 	$(BIN)/python experiments/volatility/run.py --paths 24 --seed 1
 	$(BIN)/python experiments/time_step/run.py --paths 96 --seed 1
 	$(BIN)/python experiments/leverage_tails/run.py --seeds 8
+	$(BIN)/python experiments/calibration/run.py --paths 16 --seed 1
+	cp experiments/calibration/oct10_2025_calibrated.toml perpabm/scenarios/
+	$(BIN)/python experiments/sensitivity/run.py --points 64 --paths 4 --seed 1
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,4 +1,4 @@
-"""The `perpabm` command: run, sweep, report, export, scenarios, config show, demo.
+"""The `perpabm` command: run, sweep, validate, report, export, scenarios, config show, demo.
 
 Every error — a usage error, an unknown scenario, bad TOML, a mistyped or
 out-of-range setting, an unreadable price file, an unwritable or full output
@@ -138,6 +138,30 @@ def _sweep(args: argparse.Namespace) -> int:
     return _print_summary(results, by=list(spec["grid"]), out=args.out)
 
 
+def _validate(args: argparse.Namespace) -> int:
+    from perpabm.scenarios import load_scenario
+    from perpabm.validate import validate_scenario
+
+    config = load_scenario(args.scenario)
+    table, results = validate_scenario(config, args.paths, args.seed, record=args.record,
+                                       n_jobs=args.jobs, out=args.out,
+                                       progress=_show_progress(args))
+    fired = int(results.paths["adl_fired"].sum()) if len(results.paths) else 0
+    print(f"{config.name or args.scenario} against the record {args.record}: "
+          f"{len(results.paths)} paths (seed {args.seed}), ADL on {fired}; model: median "
+          f"and the central 90% of the paths that give the figure")
+    shown = table.drop(columns="source").copy()
+    shown.insert(0, "#", range(1, len(shown) + 1))
+    shown["matches"] = shown["matches"].map({True: "yes", False: "no"}).fillna("—")
+    with pd.option_context("display.width", 200, "display.max_colwidth", 52,
+                           "display.float_format", "{:.4g}".format):
+        print(shown.to_string(index=False))
+    print("sources (docs/validation.md quotes them):")
+    for number, source in enumerate(table["source"], start=1):
+        print(f"  {number}. {source}")
+    return 1 if len(results.failures) else 0
+
+
 def _report(args: argparse.Namespace) -> int:
     import matplotlib
 
@@ -261,6 +285,22 @@ def build_parser() -> argparse.ArgumentParser:
                        help="dask scheduler address (default: a local cluster)")
     _progress_flags(sweep)
     sweep.set_defaults(run=_sweep)
+
+    validate = commands.add_parser(
+        "validate", help="hold a scenario against the published record of a real event",
+        description="Run seeded paths of a scenario and print, fact by fact, the record "
+        "of a real event (2025-10-10 on Hyperliquid) beside the model's median and the "
+        "central 90%% of its paths (docs/validation.md gives each fact's source).")
+    validate.add_argument("scenario", help="bundled scenario name or TOML file")
+    validate.add_argument("--record", default="oct10_2025",
+                          help="the record to hold it against (default: oct10_2025)")
+    validate.add_argument("--paths", type=_positive, default=32, help="paths (default: 32)")
+    validate.add_argument("--seed", type=int, default=0, help="root seed (default: 0)")
+    validate.add_argument("--jobs", type=int, default=-1,
+                          help="worker processes (-1: all cores)")
+    validate.add_argument("--out", help="write the paths to this folder (resumable)")
+    _progress_flags(validate)
+    validate.set_defaults(run=_validate)
 
     report = commands.add_parser(
         "report", help="write a results folder's standard tables and figures",

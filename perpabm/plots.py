@@ -664,3 +664,40 @@ def lorenz(haircuts: Sequence[float] | np.ndarray, ax: Axes | None = None,
     ax.set_title(title)
     ax.legend(loc="upper left")
     return fig
+
+
+@_styled
+def sobol_indices(table: pd.DataFrame, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """First-order (S1) and total (ST) Sobol indices of one output, a pair of horizontal
+    bars per factor with their intervals (:func:`perpabm.analysis.sobol_indices`'s
+    table; its ``attrs`` name the output and the design's size in the title).
+
+    x: the share of the output's variance (S1: the factor alone; ST: with the others),
+    clipped to [−0.05, 1.05] for the axis; y: the factors, in the table's order.
+    """
+    analysis.require_columns(table, ["factor", "S1", "S1_low", "S1_high", "ST", "ST_low",
+                                     "ST_high"], "Sobol indices")
+    fig, ax = _figure(ax)
+    y = np.arange(len(table))
+    height = 0.38
+    for offset, name, colour in ((-height / 2, "S1", _colour(0)), (height / 2, "ST",
+                                                                    _colour(1))):
+        value = table[name].to_numpy(dtype=float)
+        err = np.vstack([value - table[f"{name}_low"].to_numpy(dtype=float),
+                         table[f"{name}_high"].to_numpy(dtype=float) - value])
+        label = "first order (S1)" if name == "S1" else "total (ST)"
+        ax.barh(y + offset, value, height=height, xerr=np.clip(err, 0.0, None),
+                color=colour, alpha=0.85, ecolor="#333333", label=label)
+    ax.set_yticks(y, [str(f) for f in table["factor"]])
+    ax.invert_yaxis()
+    ax.axvline(0.0, color="#888888", linewidth=0.8)
+    ax.set_xlim(-0.05, 1.05)
+    ax.set_xlabel("share of the output's variance")
+    ax.set_ylabel("factor")
+    attrs = table.attrs
+    size = (f" — {attrs['base_points']} base points, {attrs['design_points']} points × "
+            f"{attrs['paths_per_point']} paths" if "base_points" in attrs else "")
+    ax.set_title(title or f"Sobol indices of {attrs.get('metric', 'the output')}{size}",
+                 fontsize="medium")
+    ax.legend(loc="lower right", fontsize="small")
+    return fig

@@ -47,7 +47,7 @@ from perpabm.model import PerpMarketModel
 from perpabm.results import Results
 from perpabm.storage import RunStore, read_run
 
-DESIGNS = ("grid", "zip", "lhs", "sobol")
+DESIGNS = ("grid", "zip", "lhs", "sobol", "saltelli")
 BACKENDS = ("loky", "threading", "sequential", "dask")
 
 
@@ -445,13 +445,24 @@ def design_points(grid: Mapping[str, Any], design: str = "grid", n_points: int |
     - ``"zip"``: the lists taken side by side (equal lengths);
     - ``"lhs"`` / ``"sobol"``: `n_points` from a Latin hypercube or a scrambled
       Sobol sequence (scipy.stats.qmc, seeded) over ``(low, high)`` ranges;
-      ranges whose ends are both integers give integers.
+      ranges whose ends are both integers give integers;
+    - ``"saltelli"``: the design Sobol indices are estimated from
+      (:func:`perpabm.analysis.sobol_indices`): `n_points` base points of a scrambled
+      Sobol sequence in 2·d dimensions, and for each, SALib's rows A, AB₁ … AB_d, B
+      (Saltelli 2002; Saltelli et al. 2010) — n_points · (d + 2) points, in that
+      order, from ``SALib.sample.sobol.sample`` without second-order rows. A factor
+      is a ``(low, high)`` range as above, or a list of levels (strings, or any list
+      that is not a numeric pair: a ranking rule, a venue preset), each level taking
+      an equal share of [0, 1). The first m · (d + 2) points are the design of
+      m base points, so a smaller design is a prefix of a larger one.
     """
     if design not in DESIGNS:
         raise ConfigError(one_of("design", design, DESIGNS))
     if not isinstance(grid, Mapping) or not grid:
         raise ConfigError("grid must map at least one dotted config path to its values")
     names = list(grid)
+    if design == "saltelli":
+        return _saltelli_points(grid, n_points, seed)
     if design in ("grid", "zip"):
         values = []
         for name in names:
@@ -502,6 +513,52 @@ def design_points(grid: Mapping[str, Any], design: str = "grid", n_points: int |
     return points
 
 
+def _is_range(values: Any) -> bool:
+    return (isinstance(values, Sequence) and not isinstance(values, str | bytes)
+            and len(values) == 2 and all(
+                isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+                for x in values))
+
+
+def _saltelli_points(grid: Mapping[str, Any], n_points: int | None,
+                     seed: int) -> list[dict[str, Any]]:
+    """The ``"saltelli"`` design of :func:`design_points`."""
+    if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 1:
+        raise ConfigError(f"n_points must be a whole number ≥ 1 for a saltelli design "
+                          f"(the base points; the design has n_points · (factors + 2)); "
+                          f"got {n_points!r}")
+    levels: dict[str, list[Any]] = {}
+    bounds = []
+    for name, values in grid.items():
+        if _is_range(values):
+            if not values[0] < values[1]:
+                raise ConfigError(f"grid[{name!r}] must be a (low, high) range with low < "
+                                  f"high, or a list of levels; got {values!r}")
+            bounds.append([float(values[0]), float(values[1])])
+        elif (isinstance(values, Sequence) and not isinstance(values, str | bytes)
+              and len(values) >= 2):
+            levels[name] = list(values)
+            bounds.append([0.0, float(len(values))])
+        else:
+            raise ConfigError(f"grid[{name!r}] must be a (low, high) range or a list of at "
+                              f"least two levels for a saltelli design; got {values!r}")
+    from SALib.sample import sobol as saltelli  # SALib and scipy.stats: only for this design
+
+    problem = {"num_vars": len(grid), "names": list(grid), "bounds": bounds}
+    rows = saltelli.sample(problem, n_points, calc_second_order=False, seed=seed)
+    points = []
+    for row in rows:
+        point = {}
+        for (name, values), value in zip(grid.items(), row, strict=True):
+            if name in levels:  # [k, k + 1) is level k; the top end belongs to the last
+                point[name] = levels[name][min(int(value), len(levels[name]) - 1)]
+            else:
+                integer = isinstance(values[0], int) and isinstance(values[1], int)
+                point[name] = round(float(value)) if integer else float(value)
+        points.append(point)
+    return points
+
+
 def point_config(config: ScenarioConfig, point: Mapping[str, Any]) -> ScenarioConfig:
     """`config` with a design point's dotted settings applied
     (:meth:`ScenarioConfig.with_settings`: a venue preset first)."""
@@ -536,9 +593,9 @@ def sweep(config: ScenarioConfig, grid: Mapping[str, Any], n_paths: int, seed: i
             "kind": "sweep", "config": config.to_dict(), "design": design,
             "factors": sorted(grid), "seed": int(seed), "with_series": with_series,
             "custom_code": custom_code(configs)}
-        if design in ("lhs", "sobol"):  # the points depend on the ranges (lhs: and on n)
+        if design in ("lhs", "sobol", "saltelli"):  # the points depend on the ranges
             identity["grid"] = {k: list(v) for k, v in grid.items()}
-        if design == "lhs":
+        if design in ("lhs", "saltelli"):  # (lhs, saltelli: and on n)
             identity["n_points"] = n_points
         store = RunStore(out, identity, settings, int(n_paths))
     indices = list(range(len(settings))) if store is None else store.point_index

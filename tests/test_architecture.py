@@ -127,6 +127,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("runner", ("perpabm.runner",)),
     ("applications", (
         "perpabm.analysis", "perpabm.plots", "perpabm.report", "perpabm.validate",
+        "perpabm.calibration",
         "perpabm.demo", "perpabm.cli",
     )),
 )

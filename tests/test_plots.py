@@ -44,8 +44,14 @@ def _adl_events_with_cap(results):
     return results.events.merge(results.points, on="point", how="left")
 
 
+SOBOL_TABLE = pd.DataFrame({  # two factors' indices, as analysis.sobol_indices gives them
+    "factor": ["vault.cap", "market.shocks.0.change"], "S1": [0.1, 0.7],
+    "S1_low": [0.0, 0.6], "S1_high": [0.2, 0.8], "ST": [0.2, 0.85], "ST_low": [0.1, 0.7],
+    "ST_high": [0.3, 1.0]})
+
 # name → call drawing into `ax` (None: a new figure)
 CALLS = {
+    "sobol_indices": lambda r, ax: plots.sobol_indices(SOBOL_TABLE, ax=ax),
     "adl_frequency": lambda r, ax: plots.adl_frequency(r.paths, "vault.cap", ax=ax),
     "adl_heatmap": lambda r, ax: plots.adl_heatmap(r.paths, "vault.cap", "path", ax=ax),
     "vault_pnl_distribution": lambda r, ax: plots.vault_pnl_distribution(

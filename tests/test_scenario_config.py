@@ -23,6 +23,28 @@ def test_replace_reaches_exchange_rules():
     assert config.exchange.adl_rule == "profit"
 
 
+def test_a_dotted_path_reaches_an_entry_of_a_list_of_tables():
+    config = load_scenario("oct10_2025")  # one shock: 15% over 10 minutes at 1,260
+    changed = config.replace("market.shocks.0.change", -0.2)
+    assert changed.market.shocks[0].change == -0.2
+    assert changed.market.shocks[0].over_minutes == config.market.shocks[0].over_minutes
+    assert changed.get("market.shocks.0.change") == -0.2
+    assert config.with_settings({"market.shocks.0.over_minutes": 3.0}).get(
+        "market.shocks.0.over_minutes") == 3.0
+
+
+@pytest.mark.parametrize("path", ["market.shocks.1.change", "market.shocks.change",
+                                  "market.shocks.x.change"])
+def test_a_list_entry_out_of_range_or_unnamed_is_refused(path):
+    with pytest.raises(ConfigError, match="shocks is a list of 1; name an entry 0 … 0"):
+        load_scenario("oct10_2025").replace(path, -0.2)
+
+
+def test_a_list_entry_checks_the_entrys_own_range():
+    with pytest.raises(ConfigError, match=r"market\.shocks\.change"):
+        load_scenario("oct10_2025").replace("market.shocks.0.change", -1.5)
+
+
 def test_a_mistyped_path_suggests_the_closest_setting():
     with pytest.raises(ConfigError, match='did you mean "count"'):
         ScenarioConfig().replace("traders.cuont", 5)

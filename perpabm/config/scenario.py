@@ -726,9 +726,16 @@ class ScenarioConfig:
         return code
 
     def get(self, path: str) -> Any:
-        """The value at a dotted path such as ``"traders.count"``."""
+        """The value at a dotted path such as ``"traders.count"`` (an entry of a list of
+        settings tables by its index: ``"market.shocks.0.change"``)."""
         obj: Any = self
         for part in _split(path):
+            if isinstance(obj, tuple):
+                if not part.isdigit() or int(part) >= len(obj):
+                    raise ConfigError(f"{path!r}: {part!r} is not an entry of a list of "
+                                      f"{len(obj)}")
+                obj = obj[int(part)]
+                continue
             names = [f.name for f in dataclasses.fields(obj)]
             if part not in names:
                 raise ConfigError(f"{path!r} is not a setting{closest(part, names)}")
@@ -832,9 +839,30 @@ def _replace_path(obj: Any, parts: list[str], value: Any, path: str) -> Any:
             value = tuple(value)
         return dataclasses.replace(obj, **{head: value})
     child = getattr(obj, head)
+    if isinstance(child, tuple) and child and all(dataclasses.is_dataclass(c) for c in child):
+        return dataclasses.replace(obj, **{head: _replace_entry(child, parts, value, path)})
     if not dataclasses.is_dataclass(child):
         raise ConfigError(f"{path!r}: {head} has no settings below it")
     return dataclasses.replace(obj, **{head: _replace_path(child, parts[1:], value, path)})
+
+
+def _replace_entry(entries: tuple[Any, ...], parts: list[str], value: Any,
+                   path: str) -> tuple[Any, ...]:
+    """`entries` (a tuple of settings tables, such as ``market.shocks``) with one entry's
+    setting replaced: ``parts`` is [name, index, setting …], as in
+    ``"market.shocks.0.change"``, the first shock's size."""
+    head, last = parts[0], len(entries) - 1
+    if len(parts) < 3 or not parts[1].isdigit() or int(parts[1]) > last:
+        raise ConfigError(f"{path!r}: {head} is a list of {len(entries)}; name an entry "
+                          f"0 … {last} and its setting, as '{head}.0.{_first_field(entries)}'")
+    index = int(parts[1])
+    changed = list(entries)
+    changed[index] = _replace_path(entries[index], parts[2:], value, path)
+    return tuple(changed)
+
+
+def _first_field(entries: tuple[Any, ...]) -> str:
+    return dataclasses.fields(entries[0])[0].name
 
 
 MOVED = {"market.step_minutes": "run.step_seconds, in seconds (60 for a minute)"}
