@@ -109,12 +109,23 @@ def objective_terms(figures: pd.Series, facts: tuple[Fact, ...]) -> pd.Series:
     return pd.Series(terms, name="term")
 
 
-def _figures(results: Results, config: ScenarioConfig, facts: tuple[Fact, ...]) -> pd.DataFrame:
-    """Each fact's figure at each point: its statistic over the point's paths of its
-    measure (NaN where none gives it); one row per point, a column per measure."""
-    measures = path_measures(results, config, tuple(f.measure for f in facts))
-    by_point = measures.drop(columns="path").groupby("point")
-    return pd.DataFrame({f.measure: by_point[f.measure].agg(f.statistic) for f in facts})
+def _figures(results: Results, configs: list[ScenarioConfig],
+             facts: tuple[Fact, ...]) -> pd.DataFrame:
+    """Each fact's figure at each point of a sweep: its statistic over the point's paths
+    of its measure, computed with the point's own config (its step, its vault's
+    capital); NaN where no path gives it. One row per point, a column per measure."""
+    measures = tuple(f.measure for f in facts)
+    rows = {}
+    for point, config in enumerate(configs):
+        at_point = Results(
+            paths=results.paths[results.paths["point"] == point],
+            events=(results.events[results.events["point"] == point]
+                    if len(results.events) else results.events),
+            series=results.series)
+        values = path_measures(at_point, config, measures)
+        rows[point] = {f.measure: values[f.measure].dropna().agg(f.statistic)
+                       if values[f.measure].notna().any() else np.nan for f in facts}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(measures))
 
 
 def calibrate(config: ScenarioConfig, parameters: Mapping[str, tuple[float, float]],
@@ -159,7 +170,7 @@ def calibrate(config: ScenarioConfig, parameters: Mapping[str, tuple[float, floa
         grid = {n: [c[n] for c in candidates] for n in names}
         results = sweep(config, grid, n_paths, seed, design="zip", n_jobs=n_jobs,
                         progress=progress)
-        figures = _figures(results, config, facts)
+        figures = _figures(results, [point_config(config, c) for c in candidates], facts)
         values = np.empty(len(candidates))
         generation = len({h["generation"] for h in history})
         for point, candidate in enumerate(candidates):

@@ -148,8 +148,8 @@ def _validate(args: argparse.Namespace) -> int:
                                        progress=_show_progress(args))
     fired = int(results.paths["adl_fired"].sum()) if len(results.paths) else 0
     print(f"{config.name or args.scenario} against the record {args.record}: "
-          f"{len(results.paths)} paths (seed {args.seed}), ADL on {fired}; model: median "
-          f"and the central 90% of the paths that give the figure")
+          f"{len(results.paths)} paths (seed {args.seed}), ADL on {fired}; model: the "
+          f"statistic over the paths that give the figure, and their central 90%")
     shown = table.drop(columns="source").copy()
     shown.insert(0, "#", range(1, len(shown) + 1))
     shown["matches"] = shown["matches"].map({True: "yes", False: "no"}).fillna("—")

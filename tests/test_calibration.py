@@ -4,7 +4,9 @@ check — the fit recovers a parameter from figures the model itself produced.""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -115,3 +117,27 @@ def test_one_fact_a_measure():
     twice = (fact("vault_return", 0.0, 0.0), fact("vault_return", 0.1, 0.1))
     with pytest.raises(ValueError, match="one fact a measure"):
         calibrate(SMALL, {"vault.cap": (1.0, 3.0)}, twice)
+
+
+def test_the_bundled_calibrated_scenario_is_the_experiments_fit():
+    # experiments/calibration/run.py writes it; `make figures` copies it into the package
+    root = Path(__file__).parents[1]
+    written = root / "experiments" / "calibration" / "oct10_2025_calibrated.toml"
+    bundled = root / "perpabm" / "scenarios" / "oct10_2025_calibrated.toml"
+    assert bundled.read_text() == written.read_text()
+    assert load_scenario("oct10_2025_calibrated").run.clock == "adaptive"
+
+
+@pytest.mark.slow
+def test_each_candidate_is_measured_with_its_own_config():
+    # the vault's return is its P&L over its own capital: a candidate's capital, not the
+    # starting scenario's
+    record = (fact("vault_return", 0.01, 0.01),)
+    fit = calibrate(SMALL, {"vault.capital": (1e6, 2e7)}, record, n_paths=2, seed=5,
+                    popsize=2, maxiter=0, n_jobs=1)
+    for row in fit.history.itertuples():
+        capital = getattr(row, "_3")  # vault.capital, after evaluation and generation
+        alone = SMALL.replace("vault.capital", capital)
+        paths = run_paths(alone, 2, seed=5, n_jobs=1).paths
+        assert row.model_vault_return == pytest.approx(
+            float(np.median(paths["vault_pnl"] / capital)))

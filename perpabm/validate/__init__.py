@@ -8,7 +8,6 @@
 """
 
 from perpabm.validate.record import (
-    FACTS,
     MEASURES,
     OCT10_2025,
     RECORDS,
@@ -26,7 +25,6 @@ from perpabm.validate.returns import (
 )
 
 __all__ = [
-    "FACTS",
     "MEASURES",
     "OCT10_2025",
     "RECORDS",

@@ -33,7 +33,7 @@ from perpabm.config.market import SECONDS_PER_MINUTE
 from perpabm.results import KEYS, Results
 from perpabm.runner import run_paths
 
-__all__ = ["FACTS", "MEASURES", "OCT10_2025", "RECORDS", "Fact", "path_measures",
+__all__ = ["MEASURES", "OCT10_2025", "RECORDS", "Fact", "path_measures",
            "record_table", "validate_scenario"]
 
 BAND = 0.90
@@ -315,8 +315,6 @@ OCT10_2025: tuple[Fact, ...] = (
 
 RECORDS: dict[str, tuple[Fact, ...]] = {"oct10_2025": OCT10_2025}
 """The bundled records by name, for :func:`validate_scenario` and the CLI."""
-
-FACTS = OCT10_2025
 
 TABLE_COLUMNS = ["fact", "unit", "record", "source", "paths", "statistic", "model",
                  "model_low", "model_high", "matches"]
