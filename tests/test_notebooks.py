@@ -11,7 +11,8 @@ nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-NAMES = ["01_quickstart", "02_ranking_rules", "03_vault_pnl", "04_oct10_case_study"]
+NAMES = ["01_quickstart", "02_ranking_rules", "03_vault_pnl", "04_oct10_case_study",
+         "05_validation"]
 
 
 @pytest.mark.slow
