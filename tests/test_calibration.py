@@ -135,9 +135,8 @@ def test_each_candidate_is_measured_with_its_own_config():
     record = (fact("vault_return", 0.01, 0.01),)
     fit = calibrate(SMALL, {"vault.capital": (1e6, 2e7)}, record, n_paths=2, seed=5,
                     popsize=2, maxiter=0, n_jobs=1)
-    for row in fit.history.itertuples():
-        capital = getattr(row, "_3")  # vault.capital, after evaluation and generation
+    for capital, figure in zip(fit.history["vault.capital"],
+                               fit.history["model_vault_return"], strict=True):
         alone = SMALL.replace("vault.capital", capital)
         paths = run_paths(alone, 2, seed=5, n_jobs=1).paths
-        assert row.model_vault_return == pytest.approx(
-            float(np.median(paths["vault_pnl"] / capital)))
+        assert figure == pytest.approx(float(np.median(paths["vault_pnl"] / capital)))
