@@ -194,7 +194,7 @@ def test_a_fact_checks_its_measure_and_its_range():
         Fact("delay", "d", "s", 1.0, 1.0, "x")
     with pytest.raises(ValueError, match="low must be ≤ high"):
         Fact("adl_delay_seconds", "d", "s", 2.0, 1.0, "x")
-    with pytest.raises(ValueError, match="Fact.statistic must be one of"):
+    with pytest.raises(ValueError, match=r"Fact\.statistic must be one of"):
         Fact("adl_delay_seconds", "d", "s", 1.0, 1.0, "x", statistic="mode")
 
 
