@@ -33,8 +33,8 @@ def test_scenarios_lists_one_line_each(capsys):
     assert main(["scenarios"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == sorted(
-        ["calm", "crash", "default", "oct10_2025", "oct10_2025_history", "thin_book",
-         "volatile"])
+        ["calm", "crash", "default", "oct10_2025", "oct10_2025_calibrated",
+         "oct10_2025_history", "thin_book", "volatile"])
 
 
 def test_config_show_prints_toml_that_loads_back_to_the_same_scenario(capsys):
