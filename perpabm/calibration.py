@@ -44,9 +44,8 @@ from scipy import optimize
 
 from perpabm.config import ScenarioConfig
 from perpabm.results import Results
-from perpabm.runner import point_config, run_paths, sweep
-from perpabm.validate import OCT10_2025, Fact, path_measures, record_table
-from perpabm.validate.record import BAND
+from perpabm.runner import point_config, sweep
+from perpabm.validate import OCT10_2025, Fact, record_table
 
 __all__ = ["MAX_FACTOR", "MAX_TERM", "ZERO_SCALE", "Fit", "calibrate", "objective_terms"]
 
@@ -109,23 +108,16 @@ def objective_terms(figures: pd.Series, facts: tuple[Fact, ...]) -> pd.Series:
     return pd.Series(terms, name="term")
 
 
-def _figures(results: Results, configs: list[ScenarioConfig],
-             facts: tuple[Fact, ...]) -> pd.DataFrame:
-    """Each fact's figure at each point of a sweep: its statistic over the point's paths
-    of its measure, computed with the point's own config (its step, its vault's
-    capital); NaN where no path gives it. One row per point, a column per measure."""
-    measures = tuple(f.measure for f in facts)
-    rows = {}
-    for point, config in enumerate(configs):
-        at_point = Results(
-            paths=results.paths[results.paths["point"] == point],
-            events=(results.events[results.events["point"] == point]
-                    if len(results.events) else results.events),
-            series=results.series)
-        values = path_measures(at_point, config, measures)
-        rows[point] = {f.measure: values[f.measure].dropna().agg(f.statistic)
-                       if values[f.measure].notna().any() else np.nan for f in facts}
-    return pd.DataFrame.from_dict(rows, orient="index", columns=list(measures))
+def _tables(results: Results, configs: list[ScenarioConfig],
+            facts: tuple[Fact, ...]) -> list[pd.DataFrame]:
+    """The :func:`perpabm.validate.record_table` of each point of a sweep, measured with
+    the point's own config (its step, its vault's capital)."""
+    paths = dict(tuple(results.paths.groupby("point")))
+    events = dict(tuple(results.events.groupby("point"))) if len(results.events) else {}
+    return [record_table(Results(paths=paths.get(point, results.paths.iloc[:0]),
+                                 events=events.get(point, results.events.iloc[:0]),
+                                 series=results.series.iloc[:0]), config, facts)
+            for point, config in enumerate(configs)]
 
 
 def calibrate(config: ScenarioConfig, parameters: Mapping[str, tuple[float, float]],
@@ -138,9 +130,9 @@ def calibrate(config: ScenarioConfig, parameters: Mapping[str, tuple[float, floa
 
     A generation of popsize · len(parameters) candidates runs as one sweep (``"zip"``
     design); `maxiter` generations follow the first, so at most
-    popsize · len(parameters) · (maxiter + 1) candidates run, and the best once more (its
-    table, on the same seeds). A range whose ends are
-    both integers gives integers. `optimizer_seed` seeds the optimiser's draws, apart
+    popsize · len(parameters) · (maxiter + 1) candidates run; the fit is the one with the
+    least J, with the table of its own paths. A range whose ends are both integers
+    gives integers. `optimizer_seed` seeds the optimiser's draws, apart
     from the paths' `seed`.
     """
     if not parameters:
@@ -164,36 +156,35 @@ def calibrate(config: ScenarioConfig, parameters: Mapping[str, tuple[float, floa
                 for n, v, i in zip(names, row, integer, strict=True)}
 
     history: list[dict[str, float]] = []
+    tables: list[pd.DataFrame] = []  # each candidate's record table, as history
 
     def objective(x: np.ndarray) -> np.ndarray:
         candidates = [setting(column) for column in np.atleast_2d(x.T)]
+        configs = [point_config(config, c) for c in candidates]
         grid = {n: [c[n] for c in candidates] for n in names}
         results = sweep(config, grid, n_paths, seed, design="zip", n_jobs=n_jobs,
                         progress=progress)
-        figures = _figures(results, [point_config(config, c) for c in candidates], facts)
         values = np.empty(len(candidates))
         generation = len({h["generation"] for h in history})
-        for point, candidate in enumerate(candidates):
-            row = figures.loc[point] if point in figures.index else pd.Series(
-                np.nan, index=measures)
-            terms = objective_terms(row, facts)
+        for point, (candidate, table) in enumerate(zip(
+                candidates, _tables(results, configs, facts), strict=True)):
+            figures = pd.Series(table["model"].to_numpy(), index=measures)
+            terms = objective_terms(figures, facts)
             values[point] = float(terms.sum())
             history.append({"evaluation": len(history), "generation": generation,
                             **candidate, "objective": values[point],
-                            **{f"model_{k}": float(v) for k, v in row.items()}})
+                            **{f"model_{k}": float(v) for k, v in figures.items()}})
+            tables.append(table)
         return values
 
     optimize.differential_evolution(
         objective, bounds, popsize=popsize, maxiter=maxiter, init="latinhypercube",
         polish=False, vectorized=True, updating="deferred", tol=0.0,
         rng=np.random.default_rng(optimizer_seed))
-    table = pd.DataFrame(history)
-    best = table.loc[table["objective"].idxmin()]
-    fitted = {n: (round(float(best[n])) if i else float(best[n]))
-              for n, i in zip(names, integer, strict=True)}
-    fitted_config = point_config(config, fitted)
-    fitted_results = run_paths(fitted_config, n_paths, seed, n_jobs=n_jobs)
-    fit_table = record_table(fitted_results, fitted_config, facts, BAND)
-    terms = objective_terms(pd.Series(fit_table["model"].to_numpy(), index=measures), facts)
+    frame = pd.DataFrame(history)
+    best = int(frame["objective"].idxmin())
+    fitted = {n: history[best][n] for n in names}
+    table = tables[best]
+    terms = objective_terms(pd.Series(table["model"].to_numpy(), index=measures), facts)
     return Fit(parameters=fitted, objective=float(terms.sum()), terms=terms,
-               config=fitted_config, table=fit_table, history=table)
+               config=point_config(config, fitted), table=table, history=frame)

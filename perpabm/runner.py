@@ -461,8 +461,6 @@ def design_points(grid: Mapping[str, Any], design: str = "grid", n_points: int |
     if not isinstance(grid, Mapping) or not grid:
         raise ConfigError("grid must map at least one dotted config path to its values")
     names = list(grid)
-    if design == "saltelli":
-        return _saltelli_points(grid, n_points, seed)
     if design in ("grid", "zip"):
         values = []
         for name in names:
@@ -483,14 +481,15 @@ def design_points(grid: Mapping[str, Any], design: str = "grid", n_points: int |
             combos = itertools.product(*values)
         return [dict(zip(names, combo, strict=True)) for combo in combos]
     if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 1:
-        raise ConfigError(f"n_points must be a whole number ≥ 1 for a {design} design; "
-                          f"got {n_points!r}")
+        size = " (its base points: it has n_points · (factors + 2))" * (design == "saltelli")
+        raise ConfigError(f"n_points must be a whole number ≥ 1 for a {design} design"
+                          f"{size}; got {n_points!r}")
+    if design == "saltelli":
+        return _saltelli_points(grid, n_points, seed)
     bounds = []
     for name in names:
         r = grid[name]
-        if isinstance(r, str | bytes) or not isinstance(r, Sequence) or len(r) != 2 or not all(
-                isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-                for x in r) or not r[0] < r[1]:
+        if not (_is_range(r) and r[0] < r[1]):
             raise ConfigError(f"grid[{name!r}] must be a (low, high) range with low < high "
                               f"for a {design} design; got {r!r}")
         bounds.append(r)
@@ -503,30 +502,28 @@ def design_points(grid: Mapping[str, Any], design: str = "grid", n_points: int |
     low = np.array([b[0] for b in bounds], dtype=float)
     high = np.array([b[1] for b in bounds], dtype=float)
     scaled = qmc.scale(unit, low, high)
-    points = []
-    for row in scaled:
-        point = {}
-        for name, value, (lo, hi) in zip(names, row, bounds, strict=True):
-            integer = isinstance(lo, int) and isinstance(hi, int)
-            point[name] = round(float(value)) if integer else float(value)
-        points.append(point)
-    return points
+    return [{name: _in_range(value, r) for name, value, r in zip(names, row, bounds,
+                                                                 strict=True)}
+            for row in scaled]
 
 
 def _is_range(values: Any) -> bool:
+    """Whether `values` is a (low, high) pair of finite numbers."""
     return (isinstance(values, Sequence) and not isinstance(values, str | bytes)
             and len(values) == 2 and all(
                 isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
                 for x in values))
 
 
-def _saltelli_points(grid: Mapping[str, Any], n_points: int | None,
+def _in_range(value: float, bounds: Sequence[float]) -> int | float:
+    """A design's draw within the range `bounds`: a whole number when both ends are."""
+    integer = isinstance(bounds[0], int) and isinstance(bounds[1], int)
+    return round(float(value)) if integer else float(value)
+
+
+def _saltelli_points(grid: Mapping[str, Any], n_points: int,
                      seed: int) -> list[dict[str, Any]]:
     """The ``"saltelli"`` design of :func:`design_points`."""
-    if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 1:
-        raise ConfigError(f"n_points must be a whole number ≥ 1 for a saltelli design "
-                          f"(the base points; the design has n_points · (factors + 2)); "
-                          f"got {n_points!r}")
     levels: dict[str, list[Any]] = {}
     bounds = []
     for name, values in grid.items():
@@ -553,8 +550,7 @@ def _saltelli_points(grid: Mapping[str, Any], n_points: int | None,
             if name in levels:  # [k, k + 1) is level k; the top end belongs to the last
                 point[name] = levels[name][min(int(value), len(levels[name]) - 1)]
             else:
-                integer = isinstance(values[0], int) and isinstance(values[1], int)
-                point[name] = round(float(value)) if integer else float(value)
+                point[name] = _in_range(value, values)
         points.append(point)
     return points
 

@@ -480,3 +480,23 @@ def test_vault_pnl_split_refuses_a_series_without_the_step():
     paths = pd.DataFrame({"path": [0], "steps": [2], "vault_pnl": [100_000.0]})
     with pytest.raises(ValueError, match="no row at the step"):
         analysis.vault_pnl_split(paths, series, step=1)
+
+
+def test_overshoot_by_path_sums_episodes_and_gives_zero_without_adl():
+    # path 0: episodes closing 50 and 30 of profit, covering (110 − 100)·1 = 10 and
+    # (110 − 100)·3 = 30 of deficit: 80, 40, overshoot 40; path 1 has no ADL: 0, 0, 0
+    def adl(liquidation, amount, quantity):
+        return {"point": 0, "path": 0, "kind": "adl", "liquidation": liquidation,
+                "account": 5, "amount": amount, "quantity": quantity, "price": 110.0,
+                "mark_price": 100.0}
+
+    events = pd.DataFrame([adl(1, 50.0, 1.0), adl(2, 30.0, 3.0)])
+    paths = pd.DataFrame({"point": [0, 0], "path": [0, 1]})
+    table = analysis.adl_overshoot_by_path(paths, events)
+    assert table[["point", "path"]].values.tolist() == [[0, 0], [0, 1]]
+    assert table.loc[0, ["profit_closed", "deficit_covered", "overshoot"]].tolist() == [
+        80.0, 40.0, 40.0]
+    assert table.loc[1, ["profit_closed", "deficit_covered", "overshoot"]].tolist() == [
+        0.0, 0.0, 0.0]
+    empty = analysis.adl_overshoot_by_path(paths, pd.DataFrame())
+    assert empty["overshoot"].tolist() == [0.0, 0.0]

@@ -88,7 +88,6 @@ KINDS = {"noise": "trader", "momentum": "trader", "contrarian": "trader"}
 LEVERAGE_EDGES = (0.0, 1.0, 5.0, math.inf)
 """The leverage buckets of who is hit: below 1x (spare collateral), 1–5x, 5x or more."""
 STRATEGIES = ["vault_pnl", "vault_pnl_liquidator", "vault_pnl_market_making"]
-OVERSHOOT_PARTS = ["profit_closed", "deficit_covered", "overshoot"]
 
 
 def label(rule: str, allocation: str) -> str:
@@ -103,12 +102,10 @@ def per_path(results: Results) -> pd.DataFrame:
                                             "exchange.adl_allocation": "allocation"})
     points["policy"] = [label(r, a) for r, a in zip(points["rule"], points["allocation"],
                                                     strict=True)]
-    episodes = analysis.adl_overshoot(results.events)
-    sums = episodes.groupby(["point", "path"])[OVERSHOOT_PARTS].sum().reset_index()
     paths = results.paths[["point", "path", "adl_fired", "adl_fills", "adl_notional",
                            *STRATEGIES]]
-    paths = paths.merge(sums, on=["point", "path"], how="left")
-    paths[OVERSHOOT_PARTS] = paths[OVERSHOOT_PARTS].fillna(0.0)
+    sums = analysis.adl_overshoot_by_path(paths, results.events)
+    paths = paths.merge(sums, on=["point", "path"])
     covered = paths["deficit_covered"].where(paths["deficit_covered"] > 0)
     paths["profit_per_deficit"] = paths["profit_closed"] / covered  # NaN: no deficit
     events = results.events.assign(account_type=results.events["account_type"].astype(
@@ -137,7 +134,7 @@ def summary_table(paths: pd.DataFrame, sides: pd.DataFrame) -> pd.DataFrame:
     losing = losing.drop(columns="fills").reset_index()
     frequency = analysis.adl_frequency(paths, by="policy").rename(
         columns={"share": "adl_share", "low": "adl_share_low", "high": "adl_share_high"})
-    means = paths.groupby("policy")[["adl_notional", *OVERSHOOT_PARTS,
+    means = paths.groupby("policy")[["adl_notional", *analysis.OVERSHOOT_PARTS,
                                      "profit_per_deficit"]].mean().reset_index()
     pnl = analysis.vault_pnl(paths, by="policy")[["policy", "mean", "mean_low", "mean_high"]]
     pnl = pnl.rename(columns={"mean": "vault_pnl", "mean_low": "vault_pnl_low",

@@ -71,19 +71,6 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def with_overshoot(results) -> pd.DataFrame:
-    """The paths with ``adl_overshoot``: profit ADL closed beyond the deficit it covered,
-    summed over the path's episodes (`analysis.adl_overshoot`), 0 without ADL."""
-    paths = results.paths
-    if len(results.events):
-        overshoot = analysis.adl_overshoot(results.events).groupby(
-            ["point", "path"])["overshoot"].sum()
-    else:
-        overshoot = pd.Series(dtype=float)
-    keys = pd.MultiIndex.from_frame(paths[["point", "path"]])
-    return paths.assign(adl_overshoot=overshoot.reindex(keys).fillna(0.0).to_numpy())
-
-
 def main() -> None:
     args = parse_args()
     here = args.out
@@ -92,7 +79,8 @@ def main() -> None:
     results = sweep(config, FACTORS, args.paths, args.seed, design="saltelli",
                     n_points=args.points, n_jobs=args.jobs, progress=True)
     minutes = (time.perf_counter() - started) / 60.0
-    results.paths = with_overshoot(results)
+    overshoot = analysis.adl_overshoot_by_path(results.paths, results.events)["overshoot"]
+    results.paths = results.paths.assign(adl_overshoot=overshoot.to_numpy())
 
     sizes = sorted({max(1, args.points // 2), args.points})
     tables, full, constant = [], {}, []

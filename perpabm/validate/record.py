@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from perpabm.analysis import adl_overshoot, require_columns
+from perpabm.analysis import adl_overshoot_by_path, require_columns
 from perpabm.config import ScenarioConfig
 from perpabm.config.market import SECONDS_PER_MINUTE
 from perpabm.results import KEYS, Results
@@ -94,18 +94,24 @@ def _number(value: float) -> str:
 # ---------------------------------------------------------------- measures: one path each
 
 
-def _per_path(values: pd.Series, paths: pd.DataFrame) -> pd.Series:
-    """`values` (indexed by point, path) aligned to every path of `paths`; NaN where a
-    path has none."""
-    index = pd.MultiIndex.from_frame(paths[KEYS])
-    return values.reindex(index).reset_index(drop=True)
-
-
-def _adl_rows(results: Results) -> pd.DataFrame:
+def _per_adl_path(results: Results,
+                  figure: Callable[[pd.DataFrame], pd.Series]) -> pd.Series:
+    """`figure` of the "adl" rows (a Series indexed by point, path) aligned to every path
+    of ``results.paths``, in its order; NaN on a path without ADL."""
     events = results.events
-    if not len(events):
-        return events
-    return events[events["kind"] == "adl"]
+    index = pd.MultiIndex.from_frame(results.paths[KEYS])
+    adl = events[events["kind"] == "adl"] if len(events) else events
+    if not len(adl):
+        return pd.Series(np.nan, index=range(len(index)))
+    return figure(adl).reindex(index).reset_index(drop=True)
+
+
+def _liquidated(paths: pd.DataFrame) -> pd.Series:
+    """Notional a path liquidated, USD: in the book and by takeover (the vault's
+    liquidator, a fund); NaN where it liquidated nothing, so that a ratio to it is too."""
+    require_columns(paths, ["liquidated_notional", "backstop_notional"])
+    liquidated = paths["liquidated_notional"] + paths["backstop_notional"]
+    return liquidated.where(liquidated > 0)
 
 
 def adl_fired(results: Results, config: ScenarioConfig) -> pd.Series:
@@ -129,12 +135,9 @@ def adl_duration_seconds(results: Results, config: ScenarioConfig) -> pd.Series:
     Worked example: ADL fills at steps 1,262 and 1,273 of a one-minute clock:
     (1,273 − 1,262) · 60 = 660 s.
     """
-    adl = _adl_rows(results)
-    if not len(adl):
-        return pd.Series(np.nan, index=range(len(results.paths)))
-    span = adl.groupby(KEYS)["time"].agg(lambda t: t.max() - t.min())
     step_seconds = config.run.step_minutes * SECONDS_PER_MINUTE
-    return _per_path(span * step_seconds, results.paths)
+    return _per_adl_path(results, lambda adl: step_seconds * adl.groupby(KEYS)["time"].agg(
+        lambda t: t.max() - t.min()))
 
 
 def adl_to_liquidated(results: Results, config: ScenarioConfig) -> pd.Series:
@@ -146,10 +149,8 @@ def adl_to_liquidated(results: Results, config: ScenarioConfig) -> pd.Series:
     ADL: 1.5 / (2.0 + 3.0) = 0.3.
     """
     paths = results.paths
-    require_columns(paths, ["adl_notional", "liquidated_notional", "backstop_notional",
-                            "adl_fired"])
-    liquidated = paths["liquidated_notional"] + paths["backstop_notional"]
-    ratio = paths["adl_notional"] / liquidated.where(liquidated > 0)
+    require_columns(paths, ["adl_notional", "adl_fired"])
+    ratio = paths["adl_notional"] / _liquidated(paths)
     return ratio.where(paths["adl_fired"] > 0).astype(float).reset_index(drop=True)
 
 
@@ -160,11 +161,8 @@ def adl_in_profit(results: Results, config: ScenarioConfig) -> pd.Series:
 
     Worked example: fills closing +120, +40, −5 and +3 USD of profit: 3 / 4 = 0.75.
     """
-    adl = _adl_rows(results)
-    if not len(adl):
-        return pd.Series(np.nan, index=range(len(results.paths)))
-    share = (adl["amount"] > 0).groupby([adl["point"], adl["path"]]).mean()
-    return _per_path(share, results.paths)
+    return _per_adl_path(results, lambda adl: (adl["amount"] > 0).groupby(
+        [adl["point"], adl["path"]]).mean())
 
 
 def adl_median_leverage(results: Results, config: ScenarioConfig) -> pd.Series:
@@ -174,10 +172,7 @@ def adl_median_leverage(results: Results, config: ScenarioConfig) -> pd.Series:
 
     Worked example: fills at leverage 0.1, 0.3 and 2.0: median 0.3.
     """
-    adl = _adl_rows(results)
-    if not len(adl):
-        return pd.Series(np.nan, index=range(len(results.paths)))
-    return _per_path(adl.groupby(KEYS)["leverage"].median(), results.paths)
+    return _per_adl_path(results, lambda adl: adl.groupby(KEYS)["leverage"].median())
 
 
 def vault_losing_share(results: Results, config: ScenarioConfig) -> pd.Series:
@@ -189,15 +184,14 @@ def vault_losing_share(results: Results, config: ScenarioConfig) -> pd.Series:
     Worked example: fills of 19M USD against the vault's liquidator and 1M against a
     trader: 19 / 20 = 0.95.
     """
-    adl = _adl_rows(results)
-    if not len(adl):
-        return pd.Series(np.nan, index=range(len(results.paths)))
-    require_columns(adl, ["counterparty_type"], "events")
-    notional = adl["quantity"].abs() * adl["price"]
-    vault = notional.where(adl["counterparty_type"].astype(object).isin(VAULT_ACCOUNT_TYPES),
-                           0.0)
-    keys = [adl["point"], adl["path"]]
-    return _per_path(vault.groupby(keys).sum() / notional.groupby(keys).sum(), results.paths)
+    def share(adl: pd.DataFrame) -> pd.Series:
+        require_columns(adl, ["counterparty_type"], "events")
+        notional = adl["quantity"].abs() * adl["price"]
+        losing = adl["counterparty_type"].astype(object).isin(VAULT_ACCOUNT_TYPES)
+        keys = [adl["point"], adl["path"]]
+        return notional.where(losing, 0.0).groupby(keys).sum() / notional.groupby(keys).sum()
+
+    return _per_adl_path(results, share)
 
 
 def vault_return(results: Results, config: ScenarioConfig) -> pd.Series:
@@ -213,19 +207,16 @@ def vault_return(results: Results, config: ScenarioConfig) -> pd.Series:
 
 def overshoot_ratio(results: Results, config: ScenarioConfig) -> pd.Series:
     """Profit ADL closed beyond the deficit it covered, ÷ that deficit, over a path's
-    episodes: Σ overshoot ÷ Σ deficit covered (:func:`perpabm.analysis.adl_overshoot`,
-    Chitra, arXiv 2512.01112). NaN without ADL, or where ADL covered no deficit through
-    its price.
+    episodes: Σ overshoot ÷ Σ deficit covered
+    (:func:`perpabm.analysis.adl_overshoot_by_path`; Chitra, arXiv 2512.01112). NaN
+    without ADL, or where ADL covered no deficit through its price.
 
     Worked example: two episodes closing 50 and 30 USD of profit to cover deficits of
     10 and 10: (40 + 20) / (10 + 10) = 3.0.
     """
-    adl = _adl_rows(results)
-    if not len(adl):
-        return pd.Series(np.nan, index=range(len(results.paths)))
-    table = adl_overshoot(results.events).groupby(KEYS)[["overshoot", "deficit_covered"]].sum()
-    covered = table["deficit_covered"].where(table["deficit_covered"] > 0)
-    return _per_path(table["overshoot"] / covered, results.paths)
+    sums = adl_overshoot_by_path(results.paths, results.events)
+    covered = sums["deficit_covered"].where(sums["deficit_covered"] > 0)
+    return (sums["overshoot"] / covered).astype(float)
 
 
 def bad_debt_share(results: Results, config: ScenarioConfig) -> pd.Series:
@@ -236,10 +227,8 @@ def bad_debt_share(results: Results, config: ScenarioConfig) -> pd.Series:
     Worked example: 5M USD liquidated and 10,000 USD of bad debt: 0.002.
     """
     paths = results.paths
-    require_columns(paths, ["bad_debt", "liquidated_notional", "backstop_notional"])
-    liquidated = paths["liquidated_notional"] + paths["backstop_notional"]
-    return (paths["bad_debt"] / liquidated.where(liquidated > 0)).astype(float).reset_index(
-        drop=True)
+    require_columns(paths, ["bad_debt"])
+    return (paths["bad_debt"] / _liquidated(paths)).astype(float).reset_index(drop=True)
 
 
 Measure = Callable[[Results, ScenarioConfig], pd.Series]
